@@ -1,0 +1,1 @@
+"""The ``edgeship`` command line: one module per command, heavy imports inside each command."""

@@ -1,0 +1,17 @@
+"""`edgeship compare`: not implemented yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeship.cli._common import add_command
+from edgeship.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "compare", "(not implemented yet)", "  edgeship compare --help\n")
+    parser.set_defaults(func=run)
+
+
+def run(args: Any) -> int:
+    raise ConfigError("'edgeship compare' is not implemented yet.")

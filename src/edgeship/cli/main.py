@@ -1,0 +1,77 @@
+"""Entry point of the ``edgeship`` command.
+
+Each command lives in its own module exposing ``register(subparsers)``, which adds a parser
+whose ``func`` default is the function to run (``func(args) -> int``). Modules import only
+the standard library at import time, so ``edgeship --help`` never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from edgeship import __version__
+from edgeship.errors import EdgeshipError
+
+COMMAND_MODULES = (
+    "train",
+    "card",
+    "convert",
+    "inspect_artifact",
+    "predict",
+    "bench",
+    "report",
+    "compare",
+    "serve",
+    "pipeline",
+)
+
+DESCRIPTION = """\
+edgeship takes a Keras model from training to a verified, measured edge artifact.
+
+typical flow:
+  edgeship pipeline --out runs/demo             # train on digits, convert, verify, bench, recommend
+  edgeship train --recipe mnist-cnn --out runs/m
+  edgeship convert runs/m/model.keras --to all --out runs/m/artifacts
+  edgeship predict runs/m/artifacts/tflite-int8.tflite --input sample.npy
+  edgeship bench runs/m/artifacts/*.tflite --threads 1,2 --json bench.json
+  edgeship serve runs/m/artifacts
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every command registered."""
+    parser = argparse.ArgumentParser(
+        prog="edgeship",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"edgeship {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"edgeship.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``edgeship`` command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EdgeshipError as exc:
+        print(f"edgeship {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"edgeship {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""`edgeship train`: not implemented yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeship.cli._common import add_command
+from edgeship.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(subparsers, "train", "(not implemented yet)", "  edgeship train --help\n")
+    parser.set_defaults(func=run)
+
+
+def run(args: Any) -> int:
+    raise ConfigError("'edgeship train' is not implemented yet.")

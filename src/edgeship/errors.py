@@ -1,0 +1,64 @@
+"""Typed errors raised by edgeship.
+
+Every error says what failed, what was expected, what was got and how to fix it. Each class
+also subclasses the matching builtin (``ValueError``, ``RuntimeError``, ``ImportError``,
+``FileNotFoundError``) so callers that catch builtins keep working.
+"""
+
+from __future__ import annotations
+
+
+class EdgeshipError(Exception):
+    """Base class of every error edgeship raises on purpose."""
+
+
+class InvalidInputError(EdgeshipError, ValueError):
+    """Data given to a model or a command does not match what it expects."""
+
+
+class ConfigError(EdgeshipError, ValueError):
+    """An option, setting or config file is invalid."""
+
+
+class DatasetError(EdgeshipError, ValueError):
+    """A dataset cannot be found, read or used."""
+
+
+class ModelLoadError(EdgeshipError, ValueError):
+    """A model or artifact file is missing, corrupt or of the wrong format."""
+
+
+class IntegrityError(ModelLoadError):
+    """An artifact's sha256 does not match the one recorded in its manifest."""
+
+
+class BackendError(EdgeshipError, RuntimeError):
+    """An inference backend, delegate or execution provider failed or is unavailable."""
+
+
+class ConversionError(EdgeshipError, RuntimeError):
+    """A converter failed for one or more variants."""
+
+
+class ParityError(EdgeshipError, RuntimeError):
+    """One or more converted artifacts disagree with the source model beyond tolerance."""
+
+    def __init__(self, message: str, failures: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.failures = list(failures or [])
+
+
+class TrainingError(EdgeshipError, RuntimeError):
+    """Training failed or cannot start with the given settings."""
+
+
+class BenchError(EdgeshipError, RuntimeError):
+    """A benchmark configuration failed to run."""
+
+
+class ArtifactExistsError(EdgeshipError, FileExistsError):
+    """An output file or directory already holds results and ``--force`` was not given."""
+
+
+class MissingDependencyError(EdgeshipError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra."""

@@ -1,0 +1,101 @@
+"""Sample files (``calibration.npz``, ``eval.npz``): model inputs and optional labels.
+
+numpy-only. Layout of the ``.npz``:
+
+* a single-input model stores its inputs under ``x``;
+* a multi-input model stores one array per input under ``x:<input name>``;
+* integer class labels, when known, are stored under ``y``.
+
+Files with ``x_test``/``y_test`` (the ``npz:PATH`` dataset layout) are read too.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeship.errors import DatasetError
+from edgeship.fileio import atomic_path
+
+SINGLE_INPUT_KEY = "x"
+INPUT_PREFIX = "x:"
+LABELS_KEY = "y"
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Model inputs by name (``"x"`` when the model has a single unnamed input) and labels."""
+
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(next(iter(self.inputs.values())).shape[0])
+
+    @property
+    def single(self) -> np.ndarray:
+        """The only input array; raises when there are several."""
+        if len(self.inputs) != 1:
+            raise DatasetError(
+                f"Expected samples for a single-input model. Got inputs {sorted(self.inputs)}."
+            )
+        return next(iter(self.inputs.values()))
+
+    def take(self, count: int) -> Samples:
+        """Return the first ``count`` samples."""
+        return Samples(
+            inputs={k: v[:count] for k, v in self.inputs.items()},
+            labels=None if self.labels is None else self.labels[:count],
+        )
+
+
+def save_samples(
+    path: str | os.PathLike[str],
+    inputs: np.ndarray | dict[str, np.ndarray],
+    labels: np.ndarray | None = None,
+) -> Path:
+    """Write samples atomically; ``inputs`` is an array or a dict of arrays by input name."""
+    if isinstance(inputs, np.ndarray):
+        arrays = {SINGLE_INPUT_KEY: inputs}
+    elif len(inputs) == 1:
+        arrays = {SINGLE_INPUT_KEY: next(iter(inputs.values()))}
+    else:
+        arrays = {f"{INPUT_PREFIX}{name}": value for name, value in inputs.items()}
+    if labels is not None:
+        arrays[LABELS_KEY] = np.asarray(labels)
+    counts = {k: int(v.shape[0]) for k, v in arrays.items()}
+    if len(set(counts.values())) > 1:
+        raise DatasetError(f"All sample arrays must have the same length. Got: {counts}")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return Path(path)
+
+
+def load_samples(path: str | os.PathLike[str]) -> Samples:
+    """Read a samples ``.npz`` (see the module docstring) with clear errors."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"Sample file {p} does not exist. Expected an .npz file.")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DatasetError(
+            f"Cannot read {p} as .npz ({exc}). Expected a file written by numpy.savez."
+        ) from exc
+    if "x_test" in arrays:
+        return Samples({SINGLE_INPUT_KEY: arrays["x_test"]}, arrays.get("y_test"))
+    inputs = {k[len(INPUT_PREFIX):]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}
+    if SINGLE_INPUT_KEY in arrays:
+        inputs = {SINGLE_INPUT_KEY: arrays[SINGLE_INPUT_KEY]}
+    if not inputs:
+        raise DatasetError(
+            f"{p} holds {sorted(arrays)}; expected 'x' (or 'x:<input>' per input, or "
+            "'x_test'), with optional labels 'y'."
+        )
+    return Samples(inputs, arrays.get(LABELS_KEY))
