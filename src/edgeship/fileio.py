@@ -25,7 +25,8 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
     target = Path(path)
     if not force and target.exists():
         raise ArtifactExistsError(
-            f"{target} already exists. Expected a new path; pass --force (force=True) to replace it."
+            f"{target} already exists. Expected a new path; "
+            "pass --force (force=True) to replace it."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
@@ -42,11 +43,10 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
-    with atomic_path(path, force=force) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path, force=force) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     return Path(path)
 
 

@@ -70,9 +70,8 @@ def save_samples(
     counts = {k: int(v.shape[0]) for k, v in arrays.items()}
     if len(set(counts.values())) > 1:
         raise DatasetError(f"All sample arrays must have the same length. Got: {counts}")
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return Path(path)
 
 
@@ -90,7 +89,7 @@ def load_samples(path: str | os.PathLike[str]) -> Samples:
         ) from exc
     if "x_test" in arrays:
         return Samples({SINGLE_INPUT_KEY: arrays["x_test"]}, arrays.get("y_test"))
-    inputs = {k[len(INPUT_PREFIX):]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}
+    inputs = {k[len(INPUT_PREFIX) :]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}
     if SINGLE_INPUT_KEY in arrays:
         inputs = {SINGLE_INPUT_KEY: arrays[SINGLE_INPUT_KEY]}
     if not inputs:

@@ -10,9 +10,7 @@ from typing import Any
 from edgeship.errors import ConfigError
 
 
-def add_command(
-    subparsers: Any, name: str, summary: str, examples: str
-) -> argparse.ArgumentParser:
+def add_command(subparsers: Any, name: str, summary: str, examples: str) -> argparse.ArgumentParser:
     """Add a command parser whose ``--help`` ends with an examples block."""
     return subparsers.add_parser(
         name,

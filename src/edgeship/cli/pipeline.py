@@ -1,17 +1,108 @@
-"""`edgeship pipeline`: not implemented yet."""
+"""``edgeship pipeline``: train -> convert -> verify -> bench -> report -> recommendation."""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command
-from edgeship.errors import ConfigError
+from edgeship.cli._common import add_command, print_json
+
+EXAMPLES = """\
+  edgeship pipeline --out runs/demo                       # digits, mnist-cnn, every variant
+  edgeship pipeline --recipe lenet5 --epochs 10 --max-latency-ms 0.05 --out runs/lenet
+  edgeship pipeline --model my.keras --dataset npz:data.npz \\
+      --variants tflite-int8,onnx-int8 --out runs/mine
+  edgeship pipeline --config pipeline.toml --dry-run
+  edgeship pipeline --out runs/demo --resume              # reuse steps whose inputs are unchanged
+"""
 
 
 def register(subparsers: Any) -> None:
-    parser = add_command(subparsers, "pipeline", "(not implemented yet)", "  edgeship pipeline --help\n")
-    parser.set_defaults(func=run)
+    p = add_command(
+        subparsers,
+        "pipeline",
+        "Train (or take a model), convert every variant with parity checks, benchmark, and "
+        "recommend the variant to ship.",
+        EXAMPLES,
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--model", help="existing Keras model (.keras, .h5, SavedModel dir); skips training"
+    )
+    src.add_argument("--recipe", help="training recipe (default mnist-cnn)")
+    p.add_argument("--dataset", help="dataset (default digits)")
+    p.add_argument("--epochs", type=int, help="training epochs (default 15)")
+    p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--variants", help="comma-separated variants or 'all' (default all)")
+    p.add_argument("--backends", help="benchmark backends (default litert,onnxruntime)")
+    p.add_argument("--threads", help="thread counts to benchmark (default 1,2)")
+    p.add_argument(
+        "--max-accuracy-drop", type=float, help="accuracy budget in points (default 1.0)"
+    )
+    p.add_argument("--max-latency-ms", type=float, help="p50 latency budget at batch 1")
+    p.add_argument("--max-size-mb", type=float, help="artifact size budget")
+    p.add_argument("--target-runtime", help="device runtime, e.g. tflite-runtime==2.14")
+    p.add_argument("--bench-min-seconds", type=float, help="measuring time per configuration")
+    p.add_argument("--no-keras-baseline", action="store_true", help="skip timing the Keras model")
+    p.add_argument("--config", help="TOML or YAML file with these settings (flags override)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and steps")
+    p.add_argument("--resume", action="store_true", help="skip steps whose inputs are unchanged")
+    p.add_argument("--force", action="store_true", help="run again into a directory with results")
+    p.add_argument("--json", action="store_true", help="print results.json to stdout")
+    p.add_argument("--out", help="output directory (default runs/pipeline)")
+    p.set_defaults(func=run)
 
 
-def run(args: Any) -> int:
-    raise ConfigError("'edgeship pipeline' is not implemented yet.")
+def resolve(args: argparse.Namespace) -> Any:
+    """Merge defaults, the config file and the flags into one PipelineConfig."""
+    from edgeship.pipeline import PipelineConfig, coerce, load_config_file
+
+    config = PipelineConfig()
+    if args.config:
+        config = coerce(config, load_config_file(args.config))
+    flags = {
+        "out": args.out,
+        "model": args.model,
+        "recipe": args.recipe,
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "variants": args.variants,
+        "backends": args.backends,
+        "threads": args.threads,
+        "max_accuracy_drop": args.max_accuracy_drop,
+        "max_latency_ms": args.max_latency_ms,
+        "max_size_mb": args.max_size_mb,
+        "target_runtime": args.target_runtime,
+        "bench_min_seconds": args.bench_min_seconds,
+        "keras_baseline": False if args.no_keras_baseline else None,
+    }
+    return coerce(config, {k: v for k, v in flags.items() if v is not None})
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeship.pipeline import describe_plan, run_pipeline
+
+    config = resolve(args)
+    if args.dry_run:
+        print_json(describe_plan(config))
+        return 0
+    results = run_pipeline(config, resume=args.resume, force=args.force)
+    if args.json:
+        print_json(results)
+        return 0
+    rec = results["recommendation"]
+    out = Path(config.out)
+    if rec.get("variant"):
+        print(
+            f"Recommendation: ship {rec['variant']} on {rec['backend']} "
+            f"with {rec['threads']} thread(s)."
+        )
+    else:
+        print("Recommendation: none — no variant meets every budget.")
+    print(rec["reason"])
+    print(f"Report: {out / 'report.html'}  (also {out / 'report.md'}, {out / 'results.json'})")
+    return 0 if rec.get("variant") else 3

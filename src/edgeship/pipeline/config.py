@@ -1,0 +1,164 @@
+"""Pipeline settings: one frozen dataclass, read from TOML/YAML and overridden by flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeship.errors import ConfigError
+
+DEFAULT_VARIANTS = (
+    "tflite-fp32",
+    "tflite-fp16",
+    "tflite-dynamic",
+    "tflite-int8",
+    "tflite-int8-float-io",
+    "tflite-int16x8",
+    "onnx-fp32",
+    "onnx-fp16",
+    "onnx-dynamic",
+    "onnx-int8",
+)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every setting of ``edgeship pipeline``. Flags override the config file.
+
+    Attributes:
+        out: output directory.
+        model: an existing Keras model (.keras/.h5/SavedModel); skips training when set.
+        recipe: training recipe when ``model`` is not set.
+        dataset: dataset name (``digits`` by default).
+        epochs: training epochs.
+        batch_size: training batch size.
+        seed: random seed for training and sampling.
+        variants: convert variants (``("all",)`` for every one).
+        backends: runtime backends to benchmark on (each artifact runs on those of its format).
+        threads: thread counts to benchmark.
+        max_accuracy_drop: accuracy budget in percentage points below the Keras model.
+        max_latency_ms: p50 latency budget at batch 1, or None.
+        max_size_mb: artifact size budget, or None.
+        target_runtime: device runtime spec such as ``tflite-runtime==2.14``, or None.
+        bench_min_seconds: minimum measuring time per configuration.
+        bench_runs: minimum timed runs per configuration.
+        keras_baseline: also time the Keras model (needs TensorFlow) for the speed-up.
+    """
+
+    out: str = "runs/pipeline"
+    model: str | None = None
+    recipe: str = "mnist-cnn"
+    dataset: str = "digits"
+    epochs: int = 15
+    batch_size: int = 64
+    seed: int = 0
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    backends: tuple[str, ...] = ("litert", "onnxruntime")
+    threads: tuple[int, ...] = (1, 2)
+    max_accuracy_drop: float = 1.0
+    max_latency_ms: float | None = None
+    max_size_mb: float | None = None
+    target_runtime: str | None = None
+    bench_min_seconds: float = 1.0
+    bench_runs: int = 50
+    keras_baseline: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1. Got: {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1. Got: {self.batch_size}")
+        if self.max_accuracy_drop < 0:
+            raise ConfigError(
+                f"max_accuracy_drop is in percentage points and must be >= 0. "
+                f"Got: {self.max_accuracy_drop}"
+            )
+        for name in ("max_latency_ms", "max_size_mb"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be > 0 when set. Got: {value}")
+        if not self.threads or any(t < 1 for t in self.threads):
+            raise ConfigError(f"threads must be positive integers. Got: {list(self.threads)}")
+        if not self.variants:
+            raise ConfigError("variants is empty. Expected 'all' or a list of variant names.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (tuples as lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def replace(self, **changes: Any) -> PipelineConfig:
+        """Return a copy with ``changes`` applied, ignoring None values."""
+        return coerce(self, {k: v for k, v in changes.items() if v is not None})
+
+
+FIELD_NAMES = {f.name for f in dataclasses.fields(PipelineConfig)} - {"extra"}
+
+
+def coerce(base: PipelineConfig, values: dict[str, Any]) -> PipelineConfig:
+    """Apply ``values`` (from a file or flags) onto ``base`` with type checks."""
+    unknown = sorted(set(values) - FIELD_NAMES)
+    if unknown:
+        raise ConfigError(
+            f"Unknown pipeline setting(s) {unknown}. Expected some of: {sorted(FIELD_NAMES)}."
+        )
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in ("variants", "backends"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            clean[key] = tuple(str(v).strip() for v in items if str(v).strip())
+        elif key == "threads":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            try:
+                clean[key] = tuple(int(v) for v in items)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"threads expects integers. Got: {value!r}") from exc
+        else:
+            clean[key] = value
+    if clean.get("variants") == ("all",):
+        clean["variants"] = DEFAULT_VARIANTS
+    try:
+        return dataclasses.replace(base, **clean)
+    except TypeError as exc:
+        raise ConfigError(f"Invalid pipeline setting: {exc}") from exc
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``, needs PyYAML) config file.
+
+    Settings may sit at the top level or under a ``[pipeline]`` table.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Config file {p} does not exist.")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p} is not valid TOML: {exc}") from exc
+    elif p.suffix in (".yaml", ".yml"):
+        from edgeship._lazy import require
+
+        yaml = require("yaml", "dev", "read YAML config files")
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+    else:
+        raise ConfigError(f"Config file {p} must end in .toml, .yaml or .yml. Got: '{p.suffix}'.")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p} must hold a table of settings. Got: {type(data).__name__}.")
+    section = data.get("pipeline", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"[pipeline] in {p} must be a table of settings.")
+    return section

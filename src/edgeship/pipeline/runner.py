@@ -1,0 +1,239 @@
+"""The pipeline's steps: train -> convert (with parity) -> bench -> report -> recommend.
+
+Each step takes files and returns files plus a record; ``--resume`` skips a step whose
+stamp still matches (see :mod:`edgeship.pipeline.resume`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeship.errors import ConfigError, ParityError
+from edgeship.fileio import read_json
+from edgeship.pipeline import resume
+from edgeship.pipeline.config import PipelineConfig
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline step: what it reads, what it writes, what it depends on."""
+
+    name: str
+    describe: str
+    inputs: tuple[Path, ...]
+    outputs: tuple[Path, ...]
+    settings: dict[str, Any]
+    run: Callable[[], dict[str, Any]]
+
+
+@dataclass
+class Layout:
+    """Where each step writes inside the output directory."""
+
+    out: Path
+    model_dir: Path = field(init=False)
+    artifacts: Path = field(init=False)
+    bench_json: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.model_dir = self.out / "model"
+        self.artifacts = self.out / "artifacts"
+        self.bench_json = self.out / "bench.json"
+
+    @property
+    def model_path(self) -> Path:
+        return self.model_dir / "model.keras"
+
+    @property
+    def manifest(self) -> Path:
+        return self.artifacts / "manifest.json"
+
+
+def log(message: str) -> None:
+    print(f"[edgeship pipeline] {message}", file=sys.stderr, flush=True)
+
+
+def plan(config: PipelineConfig) -> list[Step]:
+    """The steps ``config`` asks for, in order."""
+    lay = Layout(Path(config.out))
+    steps = [_model_step(config, lay), _convert_step(config, lay), _bench_step(config, lay)]
+    return steps
+
+
+def _model_step(config: PipelineConfig, lay: Layout) -> Step:
+    if config.model:
+        source = Path(config.model)
+        if not source.exists():
+            raise ConfigError(
+                f"--model {source} does not exist. "
+                "Expected a .keras/.h5 file or a SavedModel directory."
+            )
+        settings = {"model": str(source), "dataset": config.dataset}
+
+        def run_card() -> dict[str, Any]:
+            from edgeship.train import make_card
+
+            lay.model_dir.mkdir(parents=True, exist_ok=True)
+            target = lay.model_dir / ("model.keras" if source.is_file() else source.name)
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(source, lay.model_path)
+            card = make_card(target, dataset=config.dataset, out=lay.model_dir)
+            return {"model": str(target), "test_accuracy": card.metrics.get("test_accuracy")}
+
+        return Step(
+            "model",
+            f"card for {source} on {config.dataset}",
+            (source,),
+            (lay.model_dir,),
+            settings,
+            run_card,
+        )
+
+    settings = {
+        "recipe": config.recipe,
+        "dataset": config.dataset,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+    }
+
+    def run_train() -> dict[str, Any]:
+        from edgeship.train import TrainConfig, train
+
+        result = train(TrainConfig(out=str(lay.model_dir), **settings))
+        return {
+            "model": str(result.model_path),
+            "test_accuracy": result.test_accuracy,
+            "seconds": result.seconds,
+        }
+
+    return Step(
+        "train",
+        f"train {config.recipe} on {config.dataset} for {config.epochs} epochs",
+        (),
+        (lay.model_dir,),
+        settings,
+        run_train,
+    )
+
+
+def _convert_step(config: PipelineConfig, lay: Layout) -> Step:
+    settings = {
+        "variants": list(config.variants),
+        "max_accuracy_drop": config.max_accuracy_drop,
+        "target_runtime": config.target_runtime,
+    }
+
+    def run_convert() -> dict[str, Any]:
+        from edgeship.convert import convert
+
+        model = _model_file(lay)
+        try:
+            manifest = convert(
+                model,
+                lay.artifacts,
+                variants=tuple(config.variants),
+                max_accuracy_drop=config.max_accuracy_drop,
+                target_runtime=config.target_runtime,
+                force=True,
+            )
+        except ParityError as exc:
+            log(f"some variants failed the parity gate (kept, marked failed): {exc}")
+            manifest = read_json(lay.manifest)
+        ok = [v["name"] for v in manifest["variants"] if v.get("status") == "ok"]
+        return {
+            "ok": ok,
+            "failed": [v["name"] for v in manifest["variants"] if v["name"] not in ok],
+        }
+
+    return Step(
+        "convert",
+        f"convert to {', '.join(config.variants)} with parity checks",
+        (lay.model_dir,),
+        (lay.artifacts,),
+        settings,
+        run_convert,
+    )
+
+
+def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
+    settings = {
+        "backends": list(config.backends),
+        "threads": list(config.threads),
+        "min_seconds": config.bench_min_seconds,
+        "runs": config.bench_runs,
+        "keras_baseline": config.keras_baseline,
+    }
+
+    def run_bench() -> dict[str, Any]:
+        from edgeship.bench import BenchConfig, run_sweep, save_results
+
+        manifest = read_json(lay.manifest)
+        artifacts = [
+            str(lay.artifacts / v["file"]) for v in manifest["variants"] if v.get("status") == "ok"
+        ]
+        if not artifacts:
+            raise ConfigError("No converted variant passed; nothing to benchmark.")
+        baselines = (f"keras:{_model_file(lay)}",) if config.keras_baseline else ()
+        results = run_sweep(
+            BenchConfig(
+                artifacts=tuple(artifacts),
+                backends=tuple(config.backends),
+                threads=tuple(config.threads),
+                batch=(1,),
+                min_seconds=config.bench_min_seconds,
+                min_runs=config.bench_runs,
+                eval_data=str(lay.model_dir / "eval.npz"),
+                baselines=baselines,
+            )
+        )
+        save_results(lay.bench_json, results)
+        return {"configurations": len(results.get("results", []))}
+
+    return Step(
+        "bench",
+        f"benchmark on {', '.join(config.backends)} x threads "
+        f"{', '.join(map(str, config.threads))}",
+        (lay.artifacts,),
+        (lay.bench_json,),
+        settings,
+        run_bench,
+    )
+
+
+def _model_file(lay: Layout) -> Path:
+    if lay.model_path.exists():
+        return lay.model_path
+    dirs = [p for p in lay.model_dir.iterdir() if p.is_dir() and (p / "saved_model.pb").exists()]
+    if not dirs:
+        raise ConfigError(
+            f"No model found in {lay.model_dir}. Expected model.keras or a SavedModel."
+        )
+    return dirs[0]
+
+
+def execute(steps: list[Step], out: Path, resume_steps: bool) -> list[dict[str, Any]]:
+    """Run (or skip, with ``resume_steps``) each step; return one record per step."""
+    records = []
+    for index, step in enumerate(steps, 1):
+        inputs, outputs = list(step.inputs), list(step.outputs)
+        if resume_steps and resume.is_fresh(out, step.name, inputs, outputs, step.settings):
+            log(f"step {index}/{len(steps)} {step.name}: up to date, skipped")
+            records.append({"step": step.name, "skipped": True, "seconds": 0.0})
+            continue
+        log(f"step {index}/{len(steps)} {step.name}: {step.describe}")
+        start = time.perf_counter()
+        detail = step.run()
+        seconds = time.perf_counter() - start
+        resume.write_stamp(out, step.name, inputs, outputs, step.settings, seconds)
+        log(f"step {index}/{len(steps)} {step.name}: done in {seconds:.1f} s")
+        records.append({"step": step.name, "skipped": False, "seconds": seconds, **detail})
+    return records

@@ -1,0 +1,108 @@
+"""Assemble ``results.json`` (schema ``edgeship.pipeline/1``) from the steps' outputs."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeship.fileio import read_json, sha256_file
+from edgeship.pipeline.config import PipelineConfig
+from edgeship.pipeline.recommend import Budgets, recommend
+from edgeship.pipeline.runner import Layout
+from edgeship.versions import installed_versions
+
+RESULTS_SCHEMA = "edgeship.pipeline/1"
+
+
+def is_keras_row(row: dict[str, Any]) -> bool:
+    """True for a Keras baseline row of the bench results."""
+    return str(row.get("backend", "")).startswith("keras") or str(
+        row.get("variant", "")
+    ).startswith("keras")
+
+
+def keras_p50_ms(rows: list[dict[str, Any]]) -> float | None:
+    """The fastest Keras baseline p50 at batch 1 (the fairest comparison), or None."""
+    values = [
+        float(r["latency_ms"]["p50"])
+        for r in rows
+        if is_keras_row(r)
+        and not r.get("error")
+        and (r.get("latency_ms") or {}).get("p50")
+        and int(r.get("batch", 1)) == 1
+    ]
+    return min(values) if values else None
+
+
+def reproduce_commands(config: PipelineConfig) -> list[str]:
+    """The exact commands that reproduce this run, whole and step by step."""
+    out = config.out
+    source = (
+        f"--model {shlex.quote(config.model)}"
+        if config.model
+        else f"--recipe {config.recipe} --dataset {config.dataset} --epochs {config.epochs}"
+    )
+    whole = (
+        f"edgeship pipeline {source} --variants {','.join(config.variants)} "
+        f"--backends {','.join(config.backends)} --threads {','.join(map(str, config.threads))} "
+        f"--max-accuracy-drop {config.max_accuracy_drop:g}"
+    )
+    if config.max_latency_ms is not None:
+        whole += f" --max-latency-ms {config.max_latency_ms:g}"
+    if config.max_size_mb is not None:
+        whole += f" --max-size-mb {config.max_size_mb:g}"
+    if config.target_runtime:
+        whole += f" --target-runtime {shlex.quote(config.target_runtime)}"
+    whole += f" --out {shlex.quote(out)}"
+    steps = []
+    if not config.model:
+        steps.append(
+            f"edgeship train --recipe {config.recipe} --dataset {config.dataset} "
+            f"--epochs {config.epochs} --batch-size {config.batch_size} --out {out}/model"
+        )
+    steps += [
+        f"edgeship convert {out}/model/model.keras --to {','.join(config.variants)} "
+        f"--max-accuracy-drop {config.max_accuracy_drop:g} --out {out}/artifacts --force",
+        f"edgeship bench {out}/artifacts/*.tflite {out}/artifacts/*.onnx "
+        f"--backend {','.join(config.backends)} --threads {','.join(map(str, config.threads))} "
+        f"--eval {out}/model/eval.npz --baseline keras:{out}/model/model.keras "
+        f"--json {out}/bench.json",
+        f"edgeship report {out}/bench.json --out {out}/bench-report.html",
+    ]
+    return [whole, *steps]
+
+
+def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Read the step outputs under ``config.out`` and return the pipeline results document."""
+    lay = Layout(Path(config.out))
+    manifest = read_json(lay.manifest)
+    bench = read_json(lay.bench_json)
+    card = read_json(lay.model_dir / "edgeship.json")
+    rows = list(bench.get("results", []))
+    variants = list(manifest.get("variants", []))
+    keras = keras_p50_ms(rows)
+    budgets = Budgets(config.max_accuracy_drop, config.max_latency_ms, config.max_size_mb)
+    choice = recommend(variants, [r for r in rows if not is_keras_row(r)], budgets, keras)
+    model_file = lay.model_path
+    return {
+        "schema": RESULTS_SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": config.to_dict(),
+        "recommendation": choice.to_dict(),
+        "model": {
+            "path": str(model_file),
+            "sha256": sha256_file(model_file) if model_file.is_file() else None,
+            "name": card.get("name"),
+            "test_accuracy": (card.get("metrics") or {}).get("test_accuracy"),
+            "dataset": card.get("dataset"),
+        },
+        "keras_p50_ms": keras,
+        "variants": variants,
+        "bench": rows,
+        "bench_env": bench.get("env", {}),
+        "steps": steps,
+        "commands": reproduce_commands(config),
+        "versions": installed_versions(),
+    }
