@@ -194,13 +194,20 @@ FIXES = {
 def _explain_none(pool: list[Candidate], budgets: Budgets) -> Recommendation:
     misses = [(c, budget_misses(c, budgets)) for c in pool]
     failed = sorted({name for _, m in misses for name in m})
+    units = {"accuracy": "pts", "latency": "ms", "size": "MiB"}
     lines = []
     for name in failed:
-        closest = min((m[name] for _, m in misses if name in m), default=0.0)
-        unit = {"accuracy": "pts", "latency": "ms", "size": "MiB"}[name]
+        # Closest among the configurations that meet every other budget, else among all.
+        only_this = [(c, m[name]) for c, m in misses if set(m) == {name}]
+        scope = "inside the other budgets"
+        if not only_this:
+            only_this = [(c, m[name]) for c, m in misses if name in m]
+            scope = "overall (it misses other budgets too)"
+        closest, over = min(only_this, key=lambda item: item[1])
         lines.append(
-            f"{name} budget missed by every configuration that met the others or was closest "
-            f"(closest misses by {closest:.3g} {unit}); to fix: {FIXES[name]}"
+            f"{name}: the closest configuration {scope}, {closest.variant} on {closest.backend} "
+            f"with {closest.threads} thread(s), misses by {over:.3g} {units[name]}; "
+            f"to fix: {FIXES[name]}"
         )
     return Recommendation(
         None,

@@ -1,0 +1,258 @@
+"""The variants ``convert`` can build, their options and their parity tolerances (as data).
+
+Variant names are a public contract (``tflite-fp32`` ... ``onnx-int8``). Each one is a frozen
+:class:`VariantSpec`; the knobs a user may turn are one frozen :class:`ConvertOptions`, built
+with :meth:`ConvertOptions.from_dict`, which rejects unknown keys instead of passing them on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from typing import Any
+
+from edgeship.errors import ConfigError
+
+
+class ArtifactFormat(str, Enum):
+    """File format of an artifact."""
+
+    TFLITE = "tflite"
+    ONNX = "onnx"
+
+
+class Precision(str, Enum):
+    """Numeric scheme of a variant."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    DYNAMIC = "dynamic"
+    INT8 = "int8"
+    INT8_FLOAT_IO = "int8-float-io"
+    INT16X8 = "int16x8"
+
+
+class CalibrationMethod(str, Enum):
+    """ONNX Runtime static-quantization calibration method."""
+
+    MINMAX = "minmax"
+    ENTROPY = "entropy"
+    PERCENTILE = "percentile"
+
+
+class ActivationType(str, Enum):
+    """Activation type of ONNX static int8 (QDQ) models: uint8 ran faster on x86 here."""
+
+    UINT8 = "uint8"
+    INT8 = "int8"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a variant may stray from the source model on the eval data.
+
+    A variant passes when ``max_abs_error <= atol + rtol * max|reference|`` (when ``atol`` is
+    set), ``cosine >= min_cosine`` (when set) and ``top1_agreement >= min_top1_agreement``
+    (when set and the outputs are class scores). The accuracy gate (``max_accuracy_drop``)
+    is applied on top of these by :func:`edgeship.convert.convert`.
+    """
+
+    atol: float | None = None
+    rtol: float = 0.0
+    min_cosine: float | None = None
+    min_top1_agreement: float | None = None
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One buildable variant: its name, file format, precision and tolerance."""
+
+    name: str
+    format: ArtifactFormat
+    precision: Precision
+    tolerance: Tolerance
+    description: str
+
+    @property
+    def suffix(self) -> str:
+        """File extension including the dot."""
+        return "." + self.format.value
+
+    @property
+    def filename(self) -> str:
+        """File name of the artifact inside the output directory."""
+        return self.name + self.suffix
+
+    @property
+    def needs_calibration(self) -> bool:
+        """True when the variant needs representative (calibration) data."""
+        return self.precision in (Precision.INT8, Precision.INT8_FLOAT_IO, Precision.INT16X8)
+
+
+_FP32 = Tolerance(atol=1e-4, rtol=1e-5, min_cosine=0.99999)
+_FP16 = Tolerance(atol=5e-3, rtol=5e-3, min_cosine=0.9995)
+_INT8 = Tolerance(min_cosine=0.95)
+_INT16 = Tolerance(min_cosine=0.99)
+
+VARIANTS: dict[str, VariantSpec] = {
+    spec.name: spec
+    for spec in (
+        VariantSpec("tflite-fp32", ArtifactFormat.TFLITE, Precision.FP32, _FP32, "TFLite float32"),
+        VariantSpec(
+            "tflite-fp16", ArtifactFormat.TFLITE, Precision.FP16, _FP16, "TFLite float16 weights"
+        ),
+        VariantSpec(
+            "tflite-dynamic",
+            ArtifactFormat.TFLITE,
+            Precision.DYNAMIC,
+            _INT8,
+            "TFLite dynamic-range (int8 weights, float activations)",
+        ),
+        VariantSpec(
+            "tflite-int8",
+            ArtifactFormat.TFLITE,
+            Precision.INT8,
+            _INT8,
+            "TFLite full integer, int8 input and output",
+        ),
+        VariantSpec(
+            "tflite-int8-float-io",
+            ArtifactFormat.TFLITE,
+            Precision.INT8_FLOAT_IO,
+            _INT8,
+            "TFLite full integer inside, float32 input and output",
+        ),
+        VariantSpec(
+            "tflite-int16x8",
+            ArtifactFormat.TFLITE,
+            Precision.INT16X8,
+            _INT16,
+            "TFLite int16 activations, int8 weights, float32 input and output",
+        ),
+        VariantSpec("onnx-fp32", ArtifactFormat.ONNX, Precision.FP32, _FP32, "ONNX float32"),
+        VariantSpec(
+            "onnx-fp16", ArtifactFormat.ONNX, Precision.FP16, _FP16, "ONNX float16, float32 I/O"
+        ),
+        VariantSpec(
+            "onnx-dynamic",
+            ArtifactFormat.ONNX,
+            Precision.DYNAMIC,
+            _INT8,
+            "ONNX Runtime dynamic quantization (int8 weights)",
+        ),
+        VariantSpec(
+            "onnx-int8",
+            ArtifactFormat.ONNX,
+            Precision.INT8,
+            _INT8,
+            "ONNX Runtime static quantization (QDQ, per-channel)",
+        ),
+    )
+}
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13
+MAX_OPSET = 18
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Converter settings shared by every variant of one convert.
+
+    Attributes:
+        opset: ONNX opset for tf2onnx (13..18).
+        calibration_method: ONNX static-quantization calibration method.
+        activation_type: ONNX static-quantization activation type (uint8 for x86).
+        per_channel: per-channel weight quantization for ONNX static int8.
+        calibration_samples: how many calibration samples to use (at least 10).
+        tflite_legacy_dense: quantize dense layers per tensor in dynamic-range TFLite models,
+            so that tflite-runtime 2.14 can run them.
+        keep_float: layer (TFLite) or node (ONNX) names to leave in float.
+    """
+
+    opset: int = DEFAULT_OPSET
+    calibration_method: CalibrationMethod = CalibrationMethod.MINMAX
+    activation_type: ActivationType = ActivationType.UINT8
+    per_channel: bool = True
+    calibration_samples: int = 200
+    tflite_legacy_dense: bool = False
+    keep_float: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise ConfigError(
+                f"ONNX opset must be between {MIN_OPSET} and {MAX_OPSET}. Got: {self.opset}. "
+                f"Pass e.g. --opset {DEFAULT_OPSET}."
+            )
+        if self.calibration_samples < 10:
+            raise ConfigError(
+                "Calibration needs at least 10 samples. "
+                f"Got: calibration_samples={self.calibration_samples}."
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ConvertOptions:
+        """Build options from a plain dict; unknown keys and bad values raise ConfigError."""
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown convert option(s) {unknown}. Expected some of {sorted(known)}."
+            )
+        try:
+            if "calibration_method" in data:
+                data["calibration_method"] = CalibrationMethod(str(data["calibration_method"]))
+            if "activation_type" in data:
+                data["activation_type"] = ActivationType(str(data["activation_type"]))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{exc}. Expected calibration_method in {[m.value for m in CalibrationMethod]} "
+                f"and activation_type in {[a.value for a in ActivationType]}."
+            ) from exc
+        if "keep_float" in data:
+            data["keep_float"] = tuple(str(n) for n in data["keep_float"])
+        for key in ("opset", "calibration_samples"):
+            if key in data:
+                try:
+                    data[key] = int(data[key])
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"{key} must be an integer. Got: {data[key]!r}") from exc
+        return cls(**data)
+
+    def with_changes(self, **changes: Any) -> ConvertOptions:
+        """Return a copy with ``changes`` applied (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (enums as their values)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.value if isinstance(value, Enum) else value
+        if isinstance(out["keep_float"], tuple):
+            out["keep_float"] = list(out["keep_float"])
+        return out
+
+
+def resolve_variants(variants: str | tuple[str, ...] | list[str]) -> tuple[VariantSpec, ...]:
+    """Turn ``"all"``, ``"a,b"`` or a sequence of names into specs, in a stable order.
+
+    Raises:
+        ConfigError: for an unknown name or an empty selection.
+    """
+    if isinstance(variants, str):
+        names = [v.strip() for v in variants.split(",") if v.strip()]
+    else:
+        names = [str(v).strip() for v in variants]
+    if "all" in names:
+        return tuple(VARIANTS.values())
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ConfigError(
+            f"Unknown variant(s) {unknown}. Expected 'all' or names from: {', '.join(VARIANTS)}."
+        )
+    if not names:
+        raise ConfigError(f"No variant given. Expected 'all' or some of: {', '.join(VARIANTS)}.")
+    seen = dict.fromkeys(names)
+    return tuple(VARIANTS[n] for n in seen)

@@ -1,0 +1,136 @@
+"""Turning request data into checked numpy arrays, and arrays into response data.
+
+Every check raises :class:`HttpError` 400 with a message naming the tensor, so a bad request
+never reaches an interpreter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from edgeship.serve.protocol import HttpError
+from edgeship.serve.registry import ServedModel, TensorMeta
+
+# KServe v2 datatype <-> numpy dtype (little-endian, as the binary extension requires).
+V2_TO_NUMPY: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype("bool"),
+    "UINT8": np.dtype("uint8"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("int8"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
+NUMPY_TO_V2 = {dt.name: name for name, dt in V2_TO_NUMPY.items()}
+QUANTIZED = ("int8", "uint8", "int16")
+MAX_ELEMENTS = 1 << 27
+
+
+def v2_datatype(dtype: str) -> str:
+    """Return the KServe v2 datatype name of a numpy dtype name (``"float32"`` -> ``"FP32"``)."""
+    return NUMPY_TO_V2.get(np.dtype(dtype).name, "BYTES")
+
+
+def accepted_dtypes(meta: TensorMeta) -> tuple[str, ...]:
+    """Numpy dtypes a client may send for ``meta``: its own, and float32 for quantized inputs."""
+    return (meta.dtype, "float32") if meta.dtype in QUANTIZED else (meta.dtype,)
+
+
+def check_shape(meta: TensorMeta, shape: Sequence[int], what: str = "input") -> None:
+    """Check ``shape`` against the model's input shape (rank, fixed dims, non-empty batch)."""
+    want = "(" + ", ".join("N" if d < 0 else str(d) for d in meta.shape) + ")"
+    if len(shape) != len(meta.shape) or any(
+        d != m for d, m in zip(shape, meta.shape) if m >= 0
+    ):
+        raise HttpError(
+            400,
+            f"{what} '{meta.name}' expects shape {want}, got {tuple(shape)}. "
+            "Send one row per sample, with a batch axis first.",
+        )
+    if any(d < 1 for d in shape):
+        raise HttpError(400, f"{what} '{meta.name}' has an empty dimension in {tuple(shape)}.")
+
+
+def parse_shape(value: Any, name: str) -> tuple[int, ...]:
+    """Validate a KServe ``shape`` field: a list of non-negative integers."""
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**31 for d in value
+    ):
+        raise HttpError(
+            400, f"Input '{name}': 'shape' must be a list of non-negative integers. Got: {value!r}"
+        )
+    if math.prod(value) > MAX_ELEMENTS:
+        raise HttpError(400, f"Input '{name}': shape {value} holds too many elements.")
+    return tuple(value)
+
+
+def array_from_json(data: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
+    """Convert JSON numbers (flat or nested lists) to an array of ``dtype``.
+
+    Strings, ragged lists, objects, out-of-range integers and floats sent for an integer type
+    are rejected.
+    """
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise HttpError(400, f"Input '{name}': data is not a regular array of numbers ({exc}).")
+    kinds = "b" if dtype.kind == "b" else ("iu" if dtype.kind in "iu" else "iuf")
+    if arr.dtype.kind not in kinds or (arr.size == 0 and arr.ndim == 0):
+        got = "numbers with a fraction" if arr.dtype.kind == "f" else f"{arr.dtype} values"
+        raise HttpError(
+            400, f"Input '{name}': expected {dtype.name} data, got {got}. Send JSON numbers."
+        )
+    if dtype.kind in "iu" and arr.size:
+        info = np.iinfo(dtype)
+        if int(arr.min()) < info.min or int(arr.max()) > info.max:
+            raise HttpError(
+                400, f"Input '{name}': values must lie in [{info.min}, {info.max}] for {dtype.name}."
+            )
+    return arr.astype(dtype, copy=False)
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Reject NaN and infinity in floating-point input."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise HttpError(400, f"Input '{name}' contains NaN or infinity. Send finite numbers.")
+
+
+def check_feeds(model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Check names, dtypes, shapes and finiteness of ``feeds`` against ``model``'s inputs.
+
+    Returns:
+        The feeds, ready for ``ServedModel.predict``.
+    """
+    want = {m.name: m for m in model.inputs}
+    missing = [n for n in want if n not in feeds]
+    extra = [n for n in feeds if n not in want]
+    if missing or extra:
+        raise HttpError(
+            400,
+            f"Model '{model.name}' expects inputs {sorted(want)}; missing {missing}, "
+            f"unknown {extra}.",
+        )
+    batch: set[int] = set()
+    for name, arr in feeds.items():
+        meta = want[name]
+        if arr.dtype.name not in accepted_dtypes(meta):
+            raise HttpError(
+                400,
+                f"Input '{name}' expects {v2_datatype(meta.dtype)} ({meta.dtype}) data, "
+                f"got {v2_datatype(arr.dtype.name)}.",
+            )
+        check_shape(meta, arr.shape)
+        check_finite(arr, name)
+        batch.add(int(arr.shape[0]))
+    if len(batch) > 1:
+        raise HttpError(400, f"All inputs must share one batch size. Got: {sorted(batch)}")
+    return feeds

@@ -1,0 +1,103 @@
+"""Core helpers: typed errors, lazy imports, atomic writes, model card, sample files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeship._lazy import is_available, require
+from edgeship.card import ModelCard, Preprocessing, TensorInfo, find_card, load_card
+from edgeship.errors import (
+    ArtifactExistsError,
+    DatasetError,
+    EdgeshipError,
+    MissingDependencyError,
+    ModelLoadError,
+)
+from edgeship.fileio import atomic_path, atomic_write_json, sha256_file
+from edgeship.samples import load_samples, save_samples
+
+
+def test_missing_dependency_names_the_extra():
+    with pytest.raises(MissingDependencyError) as info:
+        require("edgeship_no_such_module", "litert", "run TFLite models")
+    message = str(info.value)
+    assert "pip install 'edgeship[litert]'" in message
+    assert "to run TFLite models" in message
+    assert isinstance(info.value, ImportError)
+    assert isinstance(info.value, EdgeshipError)
+    assert is_available("json")
+    assert not is_available("edgeship_no_such_module")
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "model.tflite"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_refuses_overwrite_without_force(tmp_path):
+    target = tmp_path / "a.json"
+    atomic_write_json(target, {"schema": "x/1", "v": float("nan")})
+    assert json.loads(target.read_text()) == {"schema": "x/1", "v": None}
+    with pytest.raises(ArtifactExistsError, match="pass --force"):
+        atomic_write_json(target, {}, force=False)
+    assert len(sha256_file(target)) == 64
+
+
+def test_card_round_trip_and_lookup(tmp_path):
+    card = ModelCard(
+        name="digits-cnn",
+        inputs=(TensorInfo("image", (None, 8, 8, 1)),),
+        outputs=(TensorInfo("probs", (None, 10)),),
+        labels=tuple(str(i) for i in range(10)),
+        preprocessing=Preprocessing(scale=1 / 16, image_size=(8, 8), color_mode="grayscale"),
+        metrics={"test_accuracy": 0.98},
+    )
+    card.save(tmp_path)
+    (tmp_path / "m.tflite").write_bytes(b"")
+    assert load_card(tmp_path) == card
+    assert find_card(tmp_path / "m.tflite") == card
+    assert json.loads((tmp_path / "edgeship.json").read_text())["schema"] == "edgeship.card/1"
+
+
+def test_card_errors_are_typed(tmp_path):
+    with pytest.raises(ModelLoadError, match="No model card at"):
+        load_card(tmp_path)
+    (tmp_path / "edgeship.json").write_text('{"schema": "other/2"}')
+    with pytest.raises(ModelLoadError, match="Expected a model card with schema 'edgeship.card/1'"):
+        load_card(tmp_path)
+    (tmp_path / "edgeship.json").write_text('{"schema": "edgeship.card/1", "inputs": 3}')
+    with pytest.raises(ModelLoadError, match="Model card is malformed"):
+        load_card(tmp_path)
+
+
+def test_samples_single_and_multi_input(tmp_path):
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    save_samples(tmp_path / "one.npz", x, np.array([0, 1, 2]))
+    one = load_samples(tmp_path / "one.npz")
+    assert len(one) == 3 and np.array_equal(one.single, x)
+    assert one.take(2).labels.tolist() == [0, 1]
+    save_samples(tmp_path / "two.npz", {"a": x, "b": x[:, :2]})
+    two = load_samples(tmp_path / "two.npz")
+    assert sorted(two.inputs) == ["a", "b"] and two.labels is None
+    with pytest.raises(DatasetError, match="single-input model"):
+        _ = two.single
+    with pytest.raises(DatasetError, match="same length"):
+        save_samples(tmp_path / "bad.npz", {"a": x, "b": x[:2]})
+
+
+def test_samples_bad_files(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_samples(tmp_path / "none.npz")
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04garbage")
+    with pytest.raises(DatasetError, match="Cannot read"):
+        load_samples(tmp_path / "corrupt.npz")
+    np.savez(tmp_path / "other.npz", foo=np.zeros(2))
+    with pytest.raises(DatasetError, match="expected 'x'"):
+        load_samples(tmp_path / "other.npz")

@@ -1,0 +1,65 @@
+"""Pipeline settings: config files, flag overrides, validation, and the resume stamps."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeship.errors import ConfigError
+from edgeship.pipeline import DEFAULT_VARIANTS, PipelineConfig, coerce, load_config_file
+from edgeship.pipeline.resume import is_fresh, write_stamp
+
+
+def test_toml_file_then_flags_override(tmp_path):
+    cfg_file = tmp_path / "p.toml"
+    cfg_file.write_text('[pipeline]\nrecipe = "lenet5"\nepochs = 3\nthreads = [1, 4]\n')
+    config = coerce(PipelineConfig(), load_config_file(cfg_file))
+    assert (config.recipe, config.epochs, config.threads) == ("lenet5", 3, (1, 4))
+    config = coerce(config, {"epochs": 7, "variants": "tflite-int8, onnx-fp32"})
+    assert config.epochs == 7
+    assert config.variants == ("tflite-int8", "onnx-fp32")
+    assert coerce(config, {"variants": "all"}).variants == DEFAULT_VARIANTS
+
+
+def test_unknown_setting_is_named(tmp_path):
+    cfg_file = tmp_path / "p.toml"
+    cfg_file.write_text("epoch = 3\n")
+    with pytest.raises(ConfigError, match=r"Unknown pipeline setting\(s\) \['epoch'\]"):
+        coerce(PipelineConfig(), load_config_file(cfg_file))
+
+
+def test_bad_values_are_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="max_accuracy_drop is in percentage points"):
+        PipelineConfig(max_accuracy_drop=-1)
+    with pytest.raises(ConfigError, match="threads expects integers"):
+        coerce(PipelineConfig(), {"threads": "one,two"})
+    bad = tmp_path / "p.toml"
+    bad.write_text("epochs = [")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config_file(bad)
+    with pytest.raises(ConfigError, match=r"must end in \.toml, \.yaml or \.yml"):
+        load_config_file(tmp_path.joinpath("p.ini").write_text("") or tmp_path / "p.ini")
+
+
+def test_yaml_config(tmp_path):
+    cfg_file = tmp_path / "p.yaml"
+    cfg_file.write_text("pipeline:\n  max_latency_ms: 0.5\n  backends: [litert]\n")
+    config = coerce(PipelineConfig(), load_config_file(cfg_file))
+    assert config.max_latency_ms == 0.5
+    assert config.backends == ("litert",)
+
+
+def test_resume_stamp_tracks_inputs_settings_and_outputs(tmp_path):
+    src = tmp_path / "in.txt"
+    dst = tmp_path / "out.txt"
+    src.write_text("a")
+    dst.write_text("b")
+    settings = {"epochs": 1}
+    assert not is_fresh(tmp_path, "s", [src], [dst], settings)
+    write_stamp(tmp_path, "s", [src], [dst], settings, 1.0)
+    assert is_fresh(tmp_path, "s", [src], [dst], settings)
+    assert not is_fresh(tmp_path, "s", [src], [dst], {"epochs": 2})
+    src.write_text("changed")
+    assert not is_fresh(tmp_path, "s", [src], [dst], settings)
+    write_stamp(tmp_path, "s", [src], [dst], settings, 1.0)
+    dst.unlink()
+    assert not is_fresh(tmp_path, "s", [src], [dst], settings)
