@@ -12,8 +12,7 @@ HEAVY = ("tensorflow", "keras", "tf2onnx")
 
 def _heavy_after(code: str) -> list[str]:
     probe = (
-        f"{code}\nimport sys\n"
-        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+        f"{code}\nimport sys\nprint('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
