@@ -70,7 +70,7 @@ def test_card_errors_are_typed(tmp_path):
     with pytest.raises(ModelLoadError, match="No model card at"):
         load_card(tmp_path)
     (tmp_path / "edgeship.json").write_text('{"schema": "other/2"}')
-    with pytest.raises(ModelLoadError, match=r"Expected a model card with schema 'edgeship\.card/1'"):
+    with pytest.raises(ModelLoadError, match=r"a model card with schema 'edgeship\.card/1'"):
         load_card(tmp_path)
     (tmp_path / "edgeship.json").write_text('{"schema": "edgeship.card/1", "inputs": 3}')
     with pytest.raises(ModelLoadError, match="Model card is malformed"):
