@@ -1,0 +1,76 @@
+"""The whole chain, for real: the digits model -> three variants -> parity -> bench -> report."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from edgeship.cli.main import main
+from edgeship.errors import ArtifactExistsError
+from edgeship.pipeline import PipelineConfig, run_pipeline
+
+VARIANTS = ("tflite-fp32", "tflite-int8", "onnx-fp32")
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(digits_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipeline") / "run"
+    config = PipelineConfig(
+        out=str(out),
+        model=str(digits_model_dir / "model.keras"),
+        variants=VARIANTS,
+        threads=(1,),
+        bench_min_seconds=0.05,
+        bench_runs=20,
+    )
+    start = time.perf_counter()
+    results = run_pipeline(config)
+    return config, results, time.perf_counter() - start
+
+
+def test_results_hold_every_variant_within_two_points(pipeline_run):
+    config, results, _ = pipeline_run
+    assert results["schema"] == "edgeship.pipeline/1"
+    by_name = {v["name"]: v for v in results["variants"]}
+    assert set(by_name) == set(VARIANTS)
+    for name in VARIANTS:
+        assert by_name[name]["status"] == "ok", by_name[name]
+        assert abs(by_name[name]["parity"]["accuracy_delta"]) <= 2.0
+    benched = {(r["variant"], r["backend"]) for r in results["bench"] if not r.get("error")}
+    assert ("tflite-int8", "litert") in benched
+    assert ("onnx-fp32", "onnxruntime") in benched
+    assert results["keras_p50_ms"] is not None
+    rec = results["recommendation"]
+    assert rec["variant"] in VARIANTS
+    assert rec["speedup_vs_keras"] > 1
+
+
+def test_report_files_written(pipeline_run):
+    config, results, _ = pipeline_run
+    out = config.out
+    md = open(f"{out}/report.md", encoding="utf-8").read()
+    for name in VARIANTS:
+        assert name in md
+    assert json.load(open(f"{out}/results.json"))["recommendation"] == results["recommendation"]
+    assert '<section id="recommendation"' in open(f"{out}/report.html", encoding="utf-8").read()
+
+
+def test_rerun_refuses_without_force_and_resume_skips_everything(pipeline_run):
+    config, _, first_seconds = pipeline_run
+    with pytest.raises(ArtifactExistsError, match="--resume"):
+        run_pipeline(config)
+    start = time.perf_counter()
+    again = run_pipeline(config, resume=True)
+    seconds = time.perf_counter() - start
+    assert [s["skipped"] for s in again["steps"]] == [True, True, True]
+    assert seconds < first_seconds / 5
+
+
+def test_cli_dry_run_prints_steps(capsys, tmp_path):
+    assert main(["pipeline", "--dry-run", "--recipe", "lenet5", "--out", str(tmp_path)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [s["step"] for s in plan["steps"]] == ["train", "convert", "bench", "report"]
+    assert plan["config"]["recipe"] == "lenet5"
+    assert not any(tmp_path.iterdir())
