@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,7 @@ def pipeline_run(digits_model_dir, tmp_path_factory):
 
 
 def test_results_hold_every_variant_within_two_points(pipeline_run):
-    config, results, _ = pipeline_run
+    _, results, _ = pipeline_run
     assert results["schema"] == "edgeship.pipeline/1"
     by_name = {v["name"]: v for v in results["variants"]}
     assert set(by_name) == set(VARIANTS)

@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeship.card import CARD_FILENAME, load_card
 from edgeship.errors import ConfigError, ParityError
 from edgeship.fileio import read_json
 from edgeship.pipeline import resume
 from edgeship.pipeline.config import PipelineConfig
+
+
+CARD_FILES = (CARD_FILENAME, "calibration.npz", "eval.npz")
 
 
 @dataclass(frozen=True)
@@ -77,15 +81,21 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
         settings = {"model": str(source), "dataset": config.dataset}
 
         def run_card() -> dict[str, Any]:
-            from edgeship.train import make_card
-
             lay.model_dir.mkdir(parents=True, exist_ok=True)
-            target = lay.model_dir / ("model.keras" if source.is_file() else source.name)
+            target = lay.model_path if source.is_file() else lay.model_dir / source.name
             if source.is_dir():
                 shutil.copytree(source, target, dirs_exist_ok=True)
             else:
-                shutil.copy2(source, lay.model_path)
-            card = make_card(target, dataset=config.dataset, out=lay.model_dir)
+                shutil.copy2(source, target)
+            beside = source.parent if source.is_file() else source
+            if all((beside / name).is_file() for name in CARD_FILES):
+                for name in CARD_FILES:  # the output of `edgeship train`: reuse its card
+                    shutil.copy2(beside / name, lay.model_dir / name)
+                card = load_card(lay.model_dir)
+            else:
+                from edgeship.train import make_card
+
+                card = make_card(target, dataset=config.dataset, out=lay.model_dir)
             return {"model": str(target), "test_accuracy": card.metrics.get("test_accuracy")}
 
         return Step(
