@@ -50,12 +50,13 @@ def test_results_hold_every_variant_within_two_points(pipeline_run):
 
 def test_report_files_written(pipeline_run):
     config, results, _ = pipeline_run
-    out = config.out
-    md = open(f"{out}/report.md", encoding="utf-8").read()
+    out = Path(config.out)
+    md = (out / "report.md").read_text(encoding="utf-8")
     for name in VARIANTS:
         assert name in md
-    assert json.load(open(f"{out}/results.json"))["recommendation"] == results["recommendation"]
-    assert '<section id="recommendation"' in open(f"{out}/report.html", encoding="utf-8").read()
+    saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert saved["recommendation"] == results["recommendation"]
+    assert '<section id="recommendation"' in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_rerun_refuses_without_force_and_resume_skips_everything(pipeline_run):

@@ -20,7 +20,6 @@ from edgeship.fileio import read_json
 from edgeship.pipeline import resume
 from edgeship.pipeline.config import PipelineConfig
 
-
 CARD_FILES = (CARD_FILENAME, "calibration.npz", "eval.npz")
 
 
