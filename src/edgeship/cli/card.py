@@ -1,17 +1,73 @@
-"""`edgeship card`: not implemented yet."""
+"""`edgeship card`: write the card, calibration and eval files for your own Keras model."""
 
 from __future__ import annotations
 
+import argparse
+import os
 from typing import Any
 
-from edgeship.cli._common import add_command
-from edgeship.errors import ConfigError
+from edgeship.cli._common import add_command, print_json
+
+EXAMPLES = """\
+  edgeship card my_model.keras --dataset digits --out runs/mine
+  edgeship card my_model.h5 --dataset npz:data.npz --out runs/mine --json
+  edgeship card saved_model_dir --dataset dir:photos --image-size 96 --out runs/mine
+  edgeship card lambda_model.keras --dataset mnist --unsafe --out runs/mine   # trusted files only
+"""
 
 
 def register(subparsers: Any) -> None:
-    parser = add_command(subparsers, "card", "(not implemented yet)", "  edgeship card --help\n")
+    """Add the ``card`` command."""
+    parser = add_command(
+        subparsers,
+        "card",
+        "Write edgeship.json, calibration.npz and eval.npz for an existing .keras/.h5/"
+        "SavedModel so it can be converted, verified and benchmarked.",
+        EXAMPLES,
+    )
+    parser.add_argument("model", help=".keras or .h5 file, or SavedModel folder")
+    parser.add_argument("--dataset", default="digits", help="digits, mnist, npz:PATH, dir:PATH...")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load with Keras safe_mode off (runs code stored in the file: trusted files only)",
+    )
+    parser.add_argument(
+        "--input-scale",
+        type=float,
+        default=None,
+        help="model input = raw value * SCALE (default: the dataset's scale to [0, 1])",
+    )
+    parser.add_argument("--image-size", type=int, default=None, help="dir: datasets: resize")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibration-samples", type=int, default=200)
+    parser.add_argument("--force", action="store_true", help="replace existing files")
+    parser.add_argument("--json", action="store_true", help="print the card as JSON")
     parser.set_defaults(func=run)
 
 
-def run(args: Any) -> int:
-    raise ConfigError("'edgeship card' is not implemented yet.")
+def run(args: argparse.Namespace) -> int:
+    """Write the files and print a summary (or the card with ``--json``)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edgeship.train.owncard import CardRequest, make_card
+
+    card = make_card(
+        CardRequest(
+            model=args.model,
+            dataset=args.dataset,
+            out=args.out,
+            unsafe=args.unsafe,
+            input_scale=args.input_scale,
+            image_size=(args.image_size, args.image_size) if args.image_size else None,
+            seed=args.seed,
+            calibration_samples=args.calibration_samples,
+            force=args.force,
+        )
+    )
+    if args.json:
+        print_json(card.to_dict())
+    else:
+        print(f"card:          {os.path.join(args.out, 'edgeship.json')}")
+        print(f"test accuracy: {card.metrics.get('test_accuracy', float('nan')):.4f}")
+    return 0

@@ -1,17 +1,179 @@
-"""`edgeship convert`: not implemented yet."""
+"""`edgeship convert`: build TFLite/ONNX variants of a Keras model, each parity-checked."""
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any
 
-from edgeship.cli._common import add_command
-from edgeship.errors import ConfigError
+from edgeship.cli._common import add_command, csv_list, print_json
+
+EXAMPLES = """\
+  edgeship convert runs/m/model.keras --to all --out runs/m/artifacts
+  edgeship convert model.keras --to tflite-fp32,tflite-int8,onnx-fp32 --calibration cal.npz --out out
+  edgeship convert model.keras --to tflite-dynamic --target-runtime tflite-runtime==2.14 --out out
+  edgeship convert model.keras --to onnx-int8 --calibration-method entropy --opset 17 --out out
+  edgeship convert saved_model_dir/ --to all --eval eval.npz --max-accuracy-drop 0.5 --force --out out
+
+variants: tflite-fp32 tflite-fp16 tflite-dynamic tflite-int8 tflite-int8-float-io tflite-int16x8
+          onnx-fp32 onnx-fp16 onnx-dynamic onnx-int8   (or 'all')
+"""
 
 
 def register(subparsers: Any) -> None:
-    parser = add_command(subparsers, "convert", "(not implemented yet)", "  edgeship convert --help\n")
+    parser = add_command(
+        subparsers,
+        "convert",
+        "Convert a Keras model to TFLite/ONNX variants, parity-checked, with a manifest.",
+        EXAMPLES,
+    )
+    parser.add_argument("model", help=".keras or .h5 file, or a SavedModel directory")
+    parser.add_argument("--out", required=True, help="output directory for the artifacts")
+    parser.add_argument(
+        "--to",
+        default="tflite-fp32,tflite-int8,onnx-fp32",
+        help="comma-separated variant names or 'all' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--calibration", help=".npz or dataset name (default: the card's calibration.npz)"
+    )
+    parser.add_argument("--eval", dest="eval_data", help=".npz or dataset name for parity")
+    parser.add_argument("--opset", type=int, help="ONNX opset (13..18, default 17)")
+    parser.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=1.0,
+        help="largest accepted accuracy drop in percentage points (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--target-runtime",
+        help="e.g. tflite-runtime==2.14, onnxruntime>=1.16, opset<=13: stay compatible or fail",
+    )
+    parser.add_argument(
+        "--calibration-method",
+        choices=("minmax", "entropy", "percentile"),
+        help="onnx-int8 calibration method (default minmax)",
+    )
+    parser.add_argument(
+        "--activation-type",
+        choices=("uint8", "int8"),
+        help="onnx-int8 activation type (default uint8, faster on x86)",
+    )
+    parser.add_argument("--calibration-samples", type=int, help="calibration samples (default 200)")
+    parser.add_argument("--keep-float", help="comma-separated layer/node names to keep in float")
+    parser.add_argument("--force", action="store_true", help="replace existing artifacts")
+    parser.add_argument(
+        "--skip-runtime-check",
+        action="store_true",
+        help="do not run each artifact on every installed interpreter",
+    )
+    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
 
 
+def _options(args: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.opset is not None:
+        options["opset"] = args.opset
+    if args.calibration_method:
+        options["calibration_method"] = args.calibration_method
+    if args.activation_type:
+        options["activation_type"] = args.activation_type
+    if args.calibration_samples is not None:
+        options["calibration_samples"] = args.calibration_samples
+    if args.keep_float:
+        options["keep_float"] = csv_list(args.keep_float)
+    return options
+
+
+class _Progress:
+    """One stderr line per step with elapsed seconds."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.started = time.perf_counter()
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        elapsed = time.perf_counter() - self.started
+        width = 20
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "." * (width - filled)
+        print(f"\r[{bar}] {done}/{total} {elapsed:6.1f}s {step:<24}", end="", file=sys.stderr)
+        if step == "done":
+            print(file=sys.stderr)
+
+
+def format_table(manifest: dict[str, Any]) -> str:
+    """A plain-text table of the manifest's variants."""
+    rows = [("variant", "status", "size", "max_abs_err", "top1", "acc_delta", "runtimes ok")]
+    for v in manifest.get("variants", []):
+        parity = v.get("parity") or {}
+        runtimes = v.get("runtimes") or {}
+        ok = [k.split(" ")[0] for k, r in runtimes.items() if r == "ok"]
+        rows.append(
+            (
+                v["name"],
+                v["status"],
+                _size(v.get("size_bytes")),
+                _num(parity.get("max_abs_error"), "{:.2e}"),
+                _num(parity.get("top1_agreement"), "{:.4f}"),
+                _num(parity.get("accuracy_delta"), "{:+.2f}"),
+                ",".join(ok) or "-",
+            )
+        )
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    for v in manifest.get("variants", []):
+        for err in v.get("errors") or []:
+            lines.append(f"  {v['name']}: {err}")
+    return "\n".join(lines)
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _size(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1024:.1f} KiB" if value < 1024 * 1024 else f"{value / 2**20:.2f} MiB"
+
+
 def run(args: Any) -> int:
-    raise ConfigError("'edgeship convert' is not implemented yet.")
+    from edgeship.convert import convert, read_manifest
+    from edgeship.errors import ParityError
+
+    progress = _Progress(args.quiet or args.json)
+    try:
+        manifest = convert(
+            args.model,
+            args.out,
+            variants=args.to,
+            calibration=args.calibration,
+            eval_data=args.eval_data,
+            max_accuracy_drop=args.max_accuracy_drop,
+            force=args.force,
+            target_runtime=args.target_runtime,
+            progress=progress,
+            options=_options(args),
+            check_runtimes=not args.skip_runtime_check,
+        )
+    except ParityError:
+        if not progress.quiet:
+            print(file=sys.stderr)
+        manifest = read_manifest(args.out)
+        _show(manifest, args)
+        raise
+    _show(manifest, args)
+    return 0
+
+
+def _show(manifest: dict[str, Any], args: Any) -> None:
+    if args.json:
+        print_json(manifest)
+    else:
+        print(format_table(manifest))
+        print(f"manifest: {args.out}/manifest.json")

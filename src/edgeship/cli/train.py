@@ -1,17 +1,135 @@
-"""`edgeship train`: not implemented yet."""
+"""`edgeship train`: train a recipe on a dataset and write the model, its card and samples."""
 
 from __future__ import annotations
 
+import argparse
+import os
 from typing import Any
 
-from edgeship.cli._common import add_command
+from edgeship.cli._common import add_command, csv_list, print_json
 from edgeship.errors import ConfigError
+from edgeship.train.config import DATASET_NAMES, RECIPE_NAMES, Precision, Strategy, TrainConfig
+
+EXAMPLES = """\
+  edgeship train --recipe mnist-cnn --dataset digits --epochs 15 --out runs/m
+  edgeship train --recipe vgg-small --dataset cifar10 --augment --mixed-precision --out runs/v
+  edgeship train --recipe mobilenetv2 --dataset dir:photos --image-size 96 \\
+      --weights mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5 --out runs/t
+  edgeship train --recipe lstm --dataset digits-seq --out runs/l
+  edgeship train --recipe gan --dataset digits --epochs 50 --out runs/g
+  edgeship train --recipe lenet5 --dataset npz:data.npz --strategy mirrored --jit --out runs/n
+"""
 
 
 def register(subparsers: Any) -> None:
-    parser = add_command(subparsers, "train", "(not implemented yet)", "  edgeship train --help\n")
+    """Add the ``train`` command."""
+    parser = add_command(
+        subparsers,
+        "train",
+        "Train a model recipe on a dataset; write model.keras, edgeship.json, history.csv, "
+        "calibration.npz and eval.npz.",
+        EXAMPLES,
+    )
+    parser.add_argument("--recipe", default="mnist-cnn", choices=RECIPE_NAMES)
+    parser.add_argument(
+        "--dataset",
+        default="digits",
+        help=f"{', '.join(DATASET_NAMES)}, npz:PATH (x_train/y_train[/x_test/y_test]) "
+        "or dir:PATH (one sub-folder per class). Default: digits.",
+    )
+    parser.add_argument("--out", default="runs/train", help="output directory")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--batch-size", type=int, default=64, help="per replica")
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--validation-split", type=float, default=0.1)
+    parser.add_argument("--test-split", type=float, default=0.2)
+    parser.add_argument("--max-samples", type=int, default=None, help="cap training samples")
+    parser.add_argument("--augment", action="store_true", help="random rotate/shift/zoom")
+    parser.add_argument(
+        "--strategy", default="default", choices=[s.value for s in Strategy]
+    )
+    parser.add_argument("--devices", default=None, help="mirrored devices, e.g. /gpu:0,/gpu:1")
+    parser.add_argument(
+        "--mixed-precision", action="store_true", help="mixed_float16 (float32 output layer)"
+    )
+    parser.add_argument("--precision", default=None, choices=[p.value for p in Precision])
+    parser.add_argument("--jit", action="store_true", help="compile with XLA")
+    parser.add_argument("--patience", type=int, default=5, help="early stopping; 0 disables")
+    parser.add_argument("--tensorboard", action="store_true", help="log to OUT/tensorboard")
+    parser.add_argument("--weights", default=None, help="mobilenetv2: local no-top weights .h5")
+    parser.add_argument("--fine-tune-epochs", type=int, default=0, help="mobilenetv2")
+    parser.add_argument("--alpha", type=float, default=0.35, help="mobilenetv2 width")
+    parser.add_argument("--image-size", type=int, default=None, help="square resize size")
+    parser.add_argument("--latent-dim", type=int, default=32, help="gan noise size")
+    parser.add_argument("--calibration-samples", type=int, default=200)
+    parser.add_argument("--force", action="store_true", help="replace an existing model")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
 
-def run(args: Any) -> int:
-    raise ConfigError("'edgeship train' is not implemented yet.")
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Build the :class:`TrainConfig` of the parsed flags."""
+    if args.mixed_precision and args.precision not in (None, Precision.MIXED_FLOAT16.value):
+        raise ConfigError(
+            f"--mixed-precision means mixed_float16 but --precision {args.precision} was given."
+        )
+    precision = args.precision or (
+        Precision.MIXED_FLOAT16.value if args.mixed_precision else Precision.FLOAT32.value
+    )
+    devices = tuple(csv_list(args.devices)) or None
+    return TrainConfig(
+        recipe=args.recipe,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        out=args.out,
+        seed=args.seed,
+        learning_rate=args.learning_rate,
+        validation_split=args.validation_split,
+        test_split=args.test_split,
+        augment=args.augment,
+        strategy=args.strategy,
+        devices=devices,
+        precision=precision,
+        jit=args.jit,
+        early_stopping_patience=args.patience,
+        tensorboard=args.tensorboard,
+        weights=args.weights,
+        fine_tune_epochs=args.fine_tune_epochs,
+        alpha=args.alpha,
+        image_size=(args.image_size, args.image_size) if args.image_size else None,
+        latent_dim=args.latent_dim,
+        calibration_samples=args.calibration_samples,
+        max_samples=args.max_samples,
+        force=args.force,
+        verbose=0 if (args.quiet or args.json) else 1,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and report where the files are."""
+    config = config_from_args(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edgeship.train import train
+
+    result = train(config)
+    summary = {
+        "out": str(result.out),
+        "model": str(result.model_path),
+        "card": str(result.out / "edgeship.json"),
+        "test_accuracy": result.test_accuracy,
+        "seconds": round(result.seconds, 3),
+        "epochs_run": result.card.training.get("epochs_run"),
+        "seconds_per_epoch": result.card.training.get("seconds_per_epoch"),
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        acc = "n/a" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
+        print(f"model:         {summary['model']}")
+        print(f"card:          {summary['card']}")
+        print(f"test accuracy: {acc}")
+        print(f"time:          {result.seconds:.1f} s")
+    return 0

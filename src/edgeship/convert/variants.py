@@ -256,3 +256,30 @@ def resolve_variants(variants: str | tuple[str, ...] | list[str]) -> tuple[Varia
         raise ConfigError(f"No variant given. Expected 'all' or some of: {', '.join(VARIANTS)}.")
     seen = dict.fromkeys(names)
     return tuple(VARIANTS[n] for n in seen)
+
+
+@dataclass(frozen=True)
+class ConversionSpec:
+    """Everything one converter call needs besides the model: variant, options, data.
+
+    ``calibration`` holds representative inputs by input name (already preprocessed model
+    inputs), required for variants whose ``needs_calibration`` is true and for ONNX static
+    quantization.
+    """
+
+    variant: VariantSpec
+    options: ConvertOptions = field(default_factory=ConvertOptions)
+    calibration: dict[str, Any] | None = None
+
+    def calibration_batches(self) -> list[dict[str, Any]]:
+        """The calibration samples as one-sample batches (dicts by input name)."""
+        if not self.calibration:
+            raise ConfigError(
+                f"Variant {self.variant.name} needs calibration data. Expected "
+                "--calibration with an .npz, a dataset name, or a card with calibration.npz."
+            )
+        count = min(len(v) for v in self.calibration.values())
+        return [
+            {name: value[i : i + 1] for name, value in self.calibration.items()}
+            for i in range(count)
+        ]

@@ -92,9 +92,12 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
                     shutil.copy2(beside / name, lay.model_dir / name)
                 card = load_card(lay.model_dir)
             else:
-                from edgeship.train import make_card
+                from edgeship.train.owncard import CardRequest, make_card
 
-                card = make_card(target, dataset=config.dataset, out=lay.model_dir)
+                request = CardRequest(
+                    model=str(target), dataset=config.dataset, out=str(lay.model_dir), force=True
+                )
+                card = make_card(request)
             return {"model": str(target), "test_accuracy": card.metrics.get("test_accuracy")}
 
         return Step(
@@ -117,7 +120,7 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
     def run_train() -> dict[str, Any]:
         from edgeship.train import TrainConfig, train
 
-        result = train(TrainConfig(out=str(lay.model_dir), **settings))
+        result = train(TrainConfig(out=str(lay.model_dir), force=True, verbose=2, **settings))
         return {
             "model": str(result.model_path),
             "test_accuracy": result.test_accuracy,

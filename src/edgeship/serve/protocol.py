@@ -78,7 +78,9 @@ def parse_json(body: bytes, what: str = "request body") -> Any:
     try:
         return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise HttpError(400, f"The {what} is not valid JSON: {exc}. Expected a JSON object.") from exc
+        raise HttpError(
+            400, f"The {what} is not valid JSON: {exc}. Expected a JSON object."
+        ) from exc
 
 
 def _clean(value: Any) -> Any:

@@ -127,7 +127,7 @@ def _load_model(
         path=path,
         card=find_card(path),
         inputs=inputs,
-        outputs=(),
+        outputs=tuple(TensorMeta(s.name, _dims(s.shape), str(s.dtype)) for s in first.outputs),
         platform=str(first.format),
         backend=str(first.backend),
         engines=engines,
@@ -143,11 +143,10 @@ def _load_model(
         raise ModelLoadError(
             f"Model '{name}' ({path}) loaded but failed its first prediction on zeros: {exc}"
         ) from exc
-    outputs = []
-    for spec in first.outputs:
-        dtype = str(warm[spec.name].dtype) if spec.name in warm else str(spec.dtype)
-        outputs.append(TensorMeta(spec.name, _dims(spec.shape), dtype))
-    model.outputs = tuple(outputs)
+    model.outputs = tuple(
+        TensorMeta(m.name, m.shape, str(warm[m.name].dtype) if m.name in warm else m.dtype)
+        for m in model.outputs
+    )
     return model
 
 

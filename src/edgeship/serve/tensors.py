@@ -49,7 +49,7 @@ def check_shape(meta: TensorMeta, shape: Sequence[int], what: str = "input") -> 
     """Check ``shape`` against the model's input shape (rank, fixed dims, non-empty batch)."""
     want = "(" + ", ".join("N" if d < 0 else str(d) for d in meta.shape) + ")"
     if len(shape) != len(meta.shape) or any(
-        d != m for d, m in zip(shape, meta.shape) if m >= 0
+        d != m for d, m in zip(shape[1:], meta.shape[1:], strict=True) if m >= 0
     ):
         raise HttpError(
             400,
@@ -82,7 +82,9 @@ def array_from_json(data: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
     try:
         arr = np.asarray(data)
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise HttpError(400, f"Input '{name}': data is not a regular array of numbers ({exc}).")
+        raise HttpError(
+            400, f"Input '{name}': data is not a regular array of numbers ({exc})."
+        ) from exc
     kinds = "b" if dtype.kind == "b" else ("iu" if dtype.kind in "iu" else "iuf")
     if arr.dtype.kind not in kinds or (arr.size == 0 and arr.ndim == 0):
         got = "numbers with a fraction" if arr.dtype.kind == "f" else f"{arr.dtype} values"
@@ -93,7 +95,8 @@ def array_from_json(data: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
         info = np.iinfo(dtype)
         if int(arr.min()) < info.min or int(arr.max()) > info.max:
             raise HttpError(
-                400, f"Input '{name}': values must lie in [{info.min}, {info.max}] for {dtype.name}."
+                400,
+                f"Input '{name}': values must lie in [{info.min}, {info.max}] for {dtype.name}.",
             )
     return arr.astype(dtype, copy=False)
 

@@ -1,0 +1,213 @@
+"""Run one configuration in this process: load, first inference, scenario, accuracy, memory.
+
+Used inside the isolated child process (see :mod:`edgeship.bench.isolate`) and, with
+isolation off, directly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship.bench import inputs as inp
+from edgeship.bench import scenarios as sc
+from edgeship.bench.machine import current_rss_mb, peak_rss_mb
+from edgeship.bench.spec import RunSpec, artifact_format
+from edgeship.bench.stats import is_noisy
+from edgeship.errors import ConfigError
+from edgeship.fileio import sha256_file
+
+ACCURACY_CHUNK = 32
+
+
+def variant_name(artifact: str) -> str:
+    """The variant an artifact file stands for: its file name without the suffix."""
+    return Path(artifact).stem
+
+
+def base_row(spec: RunSpec) -> dict[str, Any]:
+    """The identifying fields of a result row, before anything runs."""
+    path = Path(spec.artifact)
+    variant = variant_name(spec.artifact)
+    return {
+        "artifact": str(path),
+        "sha256": sha256_file(path) if path.is_file() else None,
+        "variant": f"raw:{variant}" if spec.kind == "raw" else variant,
+        "kind": spec.kind,
+        "format": artifact_format(spec.artifact) if spec.kind != "keras" else "keras",
+        "backend": spec.backend,
+        "backend_version": None,
+        "delegate": spec.delegate_label,
+        "threads": spec.threads,
+        "batch": spec.batch,
+        "scenario": spec.scenario,
+        "size_bytes": path.stat().st_size if path.is_file() else None,
+        "stopping_rule": spec.rule.to_dict(),
+        "pin": list(spec.pin) if spec.pin else None,
+        "error": None,
+    }
+
+
+def pin_cpus(cpus: tuple[int, ...] | None) -> None:
+    """Pin this process to ``cpus`` with ``os.sched_setaffinity`` (Linux)."""
+    if not cpus:
+        return
+    setter = getattr(os, "sched_setaffinity", None)
+    if setter is None:
+        raise ConfigError("--pin needs os.sched_setaffinity, which this OS lacks (Linux only).")
+    try:
+        setter(0, set(cpus))
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot pin to CPUs {list(cpus)}: {exc}. Expected CPUs this machine has."
+        ) from exc
+
+
+def _load(
+    spec: RunSpec, verify: bool | None
+) -> tuple[Any, Callable[[inp.Batch], Any], list[Any]]:
+    """Open the model; return (handle, predict(batch), input specs)."""
+    if spec.kind == "raw":
+        from edgeship.bench.baselines import open_raw
+
+        raw = open_raw(spec.artifact, spec.backend, spec.threads, spec.providers)
+        specs = {s.name: s for s in raw.inputs}
+        from edgeship.bench.baselines import to_stored
+
+        def predict_raw(batch: inp.Batch) -> Any:
+            return raw.predict(batch)
+
+        return raw, predict_raw, [_Stored(s, to_stored) for s in specs.values()]
+    from edgeship.runtime import load
+
+    engine = load(
+        spec.artifact,
+        backend=spec.backend,
+        threads=spec.threads,
+        delegate=spec.delegate,
+        delegate_options=spec.delegate_options or None,
+        providers=list(spec.providers) if spec.providers else None,
+        verify=verify,
+    )
+
+    def predict_engine(batch: inp.Batch) -> Any:
+        return engine.predict(inp.as_model_input(batch))
+
+    return engine, predict_engine, list(engine.inputs)
+
+
+class _Stored:
+    """Wraps a raw input spec with the cast to its stored dtype."""
+
+    def __init__(self, spec: Any, cast: Callable[[Any, np.ndarray], np.ndarray]) -> None:
+        self.spec, self.cast = spec, cast
+        self.name, self.shape, self.dtype = spec.name, spec.shape, spec.dtype
+
+    def __call__(self, arr: np.ndarray) -> np.ndarray:
+        return self.cast(self.spec, arr)
+
+
+def _data(spec: RunSpec, specs: list[Any]) -> tuple[inp.Batch, np.ndarray | None]:
+    raw = spec.kind == "raw"
+    if spec.eval_data:
+        from edgeship.samples import load_samples
+
+        samples = load_samples(spec.eval_data)
+        data = inp.from_samples(specs, samples.inputs)
+        labels = samples.labels
+    else:
+        data = inp.synthetic(specs, max(spec.batch * inp.POOL_SIZE, 1), spec.seed, quantized=raw)
+        labels = None
+    if raw:
+        data = {s.name: s(data[s.name]) for s in specs}
+    return data, labels
+
+
+def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
+    """Run one edgeship or raw configuration here; returns its result row.
+
+    Args:
+        spec: the configuration.
+        verify: passed to ``edgeship.runtime.load``. The isolated child passes False: it
+            is itself the sandbox, and a validation subprocess would inflate ``load_ms``.
+
+    Errors are not caught: the caller (the isolated child) records them in the row.
+    """
+    if spec.kind == "keras":
+        raise ConfigError("Keras baselines run only in their own process (keras_child).")
+    row = base_row(spec)
+    pin_cpus(spec.pin)
+    rss0 = current_rss_mb()
+    t0 = time.perf_counter_ns()
+    handle, predict, specs = _load(spec, verify)
+    row["load_ms"] = (time.perf_counter_ns() - t0) / 1e6
+    row["rss_load_mb"] = current_rss_mb() - rss0
+    try:
+        row["backend"] = getattr(handle, "backend", spec.backend)
+        row["backend_version"] = getattr(handle, "backend_version", None)
+        data, labels = _data(spec, specs)
+        pool = inp.query_pool(data, spec.batch)
+        t0 = time.perf_counter_ns()
+        predict(pool[0])
+        row["first_ms"] = (time.perf_counter_ns() - t0) / 1e6
+
+        def run(i: int) -> object:
+            return predict(pool[i % len(pool)])
+
+        row.update(run_scenario(spec, run))
+        row["accuracy"] = None
+        if spec.accuracy and spec.kind == "edgeship" and labels is not None:
+            row["accuracy"] = _accuracy(predict, data, labels)
+        row["peak_rss_mb"] = peak_rss_mb()
+    finally:
+        close = getattr(handle, "close", None)
+        if close is not None:
+            close()
+    return row
+
+
+def run_scenario(spec: RunSpec, run: sc.RunQuery) -> dict[str, Any]:
+    """Measure ``run`` under the spec's scenario; adds ``headline`` and ``noisy``."""
+    scenario = sc.Scenario.parse(spec.scenario)
+    if scenario is sc.Scenario.SERVER:
+        qps, bound, warm = sc.server_defaults(run, spec.rule)
+        qps = spec.target_qps or qps
+        bound = spec.latency_bound_ms or bound
+        if spec.find_max_qps:
+            upper = (spec.target_qps or qps / sc.DEFAULT_SERVER_LOAD) * 1.2
+            out = sc.find_max_qps(run, spec.batch, spec.rule, bound, upper, seed=spec.seed)
+        else:
+            out = sc.server(run, spec.batch, spec.rule, qps, bound, seed=spec.seed)
+        out["warmup_runs"] = len(warm)
+    else:
+        out = sc.stream(run, spec.batch, spec.rule)
+    key = sc.HEADLINE[scenario]
+    out["headline"] = {
+        "metric": key,
+        "value": out.get(key) if key.startswith("throughput") else out["latency_ms"][key],
+    }
+    out["noisy"] = is_noisy(out["latency_ms"])
+    return out
+
+
+def _accuracy(
+    predict: Callable[[inp.Batch], Any], data: inp.Batch, labels: np.ndarray
+) -> float | None:
+    count = len(labels)
+    parts = []
+    for start in range(0, count, ACCURACY_CHUNK):
+        chunk = {k: v[start : start + ACCURACY_CHUNK] for k, v in data.items()}
+        out = predict(chunk)
+        if isinstance(out, dict):
+            if len(out) != 1:
+                return None
+            out = next(iter(out.values()))
+        if isinstance(out, list):
+            out = out[0]
+        parts.append(np.asarray(out))
+    return inp.top1_accuracy(np.concatenate(parts), labels)

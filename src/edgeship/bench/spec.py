@@ -1,0 +1,117 @@
+"""One benchmark configuration, as plain data that crosses process boundaries as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeship.bench.scenarios import Scenario
+from edgeship.bench.timer import StoppingRule
+from edgeship.errors import ConfigError
+
+#: What is measured: edgeship's runtime, the raw backend, or Keras (predict / __call__).
+KINDS = ("edgeship", "raw", "keras")
+
+#: Backends that run each artifact format.
+FORMAT_BACKENDS: dict[str, tuple[str, ...]] = {
+    "tflite": ("litert", "tflite-runtime", "tf-lite"),
+    "onnx": ("onnxruntime",),
+}
+
+
+def artifact_format(path: str) -> str:
+    """``tflite`` or ``onnx`` from the file suffix; a :class:`ConfigError` otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".tflite":
+        return "tflite"
+    if suffix == ".onnx":
+        return "onnx"
+    raise ConfigError(
+        f"Cannot benchmark {path}: expected a .tflite or .onnx artifact. Got suffix {suffix!r}."
+    )
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one configuration needs; built by the sweep, run by :mod:`single`.
+
+    Attributes:
+        kind: ``edgeship``, ``raw`` or ``keras``.
+        artifact: artifact path (the Keras model for ``keras``).
+        backend: runtime backend name (``auto`` lets the runtime choose).
+        threads: backend threads, or None for the backend default.
+        batch: samples per query.
+        scenario: LoadGen scenario name.
+        rule: stopping rule.
+        eval_data: samples ``.npz`` for inputs and accuracy, or None for synthetic data.
+        delegate: TFLite delegate name or library path.
+        delegate_options: delegate options.
+        providers: ONNX Runtime execution providers.
+        target_qps: server scenario target, or None for the default.
+        latency_bound_ms: server scenario bound, or None for the default.
+        find_max_qps: server scenario: search the highest QPS that meets the bound.
+        pin: CPUs to pin the process to, or None.
+        seed: random seed for synthetic data and arrivals.
+        accuracy: compute accuracy when the eval data has labels.
+    """
+
+    kind: str
+    artifact: str
+    backend: str = "auto"
+    threads: int | None = None
+    batch: int = 1
+    scenario: str = Scenario.SINGLE_STREAM.value
+    rule: StoppingRule = field(default_factory=StoppingRule)
+    eval_data: str | None = None
+    delegate: str | None = None
+    delegate_options: dict[str, Any] = field(default_factory=dict)
+    providers: tuple[str, ...] | None = None
+    target_qps: float | None = None
+    latency_bound_ms: float | None = None
+    find_max_qps: bool = False
+    pin: tuple[int, ...] | None = None
+    seed: int = 0
+    accuracy: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"Unknown run kind {self.kind!r}. Expected one of: {KINDS}.")
+        if self.batch < 1:
+            raise ConfigError(f"batch must be >= 1. Got: {self.batch}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1 or None. Got: {self.threads}")
+        Scenario.parse(self.scenario)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (inverse of :meth:`from_dict`)."""
+        data = dataclasses.asdict(self)
+        data["providers"] = list(self.providers) if self.providers is not None else None
+        data["pin"] = list(self.pin) if self.pin is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        """Rebuild a spec written by :meth:`to_dict`; unknown keys are rejected."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown run settings {unknown}. Expected keys among {sorted(known)}."
+            )
+        values = dict(data)
+        values["rule"] = StoppingRule(**values.get("rule", {}))
+        for key in ("providers", "pin"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    @property
+    def delegate_label(self) -> str | None:
+        """The delegate, or the providers joined by '+', or None (plain CPU)."""
+        if self.delegate:
+            return self.delegate
+        if self.providers:
+            return "+".join(self.providers)
+        return None

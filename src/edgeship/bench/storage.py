@@ -1,0 +1,121 @@
+"""Results files, schema ``edgeship.bench/1``: ``env`` plus a list of ``results`` rows.
+
+Every row holds at least ``artifact``, ``sha256``, ``variant``, ``backend``,
+``backend_version``, ``delegate``, ``threads``, ``batch``, ``scenario``, ``latency_ms``
+(``n``, ``mean``, ``std``, ``min``, ``p50``, ``p90``, ``p95``, ``p99``, ``p999``, ``max``;
+plus ``cv`` and ``mad``), ``throughput_ips``, ``load_ms``, ``first_ms``, ``peak_rss_mb``,
+``size_bytes``, ``accuracy`` (a fraction, or null) and ``error`` (null when it ran).
+Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from edgeship.errors import ConfigError
+from edgeship.fileio import atomic_write_json, read_json
+
+SCHEMA = "edgeship.bench/1"
+
+REQUIRED_ROW_KEYS = (
+    "artifact",
+    "sha256",
+    "variant",
+    "backend",
+    "backend_version",
+    "delegate",
+    "threads",
+    "batch",
+    "scenario",
+    "latency_ms",
+    "throughput_ips",
+    "load_ms",
+    "first_ms",
+    "peak_rss_mb",
+    "size_bytes",
+    "accuracy",
+)
+LATENCY_KEYS = ("n", "mean", "std", "min", "p50", "p90", "p95", "p99", "p999", "max")
+
+
+def make_results(
+    env: dict[str, Any], rows: list[dict[str, Any]], config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A results document; rows lacking a required key get it as null."""
+    filled = [{key: row.get(key) for key in REQUIRED_ROW_KEYS} | row for row in rows]
+    return {"schema": SCHEMA, "env": env, "config": config or {}, "results": filled}
+
+
+def save_results(
+    path: str | os.PathLike[str], results: dict[str, Any], *, force: bool = True
+) -> Path:
+    """Write ``results`` to ``path`` atomically after checking its schema."""
+    validate(results, str(path))
+    return atomic_write_json(path, results, force=force)
+
+
+def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a results file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(
+            f"Results file {p} does not exist. Expected a file from 'edgeship bench --json'."
+        )
+    try:
+        data = read_json(p)
+    except ValueError as exc:
+        raise ConfigError(f"Cannot read {p} as JSON ({exc}). Expected an {SCHEMA} file.") from exc
+    validate(data, str(p))
+    return data
+
+
+def validate(results: Any, where: str = "results") -> None:
+    """Raise :class:`ConfigError` unless ``results`` follows schema ``edgeship.bench/1``."""
+    if not isinstance(results, dict) or results.get("schema") != SCHEMA:
+        got = results.get("schema") if isinstance(results, dict) else type(results).__name__
+        raise ConfigError(
+            f"{where} is not a bench results document. Expected schema {SCHEMA!r}. Got: {got!r}"
+        )
+    rows = results.get("results")
+    if not isinstance(rows, list):
+        raise ConfigError(f"{where}: 'results' must be a list of rows. Got: {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        missing = [k for k in REQUIRED_ROW_KEYS if k not in row]
+        if missing:
+            raise ConfigError(
+                f"{where}: result row {i} lacks {missing}. "
+                f"Expected every key of {list(REQUIRED_ROW_KEYS)}."
+            )
+        lat = row.get("latency_ms")
+        if lat is not None and (miss := [k for k in LATENCY_KEYS if k not in lat]):
+            raise ConfigError(f"{where}: result row {i} latency_ms lacks {miss}.")
+
+
+def merge_results(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One document holding every row of ``documents`` (the first one's env)."""
+    if not documents:
+        raise ConfigError("Nothing to merge. Expected at least one results document.")
+    rows = [row for doc in documents for row in doc.get("results", [])]
+    return {
+        "schema": SCHEMA,
+        "env": documents[0].get("env", {}),
+        "config": documents[0].get("config", {}),
+        "results": rows,
+    }
+
+
+def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies a configuration across runs.
+
+    Variant, backend, delegate, threads, batch and scenario.
+    """
+    return (
+        row.get("variant"),
+        row.get("backend"),
+        row.get("delegate"),
+        row.get("threads"),
+        row.get("batch"),
+        row.get("scenario"),
+    )

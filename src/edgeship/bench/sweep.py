@@ -1,0 +1,314 @@
+"""A sweep: artifacts x backends x threads x batch (+ baselines), each in its own process."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, TextIO
+
+from edgeship._lazy import is_available
+from edgeship.bench.isolate import DEFAULT_TIMEOUT_S, cold_starts, error_row, run_isolated
+from edgeship.bench.machine import environment
+from edgeship.bench.scenarios import Scenario
+from edgeship.bench.spec import FORMAT_BACKENDS, RunSpec, artifact_format
+from edgeship.bench.stats import HIGH_CV, summarize
+from edgeship.bench.storage import make_results
+from edgeship.bench.timer import StoppingRule
+from edgeship.errors import ConfigError
+
+Progress = Callable[[int, int, dict[str, Any]], None]
+
+#: Import name of each backend's package, to pick a raw baseline backend for ``auto``.
+_IMPORT_NAMES = {
+    "litert": "ai_edge_litert",
+    "tflite-runtime": "tflite_runtime",
+    "onnxruntime": "onnxruntime",
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A whole sweep. Lists may be given as lists or tuples.
+
+    Attributes:
+        artifacts: ``.tflite`` / ``.onnx`` files.
+        backends: runtime backends; each artifact runs on those of its format (``auto``: the
+            runtime's choice).
+        threads: backend thread counts (None: the backend's default).
+        batch: samples per query.
+        scenario: ``single-stream``, ``multi-stream``, ``server`` or ``offline``.
+        min_runs, min_seconds, warmup_runs, warmup_seconds, max_runs, max_seconds: the
+            stopping rule (see :class:`edgeship.bench.timer.StoppingRule`).
+        eval_data: samples ``.npz`` (inputs, and labels for accuracy); None: synthetic data.
+        baselines: ``raw`` and/or ``keras:MODEL``.
+        delegate, delegate_options, providers: passed to ``edgeship.runtime.load``.
+        target_qps, latency_bound_ms, find_max_qps: server scenario settings.
+        cold: fresh processes timed from start to first result, per artifact x backend x threads.
+        pin: CPUs to pin every configuration's process to.
+        isolate: one child process per configuration (default); False runs them here.
+        timeout_s: per-configuration time limit of a child process.
+        seed: random seed for synthetic inputs and arrivals.
+    """
+
+    artifacts: tuple[str, ...]
+    backends: tuple[str, ...] = ("auto",)
+    threads: tuple[int | None, ...] = (1,)
+    batch: tuple[int, ...] = (1,)
+    scenario: str = Scenario.SINGLE_STREAM.value
+    min_runs: int = 50
+    min_seconds: float = 1.0
+    warmup_runs: int = 1
+    warmup_seconds: float = 0.5
+    max_runs: int | None = None
+    max_seconds: float | None = None
+    eval_data: str | None = None
+    baselines: tuple[str, ...] = ()
+    delegate: str | None = None
+    delegate_options: dict[str, Any] = field(default_factory=dict)
+    providers: tuple[str, ...] | None = None
+    target_qps: float | None = None
+    latency_bound_ms: float | None = None
+    find_max_qps: bool = False
+    cold: int = 0
+    pin: tuple[int, ...] | None = None
+    isolate: bool = True
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("artifacts", "backends", "threads", "batch", "baselines", "providers", "pin"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise ConfigError(f"{name} must be a list or tuple. Got the string {value!r}.")
+            if value is not None:
+                object.__setattr__(
+                    self, name, tuple(str(v) if name in ("artifacts",) else v for v in value)
+                )
+        if not self.artifacts:
+            raise ConfigError(
+                "Nothing to benchmark: artifacts is empty. Expected .tflite or .onnx files."
+            )
+        if not self.backends or not self.threads or not self.batch:
+            raise ConfigError("backends, threads and batch must each hold at least one value.")
+        for path in self.artifacts:
+            artifact_format(path)
+        Scenario.parse(self.scenario)
+        for b in self.baselines:
+            if b != "raw" and not b.startswith("keras:"):
+                raise ConfigError(f"Unknown baseline {b!r}. Expected 'raw' or 'keras:MODEL_PATH'.")
+        if self.cold < 0:
+            raise ConfigError(f"cold must be >= 0. Got: {self.cold}")
+        self.rule()  # validates the stopping rule
+
+    def rule(self) -> StoppingRule:
+        """The stopping rule of every configuration."""
+        return StoppingRule(
+            min_runs=self.min_runs,
+            min_seconds=self.min_seconds,
+            warmup_runs=self.warmup_runs,
+            warmup_seconds=self.warmup_seconds,
+            max_runs=self.max_runs,
+            max_seconds=self.max_seconds,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _raw_backend(backend: str, fmt: str) -> str | None:
+    if backend != "auto":
+        return backend if backend in _IMPORT_NAMES else None
+    for name in FORMAT_BACKENDS[fmt]:
+        if name in _IMPORT_NAMES and is_available(_IMPORT_NAMES[name]):
+            return name
+    return None
+
+
+def plan(config: BenchConfig) -> tuple[list[RunSpec], list[dict[str, Any]]]:
+    """Expand ``config`` into run specs; also return rows for combinations that cannot run."""
+    base = RunSpec(
+        "edgeship",
+        config.artifacts[0],
+        scenario=config.scenario,
+        rule=config.rule(),
+        eval_data=config.eval_data,
+        target_qps=config.target_qps,
+        latency_bound_ms=config.latency_bound_ms,
+        find_max_qps=config.find_max_qps,
+        pin=config.pin,
+        seed=config.seed,
+    )
+    specs: list[RunSpec] = []
+    skipped: list[dict[str, Any]] = []
+    raw = "raw" in config.baselines
+    for artifact in config.artifacts:
+        fmt = artifact_format(artifact)
+        backends = [b for b in config.backends if b == "auto" or b in FORMAT_BACKENDS[fmt]]
+        if not backends:
+            spec = replace(base, artifact=artifact, backend=config.backends[0])
+            message = (
+                f"none of the backends {list(config.backends)} runs .{fmt} files; "
+                f"add one of {list(FORMAT_BACKENDS[fmt])}"
+            )
+            skipped.append(error_row(spec.to_dict(), message))
+            continue
+        for backend, threads, batch in itertools.product(backends, config.threads, config.batch):
+            run = replace(base, artifact=artifact, backend=backend, threads=threads, batch=batch)
+            specs.append(
+                replace(
+                    run,
+                    delegate=config.delegate,
+                    delegate_options=dict(config.delegate_options),
+                    providers=config.providers,
+                )
+            )
+            raw_backend = _raw_backend(backend, fmt) if raw else None
+            if raw_backend:
+                specs.append(
+                    replace(run, kind="raw", backend=raw_backend, providers=config.providers)
+                )
+    for baseline in config.baselines:
+        if baseline.startswith("keras:"):
+            model = baseline.split(":", 1)[1]
+            for threads, batch in itertools.product(config.threads, config.batch):
+                specs.append(
+                    replace(
+                        base,
+                        kind="keras",
+                        artifact=model,
+                        backend="keras",
+                        threads=threads,
+                        batch=batch,
+                    )
+                )
+    return specs, skipped
+
+
+def run_one(
+    spec: RunSpec, isolate: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[dict[str, Any]]:
+    """Run one spec: in a child process (always for Keras), or here with ``isolate=False``."""
+    if isolate or spec.kind == "keras":
+        return run_isolated(spec, timeout_s)
+    from edgeship.bench.single import run_spec
+
+    try:
+        return [run_spec(spec)]
+    except Exception as exc:
+        return [error_row(spec.to_dict(), f"{type(exc).__name__}: {exc}")]
+
+
+def run_sweep(config: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Run every configuration of ``config``; returns an ``edgeship.bench/1`` document.
+
+    Args:
+        config: the sweep.
+        progress: called as ``progress(done, total, row)`` after each row; see
+            :class:`LiveTable` for a stderr table.
+
+    Returns:
+        ``{"schema", "env", "config", "results", "warnings"}``. A configuration that fails
+        is a row with ``error`` set; it never stops the sweep.
+    """
+    specs, rows = plan(config)
+    total = len(specs) + len(rows)
+    done = 0
+    for row in rows:
+        done += 1
+        if progress:
+            progress(done, total, row)
+    for spec in specs:
+        new_rows = run_one(spec, config.isolate, config.timeout_s)
+        if config.cold and spec.kind == "edgeship" and spec.batch == config.batch[0]:
+            cold = cold_starts(spec, config.cold, config.timeout_s)
+            for row in new_rows:
+                row["cold_ms"] = summarize(cold["ms"]) if cold["ms"] else None
+                row["cold_errors"] = cold["errors"]
+        for row in new_rows:
+            rows.append(row)
+            done += 1
+            if progress:
+                progress(min(done, total), total, row)
+    results = make_results(environment(), rows, config.to_dict())
+    results["warnings"] = warnings_for(rows)
+    return results
+
+
+def warnings_for(rows: list[dict[str, Any]]) -> list[str]:
+    """Hygiene warnings: noisy rows (CV above the limit) and failed rows."""
+    out = []
+    for row in rows:
+        name = (
+            f"{row.get('variant')} on {row.get('backend')} "
+            f"(threads {row.get('threads')}, batch {row.get('batch')})"
+        )
+        if row.get("error"):
+            out.append(f"{name} failed: {row['error']}")
+            continue
+        cv = (row.get("latency_ms") or {}).get("cv")
+        if cv is not None and cv > HIGH_CV:
+            out.append(
+                f"{name}: coefficient of variation {cv:.2f} > {HIGH_CV:.2f}; the machine is "
+                "noisy. Close other programs, use --pin, or raise --min-seconds."
+            )
+    return out
+
+
+class LiveTable:
+    """A progress callback that prints one table line per finished row on ``stream``."""
+
+    HEADER = (
+        f"{'':>9} {'variant':<26} {'backend':<14} {'thr':>3} {'batch':>5} "
+        f"{'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'inf/s':>9} {'acc':>6}"
+    )
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.printed_header = False
+
+    def __call__(self, done: int, total: int, row: dict[str, Any]) -> None:
+        if not self.printed_header:
+            print(self.HEADER, file=self.stream)
+            self.printed_header = True
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / done * (total - done) if done else 0.0
+        head = f"[{done:>3}/{total:<3}]"
+        ident = (
+            f"{str(row.get('variant'))[:26]:<26} {str(row.get('backend'))[:14]:<14} "
+            f"{_cell(row.get('threads'), 3)} {_cell(row.get('batch'), 5)}"
+        )
+        if row.get("error"):
+            line = f"{head} {ident} FAILED: {str(row['error'])[:80]}"
+        else:
+            lat = row.get("latency_ms") or {}
+            acc = row.get("accuracy")
+            line = (
+                f"{head} {ident} {_num(lat.get('p50'))} {_num(lat.get('p90'))} "
+                f"{_num(lat.get('p99'))} "
+                f"{_num(row.get('throughput_ips'))} {('-' if acc is None else f'{acc:.3f}'):>6}"
+            )
+        print(f"{line}  (eta {eta:.0f} s)", file=self.stream, flush=True)
+
+
+def _cell(value: Any, width: int) -> str:
+    return f"{'-' if value is None else value!s:>{width}}"
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return f"{'-':>9}"
+    return f"{value:>9.4g}"
+
+
+def config_dict(config: BenchConfig) -> dict[str, Any]:
+    """Alias of :meth:`BenchConfig.to_dict` for callers that prefer functions."""
+    return asdict(config)

@@ -1,0 +1,73 @@
+"""Child-process entry: ``python -m edgeship.bench.worker MODE SPEC.json OUT.json``.
+
+MODE ``run`` measures one configuration and writes a JSON list of result rows; ``cold``
+loads the model, runs one inference and writes the wall-clock time of that first result
+(``time.time_ns()``), so the parent can time process start to first result. Errors are
+written into the rows (with their type) rather than lost in a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from typing import Any
+
+
+def _write(path: str, data: Any) -> None:
+    from edgeship.fileio import atomic_write_json
+
+    atomic_write_json(path, data)
+
+
+def _cold(spec_data: dict[str, Any]) -> dict[str, Any]:
+    from edgeship.bench import inputs as inp
+    from edgeship.runtime import load
+
+    engine = load(
+        spec_data["artifact"],
+        backend=spec_data.get("backend", "auto"),
+        threads=spec_data.get("threads"),
+        verify=False,
+    )
+    data = inp.synthetic(list(engine.inputs), int(spec_data.get("batch") or 1))
+    engine.predict(inp.as_model_input(data))
+    done = time.time_ns()
+    return {"first_result_ns": done, "backend": engine.backend}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the child; exit 0 when the output file was written."""
+    mode, spec_path, out_path = (argv if argv is not None else sys.argv[1:])[:3]
+    with open(spec_path, encoding="utf-8") as fh:
+        spec_data = json.load(fh)
+    try:
+        if mode == "cold":
+            _write(out_path, _cold(spec_data))
+            return 0
+        from edgeship.bench.spec import RunSpec
+
+        spec = RunSpec.from_dict(spec_data)
+        if spec.kind == "keras":
+            from edgeship.bench.keras_child import run_keras
+
+            rows = run_keras(spec)
+        else:
+            from edgeship.bench.single import run_spec
+
+            rows = [run_spec(spec, verify=False)]
+    except Exception as exc:
+        from edgeship.bench.isolate import error_row
+
+        message = f"{type(exc).__name__}: {exc}"
+        if mode == "cold":
+            _write(out_path, {"error": message})
+            return 0
+        rows = [error_row(spec_data, message, traceback.format_exc(limit=6))]
+    _write(out_path, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""``convert()``: build variants in the converter worker, check them here, write the manifest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship.card import CARD_FILENAME, ModelCard, TensorInfo, load_card
+from edgeship.convert import calibration as calib
+from edgeship.convert.compat import (
+    TargetRuntime,
+    installed_interpreters,
+    parse_target,
+    plan_for_target,
+)
+from edgeship.convert.manifest import (
+    MANIFEST_FILENAME,
+    STATUS_FAILED,
+    STATUS_OK,
+    artifact_fields,
+    new_manifest,
+    write_manifest,
+)
+from edgeship.convert.parity import check, compare, run_artifact
+from edgeship.convert.variants import ConvertOptions, VariantSpec, resolve_variants
+from edgeship.convert.worker import ConverterWorker, WorkerCrashed
+from edgeship.errors import ArtifactExistsError, EdgeshipError, ModelLoadError, ParityError
+
+Progress = Callable[[str, int, int], None]
+DEFAULT_VARIANTS = ("tflite-fp32", "tflite-int8", "onnx-fp32")
+EVAL_SAMPLES = 1000
+ARTIFACT_SUFFIXES = (".tflite", ".onnx")
+
+
+def convert(
+    model_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    variants: str | Sequence[str] = DEFAULT_VARIANTS,
+    calibration: str | os.PathLike[str] | None = None,
+    eval_data: str | os.PathLike[str] | None = None,
+    max_accuracy_drop: float = 1.0,
+    force: bool = False,
+    target_runtime: str | None = None,
+    progress: Progress | None = None,
+    options: ConvertOptions | dict[str, Any] | None = None,
+    check_runtimes: bool = True,
+) -> dict[str, Any]:
+    """Convert a Keras model to every requested variant, parity-check each, write a manifest.
+
+    Args:
+        model_path: ``.keras``/``.h5`` file or SavedModel directory (card beside it is used).
+        out_dir: where ``<variant>.tflite|.onnx``, ``manifest.json`` and the card go.
+        variants: names from :data:`VARIANTS`, a comma-separated string, or ``"all"``.
+        calibration: ``.npz``, dataset name, or None for the card's ``calibration.npz``.
+        eval_data: ``.npz``, dataset name, or None for the card's ``eval.npz``.
+        max_accuracy_drop: largest accepted accuracy drop in percentage points.
+        force: replace artifacts already in ``out_dir``.
+        target_runtime: e.g. ``"tflite-runtime==2.14"``; settings are chosen to stay
+            compatible and variants it cannot run fail.
+        progress: ``progress(step, done, total)`` callback.
+        options: :class:`ConvertOptions` or a dict of them (unknown keys are rejected).
+        check_runtimes: run every artifact on every installed interpreter.
+
+    Returns:
+        The manifest (also written to ``out_dir/manifest.json``).
+
+    Raises:
+        ParityError: after writing the manifest, when any variant failed; ``failures``
+            names them.
+        ArtifactExistsError, ModelLoadError, DatasetError, ConfigError: bad input, before
+            anything is written.
+    """
+    specs = resolve_variants(variants if isinstance(variants, str) else tuple(variants))
+    opts = options if isinstance(options, ConvertOptions) else ConvertOptions.from_dict(options)
+    opset_given = isinstance(options, dict) and "opset" in options
+    source = Path(model_path)
+    if not source.exists():
+        raise ModelLoadError(
+            f"Model {source} does not exist. Expected a .keras/.h5 file or a SavedModel directory."
+        )
+    target: TargetRuntime | None = parse_target(target_runtime) if target_runtime else None
+    notes: list[str] = []
+    if target is not None:
+        opts, notes = plan_for_target(target, opts, opset_given)
+    out = Path(out_dir)
+    _prepare_out_dir(out, force)
+    card = _card_for(source)
+    notify = progress or (lambda step, done, total: None)
+    workdir = Path(tempfile.mkdtemp(prefix="edgeship-convert-"))
+    try:
+        card_dict = card.to_dict() if card else None
+        with (
+            ConverterWorker(source, card_dict, workdir) as worker,
+            ConverterWorker(source, card_dict, workdir) as checker,
+        ):
+            notify("loading model", 0, len(specs))
+            info = worker.call("info")
+            inputs = tuple(TensorInfo.from_dict(t) for t in info["inputs"])
+            eval_inputs, labels, eval_from = _eval_data(eval_data, source, card, inputs)
+            cal_inputs, cal_from = _calibration(calibration, source, card, inputs, specs, opts)
+            reference = worker.call("predict", inputs=eval_inputs)
+            manifest = new_manifest(
+                source,
+                info["kind"],
+                card=CARD_FILENAME if card else None,
+                options=opts.to_dict(),
+                max_accuracy_drop=max_accuracy_drop,
+                target_runtime=str(target) if target else None,
+                data={
+                    "calibration": cal_from,
+                    "eval": eval_from,
+                    "eval_samples": len(reference[0]),
+                },
+                notes=notes,
+            )
+            for index, spec in enumerate(specs):
+                notify(spec.name, index, len(specs))
+                record = _build_one(
+                    (worker, checker),
+                    spec,
+                    out,
+                    opts,
+                    cal_inputs,
+                    eval_inputs,
+                    labels,
+                    reference,
+                    info["outputs"],
+                    max_accuracy_drop,
+                    target,
+                    check_runtimes,
+                )
+                manifest["variants"].append(record)
+            notify("done", len(specs), len(specs))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if card is not None:
+        card.save(out)
+    write_manifest(out, manifest)
+    failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
+    if failed:
+        lines = "; ".join(f"{v['name']}: {' / '.join(v['errors'])[:400]}" for v in failed)
+        raise ParityError(
+            f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. Their files are kept "
+            f"and marked 'failed' in {out / MANIFEST_FILENAME}.",
+            failures=[v["name"] for v in failed],
+        )
+    return manifest
+
+
+def _prepare_out_dir(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ArtifactExistsError(f"{out} is a file. Expected an output directory.")
+    existing = (
+        sorted(
+            p.name
+            for p in out.glob("*")
+            if p.suffix in ARTIFACT_SUFFIXES or p.name == MANIFEST_FILENAME
+        )
+        if out.is_dir()
+        else []
+    )
+    if existing and not force:
+        raise ArtifactExistsError(
+            f"{out} already holds {', '.join(existing[:6])}. Expected an empty output directory; "
+            "pass --force (force=True) to replace them."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    # A stale manifest would vouch for files that are about to change.
+    (out / MANIFEST_FILENAME).unlink(missing_ok=True)
+
+
+def _card_for(source: Path) -> ModelCard | None:
+    folder = source if source.is_dir() else source.parent
+    for candidate in (
+        folder / CARD_FILENAME,
+        folder.parent / CARD_FILENAME if source.is_dir() else None,
+    ):
+        if candidate is not None and candidate.is_file():
+            return load_card(candidate)
+    return None
+
+
+def _eval_data(
+    given: Any, source: Path, card: ModelCard | None, inputs: tuple[Any, ...]
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, str]:
+    path = given if given is not None else calib.find_default(source, card, "eval")
+    if path is None:
+        path = calib.find_default(source, card, "calibration")
+    if path is None:
+        return calib.random_inputs(inputs), None, "random (no eval data found)"
+    samples = calib.load_source(path, "eval")
+    arrays, labels = calib.match_inputs(samples, inputs, "eval", count=EVAL_SAMPLES)
+    return arrays, labels, os.fspath(path)
+
+
+def _calibration(
+    given: Any,
+    source: Path,
+    card: ModelCard | None,
+    inputs: tuple[Any, ...],
+    specs: tuple[VariantSpec, ...],
+    opts: ConvertOptions,
+) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    needed = any(s.needs_calibration or s.name == "onnx-int8" for s in specs)
+    if not needed and given is None:
+        return None, None
+    path = given if given is not None else calib.find_default(source, card, "calibration")
+    if path is None:
+        from edgeship.errors import DatasetError
+
+        names = [s.name for s in specs if s.needs_calibration or s.name == "onnx-int8"]
+        raise DatasetError(
+            f"Variants {names} need calibration data and none was found beside {source}. "
+            "Pass --calibration FILE.npz or a dataset name (e.g. 'digits')."
+        )
+    samples = calib.load_source(path, "calibration")
+    arrays, _ = calib.match_inputs(
+        samples,
+        inputs,
+        "calibration",
+        count=opts.calibration_samples,
+        minimum=calib.MIN_CALIBRATION_SAMPLES,
+    )
+    return arrays, os.fspath(path)
+
+
+def _build_one(
+    workers: tuple[ConverterWorker, ConverterWorker],
+    spec: VariantSpec,
+    out: Path,
+    opts: ConvertOptions,
+    cal_inputs: dict[str, np.ndarray] | None,
+    eval_inputs: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    reference: list[np.ndarray],
+    output_names: list[str],
+    max_accuracy_drop: float,
+    target: TargetRuntime | None,
+    check_runtimes: bool,
+) -> dict[str, Any]:
+    path = out / spec.filename
+    record: dict[str, Any] = {"name": spec.name, "format": spec.format.value}
+    errors: list[str] = []
+    started = time.perf_counter()
+    params: dict[str, Any] = {}
+    worker = workers[0]
+    try:
+        params = worker.call(
+            "convert",
+            variant=spec.name,
+            path=str(path),
+            options=opts.to_dict(),
+            calibration=cal_inputs if spec.needs_calibration or spec.name == "onnx-int8" else None,
+        )
+    except WorkerCrashed as exc:
+        errors.append(f"converter crashed ({exc.signal_name or 'no signal'}): {exc}")
+        params = {"crashed": exc.signal_name or "exit"}
+    except EdgeshipError as exc:
+        errors.append(str(exc))
+    seconds = round(time.perf_counter() - started, 3)
+    record.update(artifact_fields(path))
+    record.update(params=params, seconds=seconds, parity=None, runtimes={})
+    if not errors and path.is_file():
+        runtimes = _runtimes(workers, path, spec, eval_inputs) if check_runtimes else {}
+        record["runtimes"] = runtimes
+        errors += _target_errors(target, spec, runtimes)
+        parity_started = time.perf_counter()
+        try:
+            parity = _parity(path, eval_inputs, labels, reference, output_names)
+            record["parity"] = parity
+            errors += check(parity, spec.tolerance, max_accuracy_drop)
+        except EdgeshipError as exc:
+            errors.append(f"parity could not run: {exc}")
+        record["parity_seconds"] = round(time.perf_counter() - parity_started, 3)
+    record["status"] = STATUS_OK if not errors else STATUS_FAILED
+    record["errors"] = errors
+    return record
+
+
+def _parity(
+    path: Path,
+    eval_inputs: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    reference: list[np.ndarray],
+    output_names: list[str],
+) -> dict[str, Any]:
+    from edgeship.runtime import load
+
+    # The worker already ran this file on every interpreter in a child process.
+    with load(path, verify=False) as engine:
+        got = run_artifact(engine, eval_inputs, output_names)
+        backend = f"{engine.backend} {engine.backend_version}"
+    result = compare(reference, got, output_names, labels)
+    result["backend"] = backend
+    return result
+
+
+def _runtimes(
+    workers: tuple[ConverterWorker, ConverterWorker],
+    path: Path,
+    spec: VariantSpec,
+    inputs: dict[str, np.ndarray],
+) -> dict[str, str]:
+    """Run ``path`` on every installed interpreter, each in a child process.
+
+    ``tf-lite`` runs in the converter process (TensorFlow is loaded there already); the other
+    interpreters run in a second child that never imports TensorFlow, because tflite-runtime
+    fails inside a process that holds TensorFlow.
+    """
+    found: dict[str, str] = {}
+    sample = {k: v[:1] for k, v in inputs.items()}
+    for backend, version in installed_interpreters(spec.format.value).items():
+        worker = workers[0] if backend == "tf-lite" else workers[1]
+        try:
+            found[f"{backend} {version}"] = worker.call(
+                "check", path=str(path), backend=backend, inputs=sample
+            )
+        except WorkerCrashed as exc:
+            found[f"{backend} {version}"] = f"crashed ({exc.signal_name or 'exit'})"
+        except EdgeshipError as exc:
+            found[f"{backend} {version}"] = str(exc)[:300]
+    return found
+
+
+def _target_errors(
+    target: TargetRuntime | None, spec: VariantSpec, runtimes: dict[str, str]
+) -> list[str]:
+    if target is None or target.name == "opset" or target.format != spec.format.value:
+        return []
+    for key, verdict in runtimes.items():
+        name, _, version = key.partition(" ")
+        if name == target.name and target.allows(version) and verdict != "ok":
+            return [f"does not run on target {target}: {verdict}"]
+    return []

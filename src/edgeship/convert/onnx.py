@@ -1,0 +1,188 @@
+"""ONNX converters: one function, ``to_onnx(model, path, spec)``, for every ONNX variant.
+
+Runs inside the converter worker. ``onnx-fp32`` comes from tf2onnx on the SavedModel exported
+once per convert (``tf2onnx.convert.from_keras`` is broken on Keras 3); inputs and outputs are
+renamed to the Keras names. The other ONNX variants derive from that float model:
+``onnx-fp16`` with onnxconverter-common (float I/O kept), ``onnx-dynamic`` with ONNX Runtime's
+``quantize_dynamic`` and ``onnx-int8`` with ``quant_pre_process`` + ``quantize_static`` (QDQ).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship._lazy import require
+from edgeship.convert.source import SourceModel
+from edgeship.convert.variants import (
+    ActivationType,
+    ArtifactFormat,
+    CalibrationMethod,
+    ConversionSpec,
+    Precision,
+)
+from edgeship.errors import ConfigError, ConversionError
+from edgeship.fileio import atomic_path
+
+
+def to_onnx(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[str, Any]:
+    """Convert ``model`` to the ONNX variant ``spec.variant`` and write it to ``path``.
+
+    Returns:
+        The settings used (recorded in the manifest as the variant's ``params``).
+
+    Raises:
+        ConfigError: the spec is not an ONNX variant or lacks calibration data.
+        ConversionError: tf2onnx or the ONNX Runtime quantizer failed.
+    """
+    if spec.variant.format is not ArtifactFormat.ONNX:
+        raise ConfigError(f"to_onnx cannot build {spec.variant.name}: not an ONNX variant.")
+    onnx = require("onnx", "convert", "write ONNX models")
+    started = time.perf_counter()
+    precision = spec.variant.precision
+    params: dict[str, Any] = {"precision": precision.value, "opset": spec.options.opset}
+    try:
+        if precision is Precision.FP32:
+            proto = _fp32_proto(model, spec.options.opset)
+            with atomic_path(path) as tmp:
+                onnx.save(proto, str(tmp))
+        elif precision is Precision.FP16:
+            f16 = require("onnxconverter_common.float16", "convert", "build onnx-fp16")
+            proto = f16.convert_float_to_float16(
+                _fp32_proto(model, spec.options.opset), keep_io_types=True
+            )
+            with atomic_path(path) as tmp:
+                onnx.save(proto, str(tmp))
+            params["keep_io_types"] = True
+        elif precision is Precision.DYNAMIC:
+            params.update(_dynamic(model, path, spec))
+        elif precision is Precision.INT8:
+            params.update(_static(model, path, spec))
+        else:
+            raise ConfigError(f"No ONNX converter for precision {precision.value}.")
+    except (ConfigError, ConversionError):
+        raise
+    except Exception as exc:
+        raise ConversionError(
+            f"ONNX conversion of {spec.variant.name} failed: {type(exc).__name__}: "
+            f"{str(exc).strip()[:600]}. Try another --opset, or replace unsupported layers."
+        ) from exc
+    params["convert_seconds"] = round(time.perf_counter() - started, 3)
+    return params
+
+
+def _fp32_proto(model: SourceModel, opset: int) -> Any:
+    key = f"onnx-fp32:{opset}"
+    if key not in model._cache:
+        tf2onnx = require("tf2onnx", "convert", "convert to ONNX")
+        from tf2onnx import tf_loader
+
+        graph_def, inputs, outputs, renames = tf_loader.from_saved_model(
+            str(model.saved_model_dir()), None, None, return_tensors_to_rename=True
+        )
+        renames = _keras_names(model, renames)
+        proto, _ = tf2onnx.convert.from_graph_def(
+            graph_def,
+            input_names=inputs,
+            output_names=outputs,
+            opset=opset,
+            tensors_to_rename=renames,
+        )
+        model._cache[key] = proto
+    return model._cache[key]
+
+
+def _keras_names(model: SourceModel, renames: dict[str, str]) -> dict[str, str]:
+    """Map the signature's ``output_N`` names to the model's output names."""
+    signature_outputs = list(model.signature_outputs) or [
+        f"output_{i}" for i in range(len(model.output_names))
+    ]
+    mapping = dict(zip(signature_outputs, model.output_names, strict=False))
+    return {tensor: mapping.get(name, name) for tensor, name in renames.items()}
+
+
+def _fp32_file(model: SourceModel, opset: int) -> Path:
+    target = model.workdir / f"onnx-fp32.opset{opset}.onnx"
+    if not target.is_file():
+        onnx = require("onnx", "convert", "write ONNX models")
+        with atomic_path(target) as tmp:
+            onnx.save(_fp32_proto(model, opset), str(tmp))
+    return target
+
+
+def _dynamic(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[str, Any]:
+    q = require("onnxruntime.quantization", "convert", "quantize ONNX models")
+    source = _fp32_file(model, spec.options.opset)
+    with atomic_path(path) as tmp:
+        q.quantize_dynamic(
+            str(source),
+            str(tmp),
+            weight_type=q.QuantType.QUInt8,
+            per_channel=False,
+            nodes_to_exclude=list(spec.options.keep_float),
+        )
+    return {"weights": "uint8", "activations": "dynamic uint8"}
+
+
+class _Reader:
+    """ONNX Runtime calibration reader over one-sample batches."""
+
+    def __init__(self, batches: list[dict[str, Any]]) -> None:
+        self._batches = batches
+        self._index = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._index >= len(self._batches):
+            return None
+        batch = self._batches[self._index]
+        self._index += 1
+        return {k: np.asarray(v, dtype=np.float32) for k, v in batch.items()}
+
+    def rewind(self) -> None:
+        self._index = 0
+
+
+_METHODS = {
+    CalibrationMethod.MINMAX: "MinMax",
+    CalibrationMethod.ENTROPY: "Entropy",
+    CalibrationMethod.PERCENTILE: "Percentile",
+}
+
+
+def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[str, Any]:
+    q = require("onnxruntime.quantization", "convert", "quantize ONNX models")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    opts = spec.options
+    batches = spec.calibration_batches()
+    source = _fp32_file(model, opts.opset)
+    prepared = model.workdir / f"onnx-fp32.opset{opts.opset}.pre.onnx"
+    if not prepared.is_file():
+        with atomic_path(prepared) as tmp:
+            quant_pre_process(str(source), str(tmp), skip_symbolic_shape=True)
+    activation = (
+        q.QuantType.QUInt8 if opts.activation_type is ActivationType.UINT8 else q.QuantType.QInt8
+    )
+    with atomic_path(path) as tmp:
+        q.quantize_static(
+            str(prepared),
+            str(tmp),
+            _Reader(batches),
+            quant_format=q.QuantFormat.QDQ,
+            per_channel=opts.per_channel,
+            activation_type=activation,
+            weight_type=q.QuantType.QInt8,
+            calibrate_method=getattr(q.CalibrationMethod, _METHODS[opts.calibration_method]),
+            nodes_to_exclude=list(opts.keep_float),
+        )
+    return {
+        "format": "QDQ",
+        "activations": opts.activation_type.value,
+        "weights": "int8",
+        "per_channel": opts.per_channel,
+        "calibration_method": opts.calibration_method.value,
+        "calibration_samples": len(batches),
+    }

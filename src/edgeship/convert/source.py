@@ -1,0 +1,245 @@
+"""Load the source model (``.keras``, ``.h5`` or a SavedModel directory) inside the worker.
+
+This module imports TensorFlow and Keras: only the converter worker process uses it. It
+exports the SavedModel once per convert (every variant reuses it) and computes the reference
+outputs that parity compares the artifacts against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship._lazy import require
+from edgeship.card import ModelCard, TensorInfo
+from edgeship.errors import ConversionError, ModelLoadError
+
+RECURRENT_LAYERS = frozenset(
+    {"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+)
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+@dataclass
+class SourceModel:
+    """A loaded source model and what the converters need to know about it."""
+
+    path: Path
+    kind: str  # "keras" or "saved_model"
+    inputs: tuple[TensorInfo, ...]
+    output_names: tuple[str, ...]
+    recurrent: bool
+    workdir: Path
+    keras_model: Any = None
+    signature: Any = None
+    signature_outputs: tuple[str, ...] = ()
+    _saved_model_dir: Path | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.inputs)
+
+    def saved_model_dir(self) -> Path:
+        """Return the SavedModel directory, exporting it the first time (once per convert)."""
+        if self._saved_model_dir is None:
+            target = self.workdir / "saved_model"
+            if not (target / "saved_model.pb").is_file():
+                try:
+                    self.keras_model.export(str(target), format="tf_saved_model", verbose=False)
+                except Exception as exc:
+                    raise ConversionError(_explain_export_error(exc)) from exc
+            self._saved_model_dir = target
+        return self._saved_model_dir
+
+    def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
+        """Run the source model on ``inputs`` (by input name); returns outputs in order."""
+        ordered = [np.asarray(inputs[n]) for n in self.input_names]
+        if self.keras_model is not None:
+            feed: Any = ordered[0] if len(ordered) == 1 else ordered
+            result = self.keras_model.predict(feed, batch_size=batch_size, verbose=0)
+            outs = list(result.values()) if isinstance(result, dict) else result
+            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            return [np.asarray(o) for o in outs]
+        tf = require("tensorflow", "convert", "run a SavedModel")
+        chunks: list[list[np.ndarray]] = []
+        count = ordered[0].shape[0]
+        for start in range(0, count, batch_size):
+            feed = {
+                n: tf.constant(a[start : start + batch_size])
+                for n, a in zip(self.input_names, ordered, strict=True)
+            }
+            result = self.signature(**feed)
+            chunks.append([result[k].numpy() for k in self.signature_outputs])
+        return [np.concatenate([c[i] for c in chunks]) for i in range(len(self.output_names))]
+
+    def concrete_function(self, batch: int | None, frozen: bool) -> Any:
+        """A ``tf.function`` of the model with a fixed (or free) batch, optionally frozen.
+
+        The frozen fixed-batch route is the one that converts Keras 3 LSTM/GRU models to
+        builtin TFLite ops.
+        """
+        key = f"cf:{batch}:{frozen}"
+        if key in self._cache:
+            return self._cache[key]
+        tf = require("tensorflow", "convert", "trace the model")
+        model = self.keras_model
+        specs = [
+            tf.TensorSpec((batch, *t.shape[1:]), tf.as_dtype(t.dtype), name=t.name)
+            for t in self.inputs
+        ]
+
+        def call(*xs: Any) -> Any:
+            out = model(xs[0] if len(xs) == 1 else list(xs), training=False)
+            if isinstance(out, dict):
+                out = list(out.values())
+            return list(out) if isinstance(out, (list, tuple)) else [out]
+
+        fn = tf.function(call, input_signature=specs)
+        concrete = fn.get_concrete_function()
+        if frozen:
+            from tensorflow.python.framework.convert_to_constants import (
+                convert_variables_to_constants_v2,
+            )
+
+            concrete = convert_variables_to_constants_v2(concrete)
+        self._cache[key] = (concrete, fn)
+        return self._cache[key]
+
+
+def load_source(path: str | Path, card: ModelCard | None, workdir: Path) -> SourceModel:
+    """Load the model at ``path``; input specs come from the card when given, else the model.
+
+    Raises:
+        ModelLoadError: missing, corrupt or unsupported file, or custom objects.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(
+            f"Model {p} does not exist. Expected a .keras/.h5 file or a SavedModel directory."
+        )
+    if p.is_dir():
+        if not (p / "saved_model.pb").is_file():
+            raise ModelLoadError(
+                f"{p} is a directory without saved_model.pb. Expected a SavedModel directory, "
+                "a .keras file or an .h5 file."
+            )
+        return _load_saved_model(p, card, workdir)
+    if p.suffix.lower() not in KERAS_SUFFIXES:
+        raise ModelLoadError(
+            f"Cannot convert {p.name}: expected a .keras or .h5 file or a SavedModel directory. "
+            f"Got suffix {p.suffix!r}."
+        )
+    keras = require("keras", "convert", "load Keras models")
+    try:
+        if p.suffix.lower() == ".keras":
+            model = keras.models.load_model(p, compile=False, safe_mode=True)
+        else:
+            model = keras.models.load_model(p, compile=False)
+    except Exception as exc:
+        raise ModelLoadError(_explain_load_error(p, exc)) from exc
+    inputs = _keras_inputs(model, card)
+    outputs = _keras_output_names(model, card)
+    return SourceModel(
+        path=p,
+        kind="keras",
+        inputs=inputs,
+        output_names=outputs,
+        recurrent=_has_recurrent(model),
+        workdir=workdir,
+        keras_model=model,
+    )
+
+
+def _keras_inputs(model: Any, card: ModelCard | None) -> tuple[TensorInfo, ...]:
+    found = []
+    for tensor in model.inputs:
+        shape = tensor.shape
+        if shape is None:
+            raise ModelLoadError(
+                f"Input {tensor.name!r} has no fixed rank. Expected a model built with "
+                "keras.Input(shape=...); rebuild it with a known input shape."
+            )
+        found.append(TensorInfo(str(tensor.name), tuple(shape), str(tensor.dtype)))
+    # The model's own names are kept: the SavedModel signature (and so the TFLite and ONNX
+    # input names) uses them.
+    return tuple(found)
+
+
+def _keras_output_names(model: Any, card: ModelCard | None) -> tuple[str, ...]:
+    names = [str(n) for n in getattr(model, "output_names", None) or []]
+    if not names:
+        names = [f"output_{i}" for i in range(len(model.outputs))]
+    if card is not None and len(card.outputs) == len(names):
+        names = [t.name for t in card.outputs]
+    return tuple(names)
+
+
+def _has_recurrent(model: Any) -> bool:
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        if type(layer).__name__ in RECURRENT_LAYERS:
+            return True
+        stack.extend(getattr(layer, "layers", []) or [])
+    return False
+
+
+def _load_saved_model(p: Path, card: ModelCard | None, workdir: Path) -> SourceModel:
+    tf = require("tensorflow", "convert", "load SavedModels")
+    try:
+        loaded = tf.saved_model.load(str(p))
+        signature = loaded.signatures["serving_default"]
+    except Exception as exc:
+        raise ModelLoadError(
+            f"Cannot load SavedModel {p}: {exc}. Expected a 'serving_default' signature."
+        ) from exc
+    _, kwargs = signature.structured_input_signature
+    inputs = []
+    for name, spec in kwargs.items():
+        if spec.shape.rank is None:
+            raise ModelLoadError(f"SavedModel input {name!r} has no fixed rank.")
+        inputs.append(TensorInfo(name, tuple(spec.shape.as_list()), spec.dtype.name))
+    sig_outputs = tuple(signature.structured_outputs)
+    names = sig_outputs
+    if card is not None and len(card.outputs) == len(sig_outputs):
+        names = tuple(t.name for t in card.outputs)
+    source = SourceModel(
+        path=p,
+        kind="saved_model",
+        inputs=tuple(inputs),
+        output_names=names,
+        recurrent=False,
+        workdir=workdir,
+        signature=signature,
+        signature_outputs=sig_outputs,
+    )
+    source._saved_model_dir = p
+    source._cache["loaded"] = loaded
+    return source
+
+
+def _explain_load_error(path: Path, exc: Exception) -> str:
+    text = str(exc)
+    if "Could not locate class" in text or "Unknown layer" in text or "custom" in text.lower():
+        return (
+            f"Cannot load {path.name}: it uses a custom layer or object Keras does not know "
+            f"({text.splitlines()[0][:300]}). Register it with "
+            "@keras.saving.register_keras_serializable() in an importable module, or replace "
+            "it with built-in layers, then save the model again."
+        )
+    return (
+        f"Cannot load {path}: {type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}. "
+        "Expected a model saved with model.save('model.keras') (or .h5)."
+    )
+
+
+def _explain_export_error(exc: Exception) -> str:
+    return (
+        f"Exporting the model to a SavedModel failed: {type(exc).__name__}: {str(exc)[:400]}. "
+        "Layers that cannot be traced by tf.function cannot be converted; replace them with "
+        "built-in Keras layers."
+    )

@@ -1,0 +1,129 @@
+"""TFLite converters: one function, ``to_tflite(model, path, spec)``, for every TFLite variant.
+
+Runs inside the converter worker (it imports TensorFlow). Keras 3 models go through the
+SavedModel exported once per convert; models with recurrent layers go through a frozen
+fixed-batch concrete function, the route that yields builtin ops only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship._lazy import require
+from edgeship.convert.source import SourceModel
+from edgeship.convert.variants import ArtifactFormat, ConversionSpec, Precision
+from edgeship.errors import ConfigError, ConversionError
+from edgeship.fileio import atomic_write_bytes
+
+RECURRENT_BATCH = 1
+
+
+def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[str, Any]:
+    """Convert ``model`` to the TFLite variant ``spec.variant`` and write it to ``path``.
+
+    Returns:
+        The settings used (recorded in the manifest as the variant's ``params``).
+
+    Raises:
+        ConfigError: the spec is not a TFLite variant or lacks calibration data.
+        ConversionError: the TFLite converter rejected the model.
+    """
+    if spec.variant.format is not ArtifactFormat.TFLITE:
+        raise ConfigError(f"to_tflite cannot build {spec.variant.name}: not a TFLite variant.")
+    tf = require("tensorflow", "convert", "convert to TFLite")
+    converter, params = _make_converter(tf, model)
+    keyed = params["route"] == "saved_model"
+    params.update(_configure(tf, converter, spec, keyed))
+    started = time.perf_counter()
+    try:
+        if spec.options.keep_float and spec.variant.needs_calibration:
+            flatbuffer = _convert_keep_float(tf, converter, spec)
+            params["keep_float"] = list(spec.options.keep_float)
+        else:
+            flatbuffer = converter.convert()
+    except Exception as exc:
+        raise ConversionError(_explain(spec.variant.name, exc)) from exc
+    params["convert_seconds"] = round(time.perf_counter() - started, 3)
+    atomic_write_bytes(path, flatbuffer)
+    return params
+
+
+def _make_converter(tf: Any, model: SourceModel) -> tuple[Any, dict[str, Any]]:
+    if model.recurrent and model.keras_model is not None:
+        concrete, fn = model.concrete_function(batch=RECURRENT_BATCH, frozen=True)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
+        return converter, {"route": "frozen_concrete_function", "batch": RECURRENT_BATCH}
+    saved = model.saved_model_dir()
+    return tf.lite.TFLiteConverter.from_saved_model(str(saved)), {"route": "saved_model"}
+
+
+def _configure(tf: Any, converter: Any, spec: ConversionSpec, keyed: bool) -> dict[str, Any]:
+    precision = spec.variant.precision
+    params: dict[str, Any] = {"precision": precision.value}
+    if precision is Precision.FP32:
+        return params
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision is Precision.FP16:
+        converter.target_spec.supported_types = [tf.float16]
+        return params
+    if precision is Precision.DYNAMIC:
+        if spec.options.tflite_legacy_dense:
+            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+        params["per_channel_dense"] = not spec.options.tflite_legacy_dense
+        return params
+    batches = spec.calibration_batches()
+    converter.representative_dataset = lambda: _samples(batches, keyed)
+    params["calibration_samples"] = len(batches)
+    if precision is Precision.INT16X8:
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        params["activations"], params["weights"] = "int16", "int8"
+        return params
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    params["activations"], params["weights"] = "int8", "int8"
+    if precision is Precision.INT8:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        params["io"] = "int8"
+    else:
+        params["io"] = "float32"
+    return params
+
+
+def _convert_keep_float(tf: Any, converter: Any, spec: ConversionSpec) -> bytes:
+    """Selective quantization: the named layers stay float (QuantizationDebugger denylist)."""
+    batches = spec.calibration_batches()
+    options = tf.lite.experimental.QuantizationDebugOptions(
+        denylisted_nodes=list(spec.options.keep_float)
+    )
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=lambda: _samples(batches, keyed=True),
+        debug_options=options,
+    )
+    return bytes(debugger.get_nondebug_quantized_model())
+
+
+def _samples(batches: list[dict[str, Any]], keyed: bool) -> Iterator[Any]:
+    """Representative samples: dicts by signature input name, or lists in input order."""
+    for batch in batches:
+        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in batch.items()}
+        yield arrays if keyed else list(arrays.values())
+
+
+def _explain(variant: str, exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    head = " ".join(line.strip() for line in text[:6])[:600]
+    hint = "Replace unsupported layers with built-in Keras layers"
+    if "Select TF" in head or "flex" in head.lower() or "not supported" in head:
+        hint = (
+            "The model uses operations TFLite builtins cannot express; replace those layers, "
+            "or build a different variant"
+        )
+    return f"TFLite conversion of {variant} failed: {type(exc).__name__}: {head}. {hint}."

@@ -1,0 +1,163 @@
+"""One converter child process per convert.
+
+The child imports TensorFlow and loads the model once, then converts variant after variant
+on request. The TFLite converter can kill its process (SIGSEGV on some full-int8 models), so
+it never runs in the caller's process: when the child dies, the call that was running raises
+:class:`WorkerCrashed` naming the signal, and the next call starts a fresh child (the exported
+SavedModel in the work directory is reused).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from edgeship.errors import ConversionError, EdgeshipError
+
+LOG_NAME = "worker.log"
+
+
+class WorkerCrashed(ConversionError):
+    """The converter child died (e.g. killed by a signal) while serving a call."""
+
+    def __init__(self, message: str, signal_name: str | None) -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+
+
+class ConverterWorker:
+    """Parent-side handle of the converter child process.
+
+    Args:
+        model_path: the source model.
+        card: the model card as a dict (or None).
+        workdir: scratch directory shared by successive children (SavedModel, logs).
+    """
+
+    def __init__(self, model_path: str | Path, card: dict[str, Any] | None, workdir: Path) -> None:
+        self._args = (str(model_path), card, str(workdir))
+        self._workdir = workdir
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self.restarts = 0
+
+    def __enter__(self) -> ConverterWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, command: str, **kwargs: Any) -> Any:
+        """Run ``command`` in the child and return its result.
+
+        Raises:
+            WorkerCrashed: the child died during the call.
+            EdgeshipError: the typed error the child raised (re-raised here).
+        """
+        if self._process is None or self._process.poll() is not None:
+            self._start()
+        conn = self._conn
+        if conn is None:  # pragma: no cover - _start always sets it
+            raise ConversionError("The converter process could not be started.")
+        try:
+            conn.send((command, kwargs))
+            while not conn.poll(0.2):
+                if self._process.poll() is not None:
+                    break
+            reply = conn.recv() if conn.poll(0) else None
+        except (EOFError, OSError, BrokenPipeError):
+            reply = None
+        if reply is None:
+            raise self._crashed(command)
+        status, payload = reply
+        if status == "ok":
+            return payload
+        kind, message = payload
+        raise _rebuild_error(kind, message)
+
+    def close(self) -> None:
+        """Stop the child (politely, then by force)."""
+        if self._process is None:
+            return
+        try:
+            if self._conn is not None and self._process.poll() is None:
+                self._conn.send(("exit", {}))
+            self._process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+
+    def _start(self) -> None:
+        if self._process is not None:
+            self.restarts += 1
+        parent_sock, child_sock = socket.socketpair()
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+        with open(self._workdir / LOG_NAME, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "edgeship.convert._child", str(child_sock.fileno())],
+                pass_fds=(child_sock.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
+        child_sock.close()
+        self._process = process
+        self._conn = Connection(parent_sock.detach())
+        model_path, card, workdir = self._args
+        self._conn.send(("init", {"model_path": model_path, "card": card, "workdir": workdir}))
+
+    def _crashed(self, command: str) -> WorkerCrashed:
+        try:
+            code = self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            code = self._process.wait(timeout=5)
+        signal_name = None
+        if code is not None and code < 0:
+            try:
+                signal_name = signal.Signals(-code).name
+            except ValueError:
+                signal_name = f"signal {-code}"
+        what = f"killed by {signal_name}" if signal_name else f"exited with code {code}"
+        tail = _log_tail(self._workdir / LOG_NAME)
+        self._process = None
+        return WorkerCrashed(
+            f"The converter process {what} during '{command}'. Last log lines: {tail or '(none)'}",
+            signal_name,
+        )
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    useful = [
+        line
+        for line in text
+        if line.strip() and "warn" not in line.lower() and not line.startswith("<frozen")
+    ][-lines:]
+    return " | ".join(line.strip()[:200] for line in useful)
+
+
+def _rebuild_error(kind: str, message: str) -> Exception:
+    import edgeship.errors as errors
+
+    cls = getattr(errors, kind, None)
+    if isinstance(cls, type) and issubclass(cls, EdgeshipError) and cls is not errors.ParityError:
+        return cls(message)
+    return ConversionError(message)

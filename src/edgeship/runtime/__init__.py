@@ -1,0 +1,117 @@
+"""Run .tflite and .onnx models with numpy and one backend — never TensorFlow.
+
+Example::
+
+    from edgeship.runtime import load
+
+    with load("artifacts/tflite-int8.tflite") as engine:
+        print(engine.inputs)            # (TensorSpec(name=..., shape=(None, 8, 8, 1), ...),)
+        probs = engine.predict(x)       # float in, float out; int8 handled inside
+
+Backends: ``litert`` (ai-edge-litert), ``tflite-runtime``, ``tf-lite`` (tensorflow.lite, only
+when asked for or nothing else is installed) and ``onnxruntime``. Each is imported on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgeship.errors import ConfigError, MissingDependencyError, ModelLoadError
+from edgeship.runtime.backends import SessionOptions, available_backends, open_session, resolve
+from edgeship.runtime.engine import Engine
+from edgeship.runtime.specs import TensorSpec
+from edgeship.runtime.verify import manifest_trust, sniff_format, validate_in_subprocess
+
+__all__ = ["Engine", "TensorSpec", "available_backends", "load"]
+
+
+def _check_options(
+    backend: str,
+    threads: int | None,
+    delegate_options: Mapping[str, Any] | None,
+    verify: bool | None,
+) -> None:
+    if not isinstance(backend, str):
+        raise ConfigError(f"backend must be a string such as 'auto'. Got: {backend!r}")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ConfigError(f"threads must be a positive integer or None. Got: {threads!r}")
+    if delegate_options is not None and not isinstance(delegate_options, Mapping):
+        raise ConfigError(
+            f"delegate_options must be a dict. Got: {type(delegate_options).__name__}"
+        )
+    if verify not in (None, True, False):
+        raise ConfigError(f"verify must be True, False or None. Got: {verify!r}")
+
+
+def load(
+    path: str | os.PathLike[str],
+    backend: str = "auto",
+    threads: int | None = None,
+    delegate: str | None = None,
+    delegate_options: Mapping[str, Any] | None = None,
+    providers: Sequence[Any] | str | None = None,
+    verify: bool | None = None,
+) -> Engine:
+    """Load a .tflite or .onnx model on one backend.
+
+    Args:
+        path: the artifact file.
+        backend: ``"auto"`` (litert, then tflite-runtime, then tf-lite for .tflite;
+            onnxruntime for .onnx) or one of those names to force it.
+        threads: CPU threads (TFLite/XNNPACK ``num_threads``; ONNX Runtime intra-op threads).
+        delegate: TFLite delegate: ``"edgetpu"``, ``"gpu"`` or a path to a delegate library.
+        delegate_options: options passed to the delegate.
+        providers: ONNX Runtime execution providers in order of preference: names
+            (``"CUDAExecutionProvider"`` or ``"cuda"``) or ``(name, options)`` pairs.
+            Default: CPU.
+        verify: validate the file in a child process before loading it, so a file that
+            crashes the native interpreter raises ModelLoadError instead of killing this
+            process. None (default): only when no ``manifest.json`` beside the file vouches
+            for its sha256. True: always. False: never.
+
+    Returns:
+        An :class:`Engine`.
+
+    Raises:
+        ModelLoadError: missing, empty, corrupt or wrongly named file.
+        IntegrityError: the file's sha256 differs from its manifest's.
+        ConfigError: unknown backend, delegate or option.
+        BackendError: the backend, delegate or provider is unavailable or refused the model.
+        MissingDependencyError: the backend is not installed (names the pip extra).
+    """
+    _check_options(backend, threads, delegate_options, verify)
+    p = Path(path)
+    if not p.is_file():
+        what = "a directory" if p.is_dir() else "missing"
+        raise ModelLoadError(f"{p} is {what}. Expected a .tflite or .onnx model file.")
+    with open(p, "rb") as fh:
+        head = fh.read(16)
+    fmt = sniff_format(p, head)
+    data = p.read_bytes() if fmt == "tflite" else None
+    names = resolve(backend, fmt)
+    trusted = manifest_trust(p, data) if verify is not False else False
+    if verify is True or (verify is None and not trusted):
+        used = validate_in_subprocess(p, backend)
+        names = [used] if used in names else names
+    options = SessionOptions(
+        threads=threads,
+        delegate=delegate,
+        delegate_options=dict(delegate_options or {}),
+        providers=(providers,)
+        if isinstance(providers, str)
+        else (tuple(providers) if providers else None),
+    )
+    last: Exception | None = None
+    for name in names:
+        try:
+            session = open_session(name, str(p), data, options)
+        except MissingDependencyError as exc:
+            last = exc
+            continue
+        return Engine(session, p, fmt)
+    raise last if last is not None else MissingDependencyError(f"No backend for {p}.")

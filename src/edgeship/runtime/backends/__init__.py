@@ -1,0 +1,159 @@
+"""Inference backends, each in its own module, imported by name on first use.
+
+A backend module exposes ``open_session(name, path, data, options) -> Session``. Nothing here
+imports a backend package: :func:`available_backends` reads installed metadata only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeship._lazy import is_available
+from edgeship.errors import BackendError, ConfigError, MissingDependencyError
+from edgeship.runtime.specs import TensorSpec
+from edgeship.versions import package_version
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Where a backend lives: artifact format, implementing module, import name, packages."""
+
+    format: str
+    module: str
+    import_name: str
+    distributions: tuple[str, ...]
+    extra: str
+
+
+BACKENDS: dict[str, BackendInfo] = {
+    "litert": BackendInfo("tflite", "tflite", "ai_edge_litert", ("ai-edge-litert",), "litert"),
+    "tflite-runtime": BackendInfo(
+        "tflite", "tflite", "tflite_runtime", ("tflite-runtime",), "tflite"
+    ),
+    "tf-lite": BackendInfo(
+        "tflite", "tflite", "tensorflow", ("tensorflow", "tensorflow-cpu"), "convert"
+    ),
+    "onnxruntime": BackendInfo(
+        "onnx",
+        "onnxruntime",
+        "onnxruntime",
+        ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
+        "onnx",
+    ),
+}
+
+#: Preference order of ``backend="auto"`` per artifact format.
+AUTO_ORDER: dict[str, tuple[str, ...]] = {
+    "tflite": ("litert", "tflite-runtime", "tf-lite"),
+    "onnx": ("onnxruntime",),
+}
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Backend settings collected by :func:`edgeship.runtime.load`."""
+
+    threads: int | None = None
+    delegate: str | None = None
+    delegate_options: dict[str, Any] = field(default_factory=dict)
+    providers: tuple[Any, ...] | None = None
+
+
+class Session:
+    """One loaded model on one backend. Not thread-safe: the Engine serialises calls."""
+
+    backend: str
+    version: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    #: True when ``run`` may be called from several threads at once.
+    thread_safe: bool = False
+    #: True when a free (None) dimension of an input may take any size without looping.
+    resizable: bool = True
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Run the model on arrays already of the input dtypes and allowed shapes."""
+        raise NotImplementedError
+
+    def run1(self, x: np.ndarray) -> np.ndarray:
+        """Single input, single output: the hot path."""
+        return self.run((x,))[0]
+
+    def close(self) -> None:
+        """Release the native resources."""
+
+
+def _version(info: BackendInfo) -> str | None:
+    for dist in info.distributions:
+        if (v := package_version(dist)) is not None:
+            return v
+    return None
+
+
+def available_backends() -> dict[str, str]:
+    """Return ``{backend name: version}`` of the installed backends, importing none of them."""
+    found: dict[str, str] = {}
+    for name, info in BACKENDS.items():
+        if is_available(info.import_name):
+            found[name] = _version(info) or "unknown"
+    return found
+
+
+def resolve(backend: str, fmt: str) -> list[str]:
+    """Return the backend names to try, in order, for ``backend`` on a ``fmt`` artifact.
+
+    Raises:
+        ConfigError: unknown backend name, or one that cannot run this format.
+        MissingDependencyError: no installed backend can run this format.
+    """
+    if backend == "auto":
+        names = [n for n in AUTO_ORDER[fmt] if is_available(BACKENDS[n].import_name)]
+        if not names:
+            extras = " or ".join(f"'edgeship[{BACKENDS[n].extra}]'" for n in AUTO_ORDER[fmt][:2])
+            raise MissingDependencyError(
+                f"No backend that runs .{fmt} files is installed. Expected one of "
+                f"{', '.join(AUTO_ORDER[fmt])}. Install one with: pip install {extras}"
+            )
+        return names
+    info = BACKENDS.get(backend)
+    if info is None:
+        raise ConfigError(
+            f"Unknown backend {backend!r}. Expected one of: auto, {', '.join(BACKENDS)}."
+        )
+    if info.format != fmt:
+        able = ", ".join(AUTO_ORDER[fmt])
+        raise ConfigError(
+            f"Backend {backend!r} runs .{info.format} files, but this artifact is .{fmt}. "
+            f"Use backend='auto' or one of: {able}."
+        )
+    return [backend]
+
+
+def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
+    """Import backend ``name`` and open ``path`` (or the bytes ``data``) on it.
+
+    Raises:
+        MissingDependencyError: the backend's package is not installed.
+        BackendError / ModelLoadError: the backend refused the settings or the file.
+    """
+    info = BACKENDS[name]
+    module = importlib.import_module(f"edgeship.runtime.backends.{info.module}")
+    session: Session = module.open_session(name, path, data, options)
+    return session
+
+
+__all__ = [
+    "AUTO_ORDER",
+    "BACKENDS",
+    "BackendError",
+    "Session",
+    "SessionOptions",
+    "available_backends",
+    "open_session",
+    "resolve",
+]

@@ -1,0 +1,169 @@
+"""ONNX Runtime backend with execution providers and their options.
+
+``providers`` takes names (``"CUDAExecutionProvider"`` or the short ``"cuda"``), or
+``(name, options)`` pairs, in order of preference; the default is the CPU provider. Asking
+for a provider this onnxruntime build does not have is an error that lists those it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from edgeship._lazy import require
+from edgeship.errors import BackendError, ConfigError, ModelLoadError
+from edgeship.runtime.backends import BACKENDS, Session, SessionOptions, _version
+from edgeship.runtime.specs import TensorSpec
+
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
+    "tensor(uint16)": "uint16",
+    "tensor(int32)": "int32",
+    "tensor(uint32)": "uint32",
+    "tensor(int64)": "int64",
+    "tensor(uint64)": "uint64",
+    "tensor(bool)": "bool",
+    "tensor(string)": "str",
+}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "").removesuffix("executionprovider")
+
+
+def normalize_providers(
+    providers: Sequence[Any] | None, available: Sequence[str], known: Sequence[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Return ``[(full provider name, options)]`` for ``providers``.
+
+    Raises:
+        ConfigError: a malformed entry or an unknown provider name.
+        BackendError: a known provider that this onnxruntime build does not have.
+    """
+    if not providers:
+        return [("CPUExecutionProvider", {})]
+    if isinstance(providers, str) or (
+        isinstance(providers, tuple)
+        and len(providers) == 2
+        and isinstance(providers[0], str)
+        and isinstance(providers[1], dict)
+    ):
+        providers = [providers]
+    by_key = {_key(p): p for p in [*known, *available]}
+    out: list[tuple[str, dict[str, Any]]] = []
+    for entry in providers:
+        if isinstance(entry, str):
+            name, opts = entry, {}
+        elif (
+            isinstance(entry, (tuple, list))
+            and len(entry) == 2
+            and isinstance(entry[0], str)
+            and isinstance(entry[1], dict)
+        ):
+            name, opts = entry[0], dict(entry[1])
+        else:
+            raise ConfigError(
+                f"Each provider must be a name or a (name, options dict) pair. Got: {entry!r}"
+            )
+        full = by_key.get(_key(name))
+        if full is None:
+            raise ConfigError(
+                f"Unknown execution provider {name!r}. Available here: {', '.join(available)}."
+            )
+        if full not in available:
+            raise BackendError(
+                f"Execution provider {full} is not available in this onnxruntime build. "
+                f"Available: {', '.join(available)}. Install the onnxruntime package that "
+                "ships it (e.g. onnxruntime-gpu, onnxruntime-openvino)."
+            )
+        out.append((full, {str(k): str(v) for k, v in opts.items()}))
+    return out
+
+
+def _spec(arg: Any) -> TensorSpec:
+    dims = tuple(d if isinstance(d, int) and d >= 0 else None for d in (arg.shape or ()))
+    return TensorSpec(name=str(arg.name), shape=dims, dtype=_ORT_DTYPES.get(arg.type, arg.type))
+
+
+class OrtSession(Session):
+    """An ``onnxruntime.InferenceSession``; its ``run`` is thread-safe."""
+
+    thread_safe = True
+
+    def __init__(self, path: str, options: SessionOptions) -> None:
+        ort = require("onnxruntime", "onnx", "run .onnx files")
+        self.backend = "onnxruntime"
+        self.version = _version(BACKENDS["onnxruntime"]) or str(ort.__version__)
+        available = list(ort.get_available_providers())
+        known = list(ort.get_all_providers()) if hasattr(ort, "get_all_providers") else []
+        providers = normalize_providers(options.providers, available, known)
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if options.threads:
+            so.intra_op_num_threads = int(options.threads)
+            for name, opts in providers:
+                if name == "XnnpackExecutionProvider":
+                    opts.setdefault("intra_op_num_threads", str(options.threads))
+        try:
+            self._sess = ort.InferenceSession(
+                path,
+                sess_options=so,
+                providers=[p for p, _ in providers],
+                provider_options=[o for _, o in providers],
+            )
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
+            raise ModelLoadError(
+                f"onnxruntime could not load {path}: {_first_line(exc)}. Expected a valid ONNX "
+                "model (with its external weight files beside it, if any); re-export the model."
+            ) from exc
+        active = self._sess.get_providers()
+        missing = [p for p, _ in providers if p not in active]
+        if missing:
+            raise BackendError(
+                f"Execution provider(s) {', '.join(missing)} failed to start (active: "
+                f"{', '.join(active)}). Check the provider's libraries and options."
+            )
+        self.providers = tuple(active)
+        self.inputs = tuple(_spec(a) for a in self._sess.get_inputs())
+        self.outputs = tuple(_spec(a) for a in self._sess.get_outputs())
+        self._in_names = [s.name for s in self.inputs]
+        self._out_names = [s.name for s in self.outputs]
+        self._in0 = self._in_names[0] if self._in_names else ""
+        self._out0 = self._out_names[:1]
+        self._run = self._sess.run
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        try:
+            return list(self._run(self._out_names, dict(zip(self._in_names, arrays, strict=False))))
+        except Exception as exc:
+            raise BackendError(f"onnxruntime failed to run the model: {_first_line(exc)}") from exc
+
+    def run1(self, x: np.ndarray) -> np.ndarray:
+        try:
+            return self._run(self._out0, {self._in0: x})[0]  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise BackendError(f"onnxruntime failed to run the model: {_first_line(exc)}") from exc
+
+    def close(self) -> None:
+        self._sess = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
+    """Open a .onnx model on ONNX Runtime (``data`` is unused: external weights need the path)."""
+    if options.delegate:
+        raise ConfigError(
+            "delegate= applies to TFLite only; for .onnx files use providers= instead."
+        )
+    return OrtSession(path, options)

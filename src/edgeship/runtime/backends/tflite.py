@@ -1,0 +1,235 @@
+"""TFLite backends: ``ai_edge_litert``, ``tflite_runtime`` or ``tensorflow.lite``.
+
+All three expose the same ``Interpreter`` class. Delegates: ``"edgetpu"`` (libedgetpu),
+``"gpu"`` (the TFLite GPU delegate library) or a path to any external delegate library,
+with options. XNNPACK (the default CPU path) uses ``threads`` threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from edgeship._lazy import require
+from edgeship.errors import BackendError, ConfigError, ModelLoadError
+from edgeship.runtime.backends import BACKENDS, Session, SessionOptions
+from edgeship.runtime.specs import TensorSpec
+
+_NATIVE = ("SetTensor", "Invoke", "GetTensor", "ResizeInputTensor", "AllocateTensors")
+#: Library file of each named delegate, per operating system.
+DELEGATE_LIBRARIES: dict[str, dict[str, str]] = {
+    "edgetpu": {
+        "Linux": "libedgetpu.so.1",
+        "Darwin": "libedgetpu.1.dylib",
+        "Windows": "edgetpu.dll",
+    },
+    "gpu": {
+        "Linux": "libtensorflowlite_gpu_delegate.so",
+        "Darwin": "libtensorflowlite_gpu_delegate.dylib",
+        "Windows": "tensorflowlite_gpu_delegate.dll",
+    },
+}
+_DELEGATE_HINTS = {
+    "edgetpu": "Install the Edge TPU runtime (https://coral.ai/software/#edgetpu-runtime) and "
+    "compile the model with edgetpu_compiler.",
+    "gpu": "Build or install the TFLite GPU delegate library and pass its path as delegate=PATH.",
+}
+
+
+def _interpreter_module(name: str) -> tuple[Any, Any, str]:
+    """Return ``(Interpreter, load_delegate, version)`` of backend ``name``."""
+    info = BACKENDS[name]
+    if name == "tf-lite":
+        tf: ModuleType = require("tensorflow", info.extra, "run .tflite files with tf.lite")
+        return tf.lite.Interpreter, tf.lite.experimental.load_delegate, str(tf.__version__)
+    mod = require(f"{info.import_name}.interpreter", info.extra, f"run .tflite files with {name}")
+    from edgeship.runtime.backends import _version
+
+    return mod.Interpreter, mod.load_delegate, _version(info) or "unknown"
+
+
+def delegate_library(delegate: str) -> str:
+    """Return the library file to load for ``delegate`` (a known name or a path)."""
+    if delegate in DELEGATE_LIBRARIES:
+        system = platform.system()
+        lib = DELEGATE_LIBRARIES[delegate].get(system)
+        if lib is None:
+            raise ConfigError(f"Delegate {delegate!r} has no library for {system}.")
+        return lib
+    if os.sep in delegate or "/" in delegate or delegate.endswith((".so", ".dylib", ".dll")):
+        if not os.path.isfile(delegate):
+            raise BackendError(
+                f"Delegate library {delegate!r} does not exist. Expected a path to an external "
+                "TFLite delegate library (.so/.dylib/.dll)."
+            )
+        return delegate
+    raise ConfigError(
+        f"Unknown delegate {delegate!r}. Expected 'edgetpu', 'gpu' or a path to a delegate "
+        "library file."
+    )
+
+
+def _load_delegate(load_delegate: Any, delegate: str, options: dict[str, Any]) -> Any:
+    lib = delegate_library(delegate)
+    opts = {str(k): str(v) for k, v in options.items()}
+    try:
+        ctypes.CDLL(lib)  # a missing library fails here, before the interpreter's loader
+        return load_delegate(lib, opts) if opts else load_delegate(lib)
+    except (ValueError, RuntimeError, OSError) as exc:
+        hint = _DELEGATE_HINTS.get(
+            delegate,
+            "Check the path and that the library matches this platform and TFLite version.",
+        )
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendError(
+            f"Could not load the {delegate!r} delegate from {lib!r}: {first}. {hint}"
+        ) from exc
+
+
+def _spec(d: dict[str, Any]) -> TensorSpec:
+    sig = d.get("shape_signature")
+    dims = sig if sig is not None and len(sig) == len(d["shape"]) else d["shape"]
+    scale, zp = d.get("quantization", (0.0, 0))
+    dtype = np.dtype(d["dtype"]).name
+    quant = (float(scale), int(zp)) if scale and np.dtype(d["dtype"]).kind in "iu" else None
+    return TensorSpec(
+        name=str(d["name"]),
+        shape=tuple(None if int(v) < 0 else int(v) for v in dims),
+        dtype=dtype,
+        quantization=quant,
+    )
+
+
+class TFLiteSession(Session):
+    """A TFLite interpreter; input tensors are resized only when the input shape changes."""
+
+    def __init__(self, name: str, path: str, data: bytes | None, options: SessionOptions) -> None:
+        interpreter_cls, load_delegate, version = _interpreter_module(name)
+        self.backend, self.version = name, version
+        delegates = []
+        if options.delegate:
+            delegates.append(
+                _load_delegate(load_delegate, options.delegate, options.delegate_options)
+            )
+        kwargs: dict[str, Any] = {"num_threads": options.threads} if options.threads else {}
+        if delegates:
+            kwargs["experimental_delegates"] = delegates
+        source = {"model_content": data} if data is not None else {"model_path": path}
+        try:
+            self._interp = interpreter_cls(**source, **kwargs)
+        except SystemError as exc:
+            raise BackendError(
+                f"{name} {version} failed to create an interpreter ({exc}). tflite-runtime 2.14 "
+                f"does not work with numpy {np.__version__}: install 'numpy<2' or use "
+                "backend='litert'."
+            ) from exc
+        except (ValueError, RuntimeError, TypeError, OSError) as exc:
+            if "Didn't find op" in str(exc) or "Encountered unresolved custom op" in str(exc):
+                raise BackendError(
+                    f"{name} {version} cannot run {path}: {_first_line(exc)} The model uses "
+                    "ops this runtime lacks: use backend='litert' (ai-edge-litert) or convert "
+                    "for this runtime (convert's target_runtime)."
+                ) from exc
+            raise ModelLoadError(
+                f"{name} could not read {path} as a TFLite model: {_first_line(exc)}. Expected a "
+                "valid .tflite flatbuffer; re-export the model."
+            ) from exc
+        try:
+            self._interp.allocate_tensors()
+            in_details = self._interp.get_input_details()
+            out_details = self._interp.get_output_details()
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(
+                f"{name} {version} cannot run {path}: {_first_line(exc)}. Try another backend "
+                "(e.g. backend='litert') or convert for this runtime."
+            ) from exc
+        self.inputs = tuple(_spec(d) for d in in_details)
+        self.outputs = tuple(_spec(d) for d in out_details)
+        self._in_idx = [int(d["index"]) for d in in_details]
+        self._out_idx = [int(d["index"]) for d in out_details]
+        self._shapes = [tuple(int(v) for v in d["shape"]) for d in in_details]
+        native = getattr(self._interp, "_interpreter", None)
+        if native is not None and all(hasattr(native, m) for m in _NATIVE):
+            # The public wrappers add reference checks that guard raw views from tensor(),
+            # which this session never hands out; the native calls do the same work.
+            self._set, self._invoke, get = native.SetTensor, native.Invoke, native.GetTensor
+            self._get = lambda i: get(i, 0)
+            self._resize_input = lambda i, shape: native.ResizeInputTensor(
+                i, np.array(shape, dtype=np.int32), True
+            )
+            self._allocate = native.AllocateTensors
+        else:  # pragma: no cover - all three interpreters have the native object today
+            self._set, self._invoke = self._interp.set_tensor, self._interp.invoke
+            self._get = self._interp.get_tensor
+            self._resize_input = lambda i, shape: self._interp.resize_tensor_input(
+                i, shape, strict=True
+            )
+            self._allocate = self._interp.allocate_tensors
+        self._in0 = self._in_idx[0] if self._in_idx else -1
+        self._out0 = self._out_idx[0] if self._out_idx else -1
+
+    def _resize(self, arrays: Sequence[np.ndarray]) -> None:
+        try:
+            for i, arr in enumerate(arrays):
+                if arr.shape != self._shapes[i]:
+                    self._resize_input(self._in_idx[i], list(arr.shape))
+            self._allocate()
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(
+                f"{self.backend} could not resize the inputs to "
+                f"{[tuple(a.shape) for a in arrays]}: {_first_line(exc)}"
+            ) from exc
+        self._shapes = [tuple(a.shape) for a in arrays]
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if any(a.shape != s for a, s in zip(arrays, self._shapes, strict=False)):
+            self._resize(arrays)
+        try:
+            for idx, arr in zip(self._in_idx, arrays, strict=False):
+                self._set(idx, arr)
+            self._invoke()
+            return [self._get(i) for i in self._out_idx]
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(
+                f"{self.backend} failed to run the model: {_first_line(exc)}"
+            ) from exc
+
+    def run1(self, x: np.ndarray) -> np.ndarray:
+        if x.shape != self._shapes[0]:
+            self._resize((x,))
+        try:
+            self._set(self._in0, x)
+            self._invoke()
+            return self._get(self._out0)  # type: ignore[no-any-return]
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(
+                f"{self.backend} failed to run the model: {_first_line(exc)}"
+            ) from exc
+
+    def close(self) -> None:
+        self._set = self._invoke = self._get = self._resize_input = self._allocate = _closed
+        self._interp = None
+
+
+def _closed(*_: Any) -> Any:
+    raise BackendError("This engine is closed. Load the model again with edgeship.runtime.load().")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
+    """Open a .tflite model on TFLite backend ``name``."""
+    if options.providers:
+        raise ConfigError(
+            "providers= applies to ONNX Runtime only; for .tflite files use delegate= instead."
+        )
+    return TFLiteSession(name, path, data, options)

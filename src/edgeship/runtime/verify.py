@@ -1,0 +1,179 @@
+"""Check an artifact before the native interpreter sees it.
+
+* :func:`sniff_format` tells .tflite from .onnx by content and names the mistake otherwise.
+* :func:`manifest_trust` looks for ``manifest.json`` beside the artifact: a matching sha256
+  vouches for the file, a different one is an :class:`IntegrityError`.
+* :func:`validate_in_subprocess` loads the file and runs one prediction in a child process,
+  so a file that crashes the interpreter (abort, segfault) fails with a clean error instead
+  of taking the caller down. Run as ``python -m edgeship.runtime.verify FILE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgeship import errors
+from edgeship.errors import IntegrityError, ModelLoadError
+
+MANIFEST_FILENAME = "manifest.json"
+TFLITE_SUFFIXES = (".tflite", ".lite")
+_FILE_KEYS = ("file", "path", "filename", "artifact")
+
+
+def sniff_format(path: Path, head: bytes) -> str:
+    """Return ``"tflite"`` or ``"onnx"`` for a file whose first bytes are ``head``."""
+    suffix = path.suffix.lower()
+    is_tfl = len(head) >= 8 and head[4:8] == b"TFL3"
+    looks_onnx = len(head) >= 2 and head[0] == 0x08 and head[1] < 0x80
+    if not head:
+        raise ModelLoadError(f"{path} is empty (0 bytes). Expected a .tflite or .onnx model.")
+    if suffix in TFLITE_SUFFIXES:
+        if is_tfl:
+            return "tflite"
+        hint = " It looks like an ONNX model: rename it to .onnx." if looks_onnx else ""
+        raise ModelLoadError(
+            f"{path} is not a TFLite model: expected the 'TFL3' identifier at bytes 4-8, got "
+            f"{head[4:8]!r}.{hint or ' The file is truncated, corrupt or of another format.'}"
+        )
+    if suffix == ".onnx":
+        if is_tfl:
+            raise ModelLoadError(
+                f"{path} is a TFLite flatbuffer ('TFL3' identifier) named .onnx: rename it "
+                "to .tflite."
+            )
+        return "onnx"
+    if is_tfl:
+        return "tflite"
+    if looks_onnx:
+        return "onnx"
+    raise ModelLoadError(
+        f"{path} has an unknown format (suffix {suffix or 'none'!r}). Expected a .tflite "
+        "(TFLite flatbuffer) or .onnx (ONNX protobuf) file."
+    )
+
+
+def _entries(obj: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(obj, dict):
+        if "sha256" in obj and any(isinstance(obj.get(k), str) for k in _FILE_KEYS):
+            found.append(obj)
+        for value in obj.values():
+            found.extend(_entries(value))
+    elif isinstance(obj, list):
+        for value in obj:
+            found.extend(_entries(value))
+    return found
+
+
+def manifest_trust(path: Path, data: bytes | None = None) -> bool:
+    """Return True when a manifest beside ``path`` records its sha256 and it matches.
+
+    Args:
+        path: the artifact.
+        data: the file's bytes when already read (saves reading it again).
+
+    Raises:
+        IntegrityError: the manifest records another sha256 for this file.
+    """
+    manifest = path.parent / MANIFEST_FILENAME
+    if not manifest.is_file():
+        return False
+    try:
+        with open(manifest, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    for entry in _entries(doc):
+        names = [entry[k] for k in _FILE_KEYS if isinstance(entry.get(k), str)]
+        if not any(Path(n).name == path.name for n in names):
+            continue
+        if data is None:
+            data = path.read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
+        expected = str(entry["sha256"])
+        if actual != expected:
+            raise IntegrityError(
+                f"{path} does not match its manifest {manifest}: expected sha256 {expected}, "
+                f"got {actual}. The file changed after conversion; convert again or restore it."
+            )
+        return True
+    return False
+
+
+def validate_in_subprocess(
+    path: Path, backend: str = "auto", timeout: float = 120.0, extra: list[str] | None = None
+) -> str:
+    """Load ``path`` and run one prediction in a child process; return the backend it used.
+
+    Raises:
+        ModelLoadError: the child crashed, timed out or could not load the file (the child's
+            own typed error is re-raised with its message).
+    """
+    cmd = [sys.executable, "-m", "edgeship.runtime.verify", str(path), "--backend", backend]
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    try:
+        proc = subprocess.run(
+            [*cmd, *(extra or [])], capture_output=True, text=True, timeout=timeout, env=env
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ModelLoadError(
+            f"Validating {path} took longer than {timeout:.0f} s in a child process; the file "
+            "was not loaded. Pass verify=False only for files you trust."
+        ) from exc
+    if proc.returncode < 0:
+        try:
+            sig = signal.Signals(-proc.returncode).name
+        except ValueError:
+            sig = f"signal {-proc.returncode}"
+        raise ModelLoadError(
+            f"{path} crashed the {backend} interpreter ({sig}) while being validated in a child "
+            "process; it was not loaded. The file is corrupt or not supported by this backend."
+        )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    try:
+        result = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        result = {}
+    if proc.returncode == 0 and result.get("ok"):
+        return str(result.get("backend", backend))
+    cls = getattr(errors, str(result.get("error", "")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.EdgeshipError)):
+        cls = ModelLoadError
+    message = result.get("message") or (
+        f"validation of {path} failed in a child process (exit {proc.returncode}): "
+        f"{proc.stderr.strip()[-500:]}"
+    )
+    raise cls(message)
+
+
+def _child(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m edgeship.runtime.verify")
+    parser.add_argument("path")
+    parser.add_argument("--backend", default="auto")
+    args = parser.parse_args(argv)
+    from edgeship.runtime import load
+    from edgeship.runtime.verify_probe import probe
+
+    try:
+        with load(args.path, backend=args.backend, verify=False) as engine:
+            note = probe(engine)
+            print(json.dumps({"ok": True, "backend": engine.backend, "note": note}))
+        return 0
+    except errors.EdgeshipError as exc:
+        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""HTTP inference server: KServe v2 (with binary tensors), TF Serving REST, image classify.
+
+Imports only the standard library, numpy and the runtime backend a model needs (Pillow for
+the classify endpoint). Example::
+
+    from edgeship.serve import ServeSettings, create_server
+
+    with create_server(["runs/m/artifacts"], ServeSettings(port=0)) as server:
+        print(server.url)   # http://127.0.0.1:PORT
+
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from edgeship.serve.app import App
+from edgeship.serve.auth import BearerAuth, read_token_file
+from edgeship.serve.registry import Loader, ModelRegistry, ServedModel, load_registry
+from edgeship.serve.server import Server
+from edgeship.serve.settings import ServeSettings
+
+__all__ = [
+    "App",
+    "BearerAuth",
+    "ModelRegistry",
+    "ServeSettings",
+    "ServedModel",
+    "Server",
+    "create_server",
+    "load_registry",
+    "read_token_file",
+]
+
+
+def create_server(
+    paths: Sequence[str | os.PathLike[str]],
+    settings: ServeSettings | None = None,
+    *,
+    backend: str = "auto",
+    threads: int | None = None,
+    workers: int = 1,
+    loader: Loader | None = None,
+) -> Server:
+    """Load the models under ``paths`` and build a (not yet started) :class:`Server`.
+
+    Args:
+        paths: artifact files or directories (a convert output directory serves its ``ok``
+            variants).
+        settings: host, port, limits, token, TLS; defaults to loopback port 8000.
+        backend: runtime backend for every model (``auto`` picks per format).
+        threads: interpreter threads per engine.
+        workers: engines per model (requests that run a model at the same time).
+        loader: replacement for ``edgeship.runtime.load`` (same signature).
+
+    Returns:
+        The server; call ``serve_forever()``, or use it as a context manager.
+    """
+    settings = settings or ServeSettings()
+    registry = load_registry(
+        paths, backend=backend, threads=threads, workers=workers, loader=loader
+    )
+    app = App(registry, BearerAuth(settings.token), max_body_bytes=settings.max_body_bytes)
+    try:
+        return Server(app, settings)
+    except BaseException:
+        registry.close()
+        raise

@@ -1,0 +1,104 @@
+"""Distribution strategy and precision policy for a training run.
+
+* ``default``: the default strategy (one device: the first GPU if any, else the CPU).
+* ``mirrored``: ``tf.distribute.MirroredStrategy`` over all local GPUs (or the devices
+  given in ``TrainConfig.devices``); the global batch is ``batch_size * replicas``.
+* ``multi-worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` configured from the
+  ``TF_CONFIG`` environment variable (create it at program start, before other TF work).
+
+Mixed precision sets the Keras global dtype policy for the duration of model building and
+restores the previous policy afterwards; recipes keep their output layer in float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from edgeship.errors import ConfigError, TrainingError
+from edgeship.train.config import Strategy, TrainConfig
+
+
+def make_strategy(config: TrainConfig) -> Any:
+    """Create the ``tf.distribute`` strategy named by ``config.strategy``."""
+    import tensorflow as tf
+
+    if config.strategy == Strategy.DEFAULT.value:
+        return tf.distribute.get_strategy()
+    if config.strategy == Strategy.MIRRORED.value:
+        devices = list(config.devices) if config.devices else None
+        if devices:
+            known = {_short(d.name) for d in tf.config.list_logical_devices()}
+            missing = [d for d in devices if _short(d) not in known]
+            if missing:
+                raise ConfigError(
+                    f"Mirrored devices {missing} do not exist. Expected some of: "
+                    f"{sorted(known)}."
+                )
+        try:
+            return tf.distribute.MirroredStrategy(devices=devices)
+        except (ValueError, RuntimeError) as exc:
+            raise TrainingError(f"Cannot create MirroredStrategy: {exc}") from exc
+    raw = os.environ.get("TF_CONFIG")
+    if raw:
+        try:
+            spec = json.loads(raw)
+            spec["cluster"]["worker"]  # noqa: B018 - presence check
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                "TF_CONFIG is malformed. Expected JSON like "
+                '{"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                f'"task": {{"type": "worker", "index": 0}}}}. Got: {raw!r}'
+            ) from exc
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (ValueError, RuntimeError) as exc:
+        raise TrainingError(
+            f"Cannot create MultiWorkerMirroredStrategy: {exc}. Set TF_CONFIG on every worker "
+            "and start the strategy before any other TensorFlow work."
+        ) from exc
+
+
+def _short(device: str) -> str:
+    """``/job:localhost/replica:0/task:0/device:CPU:0`` and ``/cpu:0`` -> ``cpu:0``."""
+    tail = device.lower().rsplit("/", 1)[-1]
+    return tail.replace("device:", "")
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str) -> Iterator[None]:
+    """Set the Keras global dtype policy to ``precision`` inside the block."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def global_batch_size(config: TrainConfig, strategy: Any) -> int:
+    """Per-replica batch size times the number of replicas in sync."""
+    return config.batch_size * int(strategy.num_replicas_in_sync)
+
+
+def check_batch_memory(input_shape: tuple[int, ...], batch_size: int) -> None:
+    """Reject a batch whose input tensor alone needs more than a quarter of the RAM."""
+    per_sample = 4
+    for dim in input_shape:
+        per_sample *= int(dim)
+    needed = per_sample * batch_size
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return
+    if needed > total // 4:
+        raise ConfigError(
+            f"A batch of {batch_size} inputs of shape {input_shape} needs "
+            f"{needed / 2**30:.1f} GiB for its inputs alone; this machine has "
+            f"{total / 2**30:.1f} GiB. Use a smaller --batch-size."
+        )

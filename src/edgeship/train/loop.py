@@ -1,0 +1,297 @@
+"""The training loop: data, strategy, precision, callbacks, fit, evaluate, write outputs.
+
+Order of work (every check that can fail runs before the first epoch):
+
+1. refuse to overwrite an existing ``model.keras`` without ``force``;
+2. load, validate and split the dataset; check the recipe fits the data;
+3. create the strategy, check the global batch fits in memory;
+4. build and compile the model under the strategy and the precision policy;
+5. fit with EarlyStopping, ModelCheckpoint (best weights), ReduceLROnPlateau, CSVLogger,
+   TerminateOnNaN and optionally TensorBoard; optional fine-tune phase;
+6. evaluate on the test split; write ``model.keras`` (atomically), ``edgeship.json``,
+   ``history.csv``, ``calibration.npz``, ``eval.npz``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeship.card import ModelCard
+from edgeship.errors import ArtifactExistsError, InvalidInputError, TrainingError
+from edgeship.fileio import atomic_path
+from edgeship.train import cardgen
+from edgeship.train.config import TrainConfig
+from edgeship.train.datasets import DataSplits, load_dataset, make_tf_dataset
+from edgeship.train.distribute import (
+    check_batch_memory,
+    global_batch_size,
+    make_strategy,
+    precision_policy,
+)
+from edgeship.train.recipes import check, get_recipe
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        out: output directory.
+        model_path: path of ``model.keras``.
+        card: the model card written to ``edgeship.json``.
+        test_accuracy: accuracy on the test split (0..1), None for generative recipes.
+        seconds: wall time of the whole run.
+        history: per-epoch metrics (``loss``, ``val_loss``, ...).
+    """
+
+    out: Path
+    model_path: Path
+    card: ModelCard
+    test_accuracy: float | None
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def prepare_out(config: TrainConfig) -> Path:
+    """Create the output directory; refuse to replace a model without ``force``."""
+    out = Path(config.out)
+    model_path = out / cardgen.MODEL_FILENAME
+    if model_path.exists() and not config.force:
+        raise ArtifactExistsError(
+            f"{model_path} already exists. Expected a new output directory; pass --force "
+            "(force=True) to replace it."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def make_epoch_timer() -> Any:
+    """A Keras callback recording the wall time of each epoch in ``.times``."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.times: list[float] = []
+            self._start = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.times.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+def epoch_stats(times: list[float]) -> dict[str, float | None]:
+    """First-epoch time (includes tracing) and mean time of the later epochs."""
+    if not times:
+        return {"first_epoch_seconds": None, "seconds_per_epoch": None}
+    later = times[1:] or times
+    return {"first_epoch_seconds": times[0], "seconds_per_epoch": sum(later) / len(later)}
+
+
+def make_callbacks(config: TrainConfig, out: Path, history_path: Path, phase: int) -> list[Any]:
+    """EarlyStopping, best-weights checkpoint, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
+    optional TensorBoard."""
+    import keras
+
+    cbs: list[Any] = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(
+            str(checkpoint_path(out)),
+            monitor="val_loss",
+            save_best_only=True,
+            save_weights_only=True,
+        ),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-6),
+        keras.callbacks.CSVLogger(str(history_path), append=phase > 0),
+    ]
+    if config.early_stopping_patience:
+        cbs.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience
+            )
+        )
+    if config.tensorboard:
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard")))
+    return cbs
+
+
+def checkpoint_path(out: Path) -> Path:
+    """Where the best weights of the run are kept."""
+    return out / "checkpoints" / "best.weights.h5"
+
+
+def compile_classifier(model: Any, learning_rate: float, jit: bool) -> None:
+    """Adam + sparse categorical cross-entropy + accuracy."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=bool(jit),
+    )
+
+
+def fit(
+    model: Any, train_ds: Any, val_ds: Any, epochs: int, callbacks: list[Any], verbose: int
+) -> dict[str, list[float]]:
+    """``model.fit`` with out-of-memory and NaN turned into :class:`TrainingError`."""
+    import tensorflow as tf
+
+    try:
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # tf.data already shuffles
+        )
+    except tf.errors.ResourceExhaustedError as exc:
+        raise TrainingError(
+            f"Out of memory during training ({exc.message.splitlines()[0]}). "
+            "Use a smaller --batch-size or a smaller model."
+        ) from exc
+    values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    losses = values.get("loss", [])
+    if not losses or not all(math.isfinite(v) for v in losses):
+        raise TrainingError(
+            f"Training loss is not finite (got {losses[-3:]}). Lower --learning-rate, "
+            "check the data for extreme values, or train in float32."
+        )
+    return values
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train ``config.recipe`` on ``config.dataset`` and write the run's files.
+
+    Returns:
+        A :class:`TrainResult` with the model path, the card and the test accuracy.
+    """
+    start = time.perf_counter()
+    out = prepare_out(config)
+    data = load_dataset(config)
+    if config.recipe == "gan":
+        from edgeship.train.gan_train import train_gan
+
+        return train_gan(config, data, out, start)
+    recipe = get_recipe(config.recipe)
+    check(config.recipe, data.kind, data.input_shape)
+    if config.augment and data.kind != "image":
+        raise InvalidInputError(
+            f"--augment applies to images; dataset {data.name} holds {data.kind} data."
+        )
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config)
+    batch = global_batch_size(config, strategy)
+    check_batch_memory(data.input_shape, batch)
+    train_ds, val_ds, test_ds = _datasets(data, config, batch)
+    learning_rate = config.learning_rate or recipe.DEFAULT_LEARNING_RATE
+    with precision_policy(config.precision), strategy.scope():
+        model = recipe.build(data.input_shape, data.num_classes, config)
+        compile_classifier(model, learning_rate, config.jit)
+
+    timer = make_epoch_timer()
+    ckpt = checkpoint_path(out)
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / cardgen.HISTORY_FILENAME) as history_tmp:
+        callbacks = [timer, *make_callbacks(config, out, history_tmp, phase=0)]
+        history = fit(model, train_ds, val_ds, config.epochs, callbacks, config.verbose)
+        if ckpt.is_file():
+            model.load_weights(str(ckpt))
+        if config.fine_tune_epochs and hasattr(recipe, "unfreeze"):
+            with strategy.scope():
+                recipe.unfreeze(model)
+                compile_classifier(model, learning_rate / 10, config.jit)
+            ckpt.unlink(missing_ok=True)
+            callbacks = [timer, *make_callbacks(config, out, history_tmp, phase=1)]
+            tuned = fit(model, train_ds, val_ds, config.fine_tune_epochs, callbacks, config.verbose)
+            if ckpt.is_file():
+                model.load_weights(str(ckpt))
+            history = {k: history.get(k, []) + tuned.get(k, []) for k in tuned}
+
+    test_loss, test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0)[:2])
+    seconds = time.perf_counter() - start
+    metrics = {
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "best_val_loss": min(history.get("val_loss", [math.nan])),
+        "best_val_accuracy": max(history.get("val_accuracy", [math.nan])),
+    }
+    training = {
+        "recipe": config.recipe,
+        "epochs": config.epochs,
+        "epochs_run": len(timer.times),
+        "fine_tune_epochs": config.fine_tune_epochs,
+        "batch_size": config.batch_size,
+        "global_batch_size": batch,
+        "strategy": config.strategy,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "precision": config.precision,
+        "jit": config.jit,
+        "augment": config.augment,
+        "learning_rate": learning_rate,
+        "seed": config.seed,
+        "weights": config.weights,
+        "seconds": seconds,
+        **epoch_stats(timer.times),
+    }
+    return finish(model, data, config, out, metrics, training, history, start)
+
+
+def finish(
+    model: Any,
+    data: DataSplits,
+    config: TrainConfig,
+    out: Path,
+    metrics: dict[str, Any],
+    training: dict[str, Any],
+    history: dict[str, list[float]],
+    start: float,
+) -> TrainResult:
+    """Write samples, the card and (last) the model; return the result."""
+    cardgen.write_samples(out, data, config.calibration_samples, config.seed)
+    card = cardgen.classifier_card(
+        model, data, name=f"{config.recipe}-{_slug(data.name)}", metrics=metrics, training=training
+    )
+    card.save(out)
+    model_path = cardgen.save_model_atomic(model, out / cardgen.MODEL_FILENAME)
+    return TrainResult(
+        out=out,
+        model_path=model_path,
+        card=card,
+        test_accuracy=metrics.get("test_accuracy"),
+        seconds=time.perf_counter() - start,
+        history=history,
+    )
+
+
+def _datasets(data: DataSplits, config: TrainConfig, batch: int) -> tuple[Any, Any, Any]:
+    augment = None
+    if config.augment:
+        from edgeship.train.augment import build_augmentation
+
+        augment = build_augmentation(data.input_shape, flip=data.flip_ok, seed=config.seed)
+    train_ds = make_tf_dataset(
+        data.x_train, data.y_train, batch, training=True, seed=config.seed, augment=augment
+    )
+    val_ds = make_tf_dataset(data.x_val, data.y_val, batch, training=False)
+    test_ds = make_tf_dataset(data.x_test, data.y_test, batch, training=False)
+    return train_ds, val_ds, test_ds
+
+
+def _slug(name: str) -> str:
+    """``npz:/a/b/data.npz`` -> ``data``; ``digits`` -> ``digits``."""
+    if ":" in name:
+        name = Path(name.split(":", 1)[1]).stem or "data"
+    return name

@@ -1,0 +1,166 @@
+"""Engine on real TFLite artifacts: every variant, every installed backend, against raw calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeship.errors import BackendError
+from edgeship.runtime import Engine, TensorSpec, available_backends, load
+from runtime.conftest import TFLITE_BACKENDS, TFLITE_VARIANTS, raw_tflite
+
+# tflite-runtime 2.14 cannot run the dynamic-range model TF 2.21 emits (FULLY_CONNECTED v12).
+UNSUPPORTED = {("tflite-runtime", "dynamic")}
+BACKENDS = [b for b in TFLITE_BACKENDS if b in available_backends()]
+CASES = [(b, v) for b in BACKENDS for v in TFLITE_VARIANTS if (b, v) not in UNSUPPORTED]
+if "tf-lite" in BACKENDS:  # tf.lite is the slow fallback: one float and one int8 model suffice
+    CASES = [c for c in CASES if c[0] != "tf-lite" or c[1] in ("fp32", "int8")]
+
+
+def _quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    scale, zp = spec.quantization  # type: ignore[misc]
+    info = np.iinfo(spec.np_dtype)
+    return np.clip(np.round(x / scale) + zp, info.min, info.max).astype(spec.np_dtype)
+
+
+@pytest.mark.parametrize(("backend", "variant"), CASES)
+def test_same_outputs_as_raw_interpreter(artifacts: Path, digits, backend: str, variant: str):
+    path = artifacts / f"{variant}.tflite"
+    x = digits["x"][:1]
+    with load(path, backend=backend, verify=False) as engine:
+        assert engine.backend == backend
+        assert engine.format == "tflite"
+        spec, out = engine.inputs[0], engine.outputs[0]
+        if spec.is_quantized:
+            q = _quantize(x, spec)
+            expected_raw = raw_tflite(backend, path, q)
+            np.testing.assert_array_equal(engine.predict(q, raw=True), expected_raw)
+            got = engine.predict(x)  # float in: quantized inside, dequantized out
+            scale, zp = out.quantization  # type: ignore[misc]
+            expected = (expected_raw.astype(np.float32) - zp) * np.float32(scale)
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_array_equal(engine.predict(x), raw_tflite(backend, path, x))
+
+
+@pytest.mark.parametrize("variant", ["fp32", "fp16", "dynamic", "int8", "uint8", "int8_floatio"])
+def test_close_to_keras_on_digits(artifacts: Path, digits, variant: str):
+    x, keras_out = digits["x"][:300], digits["keras"][:300]
+    with load(artifacts / f"{variant}.tflite", verify=False) as engine:
+        got = engine.predict(x)
+    tol = 1e-5 if variant == "fp32" else 5e-4 if variant == "fp16" else 0.05
+    assert np.abs(got - keras_out).max() < tol
+    assert (got.argmax(1) == keras_out.argmax(1)).mean() >= 0.9
+
+
+@pytest.mark.parametrize("variant", ["fp32", "int8", "fixed1"])
+@pytest.mark.parametrize("batch", [1, 3, 64, 1, 7])
+def test_any_batch_size_matches_one_by_one(artifacts: Path, digits, variant: str, batch: int):
+    x = digits["x"][:batch]
+    with load(artifacts / f"{variant}.tflite", verify=False) as engine:
+        together = engine.predict(x)
+        single = np.concatenate([engine.predict(x[i : i + 1]) for i in range(batch)])
+    assert together.shape == (batch, 10)
+    np.testing.assert_allclose(together, single, atol=1e-6)
+
+
+def test_steady_batch_size_does_not_reallocate(artifacts: Path, digits):
+    engine = load(artifacts / "fp32.tflite", verify=False)
+    x = digits["x"][:8]
+    engine.predict(x)
+    session = engine._session
+    shapes_before = session._shapes
+    engine.predict(x.copy())
+    assert session._shapes is shapes_before  # same list object: no resize happened
+    engine.predict(digits["x"][:2])
+    assert session._shapes[0] == (2, 8, 8, 1)
+
+
+def test_specs_of_int8_model(artifacts: Path):
+    with load(artifacts / "int8.tflite", verify=False) as engine:
+        (inp,), (out,) = engine.inputs, engine.outputs
+    assert inp.shape == (None, 8, 8, 1)
+    assert inp.dtype == "int8" and out.dtype == "int8"
+    assert inp.quantization is not None and inp.quantization[0] == pytest.approx(1 / 255)
+    assert inp.quantization[1] == -128
+    assert inp.describe() == "(N, 8, 8, 1) int8"
+
+
+def test_int8_values_pass_through_and_raw_outputs(artifacts: Path, digits):
+    with load(artifacts / "int8.tflite", verify=False) as engine:
+        q = _quantize(digits["x"][:4], engine.inputs[0])
+        raw_out = engine.predict(q, raw=True)
+        assert raw_out.dtype == np.int8
+        deq = engine.predict(q)  # already int8: passed as is, output dequantized
+        assert deq.dtype == np.float32
+        scale, zp = engine.outputs[0].quantization  # type: ignore[misc]
+        np.testing.assert_allclose(deq, (raw_out.astype(np.float32) - zp) * scale)
+
+
+def test_uint8_model_takes_float_and_uint8(artifacts: Path, digits):
+    with load(artifacts / "uint8.tflite", verify=False) as engine:
+        x = digits["x"][:5]
+        pixels = _quantize(x, engine.inputs[0])
+        assert pixels.dtype == np.uint8
+        np.testing.assert_array_equal(engine.predict(x), engine.predict(pixels))
+
+
+def test_float64_lists_and_ints_are_accepted_for_float_models(artifacts: Path, digits):
+    x = digits["x"][:2]
+    with load(artifacts / "fp32.tflite", verify=False) as engine:
+        ref = engine.predict(x)
+        np.testing.assert_array_equal(engine.predict(x.astype(np.float64)), ref)
+        np.testing.assert_array_equal(engine.predict(x.tolist()), ref)
+        np.testing.assert_array_equal(engine.predict({"image": x}), ref)
+        np.testing.assert_array_equal(engine.predict({"serving_default_image:0": x}), ref)
+        np.testing.assert_array_equal(engine.predict(np.asfortranarray(x)), ref)
+        ints = (x * 16).round().astype(np.int64)
+        np.testing.assert_allclose(engine.predict(ints), engine.predict(ints.astype(np.float32)))
+
+
+def test_multi_input_output_tflite(artifacts: Path, digits):
+    with load(artifacts / "multi.tflite", verify=False) as engine:
+        names = {s.name for s in engine.inputs}
+        assert names == {"serving_default_image:0", "serving_default_extra:0"}
+        x, extra = digits["x"][:3], np.ones((3, 4), np.float32)
+        out = engine.predict({"image": x, "extra": extra})
+        assert isinstance(out, dict) and set(out) == {s.name for s in engine.outputs}
+        assert sorted(v.shape for v in out.values()) == [(3, 2), (3, 10)]
+        order = [extra if "extra" in s.name else x for s in engine.inputs]
+        listed = engine.predict(order)
+        for key in out:
+            np.testing.assert_array_equal(out[key], listed[key])
+
+
+def test_nan_allowed_unless_check_finite(artifacts: Path, digits):
+    from edgeship.errors import InvalidInputError
+
+    x = digits["x"][:2].copy()
+    x[0, 0, 0, 0] = np.nan
+    with load(artifacts / "fp32.tflite", verify=False) as engine:
+        assert np.isnan(engine.predict(x)).any()
+        with pytest.raises(InvalidInputError, match=r"holds 1 NaN/Inf value\(s\)"):
+            engine.predict(x, check_finite=True)
+        assert np.isfinite(engine.predict(digits["x"][:2], check_finite=True)).all()
+
+
+def test_close_and_context_manager(artifacts: Path, digits):
+    engine = load(artifacts / "fp32.tflite", verify=False)
+    assert isinstance(engine, Engine)
+    assert "fp32.tflite" in repr(engine)
+    engine.predict(digits["x"][:1])
+    engine.close()
+    with pytest.raises(BackendError, match="closed"):
+        engine.predict(digits["x"][:1])
+    with load(artifacts / "fp32.tflite", verify=False) as e2:
+        e2.predict(digits["x"][:1])
+    with pytest.raises(BackendError, match="closed"):
+        e2.predict(digits["x"][:1])
+
+
+def test_threads_option(artifacts: Path, digits):
+    with load(artifacts / "fp32.tflite", threads=2, verify=False) as engine:
+        assert engine.predict(digits["x"][:4]).shape == (4, 10)

@@ -1,0 +1,205 @@
+"""Bad input and bad files give typed errors whose messages say what, expected, got and how."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeship.errors import (
+    BackendError,
+    ConfigError,
+    EdgeshipError,
+    InvalidInputError,
+    ModelLoadError,
+)
+from edgeship.runtime import load
+
+
+@pytest.fixture(scope="module")
+def fp32(artifacts: Path):
+    with load(artifacts / "fp32.tflite", verify=False) as engine:
+        yield engine
+
+
+def test_missing_batch_axis_message(fp32):
+    with pytest.raises(InvalidInputError) as err:
+        fp32.predict(np.zeros((8, 8, 1)))
+    assert str(err.value) == (
+        "input 'serving_default_image:0' expects (N, 8, 8, 1) float32, got (8, 8, 1) float64"
+        " — add a batch axis (x[None] or x.reshape(1, *x.shape))"
+    )
+
+
+def test_wrong_rank_message(fp32):
+    with pytest.raises(InvalidInputError, match=r"expects \(N, 8, 8, 1\) float32, got \(8, 8\) float64$"):
+        fp32.predict(np.zeros((8, 8)))
+
+
+def test_wrong_inner_dims_message(fp32):
+    with pytest.raises(InvalidInputError, match=r"got \(2, 8, 8, 3\) float32$"):
+        fp32.predict(np.zeros((2, 8, 8, 3), np.float32))
+
+
+def test_extra_leading_axis_hint(fp32):
+    with pytest.raises(InvalidInputError, match=r"remove the extra leading axis"):
+        fp32.predict(np.zeros((1, 2, 8, 8, 1), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    [
+        (np.array([["a"]]), r"got \(1, 1\) str\d* values\. Pass numbers\."),
+        ("hello", r"got \(\) str\d* values"),
+        ([[1, 2], [3]], r"numpy cannot turn into an array .*no ragged nested lists"),
+        (np.zeros((1, 8, 8, 1), complex), r"complex128 values"),
+        (np.zeros((1, 8, 8, 1), bool), r"Cast with x\.astype\('float32'\)"),
+        (np.zeros((0, 8, 8, 1), np.float32), r"empty batch \(0 samples\)"),
+        ({"nope": np.zeros((1, 8, 8, 1))}, r"Unknown input name\(s\) \['nope'\]\. Expected: "),
+    ],
+)
+def test_bad_values(fp32, value, pattern):
+    with pytest.raises(InvalidInputError, match=pattern):
+        fp32.predict(value)
+
+
+def test_invalid_input_is_a_value_error(fp32):
+    with pytest.raises(ValueError):
+        fp32.predict(np.zeros((3,)))
+
+
+def test_multi_input_errors(artifacts: Path):
+    with load(artifacts / "multi.tflite", verify=False) as engine:
+        with pytest.raises(InvalidInputError, match=r"takes 2 inputs .* got a ndarray\. Pass a list"):
+            engine.predict(np.zeros((1, 8, 8, 1)))
+        with pytest.raises(InvalidInputError, match=r"Missing input\(s\) \['serving_default_extra:0'\]"):
+            engine.predict({"image": np.zeros((1, 8, 8, 1))})
+        with pytest.raises(InvalidInputError, match=r"same batch size .*'serving_default_extra:0': 2"):
+            engine.predict({"image": np.zeros((1, 8, 8, 1)), "extra": np.zeros((2, 4))})
+
+
+def test_raw_integers_out_of_range(artifacts: Path):
+    with load(artifacts / "int8.tflite", verify=False) as engine:
+        with pytest.raises(InvalidInputError, match=r"values in \[300, 300\], outside the int8 range"):
+            engine.predict(np.full((1, 8, 8, 1), 300, np.int64), raw=True)
+        with pytest.raises(InvalidInputError, match="non-integer floats"):
+            engine.predict(np.full((1, 8, 8, 1), 0.5), raw=True)
+
+
+# ----------------------------------------------------------------------------- files
+def test_missing_file(tmp_path: Path):
+    with pytest.raises(ModelLoadError, match=r"missing\. Expected a \.tflite or \.onnx model file"):
+        load(tmp_path / "nope.tflite")
+    with pytest.raises(ModelLoadError, match="is a directory"):
+        load(tmp_path)
+
+
+def test_empty_file(tmp_path: Path):
+    (tmp_path / "m.tflite").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match=r"is empty \(0 bytes\)"):
+        load(tmp_path / "m.tflite")
+
+
+def test_onnx_renamed_to_tflite(artifacts: Path, tmp_path: Path):
+    shutil.copy(artifacts / "fp32.onnx", tmp_path / "model.tflite")
+    with pytest.raises(ModelLoadError, match=r"looks like an ONNX model: rename it to \.onnx"):
+        load(tmp_path / "model.tflite")
+
+
+def test_tflite_renamed_to_onnx(artifacts: Path, tmp_path: Path):
+    shutil.copy(artifacts / "fp32.tflite", tmp_path / "model.onnx")
+    with pytest.raises(ModelLoadError, match=r"TFLite flatbuffer .* named \.onnx: rename it"):
+        load(tmp_path / "model.onnx")
+
+
+def test_unknown_format(tmp_path: Path):
+    (tmp_path / "model.bin").write_bytes(b"\xff" * 64)
+    with pytest.raises(ModelLoadError, match="unknown format"):
+        load(tmp_path / "model.bin")
+
+
+def test_suffixless_files_are_sniffed(artifacts: Path, tmp_path: Path):
+    shutil.copy(artifacts / "fp32.tflite", tmp_path / "model")
+    with load(tmp_path / "model", verify=False) as engine:
+        assert engine.format == "tflite"
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_truncated_tflite(artifacts: Path, tmp_path: Path, verify: bool):
+    data = (artifacts / "fp32.tflite").read_bytes()
+    (tmp_path / "t.tflite").write_bytes(data[: len(data) // 2])
+    with pytest.raises(EdgeshipError):
+        load(tmp_path / "t.tflite", verify=verify)
+
+
+def test_random_bytes_with_tflite_header(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    blob = b"\x1c\x00\x00\x00TFL3" + rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    (tmp_path / "r.tflite").write_bytes(blob)
+    with pytest.raises(ModelLoadError):
+        load(tmp_path / "r.tflite", verify=False)
+
+
+def test_corrupt_onnx(tmp_path: Path):
+    (tmp_path / "c.onnx").write_bytes(b"\x08\x07" + b"\xff" * 100)
+    with pytest.raises(ModelLoadError, match="onnxruntime could not load"):
+        load(tmp_path / "c.onnx", verify=False)
+
+
+# ----------------------------------------------------------------------------- options
+def test_unknown_backend(artifacts: Path):
+    with pytest.raises(ConfigError, match=r"Unknown backend 'tensorrt'\. Expected one of: auto, litert"):
+        load(artifacts / "fp32.tflite", backend="tensorrt", verify=False)
+
+
+def test_backend_for_other_format(artifacts: Path):
+    with pytest.raises(ConfigError, match=r"'onnxruntime' runs \.onnx files, but this artifact is \.tflite"):
+        load(artifacts / "fp32.tflite", backend="onnxruntime", verify=False)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_bad_threads(artifacts: Path, threads):
+    with pytest.raises(ConfigError, match="threads must be a positive integer"):
+        load(artifacts / "fp32.tflite", threads=threads, verify=False)
+
+
+def test_bad_verify_value(artifacts: Path):
+    with pytest.raises(ConfigError, match="verify must be True, False or None"):
+        load(artifacts / "fp32.tflite", verify="yes")  # type: ignore[arg-type]
+
+
+def test_missing_edgetpu_library_is_a_clear_error(artifacts: Path):
+    with pytest.raises(BackendError, match=r"Could not load the 'edgetpu' delegate from 'libedgetpu"):
+        load(artifacts / "int8.tflite", delegate="edgetpu", verify=False)
+
+
+def test_missing_gpu_delegate(artifacts: Path):
+    with pytest.raises(BackendError, match=r"'gpu' delegate .*pass its path as delegate=PATH"):
+        load(artifacts / "fp32.tflite", delegate="gpu", verify=False)
+
+
+def test_delegate_path_that_does_not_exist(artifacts: Path):
+    with pytest.raises(BackendError, match=r"Delegate library '/no/such/lib\.so' does not exist"):
+        load(artifacts / "fp32.tflite", delegate="/no/such/lib.so", verify=False)
+
+
+def test_unknown_delegate_name(artifacts: Path):
+    with pytest.raises(ConfigError, match=r"Unknown delegate 'tpu'\. Expected 'edgetpu', 'gpu'"):
+        load(artifacts / "fp32.tflite", delegate="tpu", verify=False)
+
+
+def test_providers_for_tflite_rejected(artifacts: Path):
+    with pytest.raises(ConfigError, match="providers= applies to ONNX Runtime only"):
+        load(artifacts / "fp32.tflite", providers=["cpu"], verify=False)
+
+
+def test_delegate_for_onnx_rejected(artifacts: Path):
+    with pytest.raises(ConfigError, match="delegate= applies to TFLite only"):
+        load(artifacts / "fp32.onnx", delegate="gpu", verify=False)
+
+
+def test_tflite_runtime_reports_missing_ops(artifacts: Path):
+    with pytest.raises(BackendError, match=r"tflite-runtime .* lacks: use backend='litert'"):
+        load(artifacts / "dynamic.tflite", backend="tflite-runtime", verify=False)

@@ -1,0 +1,66 @@
+"""The image endpoint: card preprocessing and labels, same scores as Engine.predict."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeship.serve.classify import extract_image, parse_top_k
+from edgeship.serve.protocol import HttpError
+
+LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def _png(pixels: np.ndarray, mode: str = "L") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8), mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("model", ["tflite-fp32", "onnx-fp32", "tflite-int8"])
+def test_png_matches_engine_on_card_preprocessing(http, engines, artifacts, model):
+    raw = np.rint(artifacts.digits[7, :, :, 0] * 16)  # 0..16, the digits' raw scale
+    want = engines[model].predict((raw / 16).astype(np.float32)[None, :, :, None])[0]
+    status, _, body = http(
+        "POST", f"/v1/models/{model}:classify?top_k=3", _png(raw), {"Content-Type": "image/png"}
+    )
+    assert status == 200
+    preds = json.loads(body)["predictions"]
+    order = np.argsort(-want, kind="stable")[:3]
+    assert [p["index"] for p in preds] == order.tolist()
+    assert [p["label"] for p in preds] == [LABELS[i] for i in order]
+    np.testing.assert_array_equal([p["score"] for p in preds], want[order])
+
+
+def test_multipart_upload_and_resized_rgb_image(http, engines):
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 17, size=(24, 16, 3))
+    png = _png(rgb, "RGB")
+    img = Image.open(io.BytesIO(png)).convert("L").resize((8, 8), Image.Resampling.BILINEAR)
+    x = (np.asarray(img, dtype=np.float32) * np.float32(1 / 16))[None, :, :, None]
+    want = engines["tflite-fp32"].predict(x)[0]
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="image"; filename="d.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + png + b"\r\n--XyZ--\r\n"
+    )
+    status, _, payload = http(
+        "POST", "/v1/models/tflite-fp32:classify?top_k=20", body,
+        {"Content-Type": "multipart/form-data; boundary=XyZ"},
+    )  # fmt: skip
+    assert status == 200
+    preds = json.loads(payload)["predictions"]
+    assert len(preds) == 10  # top_k is capped at the number of classes
+    np.testing.assert_allclose([p["score"] for p in preds], np.sort(want)[::-1], rtol=1e-6)
+
+
+def test_helpers_reject_bad_values():
+    with pytest.raises(HttpError, match="top_k must be a positive integer"):
+        parse_top_k("zero", 10)
+    with pytest.raises(HttpError, match="without a boundary"):
+        extract_image(b"x", "multipart/form-data")
+    assert parse_top_k(None, 3) == 3
+    assert extract_image(b"abc", "image/png") == b"abc"

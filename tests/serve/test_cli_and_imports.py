@@ -1,0 +1,92 @@
+"""`edgeship serve` as a process: starts, answers, stops on SIGTERM, never imports TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import urllib.request
+
+import numpy as np
+
+HEAVY = ("tensorflow", "keras", "tf2onnx")
+
+
+def _env():
+    env = dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.pop("SERVE_DEVSHIM", None)
+    return env
+
+
+def test_serve_process_never_imports_tensorflow(artifacts, tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import json, sys, urllib.request
+        import numpy as np
+        from edgeship.serve import ServeSettings, create_server
+        x = np.load({str(tmp_path / "x.npy")!r})
+        with create_server([{str(artifacts.convert_dir)!r}], ServeSettings(port=0)) as srv:
+            for model in ("tflite-fp32", "tflite-int8", "onnx-fp32"):
+                req = urllib.request.Request(
+                    f"{{srv.url}}/v1/models/{{model}}:predict",
+                    data=json.dumps({{"instances": x.tolist()}}).encode(),
+                )
+                assert len(json.load(urllib.request.urlopen(req))["predictions"]) == 2
+        heavy = [m for m in {HEAVY!r} if m in sys.modules]
+        print(json.dumps(heavy))
+        """
+    )
+    np.save(tmp_path / "x.npy", artifacts.digits[:2])
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=_env()
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_cli_serves_until_sigterm(artifacts):
+    cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.convert_dir),
+           "--port", "0", "--workers", "2", "--json"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())  # fmt: skip
+    try:
+        text = ""
+        for _ in range(200):
+            text += proc.stdout.readline()
+            try:
+                info = json.loads(text)
+                break
+            except json.JSONDecodeError:
+                continue
+        assert [m["name"] for m in info["models"]] == ["onnx-fp32", "tflite-fp32", "tflite-int8"]
+        with urllib.request.urlopen(info["url"] + "/v2/health/ready", timeout=10) as resp:
+            assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cli_reports_bad_path_as_error(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "edgeship.cli.main", "serve", str(tmp_path / "nope.tflite")],
+        capture_output=True, text=True, timeout=60, env=_env(),
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "edgeship serve: error: Cannot serve" in out.stderr
+    assert "no such file or directory" in out.stderr
+
+
+def test_cli_help_has_examples():
+    out = subprocess.run(
+        [sys.executable, "-m", "edgeship.cli.main", "serve", "--help"],
+        capture_output=True, text=True, timeout=60, env=_env(),
+    )  # fmt: skip
+    assert out.returncode == 0
+    assert "examples:" in out.stdout and "--token-file" in out.stdout
