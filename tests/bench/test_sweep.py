@@ -211,9 +211,31 @@ def test_a_sweep_never_imports_tensorflow(bench_artifacts):
         "from edgeship.bench import BenchConfig, run_sweep\n"
         f"run_sweep(BenchConfig(artifacts=[{str(bench_artifacts / 'tflite-fp32.tflite')!r}], "
         "isolate=False, min_runs=3, min_seconds=0.01, warmup_seconds=0.0))\n"
-        "print('HEAVY=' + ','.join(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_run_spec_round_trips_through_json_and_rejects_unknown_keys():
+    import json
+
+    from edgeship.bench.spec import RunSpec
+
+    spec = RunSpec(
+        "edgeship",
+        "m.onnx",
+        "onnxruntime",
+        2,
+        4,
+        providers=(("CUDAExecutionProvider", {"device_id": "0"}), "CPUExecutionProvider"),
+        pin=(0, 1),
+    )
+    again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+    assert again.delegate_label == "CUDAExecutionProvider+CPUExecutionProvider"
+    with pytest.raises(ConfigError, match=r"Unknown run settings \['speed'\]"):
+        RunSpec.from_dict({**spec.to_dict(), "speed": 1})

@@ -38,28 +38,44 @@ def mobilenet_v2(out: Path) -> Path:
     return _save(model, out, {model.inputs[0].name: x})
 
 
-def two_in_two_out(out: Path) -> Path:
-    """Functional model: image + vector in, class scores + a regression value out."""
+def multi_io(out: Path) -> Path:
+    """Functional model with two inputs and two outputs whose image branch holds Resizing,
+    Rescaling, BatchNormalization (non-trivial statistics), Dropout and GlobalAveragePooling2D.
+
+    Inputs: ``pixels`` (24x24x3, raw 0..255) and ``meta`` (4 floats); outputs: ``scores``
+    (5-class softmax) and ``value`` (linear regression head).
+    """
     import keras
 
     keras.utils.set_random_seed(SEED)
-    image = keras.Input((8, 8, 1), name="image")
+    pixels = keras.Input((24, 24, 3), name="pixels")
     meta = keras.Input((4,), name="meta")
-    h = keras.layers.Conv2D(8, 3, activation="relu")(image)
-    h = keras.layers.Flatten()(h)
+    h = keras.layers.Resizing(16, 16)(pixels)
+    h = keras.layers.Rescaling(1.0 / 255)(h)
+    h = keras.layers.Conv2D(8, 3, padding="same")(h)
+    bn = keras.layers.BatchNormalization()
+    h = keras.layers.ReLU()(bn(h))
+    h = keras.layers.Dropout(0.3)(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
     h = keras.layers.Concatenate()([h, keras.layers.Dense(8, activation="relu")(meta)])
     scores = keras.layers.Dense(5, activation="softmax", name="scores")(h)
     value = keras.layers.Dense(1, name="value")(h)
-    model = keras.Model([image, meta], [scores, value])
+    model = keras.Model([pixels, meta], [scores, value])
     rng = np.random.default_rng(SEED)
-    return _save(
-        model,
-        out,
-        {
-            "image": rng.random((60, 8, 8, 1), dtype=np.float32),
-            "meta": rng.random((60, 4), dtype=np.float32),
-        },
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights(
+        [
+            rng.uniform(0.5, 1.5, gamma.shape),
+            rng.normal(0, 0.1, beta.shape),
+            rng.normal(0, 0.2, mean.shape),
+            rng.uniform(0.5, 2.0, var.shape),
+        ]
     )
+    inputs = {
+        "pixels": rng.integers(0, 256, (60, 24, 24, 3)).astype("float32"),
+        "meta": rng.random((60, 4), dtype=np.float32),
+    }
+    return _save(model, out, inputs)
 
 
 def lstm(out: Path) -> Path:
@@ -74,51 +90,8 @@ def lstm(out: Path) -> Path:
     return _save(model, out, {"sequence": rng.random((60, 12, 5), dtype=np.float32)})
 
 
-def bn_dropout_gap(out: Path) -> Path:
-    """Conv + BatchNormalization (non-trivial statistics) + Dropout + GlobalAveragePooling2D."""
-    import keras
-
-    keras.utils.set_random_seed(SEED)
-    inp = keras.Input((16, 16, 3), name="image")
-    h = keras.layers.Conv2D(8, 3, padding="same")(inp)
-    bn = keras.layers.BatchNormalization()
-    h = keras.layers.ReLU()(bn(h))
-    h = keras.layers.Dropout(0.3)(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)
-    model = keras.Model(inp, keras.layers.Dense(6, activation="softmax")(h))
-    rng = np.random.default_rng(SEED)
-    gamma, beta, mean, var = bn.get_weights()
-    bn.set_weights(
-        [
-            rng.uniform(0.5, 1.5, gamma.shape),
-            rng.normal(0, 0.1, beta.shape),
-            rng.normal(0, 0.2, mean.shape),
-            rng.uniform(0.5, 2.0, var.shape),
-        ]
-    )
-    return _save(model, out, {"image": rng.random((60, 16, 16, 3), dtype=np.float32)})
-
-
-def rescaling_resizing(out: Path) -> Path:
-    """Raw 0..255 images in, Resizing and Rescaling layers inside the model."""
-    import keras
-
-    keras.utils.set_random_seed(SEED)
-    inp = keras.Input((24, 24, 3), name="pixels")
-    h = keras.layers.Resizing(16, 16)(inp)
-    h = keras.layers.Rescaling(1.0 / 255)(h)
-    h = keras.layers.Conv2D(8, 3, activation="relu")(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)
-    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
-    rng = np.random.default_rng(SEED)
-    x = rng.integers(0, 256, (60, 24, 24, 3)).astype("float32")
-    return _save(model, out, {"pixels": x})
-
-
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "mobilenet_v2": mobilenet_v2,
-    "two_in_two_out": two_in_two_out,
+    "multi_io": multi_io,
     "lstm": lstm,
-    "bn_dropout_gap": bn_dropout_gap,
-    "rescaling_resizing": rescaling_resizing,
 }

@@ -43,7 +43,7 @@ def digits(artifacts: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def tflite_interpreter(backend: str, path: Path):  # noqa: ANN201
+def tflite_interpreter(backend: str, path: Path):
     """The backend's own Interpreter on ``path``, for raw side-by-side comparisons."""
     if backend == "litert":
         from ai_edge_litert.interpreter import Interpreter
@@ -52,7 +52,7 @@ def tflite_interpreter(backend: str, path: Path):  # noqa: ANN201
     else:
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
+        Interpreter = tf.lite.Interpreter
     return Interpreter(model_path=str(path))
 
 

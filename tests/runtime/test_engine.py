@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeship.errors import BackendError
+from edgeship.errors import BackendError, InvalidInputError
 from edgeship.runtime import Engine, TensorSpec, available_backends, load
 from runtime.conftest import TFLITE_BACKENDS, TFLITE_VARIANTS, raw_tflite
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
 # tflite-runtime 2.14 cannot run the dynamic-range model TF 2.21 emits (FULLY_CONNECTED v12).
 UNSUPPORTED = {("tflite-runtime", "dynamic")}
@@ -46,7 +48,9 @@ def test_same_outputs_as_raw_interpreter(artifacts: Path, digits, backend: str, 
             np.testing.assert_array_equal(engine.predict(x), raw_tflite(backend, path, x))
 
 
-@pytest.mark.parametrize("variant", ["fp32", "fp16", "dynamic", "int8", "uint8", "int8_floatio"])
+@pytest.mark.parametrize(
+    "variant", ["fp32", "fp16", "dynamic", "int8", "uint8", "int8_floatio", "int16x8"]
+)
 def test_close_to_keras_on_digits(artifacts: Path, digits, variant: str):
     x, keras_out = digits["x"][:300], digits["keras"][:300]
     with load(artifacts / f"{variant}.tflite", verify=False) as engine:
@@ -164,3 +168,16 @@ def test_close_and_context_manager(artifacts: Path, digits):
 def test_threads_option(artifacts: Path, digits):
     with load(artifacts / "fp32.tflite", threads=2, verify=False) as engine:
         assert engine.predict(digits["x"][:4]).shape == (4, 10)
+
+
+@pytest.mark.parametrize("variant", ["fp32", "int8", "uint8"])
+def test_hot_path_equals_checked_path(artifacts: Path, digits, variant: str):
+    """Repeated calls take the precomputed fast path; it must give the checked path's answer."""
+    x = digits["x"][5:6].copy()
+    with load(artifacts / f"{variant}.tflite", verify=False) as engine:
+        first = engine.predict(x)  # checked path; remembers the shape
+        assert engine._fast_shape == (1, 8, 8, 1)
+        np.testing.assert_array_equal(engine.predict(x), first)
+        np.testing.assert_array_equal(engine.predict(x, check_finite=True), first)
+        with pytest.raises(InvalidInputError):  # other dtypes still go through the checks
+            engine.predict(x.astype(np.complex64))

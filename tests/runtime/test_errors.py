@@ -34,7 +34,9 @@ def test_missing_batch_axis_message(fp32):
 
 
 def test_wrong_rank_message(fp32):
-    with pytest.raises(InvalidInputError, match=r"expects \(N, 8, 8, 1\) float32, got \(8, 8\) float64$"):
+    with pytest.raises(
+        InvalidInputError, match=r"expects \(N, 8, 8, 1\) float32, got \(8, 8\) float64$"
+    ):
         fp32.predict(np.zeros((8, 8)))
 
 
@@ -72,17 +74,25 @@ def test_invalid_input_is_a_value_error(fp32):
 
 def test_multi_input_errors(artifacts: Path):
     with load(artifacts / "multi.tflite", verify=False) as engine:
-        with pytest.raises(InvalidInputError, match=r"takes 2 inputs .* got a ndarray\. Pass a list"):
+        with pytest.raises(
+            InvalidInputError, match=r"takes 2 inputs .* got a ndarray\. Pass a list"
+        ):
             engine.predict(np.zeros((1, 8, 8, 1)))
-        with pytest.raises(InvalidInputError, match=r"Missing input\(s\) \['serving_default_extra:0'\]"):
+        with pytest.raises(
+            InvalidInputError, match=r"Missing input\(s\) \['serving_default_extra:0'\]"
+        ):
             engine.predict({"image": np.zeros((1, 8, 8, 1))})
-        with pytest.raises(InvalidInputError, match=r"same batch size .*'serving_default_extra:0': 2"):
+        with pytest.raises(
+            InvalidInputError, match=r"same batch size .*'serving_default_extra:0': 2"
+        ):
             engine.predict({"image": np.zeros((1, 8, 8, 1)), "extra": np.zeros((2, 4))})
 
 
 def test_raw_integers_out_of_range(artifacts: Path):
     with load(artifacts / "int8.tflite", verify=False) as engine:
-        with pytest.raises(InvalidInputError, match=r"values in \[300, 300\], outside the int8 range"):
+        with pytest.raises(
+            InvalidInputError, match=r"values in \[300, 300\], outside the int8 range"
+        ):
             engine.predict(np.full((1, 8, 8, 1), 300, np.int64), raw=True)
         with pytest.raises(InvalidInputError, match="non-integer floats"):
             engine.predict(np.full((1, 8, 8, 1), 0.5), raw=True)
@@ -150,12 +160,16 @@ def test_corrupt_onnx(tmp_path: Path):
 
 # ----------------------------------------------------------------------------- options
 def test_unknown_backend(artifacts: Path):
-    with pytest.raises(ConfigError, match=r"Unknown backend 'tensorrt'\. Expected one of: auto, litert"):
+    with pytest.raises(
+        ConfigError, match=r"Unknown backend 'tensorrt'\. Expected one of: auto, litert"
+    ):
         load(artifacts / "fp32.tflite", backend="tensorrt", verify=False)
 
 
 def test_backend_for_other_format(artifacts: Path):
-    with pytest.raises(ConfigError, match=r"'onnxruntime' runs \.onnx files, but this artifact is \.tflite"):
+    with pytest.raises(
+        ConfigError, match=r"'onnxruntime' runs \.onnx files, but this artifact is \.tflite"
+    ):
         load(artifacts / "fp32.tflite", backend="onnxruntime", verify=False)
 
 
@@ -171,7 +185,9 @@ def test_bad_verify_value(artifacts: Path):
 
 
 def test_missing_edgetpu_library_is_a_clear_error(artifacts: Path):
-    with pytest.raises(BackendError, match=r"Could not load the 'edgetpu' delegate from 'libedgetpu"):
+    with pytest.raises(
+        BackendError, match=r"Could not load the 'edgetpu' delegate from 'libedgetpu"
+    ):
         load(artifacts / "int8.tflite", delegate="edgetpu", verify=False)
 
 

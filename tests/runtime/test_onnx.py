@@ -41,15 +41,19 @@ def test_nchw_model_and_layout_hint(artifacts: Path, digits):
         assert engine.inputs[0].shape == (None, 1, 8, 8)
         out = engine.predict(nchw)
         np.testing.assert_array_equal(out, _raw(artifacts / "nchw.onnx", {"input": nchw})[0])
-        with pytest.raises(InvalidInputError, match=r"takes NCHW: transpose with x\.transpose\(0, 3, 1, 2\)"):
+        with pytest.raises(
+            InvalidInputError, match=r"takes NCHW: transpose with x\.transpose\(0, 3, 1, 2\)"
+        ):
             engine.predict(digits["x"][:3])
 
 
 def test_external_weights(artifacts: Path, digits, tmp_path: Path):
     nchw = digits["x"][:2].transpose(0, 3, 1, 2).copy()
-    with load(artifacts / "external" / "ext.onnx", verify=False) as engine:
-        with load(artifacts / "nchw.onnx", verify=False) as inline:
-            np.testing.assert_array_equal(engine.predict(nchw), inline.predict(nchw))
+    with (
+        load(artifacts / "external" / "ext.onnx", verify=False) as engine,
+        load(artifacts / "nchw.onnx", verify=False) as inline,
+    ):
+        np.testing.assert_array_equal(engine.predict(nchw), inline.predict(nchw))
     shutil.copy(artifacts / "external" / "ext.onnx", tmp_path / "ext.onnx")  # weights left behind
     with pytest.raises(ModelLoadError, match="external weight files beside it"):
         load(tmp_path / "ext.onnx", verify=False)
@@ -84,12 +88,17 @@ def test_provider_short_names_and_threads(artifacts: Path, digits):
 
 
 def test_unavailable_provider_lists_available(artifacts: Path):
-    with pytest.raises(BackendError, match=r"CUDAExecutionProvider is not available .*Available: .*CPUExecutionProvider"):
+    with pytest.raises(
+        BackendError,
+        match=r"CUDAExecutionProvider is not available .*Available: .*CPUExecutionProvider",
+    ):
         load(artifacts / "fp32.onnx", providers=["cuda"], verify=False)
 
 
 def test_unknown_provider(artifacts: Path):
-    with pytest.raises(ConfigError, match=r"Unknown execution provider 'warp-drive'\. Available here: "):
+    with pytest.raises(
+        ConfigError, match=r"Unknown execution provider 'warp-drive'\. Available here: "
+    ):
         load(artifacts / "fp32.onnx", providers="warp-drive", verify=False)
     with pytest.raises(ConfigError, match="a name or a \\(name, options dict\\) pair"):
         load(artifacts / "fp32.onnx", providers=[42], verify=False)

@@ -155,15 +155,8 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
 
 def runtime_load():  # type: ignore[no-untyped-def]
     """``edgeship.runtime.load``: the engines the server must agree with."""
-    try:  # DEVSHIM
-        if os.environ.get("SERVE_DEVSHIM"):  # DEVSHIM
-            raise ImportError  # DEVSHIM
-        from edgeship.runtime import load
-    except ImportError:  # DEVSHIM
-        import sys  # DEVSHIM
+    from edgeship.runtime import load
 
-        sys.path.insert(0, "/tmp/serve_dev")  # DEVSHIM
-        from edgeship_shim import load  # DEVSHIM
     return load
 
 

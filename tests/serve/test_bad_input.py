@@ -9,8 +9,6 @@ import socket
 import numpy as np
 import pytest
 
-FP32_IN = "serving_default_image:0"  # replaced below by the served model's real name
-
 
 def _j(value) -> bytes:
     return json.dumps(value).encode()
@@ -31,6 +29,7 @@ def names(server):
     multi = server.app.registry.get("multi")
     return {
         "fp32": fp32.inputs[0].name,
+        "fp32_out": fp32.outputs[0].name,
         "int8": int8.inputs[0].name,
         "multi": [m.name for m in multi.inputs],
     }
@@ -212,6 +211,27 @@ def _cases(n):
             {},
             400,
             "not an output",
+        ),
+        "bad classification": (
+            "POST",
+            v2,
+            _j(
+                {
+                    "inputs": [_v2(fp, [1, 8, 8, 1], "FP32", ones)],
+                    "outputs": [{"name": n["fp32_out"], "parameters": {"classification": "x"}}],
+                }
+            ),
+            {},
+            400,
+            "'classification' must be a positive integer",
+        ),
+        "outputs not list": (
+            "POST",
+            v2,
+            _j({"inputs": [_v2(fp, [1, 8, 8, 1], "FP32", ones)], "outputs": 3}),
+            {},
+            400,
+            "'outputs' must be a list",
         ),
         "header length too big": ("POST", v2, head + good_bin, {hl: "99999"}, 400, hl),
         "header length text": ("POST", v2, head + good_bin, {hl: "abc"}, 400, hl),

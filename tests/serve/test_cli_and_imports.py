@@ -18,7 +18,6 @@ HEAVY = ("tensorflow", "keras", "tf2onnx")
 def _env():
     env = dict(os.environ)
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env.pop("SERVE_DEVSHIM", None)
     return env
 
 

@@ -83,6 +83,26 @@ def test_int8_input_matches_engine(client, server, engines, artifacts, binary):
     np.testing.assert_array_equal(result.as_numpy(out_name), engine.predict(q))
 
 
+@pytest.mark.parametrize("binary", [True, False])
+def test_classification_extension_gives_top_k_with_labels(client, server, engines, artifacts,
+                                                          binary):  # fmt: skip
+    x = artifacts.digits[:3]
+    in_name, out_name = _names(server, "onnx-fp32")
+    inp = triton.InferInput(in_name, list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    out = triton.InferRequestedOutput(out_name, binary_data=binary, class_count=3)
+    got = client.infer("onnx-fp32", [inp], outputs=[out]).as_numpy(out_name)
+    want = engines["onnx-fp32"].predict(x)
+    assert got.shape == (3, 3)
+    labels = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    for r in range(3):
+        order = np.argsort(-want[r], kind="stable")[:3]
+        entries = [v.decode() if isinstance(v, bytes) else v for v in got[r]]
+        assert [e.split(":")[1:] for e in entries] == [[str(i), labels[i]] for i in order]
+        np.testing.assert_allclose([float(e.split(":")[0]) for e in entries], want[r][order],
+                                   atol=1e-6)  # fmt: skip
+
+
 def test_compressed_request_and_versioned_path(client, server, engines, artifacts):
     x = artifacts.digits[:2]
     in_name, out_name = _names(server, "onnx-fp32")
@@ -112,6 +132,15 @@ def test_two_inputs_two_outputs(client, server, engines):
     want = engines["multi"].predict(feeds)
     for m in model.outputs:
         np.testing.assert_array_equal(result.as_numpy(m.name), want[m.name])
+
+
+def test_short_input_name_is_accepted(client, server, engines, artifacts):
+    x = artifacts.digits[:1]
+    inp = triton.InferInput("image", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    _, out_name = _names(server, "tflite-fp32")
+    got = client.infer("tflite-fp32", [inp]).as_numpy(out_name)
+    np.testing.assert_array_equal(got, engines["tflite-fp32"].predict(x))
 
 
 def test_unknown_model_and_wrong_datatype_raise_client_errors(client, server, artifacts):

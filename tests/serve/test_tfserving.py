@@ -61,3 +61,30 @@ def test_status_and_metadata(http):
     assert [d["size"] for d in inp["tensor_shape"]["dim"]] == ["-1", "8", "8", "1"]
     status, _, body = http("GET", "/v1/models/nope/metadata")
     assert status == 404 and "Unknown model 'nope'" in json.loads(body)["error"]
+
+
+def test_short_input_names_work_like_tf_serving_signature_keys(http, server, engines, artifacts):
+    x = artifacts.digits[:2]
+    status, doc = _post(http, "tflite-fp32", {"instances": [{"image": r} for r in x.tolist()]})
+    assert status == 200
+    want = engines["tflite-fp32"].predict(x)
+    np.testing.assert_array_equal(np.asarray(doc["predictions"], np.float32), want)
+    status, doc = _post(http, "multi", {"inputs": {"a": [[1, 2, 3, 4]], "b": [[0, 1, 0]]}})
+    assert status == 200 and len(doc["outputs"]) == 2
+    status, _, body = http("GET", "/v1/models/multi/metadata")
+    sig = json.loads(body)["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert sorted(sig["inputs"]) == ["a", "b"]
+    assert sig["inputs"]["a"]["name"] == "serving_default_a:0"
+    real = server.app.registry.get("tflite-fp32").inputs[0].name
+    status, doc = _post(http, "tflite-fp32", {"inputs": {"image": x.tolist(), real: x.tolist()}})
+    assert status == 400 and "expected ['image']" in doc["error"]
+
+
+def test_input_aliases_are_unambiguous_only():
+    from edgeship.serve.registry import TensorMeta, input_aliases
+
+    metas = [TensorMeta("serving_default_a:0", (-1, 2), "float32"),
+             TensorMeta("serving_default_b:0", (-1, 2), "float32"),
+             TensorMeta("x:0", (-1,), "float32"), TensorMeta("x:1", (-1,), "float32"),
+             TensorMeta("plain", (-1,), "float32")]  # fmt: skip
+    assert input_aliases(metas) == {"a": "serving_default_a:0", "b": "serving_default_b:0"}

@@ -29,7 +29,7 @@ def test_digits_is_stratified_and_scaled() -> None:
     assert data.input_shape == (8, 8, 1)
     assert data.x_train.dtype == np.float32
     assert data.split_sizes() == {"train": 1293, "validation": 144, "test": 360}
-    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
     assert data.labels == tuple(str(i) for i in range(10))
     # stratified: every class is in the test split in proportion (~36 each)
     counts = np.bincount(data.y_test, minlength=10)
@@ -213,9 +213,7 @@ def test_keras_dataset_offline_names_the_file(
     monkeypatch.setattr("keras.src.datasets.mnist.get_file", _no_network)
     with pytest.raises(DatasetError) as info:
         load_dataset(TrainConfig(dataset="mnist"))
-    assert f"put the Keras dataset file at {tmp_path / 'datasets' / 'mnist.npz'}" in str(
-        info.value
-    )
+    assert f"put the Keras dataset file at {tmp_path / 'datasets' / 'mnist.npz'}" in str(info.value)
 
 
 def _no_network(*args: object, **kwargs: object) -> None:
@@ -228,6 +226,6 @@ def test_tf_dataset_batches_and_shuffles() -> None:
     ds = make_tf_dataset(x, y, 4, training=True, seed=0)
     batches = [b[1].numpy().tolist() for b in ds]
     assert [len(b) for b in batches] == [4, 4, 2]
-    assert sorted(sum(batches, [])) == list(range(10))
+    assert sorted(v for b in batches for v in b) == list(range(10))
     plain = [b[1].numpy().tolist() for b in make_tf_dataset(x, y, 4, training=False)]
-    assert sum(plain, []) == list(range(10))
+    assert [v for b in plain for v in b] == list(range(10))

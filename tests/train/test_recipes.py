@@ -17,13 +17,15 @@ CLASSIFIERS = [
     ("lenet5", "digits", {"augment": True}),
     ("alexnet-small", "digits", {}),
     ("vgg-small", "digits", {}),
-    ("mobilenetv2", "digits", {"image_size": (32, 32), "fine_tune_epochs": 1}),
+    ("mobilenetv2", "digits", {"image_size": (32, 32)}),
     ("lstm", "digits-seq", {}),
 ]
 
 
 @pytest.mark.filterwarnings("ignore:mobilenetv2. no --weights:UserWarning")
-@pytest.mark.parametrize(("recipe", "dataset", "extra"), CLASSIFIERS, ids=[c[0] for c in CLASSIFIERS])
+@pytest.mark.parametrize(
+    ("recipe", "dataset", "extra"), CLASSIFIERS, ids=[c[0] for c in CLASSIFIERS]
+)
 def test_recipe_short_fit(tmp_path: Path, quick_config, recipe: str, dataset: str, extra: dict):
     import keras
 
@@ -77,7 +79,7 @@ def test_gan_generator_is_the_deployable_model(tmp_path: Path, quick_config) -> 
     latent = load_samples(tmp_path / "eval.npz").single
     images = np.asarray(generator.predict(latent, verbose=0))
     assert images.shape == (len(latent), 8, 8, 1)
-    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert images.min() >= 0.0 and images.max() <= 1.0
     assert len(load_samples(tmp_path / "calibration.npz")) == 200
 
 
@@ -104,8 +106,52 @@ def test_image_too_small_for_recipe(tmp_path: Path, quick_config) -> None:
 
     path = tmp_path / "tiny.npz"
     np.savez(path, x_train=np.zeros((40, 4, 4), np.uint8), y_train=np.arange(40) % 2)
-    with pytest.raises(InvalidInputError, match="needs images of at least 6x6. Got 4x4"):
+    with pytest.raises(InvalidInputError, match=r"needs images of at least 6x6\. Got 4x4"):
         train(quick_config(tmp_path / "out", dataset=f"npz:{path}"))
+
+
+@pytest.mark.filterwarnings("ignore:mobilenetv2. no --weights:UserWarning")
+def test_mobilenetv2_transfer_learning_with_a_local_weights_file(tmp_path: Path) -> None:
+    from edgeship.train import TrainConfig
+    from edgeship.train.recipes import mobilenetv2
+
+    scratch = mobilenetv2.build(
+        (8, 8, 1), 10, TrainConfig(recipe="mobilenetv2", image_size=(32, 32))
+    )
+    names = [layer.name for layer in scratch.layers]
+    assert {"gray_to_rgb", "resize", "to_minus1_1", "backbone"} <= set(names)
+    assert scratch.get_layer("backbone").trainable  # random weights: trained from scratch
+    weights = tmp_path / "backbone.weights.h5"
+    scratch.get_layer("backbone").save_weights(weights)
+
+    config = TrainConfig(recipe="mobilenetv2", image_size=(32, 32), weights=str(weights))
+    model = mobilenetv2.build((8, 8, 1), 10, config)
+    backbone = model.get_layer("backbone")
+    assert not backbone.trainable and backbone.input_shape[1:] == (32, 32, 3)
+    first = backbone.get_layer("Conv1").get_weights()[0]
+    np.testing.assert_array_equal(
+        first, scratch.get_layer("backbone").get_layer("Conv1").get_weights()[0]
+    )
+    frozen = len(model.trainable_weights)
+    assert frozen == 2  # the new head only
+    mobilenetv2.unfreeze(model)
+    assert len(model.trainable_weights) > frozen
+    assert not any(
+        layer.trainable for layer in backbone.layers if type(layer).__name__ == "BatchNormalization"
+    )
+    assert not backbone.layers[1].trainable  # the bottom stays frozen
+    with pytest.raises(InvalidInputError, match=r"at least 32x32\. Got image_size"):
+        mobilenetv2.build((8, 8, 1), 10, TrainConfig(recipe="mobilenetv2", image_size=(16, 16)))
+
+
+def test_mobilenetv2_missing_weights_file(tmp_path: Path) -> None:
+    from edgeship.errors import ModelLoadError
+    from edgeship.train import TrainConfig
+    from edgeship.train.recipes import mobilenetv2
+
+    config = TrainConfig(recipe="mobilenetv2", weights=str(tmp_path / "w.h5"))
+    with pytest.raises(ModelLoadError, match=r"w\.h5 does not exist"):
+        mobilenetv2.build((8, 8, 1), 10, config)
 
 
 def test_recipes_adapt_to_shape_and_classes() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from edgeship.bench.stats import summarize
+from edgeship.bench.stats import quantiles, summarize
 from edgeship.bench.timer import NS_PER_S, Clock, StoppingRule, measure, should_stop, warm_up
 from edgeship.errors import ConfigError
 
@@ -86,6 +86,7 @@ def stream(
     queries = len(timing.samples_ns)
     return {
         "latency_ms": summarize(timing.samples_ms),
+        "latency_quantiles_ms": quantiles(timing.samples_ms),
         "warmup_runs": len(timing.warmup_ns),
         "throughput_ips": queries / seconds if seconds > 0 else None,
         "throughput_sps": queries * batch / seconds if seconds > 0 else None,
@@ -135,6 +136,7 @@ def server(
     summary = summarize(latencies)
     return {
         "latency_ms": summary,
+        "latency_quantiles_ms": quantiles(latencies),
         "target_qps": target_qps,
         "achieved_qps": len(latencies) / seconds if seconds > 0 else None,
         "latency_bound_ms": latency_bound_ms,

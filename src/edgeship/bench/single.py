@@ -37,7 +37,7 @@ def base_row(spec: RunSpec) -> dict[str, Any]:
     return {
         "artifact": str(path),
         "sha256": sha256_file(path) if path.is_file() else None,
-        "variant": f"raw:{variant}" if spec.kind == "raw" else variant,
+        "variant": {"raw": f"raw:{variant}", "keras": "keras"}.get(spec.kind, variant),
         "kind": spec.kind,
         "format": artifact_format(spec.artifact) if spec.kind != "keras" else "keras",
         "backend": spec.backend,
@@ -68,9 +68,7 @@ def pin_cpus(cpus: tuple[int, ...] | None) -> None:
         ) from exc
 
 
-def _load(
-    spec: RunSpec, verify: bool | None
-) -> tuple[Any, Callable[[inp.Batch], Any], list[Any]]:
+def _load(spec: RunSpec, verify: bool | None) -> tuple[Any, Callable[[inp.Batch], Any], list[Any]]:
     """Open the model; return (handle, predict(batch), input specs)."""
     if spec.kind == "raw":
         from edgeship.bench.baselines import open_raw
@@ -150,6 +148,7 @@ def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
     try:
         row["backend"] = getattr(handle, "backend", spec.backend)
         row["backend_version"] = getattr(handle, "backend_version", None)
+        row.update(accelerator_info(handle))
         data, labels = _data(spec, specs)
         pool = inp.query_pool(data, spec.batch)
         t0 = time.perf_counter_ns()
@@ -169,6 +168,17 @@ def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
         if close is not None:
             close()
     return row
+
+
+def accelerator_info(handle: Any) -> dict[str, Any]:
+    """Execution providers that actually started and delegated op counts, where reported."""
+    session = getattr(handle, "_session", handle)
+    providers = getattr(handle, "providers", None) or getattr(session, "providers", None)
+    ops = getattr(handle, "delegated_ops", None) or getattr(session, "delegated_ops", None)
+    return {
+        "providers_active": list(providers) if providers else None,
+        "delegated_ops": ops,
+    }
 
 
 def run_scenario(spec: RunSpec, run: sc.RunQuery) -> dict[str, Any]:

@@ -67,7 +67,7 @@ class RunSpec:
     eval_data: str | None = None
     delegate: str | None = None
     delegate_options: dict[str, Any] = field(default_factory=dict)
-    providers: tuple[str, ...] | None = None
+    providers: tuple[Any, ...] | None = None
     target_qps: float | None = None
     latency_bound_ms: float | None = None
     find_max_qps: bool = False
@@ -102,9 +102,12 @@ class RunSpec:
             )
         values = dict(data)
         values["rule"] = StoppingRule(**values.get("rule", {}))
-        for key in ("providers", "pin"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
+        if values.get("pin") is not None:
+            values["pin"] = tuple(values["pin"])
+        if values.get("providers") is not None:
+            values["providers"] = tuple(
+                tuple(p) if isinstance(p, list) else p for p in values["providers"]
+            )
         return cls(**values)
 
     @property
@@ -113,5 +116,5 @@ class RunSpec:
         if self.delegate:
             return self.delegate
         if self.providers:
-            return "+".join(self.providers)
+            return "+".join(p if isinstance(p, str) else str(p[0]) for p in self.providers)
         return None

@@ -111,3 +111,11 @@ def median_standard_error(summary: dict[str, float]) -> float:
     n = max(int(summary.get("n", 1)), 1)
     sigma = MAD_TO_SIGMA * float(summary.get("mad", summary.get("std", 0.0)) or 0.0)
     return math.sqrt(math.pi / 2) * sigma / math.sqrt(n)
+
+
+def quantiles(samples: Sequence[float], points: int = 101) -> list[float]:
+    """``points`` evenly spaced quantiles from min to max (a compact distribution for plots)."""
+    ordered = sorted(_checked(samples))
+    if points < 2:
+        raise InvalidInputError(f"quantiles needs points >= 2. Got: {points}")
+    return [_sorted_percentile(ordered, i / (points - 1)) for i in range(points)]

@@ -5,6 +5,10 @@ Every row holds at least ``artifact``, ``sha256``, ``variant``, ``backend``,
 (``n``, ``mean``, ``std``, ``min``, ``p50``, ``p90``, ``p95``, ``p99``, ``p999``, ``max``;
 plus ``cv`` and ``mad``), ``throughput_ips``, ``load_ms``, ``first_ms``, ``peak_rss_mb``,
 ``size_bytes``, ``accuracy`` (a fraction, or null) and ``error`` (null when it ran).
+Rows may add: ``kind`` (edgeship, raw, keras), ``throughput_sps``, ``rss_load_mb``,
+``latency_quantiles_ms`` (101 quantiles, for plots), ``headline``, ``noisy``, ``warmup_runs``,
+``cold_ms``, ``providers_active``, ``isolated`` and the server scenario's ``target_qps``,
+``achieved_qps``, ``latency_bound_ms``, ``meets_bound``, ``max_qps`` and ``probes``.
 Files are written atomically.
 """
 

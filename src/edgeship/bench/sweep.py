@@ -68,7 +68,7 @@ class BenchConfig:
     baselines: tuple[str, ...] = ()
     delegate: str | None = None
     delegate_options: dict[str, Any] = field(default_factory=dict)
-    providers: tuple[str, ...] | None = None
+    providers: tuple[Any, ...] | None = None
     target_qps: float | None = None
     latency_bound_ms: float | None = None
     find_max_qps: bool = False
@@ -201,9 +201,11 @@ def run_one(
     from edgeship.bench.single import run_spec
 
     try:
-        return [run_spec(spec)]
+        row = run_spec(spec)
     except Exception as exc:
-        return [error_row(spec.to_dict(), f"{type(exc).__name__}: {exc}")]
+        row = error_row(spec.to_dict(), f"{type(exc).__name__}: {exc}")
+    row["isolated"] = False
+    return [row]
 
 
 def run_sweep(config: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:

@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             _write(out_path, {"error": message})
             return 0
         rows = [error_row(spec_data, message, traceback.format_exc(limit=6))]
+    for row in rows:
+        row["isolated"] = True
     _write(out_path, rows)
     return 0
 

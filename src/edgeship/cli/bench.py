@@ -1,17 +1,277 @@
-"""`edgeship bench`: not implemented yet."""
+"""`edgeship bench`: measure artifacts on backends, threads, batch sizes and scenarios."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command
-from edgeship.errors import ConfigError
+from edgeship.cli._common import add_command, csv_list, int_list
+from edgeship.errors import BenchError, ConfigError
+
+SUMMARY = "benchmark .tflite/.onnx artifacts: latency percentiles, throughput, memory, accuracy"
+EXAMPLES = """\
+  edgeship bench runs/m/artifacts/tflite-int8.tflite
+  edgeship bench runs/m/artifacts --backend litert,onnxruntime --threads 1,2 --json bench.json
+  edgeship bench model.onnx --batch 1,8 --eval runs/m/model/eval.npz --baseline raw \\
+      --baseline keras:runs/m/model/model.keras --md bench.md
+  edgeship bench model.tflite --scenario server --find-max-qps --latency-bound-ms 5
+  edgeship bench model.tflite --cold 5 --pin 0 --min-seconds 2 --runs 200
+  edgeship bench model.onnx --provider CUDAExecutionProvider --provider CPUExecutionProvider
+"""
 
 
 def register(subparsers: Any) -> None:
-    parser = add_command(subparsers, "bench", "(not implemented yet)", "  edgeship bench --help\n")
+    parser = add_command(subparsers, "bench", SUMMARY, EXAMPLES)
+    parser.add_argument(
+        "artifacts",
+        nargs="+",
+        metavar="ARTIFACT",
+        help=".tflite/.onnx files or directories holding them",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        help="backends, comma-separated: auto, litert, tflite-runtime, tf-lite, onnxruntime "
+        "(each artifact runs on those of its format)",
+    )
+    parser.add_argument(
+        "--delegate", help="TFLite delegate: edgetpu, gpu or a delegate library path"
+    )
+    parser.add_argument(
+        "--delegate-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="delegate option (repeatable)",
+    )
+    parser.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE;...]",
+        help="ONNX Runtime execution provider with options, in order of preference (repeatable)",
+    )
+    parser.add_argument("--threads", default="1", help="thread counts, e.g. 1,2,4 (default 1)")
+    parser.add_argument("--batch", default="1", help="batch sizes (samples per query), e.g. 1,8")
+    parser.add_argument(
+        "--scenario",
+        default="single-stream",
+        choices=["single-stream", "multi-stream", "server", "offline"],
+        help="LoadGen scenario (default single-stream)",
+    )
+    parser.add_argument("--runs", type=int, default=50, help="minimum timed runs (default 50)")
+    parser.add_argument(
+        "--min-seconds", type=float, default=1.0, help="minimum seconds of timed runs (default 1)"
+    )
+    parser.add_argument("--warmup", type=int, default=1, help="minimum warm-up runs (default 1)")
+    parser.add_argument(
+        "--warmup-seconds", type=float, default=0.5, help="minimum warm-up seconds (default 0.5)"
+    )
+    parser.add_argument("--max-runs", type=int, help="cap on timed runs")
+    parser.add_argument("--max-seconds", type=float, help="cap on seconds of timed runs")
+    parser.add_argument(
+        "--eval",
+        dest="eval_data",
+        metavar="NPZ",
+        help="samples .npz: real inputs, and accuracy when it has labels",
+    )
+    parser.add_argument(
+        "--cold",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time N fresh processes from start to first result",
+    )
+    parser.add_argument(
+        "--pin", metavar="CPUS", help="pin each run to CPUs, e.g. 0 or 0,1 or 0-3 (Linux)"
+    )
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="keras:MODEL|raw",
+        help="add Keras model.predict/model(x) rows or raw backend rows (repeatable)",
+    )
+    parser.add_argument(
+        "--target-qps",
+        type=float,
+        help="server scenario: arrival rate (default: half of one worker's capacity)",
+    )
+    parser.add_argument(
+        "--latency-bound-ms",
+        type=float,
+        help="server scenario: p99 bound (default: ten times the warm-up median)",
+    )
+    parser.add_argument(
+        "--find-max-qps",
+        action="store_true",
+        help="server scenario: search the highest QPS whose p99 meets the bound",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run configurations in this process instead of one child each",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds allowed per configuration (default 900)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of synthetic inputs and arrivals"
+    )
+    parser.add_argument(
+        "--json", metavar="OUT", help="write results (schema edgeship.bench/1); '-' for stdout"
+    )
+    parser.add_argument("--csv", metavar="OUT", help="write the table as CSV")
+    parser.add_argument("--md", metavar="OUT", help="write a Markdown report")
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    parser.add_argument("--quiet", action="store_true", help="no live table on stderr")
     parser.set_defaults(func=run)
 
 
-def run(args: Any) -> int:
-    raise ConfigError("'edgeship bench' is not implemented yet.")
+def expand_artifacts(items: list[str]) -> list[str]:
+    """Files as given; directories replaced by their .tflite and .onnx files (sorted)."""
+    out: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted([*path.glob("*.tflite"), *path.glob("*.onnx")])
+            if not found:
+                raise ConfigError(
+                    f"{path} holds no .tflite or .onnx files. "
+                    "Expected artifacts from 'edgeship convert'."
+                )
+            out += [str(p) for p in found]
+        elif path.is_file():
+            out.append(str(path))
+        else:
+            raise ConfigError(
+                f"{path} does not exist. Expected a .tflite/.onnx file or a directory of them."
+            )
+    return out
+
+
+def parse_pin(text: str | None) -> tuple[int, ...] | None:
+    """``"0,2-3"`` -> ``(0, 2, 3)``."""
+    if not text:
+        return None
+    cpus: list[int] = []
+    try:
+        for part in csv_list(text):
+            lo, _, hi = part.partition("-")
+            cpus += list(range(int(lo), int(hi or lo) + 1))
+    except ValueError as exc:
+        raise ConfigError(
+            f"--pin expects CPU numbers such as '0', '0,1' or '0-3'. Got: {text!r}"
+        ) from exc
+    return tuple(cpus)
+
+
+def parse_provider(text: str) -> Any:
+    """``"CUDAExecutionProvider:device_id=0;arena_extend_strategy=kSameAsRequested"``."""
+    name, _, opts = text.partition(":")
+    if not opts:
+        return name
+    options = {}
+    for item in filter(None, opts.split(";")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--provider options are KEY=VALUE separated by ';'. Got: {text!r}")
+        options[key] = value
+    return (name, options)
+
+
+def parse_options(items: list[str]) -> dict[str, str]:
+    """``["k=v", ...]`` -> dict."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--delegate-option expects KEY=VALUE. Got: {item!r}")
+        out[key] = value
+    return out
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The :class:`BenchConfig` for parsed arguments."""
+    from edgeship.bench import BenchConfig
+
+    baselines = [
+        b
+        for item in args.baseline
+        for b in ([item] if item.startswith("keras:") else csv_list(item))
+    ]
+    return BenchConfig(
+        artifacts=tuple(expand_artifacts(args.artifacts)),
+        backends=tuple(csv_list(args.backend) or ["auto"]),
+        threads=tuple(int_list(args.threads, "--threads")),
+        batch=tuple(int_list(args.batch, "--batch")),
+        scenario=args.scenario,
+        min_runs=args.runs,
+        min_seconds=args.min_seconds,
+        warmup_runs=args.warmup,
+        warmup_seconds=args.warmup_seconds,
+        max_runs=args.max_runs,
+        max_seconds=args.max_seconds,
+        eval_data=args.eval_data,
+        baselines=tuple(baselines),
+        delegate=args.delegate,
+        delegate_options=parse_options(args.delegate_option),
+        providers=tuple(parse_provider(p) for p in args.provider) or None,
+        target_qps=args.target_qps,
+        latency_bound_ms=args.latency_bound_ms,
+        find_max_qps=args.find_max_qps,
+        cold=args.cold,
+        pin=parse_pin(args.pin),
+        isolate=not args.in_process,
+        timeout_s=args.timeout,
+        seed=args.seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeship.bench import LiveTable, run_sweep, save_results
+    from edgeship.bench.report import markdown_table, to_csv, to_markdown
+    from edgeship.cli._common import print_json
+    from edgeship.errors import ArtifactExistsError
+    from edgeship.fileio import atomic_write_text
+
+    config = build_config(args)
+    for out in (args.json, args.csv, args.md):
+        if out and out != "-" and not args.force and Path(out).exists():
+            raise ArtifactExistsError(
+                f"{out} already exists. Expected a new path; pass --force to replace it."
+            )
+    results = run_sweep(config, progress=None if args.quiet else LiveTable(sys.stderr))
+    if args.json == "-":
+        print_json(results)
+    elif args.json:
+        save_results(args.json, results, force=True)
+    if args.csv:
+        atomic_write_text(args.csv, to_csv(results))
+    if args.md:
+        atomic_write_text(args.md, to_markdown(results))
+    if args.json != "-":
+        print(markdown_table(results["results"]))
+    noisy = [w for w in results.get("warnings", []) if "coefficient of variation" in w]
+    for warning in results.get("warnings", []):
+        if warning not in noisy or len(noisy) < 3:
+            print(f"edgeship bench: warning: {warning}", file=sys.stderr)
+    if len(noisy) >= 3:
+        print(
+            f"edgeship bench: warning: {len(noisy)} configurations have a coefficient of "
+            "variation above 0.10 (listed in the results' warnings); the machine is noisy. "
+            "Close other programs, use --pin, or raise --min-seconds.",
+            file=sys.stderr,
+        )
+    failed = [r for r in results["results"] if r.get("error")]
+    if failed:
+        raise BenchError(
+            f"{len(failed)} of {len(results['results'])} configurations failed. Expected all "
+            "to run; see the warnings above and the 'error' field of their rows."
+        )
+    return 0

@@ -1,17 +1,59 @@
-"""`edgeship compare`: not implemented yet."""
+"""`edgeship compare`: deltas between two bench results, failing on regressions."""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Any
 
 from edgeship.cli._common import add_command
-from edgeship.errors import ConfigError
+
+SUMMARY = "compare two bench results; non-zero exit on a regression beyond noise and threshold"
+EXAMPLES = """\
+  edgeship compare base.json new.json
+  edgeship compare base.json new.json --fail-on p50:5%,accuracy:-0.5
+  edgeship compare base.json new.json --fail-on p99:10%,throughput_ips:-10% --json
+thresholds: METRIC:VALUE[%]; positive fails on a rise (latency), negative on a drop
+(throughput, accuracy in percentage points); a change must also leave the noise band.
+"""
 
 
 def register(subparsers: Any) -> None:
-    parser = add_command(subparsers, "compare", "(not implemented yet)", "  edgeship compare --help\n")
+    parser = add_command(subparsers, "compare", SUMMARY, EXAMPLES)
+    parser.add_argument("base", metavar="BASE.json")
+    parser.add_argument("new", metavar="NEW.json")
+    parser.add_argument("--fail-on", metavar="EXPR", help="e.g. p50:5%%,accuracy:-0.5")
+    parser.add_argument(
+        "--metrics",
+        default="p50,p90,p99,throughput_ips,accuracy",
+        help="metrics to show (default p50,p90,p99,throughput_ips,accuracy)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     parser.set_defaults(func=run)
 
 
-def run(args: Any) -> int:
-    raise ConfigError("'edgeship compare' is not implemented yet.")
+def run(args: argparse.Namespace) -> int:
+    from edgeship.bench import load_results
+    from edgeship.bench.compare import METRICS, compare, label, parse_fail_on, to_markdown
+    from edgeship.cli._common import csv_list, print_json
+    from edgeship.errors import ConfigError
+
+    thresholds = parse_fail_on(args.fail_on)
+    metrics = tuple(csv_list(args.metrics))
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ConfigError(f"Unknown metrics {unknown}. Expected some of: {', '.join(METRICS)}.")
+    result = compare(load_results(args.base), load_results(args.new), thresholds, metrics)
+    if args.json:
+        print_json(result)
+    else:
+        sys.stdout.write(to_markdown(result))
+    if not result["rows"]:
+        print("edgeship compare: warning: no configuration appears in both files", file=sys.stderr)
+    for r in result["regressions"]:
+        print(
+            f"edgeship compare: regression: {label(r['key'])} {r['metric']} "
+            f"{r['base']:.4g} -> {r['new']:.4g} breaks {r['threshold']}",
+            file=sys.stderr,
+        )
+    return 1 if result["regressions"] else 0

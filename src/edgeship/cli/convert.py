@@ -10,10 +10,10 @@ from edgeship.cli._common import add_command, csv_list, print_json
 
 EXAMPLES = """\
   edgeship convert runs/m/model.keras --to all --out runs/m/artifacts
-  edgeship convert model.keras --to tflite-fp32,tflite-int8,onnx-fp32 --calibration cal.npz --out out
+  edgeship convert model.keras --to tflite-fp32,onnx-int8 --calibration cal.npz --out out
   edgeship convert model.keras --to tflite-dynamic --target-runtime tflite-runtime==2.14 --out out
   edgeship convert model.keras --to onnx-int8 --calibration-method entropy --opset 17 --out out
-  edgeship convert saved_model_dir/ --to all --eval eval.npz --max-accuracy-drop 0.5 --force --out out
+  edgeship convert saved_model/ --to all --eval eval.npz --max-accuracy-drop 0.5 --out out
 
 variants: tflite-fp32 tflite-fp16 tflite-dynamic tflite-int8 tflite-int8-float-io tflite-int16x8
           onnx-fp32 onnx-fp16 onnx-dynamic onnx-int8   (or 'all')

@@ -46,9 +46,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--test-split", type=float, default=0.2)
     parser.add_argument("--max-samples", type=int, default=None, help="cap training samples")
     parser.add_argument("--augment", action="store_true", help="random rotate/shift/zoom")
-    parser.add_argument(
-        "--strategy", default="default", choices=[s.value for s in Strategy]
-    )
+    parser.add_argument("--strategy", default="default", choices=[s.value for s in Strategy])
     parser.add_argument("--devices", default=None, help="mirrored devices, e.g. /gpu:0,/gpu:1")
     parser.add_argument(
         "--mixed-precision", action="store_true", help="mixed_float16 (float32 output layer)"

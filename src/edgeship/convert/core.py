@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,7 @@ def convert(
         raise ModelLoadError(
             f"Model {source} does not exist. Expected a .keras/.h5 file or a SavedModel directory."
         )
+    _check_model_file(source)
     target: TargetRuntime | None = parse_target(target_runtime) if target_runtime else None
     notes: list[str] = []
     if target is not None:
@@ -94,6 +96,10 @@ def convert(
     card = _card_for(source)
     notify = progress or (lambda step, done, total: None)
     workdir = Path(tempfile.mkdtemp(prefix="edgeship-convert-"))
+    if card is not None:
+        # Fail on bad data before a converter process (and TensorFlow) starts.
+        _eval_data(eval_data, source, card, card.inputs)
+        _calibration(calibration, source, card, card.inputs, specs, opts)
     try:
         card_dict = card.to_dict() if card else None
         with (
@@ -105,7 +111,10 @@ def convert(
             inputs = tuple(TensorInfo.from_dict(t) for t in info["inputs"])
             eval_inputs, labels, eval_from = _eval_data(eval_data, source, card, inputs)
             cal_inputs, cal_from = _calibration(calibration, source, card, inputs, specs, opts)
+            timings = {k: round(v, 3) for k, v in worker.call("prepare").items()}
+            started = time.perf_counter()
             reference = worker.call("predict", inputs=eval_inputs)
+            timings["reference_seconds"] = round(time.perf_counter() - started, 3)
             manifest = new_manifest(
                 source,
                 info["kind"],
@@ -119,6 +128,7 @@ def convert(
                     "eval_samples": len(reference[0]),
                 },
                 notes=notes,
+                timings=timings,
             )
             for index, spec in enumerate(specs):
                 notify(spec.name, index, len(specs))
@@ -152,6 +162,38 @@ def convert(
             failures=[v["name"] for v in failed],
         )
     return manifest
+
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_model_file(source: Path) -> None:
+    """Cheap checks in this process, before a converter process starts."""
+    if source.is_dir():
+        if not (source / "saved_model.pb").is_file():
+            raise ModelLoadError(
+                f"{source} is a directory without saved_model.pb. Expected a SavedModel "
+                "directory, a .keras file or an .h5 file."
+            )
+        return
+    suffix = source.suffix.lower()
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise ModelLoadError(
+            f"Cannot convert {source.name}: expected a .keras or .h5 file or a SavedModel "
+            f"directory. Got suffix {suffix!r}."
+        )
+    with open(source, "rb") as fh:
+        head = fh.read(8)
+    if suffix == ".keras" and not zipfile.is_zipfile(source):
+        raise ModelLoadError(
+            f"{source} is not a valid .keras file (expected a zip archive written by "
+            "model.save('model.keras')). The file is corrupt or of another format."
+        )
+    if suffix in (".h5", ".hdf5") and head != _HDF5_MAGIC:
+        raise ModelLoadError(
+            f"{source} is not a valid HDF5 (.h5) file. Expected a model saved with "
+            "model.save('model.h5'); the file is corrupt or of another format."
+        )
 
 
 def _prepare_out_dir(out: Path, force: bool) -> None:

@@ -50,6 +50,17 @@ def _info(state: WorkerState) -> dict[str, Any]:
     }
 
 
+def _prepare(state: WorkerState) -> dict[str, float]:
+    """Load the model and export its SavedModel (once per convert); seconds of each step."""
+    import time
+
+    started = time.perf_counter()
+    model = state.model
+    loaded = time.perf_counter()
+    model.saved_model_dir()
+    return {"load_seconds": loaded - started, "export_seconds": time.perf_counter() - loaded}
+
+
 def _predict(state: WorkerState, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return state.model.predict(inputs)
 
@@ -78,4 +89,18 @@ def _check(state: WorkerState, path: str, backend: str, inputs: dict[str, np.nda
     return run_on_backend(path, backend, inputs)
 
 
-_HANDLERS = {"info": _info, "predict": _predict, "convert": _convert, "check": _check}
+def _selftest_signal(state: WorkerState, signum: int) -> None:
+    """Kill this process with ``signum`` (tests the parent's crash handling)."""
+    import os
+
+    os.kill(os.getpid(), signum)
+
+
+_HANDLERS = {
+    "info": _info,
+    "prepare": _prepare,
+    "predict": _predict,
+    "convert": _convert,
+    "check": _check,
+    "selftest_signal": _selftest_signal,
+}

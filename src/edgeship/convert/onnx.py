@@ -97,8 +97,10 @@ def _fp32_proto(model: SourceModel, opset: int) -> Any:
 
 def _keras_names(model: SourceModel, renames: dict[str, str]) -> dict[str, str]:
     """Map the signature's ``output_N`` names to the model's output names."""
+    count = len(model.output_names)
+    width = len(str(max(count - 1, 0)))
     signature_outputs = list(model.signature_outputs) or [
-        f"output_{i}" for i in range(len(model.output_names))
+        f"output_{i:0{width}d}" for i in range(count)
     ]
     mapping = dict(zip(signature_outputs, model.output_names, strict=False))
     return {tensor: mapping.get(name, name) for tensor, name in renames.items()}

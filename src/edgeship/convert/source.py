@@ -49,11 +49,39 @@ class SourceModel:
             target = self.workdir / "saved_model"
             if not (target / "saved_model.pb").is_file():
                 try:
-                    self.keras_model.export(str(target), format="tf_saved_model", verbose=False)
+                    export_saved_model(self.keras_model, self.inputs, target)
                 except Exception as exc:
                     raise ConversionError(_explain_export_error(exc)) from exc
             self._saved_model_dir = target
         return self._saved_model_dir
+
+    def unrolled_saved_model_dir(self) -> Path | None:
+        """SavedModel of a copy whose recurrent layers are unrolled (``unroll=True``).
+
+        Full-integer quantization of the frozen recurrent graph crashes the TFLite converter;
+        the unrolled graph (fixed time steps) quantizes to builtin ops. Returns None when the
+        model cannot be cloned from its config or has a free time axis.
+        """
+        if "unrolled" in self._cache:
+            return self._cache["unrolled"]  # type: ignore[no-any-return]
+        target = self.workdir / "saved_model_unrolled"
+        result: Path | None = None
+        if (target / "saved_model.pb").is_file():
+            result = target
+        elif self.keras_model is not None and all(
+            d is not None for t in self.inputs for d in t.shape[1:]
+        ):
+            try:
+                config = self.keras_model.get_config()
+                _set_unroll(config)
+                clone = type(self.keras_model).from_config(config)
+                clone.set_weights(self.keras_model.get_weights())
+                export_saved_model(clone, self.inputs, target)
+                result = target
+            except Exception:  # cloning is an optimisation; the frozen route remains
+                result = None
+        self._cache["unrolled"] = result
+        return result
 
     def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
         """Run the source model on ``inputs`` (by input name); returns outputs in order."""
@@ -108,6 +136,34 @@ class SourceModel:
             concrete = convert_variables_to_constants_v2(concrete)
         self._cache[key] = (concrete, fn)
         return self._cache[key]
+
+
+def export_saved_model(model: Any, inputs: tuple[TensorInfo, ...], target: Path) -> Path:
+    """Save ``model`` as a SavedModel whose ``serving_default`` takes the inputs by name.
+
+    Written with an explicit signature instead of ``model.export``: on a two-input test model
+    the SavedModel from ``model.export`` (Keras 3.15) disagreed with the model itself (max
+    error 0.16), while this signature matches it exactly. Outputs are ``output_0``,
+    ``output_1``... in the model's output order.
+    """
+    tf = require("tensorflow", "convert", "export a SavedModel")
+    specs = [tf.TensorSpec(t.shape, tf.as_dtype(t.dtype), name=t.name) for t in inputs]
+    count = len(model.outputs)
+    width = len(str(max(count - 1, 0)))
+
+    def serve(*xs: Any) -> dict[str, Any]:
+        out = model(xs[0] if len(xs) == 1 else list(xs), training=False)
+        if isinstance(out, dict):
+            out = list(out.values())
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        return {f"output_{i:0{width}d}": o for i, o in enumerate(outs)}
+
+    keras = require("keras", "convert", "export a SavedModel")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=specs)
+    archive.write_out(str(target), verbose=False)
+    return target
 
 
 def load_source(path: str | Path, card: ModelCard | None, workdir: Path) -> SourceModel:
@@ -176,6 +232,19 @@ def _keras_output_names(model: Any, card: ModelCard | None) -> tuple[str, ...]:
     if card is not None and len(card.outputs) == len(names):
         names = [t.name for t in card.outputs]
     return tuple(names)
+
+
+def _set_unroll(config: Any) -> None:
+    if isinstance(config, dict):
+        if config.get("class_name") in ("LSTM", "GRU", "SimpleRNN") and isinstance(
+            config.get("config"), dict
+        ):
+            config["config"]["unroll"] = True
+        for value in config.values():
+            _set_unroll(value)
+    elif isinstance(config, list):
+        for value in config:
+            _set_unroll(value)
 
 
 def _has_recurrent(model: Any) -> bool:

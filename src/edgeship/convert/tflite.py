@@ -36,8 +36,8 @@ def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dic
     if spec.variant.format is not ArtifactFormat.TFLITE:
         raise ConfigError(f"to_tflite cannot build {spec.variant.name}: not a TFLite variant.")
     tf = require("tensorflow", "convert", "convert to TFLite")
-    converter, params = _make_converter(tf, model)
-    keyed = params["route"] == "saved_model"
+    converter, params = _make_converter(tf, model, spec)
+    keyed = params["route"] != "frozen_concrete_function"
     params.update(_configure(tf, converter, spec, keyed))
     started = time.perf_counter()
     try:
@@ -53,7 +53,15 @@ def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dic
     return params
 
 
-def _make_converter(tf: Any, model: SourceModel) -> tuple[Any, dict[str, Any]]:
+def _make_converter(
+    tf: Any, model: SourceModel, spec: ConversionSpec
+) -> tuple[Any, dict[str, Any]]:
+    quantized = spec.variant.precision not in (Precision.FP32, Precision.FP16)
+    if model.recurrent and model.keras_model is not None and quantized:
+        unrolled = model.unrolled_saved_model_dir()
+        if unrolled is not None:
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(unrolled))
+            return converter, {"route": "unrolled_saved_model"}
     if model.recurrent and model.keras_model is not None:
         concrete, fn = model.concrete_function(batch=RECURRENT_BATCH, frozen=True)
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)

@@ -46,6 +46,7 @@ class ConverterWorker:
         self._process: Any = None
         self._conn: Connection | None = None
         self.restarts = 0
+        self._started = False
 
     def __enter__(self) -> ConverterWorker:
         return self
@@ -99,8 +100,9 @@ class ConverterWorker:
         self._process, self._conn = None, None
 
     def _start(self) -> None:
-        if self._process is not None:
+        if self._started:
             self.restarts += 1
+        self._started = True
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

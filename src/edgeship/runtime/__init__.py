@@ -10,6 +10,11 @@ Example::
 
 Backends: ``litert`` (ai-edge-litert), ``tflite-runtime``, ``tf-lite`` (tensorflow.lite, only
 when asked for or nothing else is installed) and ``onnxruntime``. Each is imported on first use.
+
+Thread safety: an Engine may be shared by many threads. On a TFLite backend it holds one
+interpreter behind a lock (calls run one at a time; load one Engine per worker thread for
+parallel calls); on onnxruntime it takes no lock, since ``InferenceSession.run`` is
+thread-safe, and calls run in parallel.
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ def load(
     names = resolve(backend, fmt)
     trusted = manifest_trust(p, data) if verify is not False else False
     if verify is True or (verify is None and not trusted):
-        used = validate_in_subprocess(p, backend)
+        used = validate_in_subprocess(p, names[0])
         names = [used] if used in names else names
     options = SessionOptions(
         threads=threads,

@@ -73,7 +73,9 @@ def _shape_hint(arr: np.ndarray, spec: TensorSpec) -> str:
 
 
 def _fits(shape: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
-    return len(shape) == len(want) and all(w is None or w == s for s, w in zip(shape, want, strict=False))
+    return len(shape) == len(want) and all(
+        w is None or w == s for s, w in zip(shape, want, strict=False)
+    )
 
 
 def prepare(value: Any, spec: TensorSpec, raw: bool, check_finite: bool) -> np.ndarray:

@@ -37,8 +37,7 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> n
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Return ``(q - zero_point) * scale`` as float32."""
     out = q.astype(np.float32)
-    if zero_point:
-        out -= np.float32(zero_point)
+    out -= np.float32(zero_point)
     out *= np.float32(scale)
     return out
 

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -116,6 +115,8 @@ def validate_in_subprocess(
         ModelLoadError: the child crashed, timed out or could not load the file (the child's
             own typed error is re-raised with its message).
     """
+    import subprocess
+
     cmd = [sys.executable, "-m", "edgeship.runtime.verify", str(path), "--backend", backend]
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
@@ -165,14 +166,20 @@ def _child(argv: list[str]) -> int:
     from edgeship.runtime import load
     from edgeship.runtime.verify_probe import probe
 
+    # Native code may print to fd 1: answer on a private copy, send fd 1 to stderr.
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     try:
         with load(args.path, backend=args.backend, verify=False) as engine:
             note = probe(engine)
-            print(json.dumps({"ok": True, "backend": engine.backend, "note": note}))
+            answer.write(json.dumps({"ok": True, "backend": engine.backend, "note": note}) + "\n")
         return 0
     except errors.EdgeshipError as exc:
-        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+        answer.write(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+        answer.write("\n")
         return 1
+    finally:
+        answer.flush()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ import numpy as np
 
 from edgeship.errors import EdgeshipError
 
+#: Largest input the probe allocates; bigger (often corrupt) shapes are not probed.
+PROBE_LIMIT_BYTES = 1 << 28
+
 
 def probe(engine: Any) -> str:
     """Run ``engine`` once on zeros (free dimensions set to 1); return a note on failure.
@@ -20,9 +23,12 @@ def probe(engine: Any) -> str:
         if spec.dtype == "str":
             return "string inputs: not probed"
         shape = tuple(1 if d is None else d for d in spec.shape)
+        nbytes = int(np.prod(shape, dtype=np.float64)) * spec.np_dtype.itemsize
+        if nbytes > PROBE_LIMIT_BYTES:
+            return f"input '{spec.name}' {shape} needs {nbytes} bytes: not probed"
         arrays.append(np.zeros(shape, dtype=spec.np_dtype))
     try:
         engine.predict(arrays if len(arrays) > 1 else arrays[0], raw=True)
-    except EdgeshipError as exc:
+    except (EdgeshipError, MemoryError) as exc:
         return f"probe prediction failed: {exc}"
     return ""

@@ -88,7 +88,7 @@ def preprocess_image(model: ServedModel, data: bytes) -> np.ndarray:
         img = image_mod.open(io.BytesIO(data))
         if img.size[0] * img.size[1] > MAX_PIXELS:
             raise HttpError(400, f"Image of {img.size[0]}x{img.size[1]} pixels is too large.")
-        mode = "RGB" if (pre.color_mode == "rgb" or c == 3) else "L"
+        mode = "RGB" if c == 3 else "L"  # the input's channel count decides
         img = img.convert(mode)
         if img.size != (w, h):
             img = img.resize((w, h), image_mod.Resampling.BILINEAR)

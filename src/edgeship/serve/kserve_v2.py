@@ -5,7 +5,9 @@ the ``Inference-Header-Content-Length`` header gives the JSON part's length and 
 input carries ``parameters.binary_data_size``; inputs appear in the binary part in the order
 of the ``inputs`` list. Outputs are returned as binary data when the request asks
 (``outputs[i].parameters.binary_data`` or ``parameters.binary_data_output``), which is what
-``tritonclient.http`` does by default.
+``tritonclient.http`` does by default. The classification extension
+(``outputs[i].parameters.classification = k``, tritonclient's ``class_count``) returns the
+top k of each row as ``BYTES`` strings ``"score:index:label"``, labels from the model card.
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ from edgeship.serve.tensors import V2_TO_NUMPY, array_from_json, parse_shape, v2
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_TYPE = "application/octet-stream"
 PLATFORMS = {"tflite": "tensorflow_lite", "onnx": "onnxruntime_onnx"}
+Wanted = dict[str, tuple[bool, int]]  # output name -> (as binary, classification top-k or 0)
 
 
 def server_metadata() -> dict[str, Any]:
     """Body of ``GET /v2``."""
-    return {"name": "edgeship", "version": __version__, "extensions": ["binary_tensor_data"]}
+    return {
+        "name": "edgeship",
+        "version": __version__,
+        "extensions": ["binary_tensor_data", "classification"],
+    }
 
 
 def _tensor_meta(meta: TensorMeta) -> dict[str, Any]:
@@ -134,11 +141,11 @@ def _decode_input(item: Any, binary: memoryview, offset: int) -> tuple[str, np.n
 
 def parse_infer_request(
     model: ServedModel, body: bytes, header_length: str | None
-) -> tuple[dict[str, np.ndarray], dict[str, bool], str | None]:
+) -> tuple[dict[str, np.ndarray], Wanted, str | None]:
     """Decode an infer request.
 
     Returns:
-        ``(feeds by input name, {output name: as binary}, request id)``.
+        ``(feeds by input name, {output name: (as binary, classification k)}, request id)``.
     """
     hlen = _header_length(header_length, len(body))
     head = body if hlen is None else body[:hlen]
@@ -171,13 +178,22 @@ def parse_infer_request(
     return feeds, wanted, rid if isinstance(rid, str) else None
 
 
-def _requested_outputs(model: ServedModel, outputs: Any, all_binary: bool) -> dict[str, bool]:
+def _class_count(params: dict[str, Any], name: str) -> int:
+    k = params.get("classification", 0)
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= 10000:
+        raise HttpError(
+            400, f"Output '{name}': 'classification' must be a positive integer. Got: {k!r:.40}"
+        )
+    return k
+
+
+def _requested_outputs(model: ServedModel, outputs: Any, all_binary: bool) -> Wanted:
     names = [m.name for m in model.outputs]
     if outputs is None:
-        return {n: all_binary for n in names}
+        return {n: (all_binary, 0) for n in names}
     if not isinstance(outputs, list):
         raise HttpError(400, "'outputs' must be a list of {name, parameters} objects.")
-    wanted: dict[str, bool] = {}
+    wanted: Wanted = {}
     for out in outputs:
         name = out.get("name") if isinstance(out, dict) else None
         if name not in names:
@@ -187,29 +203,52 @@ def _requested_outputs(model: ServedModel, outputs: Any, all_binary: bool) -> di
         params = out.get("parameters") or {}
         if not isinstance(params, dict):
             raise HttpError(400, f"Output '{name}': 'parameters' must be an object.")
-        wanted[name] = bool(params.get("binary_data", all_binary))
+        wanted[name] = (bool(params.get("binary_data", all_binary)), _class_count(params, name))
     return wanted
 
 
+def _classification(model: ServedModel, scores: np.ndarray, k: int) -> np.ndarray:
+    """Triton's classification extension: the top ``k`` of each row as ``score:index:label``."""
+    rows = np.asarray(scores, dtype=np.float64).reshape(scores.shape[0] if scores.ndim else 1, -1)
+    k = min(k, rows.shape[1])
+    labels = model.card.labels if model.card and model.card.labels else None
+    out = np.empty((rows.shape[0], k), dtype=object)
+    for r, row in enumerate(rows):
+        for j, i in enumerate(np.argsort(-row, kind="stable")[:k]):
+            text = f"{row[i]:f}:{i}"
+            if labels is not None and i < len(labels):
+                text += f":{labels[i]}"
+            out[r, j] = text.encode("utf-8")
+    return out
+
+
+def _serialize_bytes(arr: np.ndarray) -> bytes:
+    return b"".join(len(v).to_bytes(4, "little") + v for v in arr.ravel())
+
+
 def build_infer_response(
-    model: ServedModel, results: dict[str, np.ndarray], wanted: dict[str, bool], rid: str | None
+    model: ServedModel, results: dict[str, np.ndarray], wanted: Wanted, rid: str | None
 ) -> Response:
     """Encode outputs as JSON, with binary outputs appended after the JSON header."""
     outputs: list[dict[str, Any]] = []
     chunks: list[bytes] = []
-    for name, as_binary in wanted.items():
+    for name, (as_binary, class_count) in wanted.items():
         arr = np.ascontiguousarray(results[name])
-        if arr.dtype.byteorder == ">":
+        if class_count:
+            arr = _classification(model, arr, class_count)
+        elif arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
         entry: dict[str, Any] = {
             "name": name,
-            "datatype": v2_datatype(arr.dtype.name),
+            "datatype": "BYTES" if class_count else v2_datatype(arr.dtype),
             "shape": list(arr.shape),
         }
         if as_binary:
-            raw = arr.tobytes()
+            raw = _serialize_bytes(arr) if class_count else arr.tobytes()
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
+        elif class_count:
+            entry["data"] = [v.decode("utf-8") for v in arr.ravel()]
         else:
             entry["data"] = arr.ravel().tolist()
         outputs.append(entry)

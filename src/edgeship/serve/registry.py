@@ -75,8 +75,21 @@ class ServedModel:
     platform: str
     backend: str
     version: str = MODEL_VERSION
+    aliases: dict[str, str] = field(default_factory=dict)
     engines: list[EngineLike] = field(default_factory=list)
     _pool: queue.Queue[EngineLike] = field(default_factory=queue.Queue, repr=False)
+
+    def canonical(self, name: str) -> str:
+        """The model's own input name for ``name`` (which may be an alias such as ``image``
+        for the TFLite name ``serving_default_image:0``)."""
+        return self.aliases.get(name, name)
+
+    def alias_of(self, name: str) -> str:
+        """The short name of input ``name`` (itself when it has none)."""
+        for alias, real in self.aliases.items():
+            if real == name:
+                return alias
+        return name
 
     @contextmanager
     def engine(self) -> Iterator[EngineLike]:
@@ -89,8 +102,10 @@ class ServedModel:
 
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model on ``feeds`` (by input name) and return outputs by name."""
+        single = len(self.inputs) == 1 and len(feeds) == 1
         with self.engine() as eng:
-            result = eng.predict(feeds)
+            # A single-input model takes the bare array: the runtime's fastest path.
+            result = eng.predict(next(iter(feeds.values())) if single else feeds)
         if isinstance(result, dict):
             return {str(k): np.asarray(v) for k, v in result.items()}
         return {self.outputs[0].name: np.asarray(result)}
@@ -107,6 +122,23 @@ def _dims(shape: Any) -> tuple[int, ...]:
     over a fixed-batch model)."""
     dims = tuple(-1 if d is None or int(d) < 0 else int(d) for d in shape)
     return (-1, *dims[1:]) if dims else dims
+
+
+def _short_name(name: str) -> str:
+    base = re.sub(r":\d+$", "", name)
+    return base.removeprefix("serving_default_") or name
+
+
+def input_aliases(inputs: Sequence[TensorMeta]) -> dict[str, str]:
+    """Short names for inputs, e.g. ``image`` for ``serving_default_image:0`` (the key a
+    TF Serving client uses); only unambiguous ones."""
+    real = {m.name for m in inputs}
+    shorts = [_short_name(m.name) for m in inputs]
+    return {
+        short: m.name
+        for short, m in zip(shorts, inputs, strict=True)
+        if short != m.name and short not in real and shorts.count(short) == 1
+    }
 
 
 def _example_feeds(specs: Sequence[TensorMeta]) -> dict[str, np.ndarray]:
@@ -130,6 +162,7 @@ def _load_model(
         outputs=tuple(TensorMeta(s.name, _dims(s.shape), str(s.dtype)) for s in first.outputs),
         platform=str(first.format),
         backend=str(first.backend),
+        aliases=input_aliases(inputs),
         engines=engines,
     )
     for eng in engines:

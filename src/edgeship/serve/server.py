@@ -42,6 +42,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._dispatch(head=True)
 
+    def handle_expect_100(self) -> bool:
+        """Refuse an oversized body before the client sends it (``Expect: 100-continue``)."""
+        try:
+            too_big = (
+                int(self.headers.get("Content-Length", "0")) > self.server.settings.max_body_bytes
+            )
+        except ValueError:
+            too_big = False
+        if too_big:
+            self._write(_error(413, "The announced body exceeds the server's limit."), close=True)
+            return False
+        return super().handle_expect_100()
+
     def _dispatch(self, head: bool = False) -> None:
         settings = self.server.settings
         if self.headers.get("Transfer-Encoding"):
@@ -133,6 +146,8 @@ class _HTTPServer(ThreadingHTTPServer):
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
             self._tls = ctx
+        if ":" in settings.host:
+            self.address_family = socket.AF_INET6
         super().__init__((settings.host, settings.port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -227,8 +242,8 @@ class Server:
 
     def stop(self) -> None:
         """Stop accepting, close open connections and the listening socket."""
+        self._httpd.close_all()  # first: frees connection slots the accept loop may wait for
         self._httpd.shutdown()
-        self._httpd.close_all()
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

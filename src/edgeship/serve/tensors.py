@@ -30,27 +30,31 @@ V2_TO_NUMPY: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype("<f4"),
     "FP64": np.dtype("<f8"),
 }
-NUMPY_TO_V2 = {dt.name: name for name, dt in V2_TO_NUMPY.items()}
+NUMPY_TO_V2: dict[Any, str] = {dt: name for name, dt in V2_TO_NUMPY.items()}
+NUMPY_TO_V2.update({dt.name: name for name, dt in V2_TO_NUMPY.items()})
+_FLOAT32 = np.dtype("float32")
 QUANTIZED = ("int8", "uint8", "int16")
 MAX_ELEMENTS = 1 << 27
 
 
-def v2_datatype(dtype: str) -> str:
-    """Return the KServe v2 datatype name of a numpy dtype name (``"float32"`` -> ``"FP32"``)."""
-    return NUMPY_TO_V2.get(np.dtype(dtype).name, "BYTES")
+def v2_datatype(dtype: str | np.dtype[Any]) -> str:
+    """Return the KServe v2 datatype of a numpy dtype or its name (``"float32"`` -> ``"FP32"``)."""
+    name = NUMPY_TO_V2.get(dtype)
+    return name if name is not None else NUMPY_TO_V2.get(np.dtype(dtype).name, "BYTES")
 
 
-def accepted_dtypes(meta: TensorMeta) -> tuple[str, ...]:
+def accepted_dtypes(meta: TensorMeta) -> tuple[np.dtype[Any], ...]:
     """Numpy dtypes a client may send for ``meta``: its own, and float32 for quantized inputs."""
-    return (meta.dtype, "float32") if meta.dtype in QUANTIZED else (meta.dtype,)
+    own = np.dtype(meta.dtype)
+    return (own, _FLOAT32) if meta.dtype in QUANTIZED else (own,)
 
 
 def check_shape(meta: TensorMeta, shape: Sequence[int], what: str = "input") -> None:
     """Check ``shape`` against the model's input shape (rank, fixed dims, non-empty batch)."""
-    want = "(" + ", ".join("N" if d < 0 else str(d) for d in meta.shape) + ")"
     if len(shape) != len(meta.shape) or any(
         d != m for d, m in zip(shape[1:], meta.shape[1:], strict=True) if m >= 0
     ):
+        want = "(" + ", ".join("N" if d < 0 else str(d) for d in meta.shape) + ")"
         raise HttpError(
             400,
             f"{what} '{meta.name}' expects shape {want}, got {tuple(shape)}. "
@@ -114,6 +118,11 @@ def check_feeds(model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, n
         The feeds, ready for ``ServedModel.predict``.
     """
     want = {m.name: m for m in model.inputs}
+    if model.aliases:
+        renamed = {model.canonical(k): v for k, v in feeds.items()}
+        if len(renamed) != len(feeds):
+            raise HttpError(400, "An input is given twice (under its name and its alias).")
+        feeds = renamed
     missing = [n for n in want if n not in feeds]
     extra = [n for n in feeds if n not in want]
     if missing or extra:
@@ -125,11 +134,11 @@ def check_feeds(model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, n
     batch: set[int] = set()
     for name, arr in feeds.items():
         meta = want[name]
-        if arr.dtype.name not in accepted_dtypes(meta):
+        if arr.dtype not in accepted_dtypes(meta):
             raise HttpError(
                 400,
                 f"Input '{name}' expects {v2_datatype(meta.dtype)} ({meta.dtype}) data, "
-                f"got {v2_datatype(arr.dtype.name)}.",
+                f"got {v2_datatype(arr.dtype)}.",
             )
         check_shape(meta, arr.shape)
         check_finite(arr, name)

@@ -58,7 +58,7 @@ def _tensor_info(meta: TensorMeta) -> dict[str, Any]:
 def model_metadata(model: ServedModel) -> dict[str, Any]:
     """Body of ``GET /v1/models/{name}/metadata`` (a ``serving_default`` signature)."""
     signature = {
-        "inputs": {m.name: _tensor_info(m) for m in model.inputs},
+        "inputs": {model.alias_of(m.name): _tensor_info(m) for m in model.inputs},
         "outputs": {m.name: _tensor_info(m) for m in model.outputs},
         "method_name": "tensorflow/serving/predict",
     }
@@ -85,17 +85,20 @@ def _rows(model: ServedModel, instances: Any) -> dict[str, np.ndarray]:
         raise HttpError(400, "'instances' must be a non-empty list with one entry per sample.")
     names = [m.name for m in model.inputs]
     if all(isinstance(row, dict) for row in instances):
+        columns: dict[str, list[Any]] = {n: [] for n in names}
         for i, row in enumerate(instances):
-            if sorted(row) != sorted(names):
-                raise HttpError(
-                    400, f"Instance {i} has inputs {sorted(row)}; expected {sorted(names)}."
-                )
-        columns = {n: [row[n] for row in instances] for n in names}
+            keyed = {model.canonical(k): v for k, v in row.items()}
+            if sorted(keyed) != sorted(names) or len(keyed) != len(row):
+                expected = sorted(model.alias_of(n) for n in names)
+                raise HttpError(400, f"Instance {i} has inputs {sorted(row)}; expected {expected}.")
+            for n in names:
+                columns[n].append(keyed[n])
     elif len(names) == 1:
         columns = {names[0]: instances}
     else:
+        expected = [model.alias_of(n) for n in names]
         raise HttpError(
-            400, f"Model '{model.name}' has inputs {names}: each instance must be an object."
+            400, f"Model '{model.name}' has inputs {expected}: each instance must be an object."
         )
     return {m.name: _to_array(m, columns[m.name]) for m in model.inputs}
 
@@ -103,9 +106,11 @@ def _rows(model: ServedModel, instances: Any) -> dict[str, np.ndarray]:
 def _columns(model: ServedModel, inputs: Any) -> dict[str, np.ndarray]:
     names = [m.name for m in model.inputs]
     if isinstance(inputs, dict):
-        if sorted(inputs) != sorted(names):
-            raise HttpError(400, f"'inputs' has {sorted(inputs)}; expected {sorted(names)}.")
-        return {m.name: _to_array(m, inputs[m.name]) for m in model.inputs}
+        keyed = {model.canonical(k): v for k, v in inputs.items()}
+        if sorted(keyed) != sorted(names) or len(keyed) != len(inputs):
+            expected = sorted(model.alias_of(n) for n in names)
+            raise HttpError(400, f"'inputs' has {sorted(inputs)}; expected {expected}.")
+        return {m.name: _to_array(m, keyed[m.name]) for m in model.inputs}
     if len(names) != 1:
         raise HttpError(
             400, f"Model '{model.name}' has inputs {names}: 'inputs' must be an object."

@@ -12,9 +12,7 @@ from typing import Any
 from edgeship.errors import InvalidInputError
 
 
-def build_augmentation(
-    input_shape: tuple[int, ...], *, flip: bool = False, seed: int = 0
-) -> Any:
+def build_augmentation(input_shape: tuple[int, ...], *, flip: bool = False, seed: int = 0) -> Any:
     """Random rotation (±10°), translation (±10 %) and zoom (±10 %); horizontal flips only
     when ``flip`` (photos, not digits or letters). Returns a ``keras.Sequential``.
     """

@@ -136,9 +136,7 @@ class TrainConfig:
             raise ConfigError(f"learning_rate must be > 0. Got: {self.learning_rate}")
         if not 0.0 < self.alpha <= 1.4:
             raise ConfigError(f"alpha must be in (0, 1.4]. Got: {self.alpha}")
-        if self.image_size is not None and (
-            len(self.image_size) != 2 or min(self.image_size) < 8
-        ):
+        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 8):
             raise ConfigError(
                 f"image_size must be (height, width), each >= 8. Got: {self.image_size}"
             )

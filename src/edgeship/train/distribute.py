@@ -35,8 +35,7 @@ def make_strategy(config: TrainConfig) -> Any:
             missing = [d for d in devices if _short(d) not in known]
             if missing:
                 raise ConfigError(
-                    f"Mirrored devices {missing} do not exist. Expected some of: "
-                    f"{sorted(known)}."
+                    f"Mirrored devices {missing} do not exist. Expected some of: {sorted(known)}."
                 )
         try:
             return tf.distribute.MirroredStrategy(devices=devices)
@@ -46,7 +45,8 @@ def make_strategy(config: TrainConfig) -> Any:
     if raw:
         try:
             spec = json.loads(raw)
-            spec["cluster"]["worker"]  # noqa: B018 - presence check
+            if not isinstance(spec["cluster"]["worker"], list):
+                raise TypeError("cluster.worker must be a list")
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
                 "TF_CONFIG is malformed. Expected JSON like "

@@ -71,7 +71,10 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         if config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard")))
         fitted = gan.fit(
-            train_ds, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
+            train_ds,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=config.verbose,
             shuffle=False,
         )
     history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
@@ -110,7 +113,7 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         "latent_dim": gan.latent_dim,
         "seed": config.seed,
         "seconds": time.perf_counter() - start,
-        **epoch_stats(timer.times),
+        **epoch_stats(timer),
     }
     save_samples(out / cardgen.CALIBRATION_FILENAME, calib)
     save_samples(out / cardgen.EVAL_FILENAME, evals)

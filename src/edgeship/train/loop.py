@@ -77,23 +77,30 @@ def make_epoch_timer() -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.times: list[float] = []
-            self._start = 0.0
+            self.cpu_times: list[float] = []
+            self._start = (0.0, 0.0)
 
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self._start = time.perf_counter()
+            self._start = (time.perf_counter(), time.process_time())
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.times.append(time.perf_counter() - self._start)
+            self.times.append(time.perf_counter() - self._start[0])
+            self.cpu_times.append(time.process_time() - self._start[1])
 
     return EpochTimer()
 
 
-def epoch_stats(times: list[float]) -> dict[str, float | None]:
-    """First-epoch time (includes tracing) and mean time of the later epochs."""
-    if not times:
+def epoch_stats(timer: Any) -> dict[str, float | None]:
+    """First-epoch wall time (includes tracing) and mean wall and process-CPU time of the
+    later epochs (the first one when there is only one)."""
+    if not timer.times:
         return {"first_epoch_seconds": None, "seconds_per_epoch": None}
-    later = times[1:] or times
-    return {"first_epoch_seconds": times[0], "seconds_per_epoch": sum(later) / len(later)}
+    later, cpu = timer.times[1:] or timer.times, timer.cpu_times[1:] or timer.cpu_times
+    return {
+        "first_epoch_seconds": timer.times[0],
+        "seconds_per_epoch": sum(later) / len(later),
+        "cpu_seconds_per_epoch": sum(cpu) / len(cpu),
+    }
 
 
 def make_callbacks(config: TrainConfig, out: Path, history_path: Path, phase: int) -> list[Any]:
@@ -244,7 +251,7 @@ def train(config: TrainConfig) -> TrainResult:
         "seed": config.seed,
         "weights": config.weights,
         "seconds": seconds,
-        **epoch_stats(timer.times),
+        **epoch_stats(timer),
     }
     return finish(model, data, config, out, metrics, training, history, start)
 

@@ -96,7 +96,10 @@ def _wrap_saved_model(path: Path) -> Any:
         raise ModelLoadError(f"SavedModel {path} takes {len(specs)} inputs; expected one.")
     name, spec = next(iter(specs.items()))
     inputs = keras.Input(shape=tuple(spec.shape[1:]), name=name, dtype=spec.dtype.name)
-    outputs = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")(inputs)
+    keys = sorted(fn.structured_outputs)
+    layer_name = keys[0] if len(keys) == 1 else "saved_model"
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default", name=layer_name)
+    outputs = layer(inputs)
     if isinstance(outputs, dict):
         outputs = [outputs[k] for k in sorted(outputs)]
     return keras.Model(inputs, outputs, name=path.name)
@@ -158,7 +161,9 @@ def _check_inputs(model: Any, data: DataSplits, path: str) -> None:
         )
     expected = tuple(model.inputs[0].shape[1:])
     got = data.input_shape
-    if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+    if len(expected) != len(got) or any(
+        e is not None and e != g for e, g in zip(expected, got, strict=False)
+    ):
         raise InvalidInputError(
             f"Model {path} expects inputs of shape {expected} per sample; dataset {data.name} "
             f"gives {got}. Pick the dataset the model was trained on (or --image-size)."

@@ -159,7 +159,9 @@ def load_npz(path: str) -> RawData:
     x_train = arrays["x_train"]
     has_test = "x_test" in arrays and "y_test" in arrays
     names = arrays.get("class_names")
-    kind = "sequence" if x_train.ndim == 3 and str(arrays.get("kind", "")) == "sequence" else "image"
+    kind = (
+        "sequence" if x_train.ndim == 3 and str(arrays.get("kind", "")) == "sequence" else "image"
+    )
     return RawData(
         x_train=x_train,
         y_train=arrays["y_train"],
@@ -195,8 +197,8 @@ def load_image_folder(
             f"Class folder(s) {empty} in {root} hold no images. Expected at least one "
             f"{'/'.join(IMAGE_EXTENSIONS)} file per class; remove the folder or add images."
         )
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     first = next(fs[0] for fs in files.values() if fs)
     try:
@@ -297,7 +299,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     # exactly as keras.datasets.cifar10 does.
     try:
         with open(path, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")  # noqa: S301
+            batch = pickle.load(fh, encoding="bytes")
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (OSError, EOFError, KeyError, pickle.UnpicklingError, TypeError) as exc:

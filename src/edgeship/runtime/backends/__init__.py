@@ -16,7 +16,6 @@ import numpy as np
 from edgeship._lazy import is_available
 from edgeship.errors import BackendError, ConfigError, MissingDependencyError
 from edgeship.runtime.specs import TensorSpec
-from edgeship.versions import package_version
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,8 @@ class Session:
 
 
 def _version(info: BackendInfo) -> str | None:
+    from edgeship.versions import package_version  # importlib.metadata: slow, so only here
+
     for dist in info.distributions:
         if (v := package_version(dist)) is not None:
             return v

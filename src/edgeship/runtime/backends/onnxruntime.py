@@ -100,7 +100,7 @@ class OrtSession(Session):
     def __init__(self, path: str, options: SessionOptions) -> None:
         ort = require("onnxruntime", "onnx", "run .onnx files")
         self.backend = "onnxruntime"
-        self.version = _version(BACKENDS["onnxruntime"]) or str(ort.__version__)
+        self.version = str(getattr(ort, "__version__", "") or _version(BACKENDS["onnxruntime"]))
         available = list(ort.get_available_providers())
         known = list(ort.get_all_providers()) if hasattr(ort, "get_all_providers") else []
         providers = normalize_providers(options.providers, available, known)
@@ -131,8 +131,14 @@ class OrtSession(Session):
                 f"{', '.join(active)}). Check the provider's libraries and options."
             )
         self.providers = tuple(active)
-        self.inputs = tuple(_spec(a) for a in self._sess.get_inputs())
-        self.outputs = tuple(_spec(a) for a in self._sess.get_outputs())
+        try:
+            self.inputs = tuple(_spec(a) for a in self._sess.get_inputs())
+            self.outputs = tuple(_spec(a) for a in self._sess.get_outputs())
+        except Exception as exc:  # e.g. undecodable tensor names in a corrupt file
+            raise ModelLoadError(
+                f"onnxruntime loaded {path} but cannot read its inputs and outputs: "
+                f"{_first_line(exc)}. The file is corrupt; re-export the model."
+            ) from exc
         self._in_names = [s.name for s in self.inputs]
         self._out_names = [s.name for s in self.outputs]
         self._in0 = self._in_names[0] if self._in_names else ""

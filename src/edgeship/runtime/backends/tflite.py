@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -49,9 +50,12 @@ def _interpreter_module(name: str) -> tuple[Any, Any, str]:
         tf: ModuleType = require("tensorflow", info.extra, "run .tflite files with tf.lite")
         return tf.lite.Interpreter, tf.lite.experimental.load_delegate, str(tf.__version__)
     mod = require(f"{info.import_name}.interpreter", info.extra, f"run .tflite files with {name}")
-    from edgeship.runtime.backends import _version
+    version = getattr(sys.modules.get(info.import_name), "__version__", None)
+    if not version:
+        from edgeship.runtime.backends import _version
 
-    return mod.Interpreter, mod.load_delegate, _version(info) or "unknown"
+        version = _version(info) or "unknown"
+    return mod.Interpreter, mod.load_delegate, str(version)
 
 
 def delegate_library(delegate: str) -> str:
@@ -144,6 +148,11 @@ class TFLiteSession(Session):
             self._interp.allocate_tensors()
             in_details = self._interp.get_input_details()
             out_details = self._interp.get_output_details()
+        except UnicodeDecodeError as exc:
+            raise ModelLoadError(
+                f"{name} cannot read the tensor names of {path}: {exc}. The file is corrupt; "
+                "re-export the model."
+            ) from exc
         except (ValueError, RuntimeError) as exc:
             raise BackendError(
                 f"{name} {version} cannot run {path}: {_first_line(exc)}. Try another backend "

@@ -28,9 +28,7 @@ RECIPE_MODULES = {
 def get_recipe(name: str) -> ModuleType:
     """Import and return the module of recipe ``name``."""
     if name not in RECIPE_MODULES:
-        raise ConfigError(
-            f"Unknown recipe {name!r}. Expected one of: {', '.join(RECIPE_MODULES)}."
-        )
+        raise ConfigError(f"Unknown recipe {name!r}. Expected one of: {', '.join(RECIPE_MODULES)}.")
     return importlib.import_module(f"edgeship.train.recipes.{RECIPE_MODULES[name]}")
 
 

@@ -14,12 +14,14 @@ from edgeship.train.recipes._common import classifier_head, image_input, maybe_p
 
 DEFAULT_LEARNING_RATE = 1e-3
 INPUT_KINDS = ("image",)
+# batch norm statistics must settle within a few hundred steps on small datasets
+BN_MOMENTUM = 0.9
 MIN_IMAGE_SIZE = 4
 
 
 def _conv(x: Any, filters: int, kernel: int, name: str) -> Any:
     x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 

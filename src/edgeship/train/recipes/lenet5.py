@@ -13,7 +13,7 @@ from keras import layers
 
 from edgeship.train.recipes._common import classifier_head, image_input, maybe_pool
 
-DEFAULT_LEARNING_RATE = 3e-3
+DEFAULT_LEARNING_RATE = 1e-2
 INPUT_KINDS = ("image",)
 MIN_IMAGE_SIZE = 4
 

@@ -7,8 +7,9 @@ it exactly like the other recipes. Phase 1 trains a new head on the frozen backb
 trained at a tenth of the learning rate.
 
 ImageNet weights are loaded from a local file (``--weights PATH``, the Keras
-``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_<alpha>_<size>_no_top.h5``); without it
-the backbone starts from random weights, with a warning.
+``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_<alpha>_<size>_no_top.h5``). Without it
+the backbone starts from random weights, with a warning, and is trained with the head
+(a frozen random backbone computes nothing useful).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULT_IMAGE_SIZE = (96, 96)
 MIN_BACKBONE_SIZE = 32
 BACKBONE_NAME = "backbone"
 FINE_TUNE_FRACTION = 0.3
+SCRATCH_BN_MOMENTUM = 0.9
 
 
 def build(input_shape: tuple[int, ...], num_classes: int, config: Any = None) -> keras.Model:
@@ -53,8 +55,18 @@ def build(input_shape: tuple[int, ...], num_classes: int, config: Any = None) ->
         x = layers.Resizing(size[0], size[1], name="resize")(x)
     x = layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(x)
     backbone = _backbone(size, alpha, weights)
-    backbone.trainable = False
-    x = backbone(x, training=False)
+    if weights is not None:
+        # transfer learning: frozen backbone, batch norm in inference mode (also when the
+        # top is unfrozen for fine-tuning)
+        backbone.trainable = False
+        x = backbone(x, training=False)
+    else:
+        # random weights: a frozen random backbone would learn nothing, so it trains too,
+        # with faster-moving batch norm statistics (small datasets, few steps)
+        for layer in backbone.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = SCRATCH_BN_MOMENTUM
+        x = backbone(x)
     x = layers.Dropout(0.2)(x)
     return keras.Model(inputs, classifier_head(x, num_classes), name="mobilenetv2_transfer")
 
@@ -63,7 +75,8 @@ def _backbone(size: tuple[int, ...], alpha: float, weights: str | None) -> keras
     if weights is None:
         warnings.warn(
             "mobilenetv2: no --weights file given, so the backbone starts from random "
-            "weights (no download here). For transfer learning, pass the local Keras file "
+            "weights (no download here) and is trained from scratch. For transfer learning, "
+            "pass the local Keras file "
             f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{size[0]}_no_top.h5.",
             UserWarning,
             stacklevel=3,

@@ -14,6 +14,8 @@ from edgeship.train.recipes._common import classifier_head, image_input, maybe_p
 
 DEFAULT_LEARNING_RATE = 1e-3
 INPUT_KINDS = ("image",)
+# batch norm statistics must settle within a few hundred steps on small datasets
+BN_MOMENTUM = 0.9
 MIN_IMAGE_SIZE = 4
 BLOCK_FILTERS = (32, 64, 128)
 
@@ -26,7 +28,7 @@ def build(input_shape: tuple[int, ...], num_classes: int, config: Any = None) ->
         for conv in (1, 2):
             name = f"block{block}_conv{conv}"
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
-            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
             x = layers.Activation("relu", name=f"{name}_relu")(x)
         x = maybe_pool(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)

@@ -1,0 +1,224 @@
+"""Cross-check the harness against MLPerf LoadGen on the same engine, in one process.
+
+The same ``edgeship.runtime`` engine answers queries driven by LoadGen's SingleStream
+scenario (``mlperf_loadgen``, performance mode) and by edgeship's single-stream loop. The two
+alternate for several rounds so that drift on a shared machine hits both alike; the median
+over rounds of each p50 and p90 is compared. They agree when within 5%.
+
+LoadGen times from issuing a query to ``QuerySamplesComplete`` (its own thread hand-off
+included); edgeship times ``engine.predict`` alone. Use a model that takes a millisecond or
+more (the MobileNetV2 from ``make bench``), so a few microseconds of LoadGen overhead stay
+well below 5%.
+
+    python benchmarks/loadgen_crosscheck.py runs/bench/mobilenetv2/artifacts/tflite-fp32.tflite
+    python benchmarks/loadgen_crosscheck.py model.onnx --rounds 5 --seconds 2 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TOLERANCE = 0.05
+
+
+def loadgen_single_stream(
+    engine: Any, pool: list[Any], seconds: float, min_queries: int
+) -> dict[str, float]:
+    """Run LoadGen SingleStream (performance only); returns p50/p90 in ms from its summary."""
+    import mlperf_loadgen as lg
+
+    inner: list[float] = []
+
+    def issue(queries: Any) -> None:
+        for q in queries:
+            t0 = time.perf_counter_ns()
+            engine.predict(pool[q.index % len(pool)])
+            inner.append((time.perf_counter_ns() - t0) / 1e6)
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, 0, 0)])
+
+    sut = lg.ConstructSUT(issue, lambda: None)
+    qsl = lg.ConstructQSL(len(pool), len(pool), lambda s: None, lambda s: None)
+    settings = lg.TestSettings()
+    settings.scenario = lg.TestScenario.SingleStream
+    settings.mode = lg.TestMode.PerformanceOnly
+    settings.min_query_count = min_queries
+    settings.min_duration_ms = int(seconds * 1000)
+    settings.single_stream_expected_latency_ns = 1_000_000
+    log = lg.LogSettings()
+    with tempfile.TemporaryDirectory(prefix="loadgen-") as tmp:
+        log.log_output.outdir = tmp
+        log.log_output.copy_summary_to_stdout = False
+        lg.StartTestWithLogSettings(sut, qsl, settings, log)
+        summary = (Path(tmp) / "mlperf_log_summary.txt").read_text()
+    lg.DestroyQSL(qsl)
+    lg.DestroySUT(sut)
+    from edgeship.bench.stats import percentile
+
+    return {
+        "p50": _ns(summary, "50.00") / 1e6,
+        "p90": _ns(summary, "90.00") / 1e6,
+        "queries": float(len(inner)),
+        "inner_p50": percentile(inner, 0.5),
+        "inner_p90": percentile(inner, 0.9),
+    }
+
+
+def _ns(summary: str, pct: str) -> float:
+    value = _field(summary, re.escape(pct) + r" percentile latency \(ns\)\s*:\s*(\d+)")
+    if value is None:
+        raise RuntimeError(f"LoadGen summary lacks the {pct} percentile; got:\n{summary[:800]}")
+    return float(value)
+
+
+def _field(text: str, pattern: str) -> str | None:
+    m = re.search(pattern, text)
+    return m.group(1) if m else None
+
+
+def edgeship_single_stream(
+    engine: Any, pool: list[Any], seconds: float, min_queries: int
+) -> dict[str, float]:
+    """edgeship's single-stream loop on the same engine and inputs."""
+    from edgeship.bench.scenarios import stream
+    from edgeship.bench.timer import StoppingRule
+
+    rule = StoppingRule(
+        min_runs=min_queries, min_seconds=seconds, warmup_runs=1, warmup_seconds=0.2
+    )
+    out = stream(lambda i: engine.predict(pool[i % len(pool)]), 1, rule)
+    return {
+        "p50": out["latency_ms"]["p50"],
+        "p90": out["latency_ms"]["p90"],
+        "queries": out["latency_ms"]["n"],
+    }
+
+
+def crosscheck(
+    artifact: str, rounds: int, seconds: float, min_queries: int, threads: int, batch: int = 1
+) -> dict[str, Any]:
+    """Alternate LoadGen and edgeship ``rounds`` times; compare the medians of p50 and p90."""
+    from edgeship.bench import inputs as inp
+    from edgeship.runtime import load
+
+    engine = load(artifact, threads=threads)
+    data = inp.synthetic(list(engine.inputs), batch * inp.POOL_SIZE, seed=0)
+    pool = [inp.as_model_input(b) for b in inp.query_pool(data, batch)]
+    runs: dict[str, list[dict[str, float]]] = {"loadgen": [], "edgeship": []}
+    for _ in range(rounds):
+        runs["loadgen"].append(loadgen_single_stream(engine, pool, seconds, min_queries))
+        runs["edgeship"].append(edgeship_single_stream(engine, pool, seconds, min_queries))
+    result: dict[str, Any] = {
+        "artifact": artifact,
+        "backend": engine.backend,
+        "threads": threads,
+        "batch": batch,
+        "rounds": runs,
+        "tolerance": TOLERANCE,
+    }
+    for key in ("p50", "p90"):
+        lg_v = statistics.median(r[key] for r in runs["loadgen"])
+        es_v = statistics.median(r[key] for r in runs["edgeship"])
+        diff = (lg_v - es_v) / es_v
+        result[key] = {
+            "loadgen_ms": lg_v,
+            "edgeship_ms": es_v,
+            "diff": diff,
+            "agree": abs(diff) <= TOLERANCE,
+        }
+    result["agree"] = result["p50"]["agree"] and result["p90"]["agree"]
+    # Same queries, two timers: LoadGen's issue-to-complete vs perf_counter_ns around predict.
+    result["same_queries"] = {
+        key: {
+            "loadgen_ms": statistics.median(r[key] for r in runs["loadgen"]),
+            "edgeship_timer_ms": statistics.median(r[f"inner_{key}"] for r in runs["loadgen"]),
+        }
+        for key in ("p50", "p90")
+    }
+    engine.close()
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "### LoadGen cross-check",
+        "",
+        f"`{Path(result['artifact']).name}` on {result['backend']}, {result['threads']} thread(s), "
+        f"{result['batch']} image(s) per query, SingleStream, median of "
+        f"{len(result['rounds']['loadgen'])} alternating rounds "
+        "(`python benchmarks/loadgen_crosscheck.py`):",
+        "",
+        "| metric | LoadGen ms | edgeship ms | difference | within 5% |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for key in ("p50", "p90"):
+        r = result[key]
+        lines.append(
+            f"| {key} | {r['loadgen_ms']:.4f} | {r['edgeship_ms']:.4f} | {r['diff'] * 100:+.2f}% | "
+            f"{'yes' if r['agree'] else 'no'} |"
+        )
+    same = result["same_queries"]
+    lines += [
+        "",
+        "On the very same LoadGen queries, edgeship's timer (perf_counter_ns around predict) "
+        f"gives p50 {same['p50']['edgeship_timer_ms']:.4f} ms and p90 "
+        f"{same['p90']['edgeship_timer_ms']:.4f} ms against LoadGen's "
+        f"{same['p50']['loadgen_ms']:.4f} / {same['p90']['loadgen_ms']:.4f} ms.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("artifact", help=".tflite or .onnx file (a model of a millisecond or more)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="minimum seconds per run (default 2)"
+    )
+    parser.add_argument("--min-queries", type=int, default=200, help="minimum queries per run")
+    parser.add_argument("--threads", type=int, default=1, help="backend threads (default 1)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=8,
+        help="images per query (default 8: a longer query "
+        "makes LoadGen's own per-query overhead small next to the model)",
+    )
+    parser.add_argument("--json", help="write the result as JSON here")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args(argv)
+    result = crosscheck(
+        args.artifact, args.rounds, args.seconds, args.min_queries, args.threads, args.batch
+    )
+    if args.json:
+        from edgeship.fileio import atomic_write_json
+
+        atomic_write_json(args.json, result)
+    if args.markdown:
+        print(markdown(result))
+    else:
+        print(json.dumps({k: result[k] for k in ("p50", "p90", "agree")}, indent=2))
+    for key in ("p50", "p90"):
+        r = result[key]
+        print(
+            f"{key}: LoadGen {r['loadgen_ms']:.4f} ms, edgeship {r['edgeship_ms']:.4f} ms, "
+            f"{r['diff'] * 100:+.2f}%",
+            file=sys.stderr,
+        )
+    return 0 if result["agree"] else 1
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())

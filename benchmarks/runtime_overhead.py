@@ -1,0 +1,204 @@
+"""Per-call overhead of ``Engine.predict`` against the raw backend calls doing the same work.
+
+Side by side in one process, interleaved: for each model and backend, R repetitions of
+N calls each, alternating raw and Engine (the order flips every repetition); reported: the
+median per-call time of each, the median of the paired ratios (Engine / raw), and the best
+repetition of each with their ratio (on a shared, noisy machine the minimum is the estimate
+least disturbed by other work). Batch 1.
+
+Raw TFLite = ``set_tensor`` / ``invoke`` / ``get_tensor`` on the backend's Interpreter (plus
+numpy quantize/dequantize for an int8 model fed float data); raw ONNX = ``session.run``.
+
+    python benchmarks/runtime_overhead.py --models DIR [--reps 9] [--calls 3000] [--json out.json]
+
+``--build DIR`` (run first; needs TensorFlow) writes the models: the digits CNN (the
+``mnist-cnn`` recipe on 8x8x1) and MobileNetV2 alpha 0.35 at 96x96 (random weights), each as
+TFLite fp32, TFLite int8 (int8 I/O) and ONNX fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+MODELS = {"digits_cnn": (8, 8, 1), "mobilenetv2_035_96": (96, 96, 3)}
+
+
+def build(out: Path) -> None:
+    """Write the benchmark models (imports TensorFlow; run in its own process)."""
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(0)
+    try:
+        from edgeship.train.recipes.mnist_cnn import build as mnist_cnn
+
+        digits = mnist_cnn((8, 8, 1), 10)
+    except ImportError:  # recipe not available: same layers inline
+        L = keras.layers
+        inp = keras.Input((8, 8, 1))
+        h = L.MaxPooling2D(2)(
+            L.Conv2D(64, 3, activation="relu")(L.Conv2D(32, 3, activation="relu")(inp))
+        )
+        h = L.Dense(128, activation="relu")(L.Flatten()(h))
+        digits = keras.Model(inp, L.Dense(10, activation="softmax")(h))
+    mobilenet = keras.applications.MobileNetV2(
+        input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10
+    )
+    rng = np.random.default_rng(0)
+    for name, model in (("digits_cnn", digits), ("mobilenetv2_035_96", mobilenet)):
+        shape = MODELS[name]
+
+        def rep(shape: tuple[int, ...] = shape) -> Any:
+            for _ in range(32):
+                yield [rng.uniform(0, 1, (1, *shape)).astype(np.float32)]
+
+        conv = tf.lite.TFLiteConverter.from_keras_model(model)
+        (out / f"{name}-fp32.tflite").write_bytes(conv.convert())
+        conv = tf.lite.TFLiteConverter.from_keras_model(model)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = rep
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = conv.inference_output_type = tf.int8
+        (out / f"{name}-int8.tflite").write_bytes(conv.convert())
+        fn = tf.function(lambda t, m=model: m(t))
+        sig = [tf.TensorSpec([None, *shape], tf.float32, name="x")]
+        proto, _ = tf2onnx.convert.from_function(fn, input_signature=sig, opset=17)
+        (out / f"{name}-fp32.onnx").write_bytes(proto.SerializeToString())
+
+
+def raw_tflite(backend: str, path: Path, x: np.ndarray) -> Any:
+    """A closure doing the raw interpreter calls (with numpy (de)quantization if needed)."""
+    if backend == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+    else:
+        from tflite_runtime.interpreter import Interpreter
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    i_idx, o_idx = inp["index"], out["index"]
+    set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
+    if inp["dtype"] == np.float32:
+        return lambda: (set_tensor(i_idx, x), invoke(), get_tensor(o_idx))[2]
+    (si, zi), (so, zo) = inp["quantization"], out["quantization"]
+    lo, hi = np.iinfo(inp["dtype"]).min, np.iinfo(inp["dtype"]).max
+    dtype = inp["dtype"]
+
+    def call() -> np.ndarray:
+        q = np.clip(np.rint(x / np.float32(si)) + np.float32(zi), lo, hi).astype(dtype)
+        set_tensor(i_idx, q)
+        invoke()
+        return (get_tensor(o_idx).astype(np.float32) - np.float32(zo)) * np.float32(so)
+
+    return call
+
+
+def raw_onnx(path: Path, x: np.ndarray) -> Any:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    i_name, outs = sess.get_inputs()[0].name, [sess.get_outputs()[0].name]
+    run = sess.run
+    return lambda: run(outs, {i_name: x})[0]
+
+
+def per_call_ns(fn: Any, calls: int) -> float:
+    for _ in range(min(200, calls)):
+        fn()
+    start = time.perf_counter_ns()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter_ns() - start) / calls
+
+
+def measure(path: Path, backend: str, reps: int, calls: int) -> dict[str, Any]:
+    from edgeship.runtime import load
+
+    shape = MODELS[path.name.split("-")[0]]
+    x = np.random.default_rng(0).uniform(0, 1, (1, *shape)).astype(np.float32)
+    raw = raw_onnx(path, x) if backend == "onnxruntime" else raw_tflite(backend, path, x)
+    engine = load(path, backend=backend, verify=False)
+    np.testing.assert_allclose(engine.predict(x), raw(), rtol=1e-5, atol=1e-6)
+    ours = lambda: engine.predict(x)  # noqa: E731
+    raw_ns, eng_ns, ratios = [], [], []
+    for rep in range(reps):
+        pair = [(raw, raw_ns), (ours, eng_ns)]
+        for fn, sink in pair if rep % 2 == 0 else pair[::-1]:
+            sink.append(per_call_ns(fn, calls))
+        ratios.append(eng_ns[-1] / raw_ns[-1])
+    engine.close()
+    return {
+        "model": path.name,
+        "backend": backend,
+        "calls_per_rep": calls,
+        "reps": reps,
+        "raw_us_median": statistics.median(raw_ns) / 1000,
+        "engine_us_median": statistics.median(eng_ns) / 1000,
+        "raw_us_min": min(raw_ns) / 1000,
+        "engine_us_min": min(eng_ns) / 1000,
+        "ratio_median": statistics.median(ratios),
+        "ratio_of_mins": min(eng_ns) / min(raw_ns),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", type=Path, help="write the benchmark models to this directory")
+    parser.add_argument("--models", type=Path, help="directory written by --build")
+    parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--calls", type=int, default=3000, help="calls per repetition (digits)")
+    parser.add_argument("--backends", default="litert,tflite-runtime,onnxruntime")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    if args.build:
+        build(args.build)
+        return 0
+    if not args.models:
+        parser.error("--models DIR is required (write it first with --build DIR)")
+    from edgeship.fileio import atomic_write_json
+    from edgeship.runtime import available_backends
+    from edgeship.versions import installed_versions
+
+    wanted = [b for b in args.backends.split(",") if b in available_backends()]
+    rows = []
+    for path in sorted(args.models.glob("*-*.*")):
+        fmt_backends = (
+            ["onnxruntime"] if path.suffix == ".onnx" else [b for b in wanted if b != "onnxruntime"]
+        )
+        for backend in fmt_backends:
+            if backend not in wanted:
+                continue
+            calls = args.calls if path.name.startswith("digits") else max(50, args.calls // 30)
+            row = measure(path, backend, args.reps, calls)
+            rows.append(row)
+            print(
+                f"{row['model']:32s} {backend:15s} raw {row['raw_us_median']:9.2f} us  engine "
+                f"{row['engine_us_median']:9.2f} us  ratio {row['ratio_median']:.3f} "
+                f"[{row['ratio_min']:.3f}..{row['ratio_max']:.3f}]  min raw "
+                f"{row['raw_us_min']:8.2f} us engine {row['engine_us_min']:8.2f} us ratio "
+                f"{row['ratio_of_mins']:.3f}",
+                flush=True,
+            )
+    if args.json:
+        atomic_write_json(
+            args.json,
+            {"benchmark": "runtime_overhead", "versions": installed_versions(), "results": rows},
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Compare two results files: deltas per matching configuration, with a noise band.
+
+Rows match on (variant, backend, delegate, threads, batch, scenario). The noise band comes
+from the runs' spread: for latency metrics it is ``hypot(s_base, s_new)`` where ``s`` is a
+run's robust per-inference sigma, ``1.4826 * MAD`` (the std when the MAD is 0). That is the
+jitter of a single inference, deliberately wider than the standard error of a percentile,
+because on a shared machine the run-to-run drift is far larger than the within-run error.
+Throughput uses the same band relative to the median latency. Accuracy, size and memory
+have no band.
+
+``--fail-on`` thresholds are ``metric:value``: a positive value fails when the metric rises
+by more than it (latency), a negative value when it falls by more (throughput, accuracy).
+``%`` makes it relative; otherwise it is in the metric's unit, with accuracy in percentage
+points. A change counts only when it is also outside the noise band.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from edgeship.bench.stats import MAD_TO_SIGMA
+from edgeship.bench.storage import row_key
+from edgeship.errors import ConfigError
+
+LATENCY_Q = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
+METRICS = (
+    *LATENCY_Q,
+    "mean",
+    "min",
+    "max",
+    "throughput_ips",
+    "throughput_sps",
+    "accuracy",
+    "load_ms",
+    "first_ms",
+    "peak_rss_mb",
+    "size_bytes",
+)
+_EXPR = re.compile(r"^\s*([a-z0-9_]+)\s*:\s*([+-]?\d+(?:\.\d+)?)\s*(%?)\s*$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One ``--fail-on`` rule: metric, limit and whether the limit is relative (%)."""
+
+    metric: str
+    limit: float
+    relative: bool
+
+    def describe(self) -> str:
+        return f"{self.metric}:{self.limit:+g}{'%' if self.relative else ''}"
+
+
+def parse_fail_on(text: str | None) -> list[Threshold]:
+    """Parse ``"p50:5%,accuracy:-0.5"`` into thresholds; bad items raise ConfigError."""
+    out = []
+    for item in [p for p in (text or "").split(",") if p.strip()]:
+        m = _EXPR.match(item)
+        if not m:
+            raise ConfigError(
+                f"Bad --fail-on item {item.strip()!r}. Expected METRIC:VALUE[%] such as "
+                "'p50:5%' or 'accuracy:-0.5'."
+            )
+        metric, value, pct = m.group(1), float(m.group(2)), bool(m.group(3))
+        if metric not in METRICS:
+            raise ConfigError(
+                f"Unknown metric {metric!r} in --fail-on. Expected one of: {', '.join(METRICS)}."
+            )
+        if value == 0:
+            raise ConfigError(f"--fail-on {metric} needs a non-zero limit. Got: {item.strip()!r}")
+        out.append(Threshold(metric, value, pct))
+    return out
+
+
+def metric_value(row: dict[str, Any], metric: str) -> float | None:
+    """The value of ``metric`` in a row (latency metrics from ``latency_ms``)."""
+    lat = row.get("latency_ms") or {}
+    value = lat.get(metric) if metric in (*LATENCY_Q, "mean", "min", "max") else row.get(metric)
+    if value is None:
+        return None
+    if metric == "accuracy":
+        return float(value) * 100.0  # percentage points
+    return float(value)
+
+
+def noise_band(base: dict[str, Any], new: dict[str, Any], metric: str) -> float:
+    """The band within which a change of ``metric`` is noise (0 where there is none)."""
+    if metric in LATENCY_Q or metric in ("mean", "min", "max"):
+        return math.hypot(spread(base), spread(new))
+    if metric in ("throughput_ips", "throughput_sps"):
+        rel = math.hypot(_relative(base), _relative(new))
+        return rel * (metric_value(base, metric) or 0.0)
+    return 0.0
+
+
+def spread(row: dict[str, Any]) -> float:
+    """A run's robust per-inference sigma in ms: ``1.4826 * MAD``, else the std."""
+    lat = row.get("latency_ms") or {}
+    return MAD_TO_SIGMA * float(lat.get("mad") or 0.0) or float(lat.get("std") or 0.0)
+
+
+def _relative(row: dict[str, Any]) -> float:
+    median = float((row.get("latency_ms") or {}).get("p50") or 0.0)
+    return spread(row) / median if median > 0 else 0.0
+
+
+def compare(
+    base: dict[str, Any],
+    new: dict[str, Any],
+    fail_on: list[Threshold] | None = None,
+    metrics: tuple[str, ...] = ("p50", "p90", "p99", "throughput_ips", "accuracy"),
+) -> dict[str, Any]:
+    """Deltas of ``new`` against ``base`` per matching row.
+
+    Returns:
+        ``{"rows": [...], "regressions": [...], "only_base": [...], "only_new": [...]}``;
+        each row has per-metric ``base``, ``new``, ``delta``, ``delta_pct``, ``band`` and
+        ``beyond_noise``; each regression names the row, metric, change and threshold.
+    """
+    fail_on = fail_on or []
+    wanted = tuple(dict.fromkeys([*metrics, *(t.metric for t in fail_on)]))
+    base_rows = {row_key(r): r for r in base.get("results", []) if not r.get("error")}
+    new_rows = {row_key(r): r for r in new.get("results", []) if not r.get("error")}
+    out_rows: list[dict[str, Any]] = []
+    regressions: list[dict[str, Any]] = []
+    for key, b in base_rows.items():
+        n = new_rows.get(key)
+        if n is None:
+            continue
+        entry: dict[str, Any] = {"key": _key_dict(key), "metrics": {}}
+        for metric in wanted:
+            bv, nv = metric_value(b, metric), metric_value(n, metric)
+            if bv is None or nv is None:
+                continue
+            delta = nv - bv
+            band = noise_band(b, n, metric)
+            entry["metrics"][metric] = {
+                "base": bv,
+                "new": nv,
+                "delta": delta,
+                "delta_pct": delta / bv * 100 if bv else None,
+                "band": band,
+                "beyond_noise": abs(delta) > band,
+            }
+        for t in fail_on:
+            m = entry["metrics"].get(t.metric)
+            if m and _breaks(m, t):
+                regressions.append(
+                    {"key": entry["key"], "metric": t.metric, "threshold": t.describe(), **m}
+                )
+        out_rows.append(entry)
+    return {
+        "rows": out_rows,
+        "regressions": regressions,
+        "only_base": [_key_dict(k) for k in base_rows if k not in new_rows],
+        "only_new": [_key_dict(k) for k in new_rows if k not in base_rows],
+    }
+
+
+def _breaks(m: dict[str, Any], t: Threshold) -> bool:
+    change = m["delta_pct"] if t.relative else m["delta"]
+    if change is None or not m["beyond_noise"]:
+        return False
+    return change > t.limit if t.limit > 0 else change < t.limit
+
+
+def _key_dict(key: tuple[Any, ...]) -> dict[str, Any]:
+    names = ("variant", "backend", "delegate", "threads", "batch", "scenario")
+    return dict(zip(names, key, strict=True))
+
+
+def label(key: dict[str, Any]) -> str:
+    """Short text for a row key, e.g. ``tflite-int8/litert t2 b1``."""
+    text = f"{key['variant']}/{key['backend']} t{key['threads']} b{key['batch']}"
+    if key.get("delegate"):
+        text += f" [{key['delegate']}]"
+    if key.get("scenario") not in (None, "single-stream"):
+        text += f" {key['scenario']}"
+    return text
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The comparison as a Markdown table plus the regressions."""
+    lines = ["| configuration | metric | base | new | delta | delta % | noise band |"]
+    lines.append("|---|---|---:|---:|---:|---:|---:|")
+    for row in result["rows"]:
+        for metric, m in row["metrics"].items():
+            pct = "–" if m["delta_pct"] is None else f"{m['delta_pct']:+.1f}%"
+            mark = " (noise)" if m["band"] > 0 and not m["beyond_noise"] else ""
+            lines.append(
+                f"| {label(row['key'])} | {metric} | {m['base']:.4g} | {m['new']:.4g} | "
+                f"{m['delta']:+.4g} | {pct}{mark} | ±{m['band']:.3g} |"
+            )
+    if result["regressions"]:
+        lines.append("")
+        lines.append("Regressions:")
+        for r in result["regressions"]:
+            lines.append(
+                f"- {label(r['key'])}: {r['metric']} {r['base']:.4g} -> {r['new']:.4g} "
+                f"breaks {r['threshold']}"
+            )
+    for name, title in (("only_base", "Only in base"), ("only_new", "Only in new")):
+        if result[name]:
+            lines.append(f"\n{title}: " + ", ".join(label(k) for k in result[name]))
+    return "\n".join(lines) + "\n"

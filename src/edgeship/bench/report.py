@@ -1,0 +1,274 @@
+"""Bench reports: Markdown, and one self-contained HTML file (plots as base64 PNG).
+
+Plots need matplotlib (``pip install 'edgeship[plot]'``); without it the HTML holds the
+tables and says how to get the plots.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from edgeship.bench import plots
+from edgeship.errors import ConfigError
+from edgeship.fileio import atomic_write_text
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("variant", "variant"),
+    ("backend", "backend"),
+    ("delegate", "delegate"),
+    ("threads", "threads"),
+    ("batch", "batch"),
+    ("scenario", "scenario"),
+    ("p50", "p50 ms"),
+    ("p90", "p90 ms"),
+    ("p99", "p99 ms"),
+    ("cv", "CV"),
+    ("throughput_ips", "inferences/s"),
+    ("load_ms", "load ms"),
+    ("first_ms", "first ms"),
+    ("peak_rss_mb", "peak RSS MiB"),
+    ("size_bytes", "size KiB"),
+    ("accuracy", "accuracy %"),
+)
+
+
+def _fmt(value: Any, key: str) -> str:
+    if value is None:
+        return "–"
+    if key == "size_bytes":
+        return f"{value / 1024:.1f}"
+    if key == "accuracy":
+        return f"{value * 100:.2f}"
+    if key == "cv":
+        return f"{value:.2f}"
+    if key.startswith("throughput"):
+        return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return str(value)
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    """One row's table cells, in :data:`COLUMNS` order."""
+    lat = row.get("latency_ms") or {}
+    out = []
+    for key, _ in COLUMNS:
+        value = lat.get(key) if key in ("p50", "p90", "p99", "cv") else row.get(key)
+        out.append(_fmt(value, key))
+    return out
+
+
+def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows that ran, sorted by artifact, backend, threads, batch; failures last."""
+    ok = [r for r in rows if not r.get("error")]
+    ok.sort(key=_order)
+    return ok
+
+
+_KIND_ORDER = {"keras": 0, "edgeship": 1, "raw": 2}
+
+
+def _order(row: dict[str, Any]) -> tuple[Any, ...]:
+    kind = str(row.get("kind") or "edgeship")
+    base = "" if kind == "keras" else str(row.get("variant")).removeprefix("raw:")
+    return (
+        base,
+        str(row.get("backend")),
+        str(row.get("scenario")),
+        row.get("batch") or 0,
+        row.get("threads") or 0,
+        _KIND_ORDER.get(kind, 3),
+        str(row.get("variant")),
+    )
+
+
+def failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose configuration failed."""
+    return [r for r in rows if r.get("error")]
+
+
+def env_lines(env: dict[str, Any]) -> list[str]:
+    """Short description of the machine and software."""
+    versions = env.get("versions") or {}
+    picked = ", ".join(
+        f"{k} {v}"
+        for k, v in versions.items()
+        if k
+        in (
+            "python",
+            "numpy",
+            "ai-edge-litert",
+            "tflite-runtime",
+            "onnxruntime",
+            "tensorflow",
+            "tensorflow-cpu",
+            "keras",
+            "edgeship",
+        )
+    )
+    timer = env.get("timer") or {}
+    return [
+        f"CPU: {env.get('cpu')} ({env.get('cores')} logical cores, "
+        f"{env.get('usable_cores')} usable)",
+        f"OS: {env.get('os')}",
+        f"Versions: {picked}",
+        f"Git commit: {env.get('git_commit')}; measured {env.get('time')}",
+        f"Timer: perf_counter_ns, observed resolution {timer.get('observed_resolution_ns')} ns",
+    ]
+
+
+def to_markdown(results: dict[str, Any], title: str = "Benchmark") -> str:
+    """Markdown report: environment, the table, failures and warnings."""
+    rows = results.get("results", [])
+    lines = [f"# {title}", ""]
+    lines += [f"- {line}" for line in env_lines(results.get("env") or {})]
+    lines += ["", markdown_table(rows)]
+    failed = failures(rows)
+    if failed:
+        lines += ["", "## Failed configurations", ""]
+        lines += [
+            f"- {r.get('variant')} on {r.get('backend')} (threads {r.get('threads')}): "
+            f"{r.get('error')}"
+            for r in failed
+        ]
+    warnings = [w for w in results.get("warnings", []) if "failed:" not in w]
+    if warnings:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The results table in Markdown."""
+    head = [name for _, name in COLUMNS]
+    out = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" if i < 6 else "---:" for i in range(len(head))) + "|",
+    ]
+    out += ["| " + " | ".join(cells(r)) + " |" for r in ordered(rows)]
+    return "\n".join(out)
+
+
+def to_csv(results: dict[str, Any]) -> str:
+    """The results table as CSV (numbers unformatted)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    keys = [
+        "variant",
+        "backend",
+        "backend_version",
+        "delegate",
+        "threads",
+        "batch",
+        "scenario",
+        "n",
+        "mean",
+        "std",
+        "min",
+        "p50",
+        "p90",
+        "p95",
+        "p99",
+        "p999",
+        "max",
+        "cv",
+        "throughput_ips",
+        "throughput_sps",
+        "load_ms",
+        "first_ms",
+        "peak_rss_mb",
+        "size_bytes",
+        "accuracy",
+        "artifact",
+        "sha256",
+        "error",
+    ]
+    writer.writerow(keys)
+    for r in results.get("results", []):
+        lat = r.get("latency_ms") or {}
+        writer.writerow(
+            ["" if (v := (lat.get(k) if k in lat else r.get(k))) is None else v for k in keys]
+        )
+    return buf.getvalue()
+
+
+def _img(png: bytes | None, alt: str) -> str:
+    if png is None:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    alt = html.escape(alt)
+    return (
+        f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{alt}</figcaption></figure>"
+    )
+
+
+def to_html(results: dict[str, Any], title: str = "Benchmark") -> str:
+    """One self-contained HTML page: environment, table, plots (when matplotlib is there)."""
+    rows = results.get("results", [])
+    ok = ordered(rows)
+    head = "".join(f"<th>{html.escape(name)}</th>" for _, name in COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>" for r in ok
+    )
+    env = "".join(f"<li>{html.escape(line)}</li>" for line in env_lines(results.get("env") or {}))
+    if plots.available():
+        figures = "".join(
+            [
+                _img(plots.latency_distribution(ok), "Latency distribution per configuration"),
+                _img(plots.pareto(ok), "Accuracy vs latency vs size, Pareto front in red"),
+                _img(plots.throughput(ok), "Throughput vs threads and batch"),
+            ]
+        )
+    else:
+        figures = "<p>Plots need matplotlib: <code>pip install 'edgeship[plot]'</code>.</p>"
+    failed = "".join(
+        f"<li>{html.escape(str(r.get('variant')))} on {html.escape(str(r.get('backend')))}: "
+        f"{html.escape(str(r.get('error')))}</li>"
+        for r in failures(rows)
+    )
+    warnings = "".join(
+        f"<li>{html.escape(w)}</li>" for w in results.get("warnings", []) if "failed:" not in w
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 7px; text-align: right; }}
+th {{ background: #f0f0f0; }} td:nth-child(-n+6) {{ text-align: left; }}
+figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<ul>{env}</ul>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{"<h2>Failed configurations</h2><ul>" + failed + "</ul>" if failed else ""}
+{"<h2>Warnings</h2><ul>" + warnings + "</ul>" if warnings else ""}
+<h2>Plots</h2>
+{figures}
+</body></html>
+"""
+
+
+def write_report(
+    results: dict[str, Any], out: str | os.PathLike[str], title: str = "Benchmark"
+) -> Path:
+    """Write an ``.html``, ``.md`` or ``.csv`` report (by suffix), atomically."""
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        text = to_html(results, title)
+    elif suffix in (".md", ".markdown"):
+        text = to_markdown(results, title)
+    elif suffix == ".csv":
+        text = to_csv(results)
+    else:
+        raise ConfigError(
+            f"Cannot tell the report format of {path}. Expected a .html, .md or .csv path."
+        )
+    return atomic_write_text(path, text)

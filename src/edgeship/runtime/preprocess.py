@@ -1,0 +1,118 @@
+"""Model-card preprocessing in numpy, image files with Pillow, and top-k labels.
+
+The card's ``Preprocessing`` maps raw data to model input: ``y = (x * scale + offset - mean) /
+std`` (per channel when mean/std are lists), then the card's layout (NHWC or NCHW).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgeship._lazy import require
+from edgeship.card import Preprocessing
+from edgeship.errors import InvalidInputError
+from edgeship.runtime.specs import TensorSpec
+
+if TYPE_CHECKING:
+    from edgeship.runtime.engine import Engine
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def normalize(x: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """Apply ``(x * scale + offset - mean) / std`` in float32 (channels last)."""
+    y = np.asarray(x, dtype=np.float32) * np.float32(pre.scale) + np.float32(pre.offset)
+    if pre.mean is not None:
+        y = y - np.asarray(pre.mean, dtype=np.float32)
+    if pre.std is not None:
+        y = y / np.asarray(pre.std, dtype=np.float32)
+    return y
+
+
+def image_geometry(spec: TensorSpec, pre: Preprocessing) -> tuple[int | None, int | None, int]:
+    """Return ``(height, width, channels)`` the model wants, from the card then the tensor."""
+    layout = pre.layout.upper()
+    dims = spec.shape[1:] if len(spec.shape) == 4 else (None, None, None)
+    h, w, c = (dims[1], dims[2], dims[0]) if layout == "NCHW" else (dims[0], dims[1], dims[2])
+    if pre.image_size is not None:
+        h, w = pre.image_size
+    if pre.color_mode == "grayscale":
+        c = 1
+    elif pre.color_mode == "rgb":
+        c = 3
+    return h, w, int(c or 3)
+
+
+def read_image(path: Path, height: int | None, width: int | None, channels: int) -> np.ndarray:
+    """Read an image file as an ``(H, W, C)`` float32 array of raw pixel values (0..255)."""
+    pil = require("PIL.Image", "image", "read image files")
+    try:
+        with pil.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if height and width and img.size != (width, height):
+                img = img.resize((width, height), pil.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"Cannot read {path} as an image: {exc}") from exc
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def load_input(path: Path, engine: Engine) -> np.ndarray:
+    """Read an image (or an .npy of raw image values) and preprocess it for ``engine``.
+
+    Returns:
+        A batch of one, in the model's layout, as float32.
+    """
+    card = engine.card
+    pre = card.preprocessing if card is not None else Preprocessing()
+    spec = engine.inputs[0]
+    h, w, c = image_geometry(spec, pre)
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, allow_pickle=False).astype(np.float32)
+        if arr.ndim == 2:
+            arr = arr[..., None]
+    elif path.suffix.lower() in IMAGE_SUFFIXES:
+        arr = read_image(path, h, w, c)
+    else:
+        raise InvalidInputError(
+            f"{path} is not an image. Expected one of {', '.join(IMAGE_SUFFIXES)} or .npy."
+        )
+    y = normalize(arr, pre)
+    if y.ndim == 3 and pre.layout.upper() == "NCHW":
+        y = y.transpose(2, 0, 1)
+    return np.ascontiguousarray(y[None])
+
+
+def scores_of(output: np.ndarray) -> np.ndarray:
+    """Class scores of one sample: the output itself when it is a probability vector,
+    otherwise its softmax."""
+    v = np.asarray(output, dtype=np.float64).reshape(-1)
+    if v.size and v.min() >= 0 and abs(v.sum() - 1.0) < 1e-3:
+        return v
+    e = np.exp(v - v.max())
+    return e / e.sum()  # type: ignore[no-any-return]
+
+
+def top_k(output: np.ndarray, labels: Any, k: int) -> list[tuple[str, float]]:
+    """Return the ``k`` best ``(label, score)`` pairs of one sample's output."""
+    scores = scores_of(output)
+    order = np.argsort(-scores, kind="stable")[: max(1, k)]
+    names = list(labels) if labels is not None and len(labels) == scores.size else None
+    return [(names[i] if names else str(int(i)), float(scores[i])) for i in order]
+
+
+def predict_image(engine: Engine, path: str | Path, top_k: int = 5) -> list[tuple[str, float]]:
+    """Classify one image file with the card's preprocessing; best ``top_k`` labels first."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(f"Image {p} does not exist.")
+    out = engine.predict(load_input(p, engine))
+    first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
+    card = engine.card
+    return _top(first[0], card.labels if card is not None else None, top_k)
+
+
+_top = top_k

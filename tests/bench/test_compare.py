@@ -1,0 +1,116 @@
+"""compare: matching rows, noise bands from the runs' spread, --fail-on expressions."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeship.bench.compare import compare, noise_band, parse_fail_on, spread, to_markdown
+from edgeship.bench.stats import summarize
+from edgeship.bench.storage import make_results
+from edgeship.errors import ConfigError
+
+
+def _row(variant, samples, accuracy=0.9, threads=1, **extra):
+    lat = summarize(samples)
+    return {
+        "variant": variant,
+        "backend": "litert",
+        "delegate": None,
+        "threads": threads,
+        "batch": 1,
+        "scenario": "single-stream",
+        "latency_ms": lat,
+        "throughput_ips": 1000.0 / lat["mean"],
+        "accuracy": accuracy,
+        "error": None,
+        **extra,
+    }
+
+
+def _doc(*rows):
+    return make_results({}, list(rows))
+
+
+TIGHT = [1.0, 1.0, 1.0, 1.01, 0.99] * 20  # p50 1.0, MAD 0.0 -> std-based spread
+WIDE = [0.5, 1.0, 1.5] * 20  # p50 1.0, MAD 0.5
+
+
+def test_parse_fail_on_reads_relative_and_absolute_limits():
+    [p50, acc] = parse_fail_on("p50:5%, accuracy:-0.5")
+    assert (p50.metric, p50.limit, p50.relative) == ("p50", 5.0, True)
+    assert (acc.metric, acc.limit, acc.relative) == ("accuracy", -0.5, False)
+    assert parse_fail_on(None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("p50=5%", "Bad --fail-on item 'p50=5%'. Expected METRIC:VALUE[%]"),
+        ("latency:5%", "Unknown metric 'latency' in --fail-on. Expected one of: p50, p90"),
+        ("p50:0", "needs a non-zero limit"),
+    ],
+)
+def test_bad_fail_on_items_are_rejected(text, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        parse_fail_on(text)
+
+
+def test_spread_is_the_robust_sigma():
+    assert spread(_row("a", WIDE)) == pytest.approx(1.4826 * 0.5)
+    tight = _row("a", TIGHT)
+    assert spread(tight) == pytest.approx(tight["latency_ms"]["std"])  # MAD 0 -> std
+    band = noise_band(_row("a", WIDE), _row("a", WIDE), "p50")
+    assert band == pytest.approx((2**0.5) * 1.4826 * 0.5)
+    assert noise_band(_row("a", WIDE), _row("a", WIDE), "accuracy") == 0.0
+
+
+def test_a_slowdown_beyond_threshold_and_noise_is_a_regression():
+    base = _doc(_row("m", TIGHT))
+    new = _doc(_row("m", [x * 1.2 for x in TIGHT]))
+    result = compare(base, new, parse_fail_on("p50:5%"))
+    [reg] = result["regressions"]
+    assert reg["metric"] == "p50" and reg["delta_pct"] == pytest.approx(20.0)
+    assert reg["threshold"] == "p50:+5%"
+    assert reg["key"]["variant"] == "m"
+
+
+def test_a_slowdown_inside_the_noise_band_is_not_a_regression():
+    base = _doc(_row("m", WIDE))
+    new = _doc(_row("m", [x + 0.2 for x in WIDE]))  # +20% but the spread is 0.74 ms
+    result = compare(base, new, parse_fail_on("p50:5%"))
+    assert result["regressions"] == []
+    assert result["rows"][0]["metrics"]["p50"]["beyond_noise"] is False
+
+
+def test_a_slowdown_below_threshold_is_not_a_regression():
+    base = _doc(_row("m", TIGHT))
+    new = _doc(_row("m", [x * 1.03 for x in TIGHT]))
+    assert compare(base, new, parse_fail_on("p50:5%"))["regressions"] == []
+
+
+def test_accuracy_drop_is_in_percentage_points():
+    base = _doc(_row("m", TIGHT, accuracy=0.900))
+    worse = _doc(_row("m", TIGHT, accuracy=0.890))  # -1.0 point
+    slight = _doc(_row("m", TIGHT, accuracy=0.897))  # -0.3 point
+    assert [
+        r["metric"] for r in compare(base, worse, parse_fail_on("accuracy:-0.5"))["regressions"]
+    ] == ["accuracy"]
+    assert compare(base, slight, parse_fail_on("accuracy:-0.5"))["regressions"] == []
+
+
+def test_throughput_drop_fails_a_negative_relative_limit():
+    base = _doc(_row("m", TIGHT))
+    new = _doc(_row("m", [x * 2 for x in TIGHT]))
+    regs = compare(base, new, parse_fail_on("throughput_ips:-10%"))["regressions"]
+    assert regs and regs[0]["delta_pct"] == pytest.approx(-50.0)
+
+
+def test_unmatched_and_failed_rows_are_listed_not_compared():
+    base = _doc(_row("a", TIGHT), _row("b", TIGHT), _row("c", TIGHT, error="boom"))
+    new = _doc(_row("a", TIGHT, threads=2), _row("b", TIGHT), _row("c", TIGHT))
+    result = compare(base, new)
+    assert [r["key"]["variant"] for r in result["rows"]] == ["b"]
+    assert [k["variant"] for k in result["only_base"]] == ["a"]
+    assert sorted(k["variant"] for k in result["only_new"]) == ["a", "c"]
+    text = to_markdown(result)
+    assert "| b/litert t1 b1 | p50 |" in text and "Only in base: a/litert t1 b1" in text

@@ -1,0 +1,157 @@
+"""Results files (schema, atomic writes, errors) and reports (Markdown, CSV, HTML)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from edgeship.bench import load_results, merge_results, save_results
+from edgeship.bench.plots import pareto_front
+from edgeship.bench.report import to_csv, to_markdown, write_report
+from edgeship.bench.stats import quantiles, summarize
+from edgeship.bench.storage import SCHEMA, make_results
+from edgeship.errors import ArtifactExistsError, ConfigError
+
+
+def _row(variant, p, threads=1, batch=1, acc=0.9, size=1000, **extra):
+    samples = [p * f for f in (0.9, 1.0, 1.0, 1.1, 1.3)]
+    return {
+        "artifact": f"/a/{variant}.tflite",
+        "sha256": "0" * 64,
+        "variant": variant,
+        "kind": "edgeship",
+        "backend": "litert",
+        "backend_version": "2.3.0",
+        "delegate": None,
+        "threads": threads,
+        "batch": batch,
+        "scenario": "single-stream",
+        "latency_ms": summarize(samples),
+        "latency_quantiles_ms": quantiles(samples),
+        "throughput_ips": 1000 / p,
+        "throughput_sps": 1000 / p * batch,
+        "load_ms": 12.0,
+        "first_ms": 0.5,
+        "peak_rss_mb": 50.0,
+        "size_bytes": size,
+        "accuracy": acc,
+        "error": None,
+        **extra,
+    }
+
+
+ENV = {
+    "cpu": "Test CPU",
+    "cores": 2,
+    "usable_cores": 2,
+    "os": "Linux",
+    "versions": {"numpy": "1.26.4"},
+    "timer": {"observed_resolution_ns": 70},
+}
+
+
+@pytest.fixture
+def results():
+    rows = [
+        _row("tflite-fp32", 1.0, size=9000, acc=0.95),
+        _row("tflite-fp32", 0.7, threads=2, size=9000, acc=0.95),
+        _row("tflite-int8", 0.5, size=3000, acc=0.94),
+        _row("tflite-int8", 0.4, threads=2, size=3000, acc=0.94),
+        _row("onnx-fp32", 2.0, size=9000, acc=0.95),
+        {**_row("broken", 1.0), "error": "ModelLoadError: bad file", "latency_ms": None},
+    ]
+    return make_results(ENV, rows, {"threads": [1, 2]})
+
+
+def test_save_and_load_round_trip(results, tmp_path):
+    path = save_results(tmp_path / "out" / "bench.json", results)
+    data = load_results(path)
+    assert data["schema"] == SCHEMA and len(data["results"]) == 6
+    assert not list(path.parent.glob("*.partial"))
+
+
+def test_save_refuses_to_overwrite_without_force(results, tmp_path):
+    path = save_results(tmp_path / "bench.json", results)
+    with pytest.raises(ArtifactExistsError, match="already exists"):
+        save_results(path, results, force=False)
+
+
+def test_make_results_fills_missing_required_keys_with_null():
+    doc = make_results({}, [{"variant": "x", "error": "failed early"}])
+    assert doc["results"][0]["latency_ms"] is None and doc["results"][0]["sha256"] is None
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {"schema": "other/1", "results": []},
+            "Expected schema 'edgeship.bench/1'. Got: 'other/1'",
+        ),
+        ({"schema": SCHEMA, "results": {}}, "'results' must be a list of rows. Got: dict"),
+        ({"schema": SCHEMA, "results": [{"variant": "x"}]}, "result row 0 lacks"),
+    ],
+)
+def test_invalid_documents_are_rejected(doc, message, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_results(path)
+
+
+def test_missing_results_file_names_the_command(tmp_path):
+    with pytest.raises(
+        ConfigError, match=re.escape("does not exist. Expected a file from 'edgeship bench --json'")
+    ):
+        load_results(tmp_path / "nope.json")
+
+
+def test_merge_keeps_every_row(results):
+    assert len(merge_results([results, results])["results"]) == 12
+
+
+def test_markdown_report_has_table_env_and_failures(results):
+    text = to_markdown(results, "Digits")
+    assert text.startswith("# Digits")
+    assert "CPU: Test CPU (2 logical cores, 2 usable)" in text
+    assert "| tflite-int8 | litert | – | 2 | 1 | single-stream | 0.4 |" in text
+    assert "95.00" in text and "8.8" in text  # accuracy % and size KiB
+    assert "broken on litert (threads 1): ModelLoadError: bad file" in text
+
+
+def test_csv_has_one_line_per_row_with_raw_numbers(results):
+    lines = to_csv(results).strip().splitlines()
+    assert len(lines) == 7
+    assert lines[0].startswith("variant,backend,backend_version")
+    assert lines[1].split(",")[11] == "1.0"  # p50 of tflite-fp32 t1, unformatted
+
+
+def test_html_report_is_self_contained_with_plots(results, tmp_path):
+    path = write_report(results, tmp_path / "r.html", title="Digits")
+    html = path.read_text()
+    assert "<table>" in html and "Digits" in html and "http" not in html.replace("https://", "")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 3  # distribution, Pareto, throughput vs threads
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+
+
+def test_report_suffix_must_be_known(results, tmp_path):
+    with pytest.raises(ConfigError, match=r"Expected a \.html, \.md or \.csv path"):
+        write_report(results, tmp_path / "r.pdf")
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    # (latency, -accuracy, size): all lower-is-better
+    pts = [
+        (1.0, -95.0, 9000),
+        (0.5, -94.0, 3000),
+        (2.0, -95.0, 9000),
+        (0.5, -93.0, 3000),
+        (0.4, -90.0, 5000),
+        (1.0, -95.0, 9000),
+    ]
+    assert pareto_front(pts) == [0, 1, 4, 5]
+    assert pareto_front([(lat, acc) for lat, acc, _ in pts]) == [0, 1, 4, 5]

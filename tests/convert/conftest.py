@@ -1,0 +1,75 @@
+"""Convert fixtures: converted outputs shared by every test of the session.
+
+Each fixture converts once; tests only read the manifest and the artifacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .arch_models import BUILDERS
+
+#: Variants converted per architecture in the default suite: float parity plus quantized
+#: variants keeps the run short (each convert pays a TensorFlow start); the digits CNN gets
+#: all ten. ``multi_io`` covers two inputs/two outputs, BatchNormalization + Dropout +
+#: GlobalAveragePooling2D and Resizing/Rescaling in one model.
+ARCH_VARIANTS: dict[str, tuple[str, ...]] = {
+    "mobilenet_v2": ("tflite-fp32", "tflite-int8", "onnx-fp32"),
+    "multi_io": ("tflite-fp32", "tflite-int8-float-io", "onnx-fp32", "onnx-int8"),
+    "lstm": ("tflite-fp32", "tflite-int8", "onnx-fp32", "onnx-dynamic"),
+}
+
+
+def convert_keep(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run convert(); on ParityError return the manifest it wrote (tests inspect it)."""
+    from edgeship.convert import convert, read_manifest
+    from edgeship.errors import ParityError
+
+    try:
+        return convert(*args, **kwargs)
+    except ParityError:
+        return read_manifest(args[1])
+
+
+@pytest.fixture(scope="session")
+def digits_all(digits_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All ten variants of the digits CNN (directory with manifest.json)."""
+    out = tmp_path_factory.mktemp("digits_all")
+    convert_keep(digits_model_dir / "model.keras", out, variants="all")
+    return out
+
+
+@pytest.fixture(scope="session")
+def arch_dirs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``get(name)`` -> directory with the architecture's model.keras and samples."""
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            cache[name] = BUILDERS[name](tmp_path_factory.mktemp(f"arch_{name}"))
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def arch_converted(
+    arch_dirs: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], dict[str, Any]]:
+    """``get(name)`` -> manifest of the architecture converted to ARCH_VARIANTS[name]."""
+    cache: dict[str, dict[str, Any]] = {}
+
+    def get(name: str) -> dict[str, Any]:
+        if name not in cache:
+            source = arch_dirs(name)
+            out = tmp_path_factory.mktemp(f"converted_{name}")
+            manifest = convert_keep(source / "model.keras", out, variants=ARCH_VARIANTS[name])
+            manifest["_out"] = str(out)
+            cache[name] = manifest
+        return cache[name]
+
+    return get

@@ -1,0 +1,106 @@
+"""Bad input gets a clear, typed error before anything is written."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeship.cli.main import main
+from edgeship.convert import convert, read_manifest
+from edgeship.errors import ConfigError, DatasetError, ModelLoadError
+from edgeship.samples import save_samples
+
+
+def test_missing_and_corrupt_models(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        convert(tmp_path / "nope.keras", tmp_path / "out")
+    corrupt = tmp_path / "model.keras"
+    corrupt.write_bytes(b"not a zip archive")
+    with pytest.raises(ModelLoadError, match=r"not a valid \.keras file"):
+        convert(corrupt, tmp_path / "out")
+    h5 = tmp_path / "model.h5"
+    h5.write_bytes(b"garbage!" * 4)
+    with pytest.raises(ModelLoadError, match=r"not a valid HDF5 \(\.h5\) file"):
+        convert(h5, tmp_path / "out")
+    other = tmp_path / "model.pt"
+    other.write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match=r"expected a \.keras or \.h5 file"):
+        convert(other, tmp_path / "out")
+    with pytest.raises(ModelLoadError, match=r"without saved_model\.pb"):
+        convert(tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_options_before_work(tmp_path: Path) -> None:
+    model = tmp_path / "model.keras"
+    with zipfile.ZipFile(model, "w") as zf:
+        zf.writestr("config.json", "{}")
+    with pytest.raises(ConfigError, match="Unknown variant"):
+        convert(model, tmp_path / "out", variants="tflite-int3")
+    with pytest.raises(ConfigError, match="Unknown convert option"):
+        convert(model, tmp_path / "out", options={"turbo": 1})
+    with pytest.raises(ConfigError, match="Unknown target runtime"):
+        convert(model, tmp_path / "out", target_runtime="coreml==7")
+
+
+def test_calibration_of_wrong_shape(digits_model_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "cal.npz"
+    save_samples(bad, np.zeros((50, 8, 8, 3), np.float32))
+    with pytest.raises(
+        DatasetError, match=r"sample shape \(8, 8, 3\); the model expects \(8, 8, 1\)"
+    ):
+        convert(digits_model_dir / "model.keras", tmp_path / "out", variants=("tflite-int8",),
+                calibration=bad)  # fmt: skip
+    few = tmp_path / "few.npz"
+    save_samples(few, np.zeros((5, 8, 8, 1), np.float32))
+    with pytest.raises(DatasetError, match="holds 5 samples; at least 10"):
+        convert(digits_model_dir / "model.keras", tmp_path / "out", variants=("onnx-int8",),
+                calibration=few)  # fmt: skip
+
+
+def test_custom_layer_is_named(tmp_path: Path) -> None:
+    import keras
+
+    class Doubler(keras.layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dense(2)(Doubler(name="doubler")(inp)))
+    model.save(tmp_path / "custom.keras")
+    with pytest.raises(ModelLoadError, match=r"custom layer.*Doubler.*register_keras_serializable"):
+        convert(tmp_path / "custom.keras", tmp_path / "out", variants=("tflite-fp32",))
+
+
+def test_cli_error_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["convert", str(tmp_path / "none.keras"), "--to", "all", "--out", str(tmp_path)])
+    assert code == 1
+    assert "edgeship convert: error: Model" in capsys.readouterr().err
+
+
+def test_cli_convert_with_target_runtime(
+    digits_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "m"
+    shutil.copytree(digits_model_dir, model)
+    out = tmp_path / "out"
+    args = ["convert", str(model / "model.keras"), "--to", "tflite-dynamic", "--out", str(out),
+            "--target-runtime", "tflite-runtime==2.14", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "tflite-dynamic" in text and " ok " in text
+    manifest = read_manifest(out)
+    record = manifest["variants"][0]
+    assert record["status"] == "ok"
+    assert record["params"]["per_channel_dense"] is False
+    assert manifest["target_runtime"] == "tflite-runtime==2.14"
+    assert any("per tensor" in note for note in manifest["notes"])
+    # per-tensor dense weights run on tflite-runtime 2.14 (when installed here)
+    old = [r for k, r in record["runtimes"].items() if k.startswith("tflite-runtime 2.14")]
+    assert old in ([], ["ok"])
+    assert main(args) == 1  # the directory now holds artifacts
+    assert "pass --force" in capsys.readouterr().err

@@ -1,0 +1,76 @@
+"""`inspect` on real artifacts: tensors, quantization, operators, Edge TPU and GPU verdicts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeship.cli.main import main
+from edgeship.convert.inspect import inspect_artifact
+from edgeship.errors import ModelLoadError
+
+
+def test_tflite_int8(digits_all: Path) -> None:
+    info = inspect_artifact(digits_all / "tflite-int8.tflite", gpu_check=False)
+    assert info["format"] == "tflite"
+    (inp,) = info["inputs"]
+    assert inp["dtype"] == "int8" and inp["shape"] == [None, 8, 8, 1]
+    assert isinstance(inp["scale"], float) and isinstance(inp["zero_point"], int)
+    ops = {o["op"]: o for o in info["ops"]}
+    assert ops["CONV_2D"]["count"] >= 1 and ops["CONV_2D"]["version"] >= 1
+    assert info["edgetpu"]["ready"] is False
+    assert any("dynamic shapes" in r for r in info["edgetpu"]["reasons"])
+    assert info["size_bytes"] == (digits_all / "tflite-int8.tflite").stat().st_size
+
+
+def test_tflite_fp32_not_edgetpu_ready_and_gpu_verdict(digits_all: Path) -> None:
+    info = inspect_artifact(digits_all / "tflite-fp32.tflite")
+    assert any("float32, not 8-bit" in r for r in info["edgetpu"]["reasons"])
+    assert info["gpu_delegate"]["compatible"] in (True, False)
+
+
+def test_onnx(digits_all: Path) -> None:
+    info = inspect_artifact(digits_all / "onnx-int8.onnx")
+    assert info["format"] == "onnx" and info["opset"]["ai.onnx"] == 17
+    ops = {o["op"] for o in info["ops"]}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert info["inputs"][0]["shape"][1:] == [8, 8, 1]
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelLoadError, match="not a TFLite flatbuffer"):
+        inspect_artifact(bad)
+    other = tmp_path / "model.bin"
+    other.write_bytes(b"xx")
+    with pytest.raises(ModelLoadError, match=r"expected a \.tflite or \.onnx file"):
+        inspect_artifact(other)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        inspect_artifact(tmp_path / "missing.onnx")
+
+
+def test_cli_json_and_text(digits_all: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["inspect", str(digits_all / "tflite-int8.tflite"), "--json", "--no-gpu-check"]) == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["inputs"][0]["dtype"] == "int8"
+    assert main(["inspect", str(digits_all / "onnx-fp32.onnx")]) == 0
+    text = capsys.readouterr().out
+    assert "opset: 17" in text and "inputs:" in text
+
+
+def test_inspect_does_not_import_tensorflow(digits_all: Path) -> None:
+    code = (
+        "import sys; from edgeship.cli.main import main; "
+        f"main(['inspect', {str(digits_all / 'tflite-int8.tflite')!r}, '--json']); "
+        "sys.exit(3 if 'tensorflow' in sys.modules else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert '"edgetpu"' in proc.stdout

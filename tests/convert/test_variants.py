@@ -1,0 +1,80 @@
+"""Variant specs and options: names are the contract, unknown options are rejected."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeship.convert.variants import (
+    VARIANTS,
+    ActivationType,
+    CalibrationMethod,
+    ConversionSpec,
+    ConvertOptions,
+    Precision,
+    resolve_variants,
+)
+from edgeship.errors import ConfigError
+
+CONTRACT = (
+    "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int8-float-io",
+    "tflite-int16x8", "onnx-fp32", "onnx-fp16", "onnx-dynamic", "onnx-int8",
+)  # fmt: skip
+
+
+def test_variant_names_are_the_contract() -> None:
+    assert tuple(VARIANTS) == CONTRACT
+    assert VARIANTS["tflite-int8"].filename == "tflite-int8.tflite"
+    assert VARIANTS["onnx-int8"].suffix == ".onnx"
+    assert VARIANTS["tflite-int16x8"].needs_calibration
+    assert not VARIANTS["tflite-dynamic"].needs_calibration
+    assert VARIANTS["tflite-fp32"].tolerance.atol == 1e-4
+
+
+def test_resolve_all_lists_and_strings() -> None:
+    assert [s.name for s in resolve_variants("all")] == list(CONTRACT)
+    assert [s.name for s in resolve_variants("onnx-fp32, tflite-fp32")] == [
+        "onnx-fp32",
+        "tflite-fp32",
+    ]
+    assert len(resolve_variants(["tflite-int8", "tflite-int8"])) == 1
+
+
+def test_resolve_unknown_variant_message() -> None:
+    with pytest.raises(
+        ConfigError, match=r"Unknown variant\(s\) \['tflite-int4'\]. Expected 'all'"
+    ):
+        resolve_variants("tflite-fp32,tflite-int4")
+    with pytest.raises(ConfigError, match="No variant given"):
+        resolve_variants("")
+
+
+def test_options_reject_unknown_keys() -> None:
+    with pytest.raises(ConfigError, match=r"Unknown convert option\(s\) \['optimise'\]"):
+        ConvertOptions.from_dict({"optimise": True})
+
+
+def test_options_parse_and_validate() -> None:
+    opts = ConvertOptions.from_dict(
+        {"opset": "15", "calibration_method": "entropy", "activation_type": "int8",
+         "keep_float": ["a", "b"]}
+    )  # fmt: skip
+    assert opts.opset == 15
+    assert opts.calibration_method is CalibrationMethod.ENTROPY
+    assert opts.activation_type is ActivationType.INT8
+    assert opts.keep_float == ("a", "b")
+    assert opts.to_dict()["calibration_method"] == "entropy"
+    with pytest.raises(ConfigError, match=r"opset must be between 13 and 18\. Got: 9"):
+        ConvertOptions(opset=9)
+    with pytest.raises(ConfigError, match="at least 10 samples"):
+        ConvertOptions(calibration_samples=5)
+    with pytest.raises(ConfigError, match="calibration_method in"):
+        ConvertOptions.from_dict({"calibration_method": "kl"})
+    with pytest.raises(ConfigError, match="opset must be an integer"):
+        ConvertOptions.from_dict({"opset": "new"})
+
+
+def test_spec_needs_calibration_data() -> None:
+    spec = ConversionSpec(VARIANTS["tflite-int8"])
+    assert spec.variant.precision is Precision.INT8
+    with pytest.raises(ConfigError, match="needs calibration data"):
+        spec.calibration_batches()

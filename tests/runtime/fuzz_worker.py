@@ -1,0 +1,41 @@
+"""Load model files named on stdin, one per line, and answer one JSON line each.
+
+Run by test_fuzz.py as a child process: a file that crashes the native interpreter kills
+only this worker (the test restarts it and records the crash). Answers:
+``{"outcome": "ok"}``, ``{"outcome": "typed", "error": NAME}`` (an edgeship error) or
+``{"outcome": "untyped", "error": NAME, "message": ...}`` (anything else: a bug).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from edgeship.errors import EdgeshipError
+from edgeship.runtime import load
+from edgeship.runtime.verify_probe import probe
+
+
+def main() -> None:
+    # Native code may print to fd 1: keep a private copy for answers, send fd 1 to stderr.
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        path = line.strip()
+        if not path:
+            continue
+        try:
+            with load(path, verify=False) as engine:
+                probe(engine)
+            answer = {"outcome": "ok"}
+        except EdgeshipError as exc:
+            answer = {"outcome": "typed", "error": type(exc).__name__}
+        except Exception as exc:
+            answer = {"outcome": "untyped", "error": type(exc).__name__, "message": str(exc)[:300]}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""`edgeship predict` on real artifacts: text, JSON, images with the model card, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeship.card import ModelCard, Preprocessing, TensorInfo
+from edgeship.cli.main import main
+
+
+@pytest.fixture
+def model_dir(artifacts: Path, tmp_path: Path) -> Path:
+    """int8 model with a card whose preprocessing maps 0..255 pixels to the 0..1 the model takes."""
+    shutil.copy(artifacts / "int8.tflite", tmp_path / "int8.tflite")
+    ModelCard(
+        name="digits",
+        inputs=(TensorInfo("image", (None, 8, 8, 1)),),
+        outputs=(TensorInfo("probs", (None, 10)),),
+        labels=tuple(f"digit-{i}" for i in range(10)),
+        preprocessing=Preprocessing(scale=1 / 255, image_size=(8, 8), color_mode="grayscale"),
+    ).save(tmp_path)
+    return tmp_path
+
+
+def test_predict_npz_json(model_dir: Path, digits, capsys: pytest.CaptureFixture[str]):
+    np.savez(model_dir / "eval.npz", x=digits["x"][:40], y=digits["y"][:40])
+    rc = main(
+        [
+            "predict",
+            str(model_dir / "int8.tflite"),
+            "--input",
+            str(model_dir / "eval.npz"),
+            "--json",
+            "--top-k",
+            "3",
+        ]
+    )
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["backend"] == "litert" and result["samples"] == 40
+    assert len(result["predictions"][0]["top"]) == 3
+    assert result["predictions"][0]["top"][0]["label"].startswith("digit-")
+    assert result["accuracy"] >= 0.8
+
+
+def test_predict_npy_text(model_dir: Path, digits, capsys: pytest.CaptureFixture[str]):
+    np.save(model_dir / "x.npy", digits["x"][:3])
+    assert (
+        main(["predict", str(model_dir / "int8.tflite"), "--input", str(model_dir / "x.npy")]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "int8.tflite on litert" in out and "[2] digit-" in out
+
+
+def test_predict_png_uses_card_preprocessing(model_dir: Path, digits, capsys):
+    pil = pytest.importorskip("PIL.Image")
+    image = (digits["x"][7, :, :, 0] * 255).round().astype(np.uint8)
+    pil.fromarray(image, mode="L").save(model_dir / "digit.png")
+    rc = main(
+        [
+            "predict",
+            str(model_dir / "int8.tflite"),
+            "--input",
+            str(model_dir / "digit.png"),
+            "--json",
+            "--no-verify",
+        ]
+    )
+    assert rc == 0
+    best = json.loads(capsys.readouterr().out)["predictions"][0]["top"][0]["label"]
+    with __import__("edgeship.runtime").runtime.load(model_dir / "int8.tflite", verify=False) as e:
+        expected = int(e.predict(digits["x"][7:8]).argmax())
+        assert e.predict_image(model_dir / "digit.png", top_k=2)[0][0] == f"digit-{expected}"
+    assert best == f"digit-{expected}"
+
+
+def test_predict_errors_exit_1(model_dir: Path, tmp_path: Path, capsys):
+    np.save(tmp_path / "bad.npy", np.zeros((8, 8)))
+    assert (
+        main(["predict", str(model_dir / "int8.tflite"), "--input", str(tmp_path / "bad.npy")]) == 1
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("edgeship predict: error: input 'serving_default_image:0' expects")
+    assert (
+        main(["predict", str(model_dir / "int8.tflite"), "--input", str(tmp_path / "x.csv")]) == 1
+    )
+    assert "does not exist" in capsys.readouterr().err
+    assert (
+        main(["predict", str(model_dir / "nope.tflite"), "--input", str(tmp_path / "bad.npy")]) == 1
+    )
+    assert "missing. Expected a .tflite or .onnx model file" in capsys.readouterr().err
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "examples:" in capsys.readouterr().out

@@ -1,0 +1,38 @@
+"""Card preprocessing in numpy and top-k labels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeship.card import Preprocessing
+from edgeship.runtime.preprocess import image_geometry, normalize, scores_of, top_k
+from edgeship.runtime.specs import TensorSpec
+
+
+def test_normalize_scale_offset_mean_std_per_channel():
+    x = np.full((2, 2, 3), 255.0)
+    pre = Preprocessing(scale=1 / 255, offset=0.0, mean=(0.5, 0.5, 0.0), std=(0.5, 0.25, 1.0))
+    y = normalize(x, pre)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y[0, 0], [1.0, 2.0, 1.0], rtol=1e-6)
+
+
+def test_geometry_from_tensor_and_card():
+    nhwc = TensorSpec("x", (None, 96, 96, 3), "float32")
+    assert image_geometry(nhwc, Preprocessing()) == (96, 96, 3)
+    nchw = TensorSpec("x", (None, 1, 28, 32), "float32")
+    assert image_geometry(nchw, Preprocessing(layout="NCHW")) == (28, 32, 1)
+    assert image_geometry(nhwc, Preprocessing(image_size=(8, 8), color_mode="grayscale")) == (
+        8,
+        8,
+        1,
+    )
+
+
+def test_scores_and_top_k():
+    probs = np.array([0.1, 0.7, 0.2])
+    np.testing.assert_allclose(scores_of(probs), probs)
+    logits = np.array([0.0, 2.0, 1.0])
+    assert abs(scores_of(logits).sum() - 1) < 1e-9
+    assert top_k(probs, ("a", "b", "c"), 2) == [("b", 0.7), ("c", 0.2)]
+    assert [lab for lab, _ in top_k(probs, None, 5)] == ["1", "2", "0"]

@@ -1,0 +1,112 @@
+"""Manifest trust, integrity errors and validation in a child process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeship.errors import IntegrityError, ModelLoadError
+from edgeship.runtime import load
+from edgeship.runtime import verify as verify_mod
+
+CRASHER = Path(__file__).parent / "data" / "crash_segv.tflite"
+
+
+def _manifest(directory: Path, name: str, sha: str) -> None:
+    doc = {
+        "schema": "edgeship.manifest/1",
+        "variants": [{"name": "v", "file": name, "sha256": sha, "status": "ok"}],
+    }
+    (directory / "manifest.json").write_text(json.dumps(doc))
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Record the files validated in a child process (the validation itself still runs)."""
+    calls: list[Path] = []
+    real = verify_mod.validate_in_subprocess
+
+    def spy(path: Path, backend: str = "auto", **kw):
+        calls.append(path)
+        return real(path, backend, **kw)
+
+    monkeypatch.setattr("edgeship.runtime.validate_in_subprocess", spy)
+    return calls
+
+
+def test_trusted_manifest_skips_child_validation(artifacts: Path, tmp_path: Path, counted, digits):
+    shutil.copy(artifacts / "int8.tflite", tmp_path / "m.tflite")
+    _manifest(
+        tmp_path, "m.tflite", hashlib.sha256((tmp_path / "m.tflite").read_bytes()).hexdigest()
+    )
+    with load(tmp_path / "m.tflite") as engine:
+        assert engine.predict(digits["x"][:1]).shape == (1, 10)
+    assert counted == []
+    with load(tmp_path / "m.tflite", verify=True):
+        pass
+    assert counted == [tmp_path / "m.tflite"]
+
+
+def test_untrusted_file_is_validated_in_a_child(artifacts: Path, tmp_path: Path, counted):
+    shutil.copy(artifacts / "fp32.onnx", tmp_path / "m.onnx")
+    with load(tmp_path / "m.onnx") as engine:
+        assert engine.backend == "onnxruntime"
+    assert counted == [tmp_path / "m.onnx"]
+    with load(tmp_path / "m.onnx", verify=False):
+        pass
+    assert len(counted) == 1
+
+
+def test_sha_mismatch_is_an_integrity_error(artifacts: Path, tmp_path: Path):
+    shutil.copy(artifacts / "fp32.tflite", tmp_path / "m.tflite")
+    _manifest(tmp_path, "m.tflite", "0" * 64)
+    with pytest.raises(
+        IntegrityError, match=r"does not match its manifest .*expected sha256 0{64}"
+    ):
+        load(tmp_path / "m.tflite")
+
+
+def test_manifest_for_other_files_does_not_vouch(artifacts: Path, tmp_path: Path, counted):
+    shutil.copy(artifacts / "fp32.tflite", tmp_path / "m.tflite")
+    _manifest(tmp_path, "other.tflite", "0" * 64)
+    with load(tmp_path / "m.tflite"):
+        pass
+    assert counted == [tmp_path / "m.tflite"]
+
+
+def test_child_reports_the_typed_error(tmp_path: Path):
+    (tmp_path / "bad.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 200)
+    with pytest.raises(ModelLoadError, match="could not read"):
+        load(tmp_path / "bad.tflite", verify=True)
+
+
+def test_crashing_file_never_takes_the_caller_down(tmp_path: Path):
+    """A file that makes the interpreter segfault: fatal in-process, a clean error with verify."""
+    shutil.copy(CRASHER, tmp_path / "crash.tflite")
+    code = (
+        "from edgeship.runtime import load\n"
+        "from edgeship.runtime.verify_probe import probe\n"
+        f"probe(load({str(tmp_path / 'crash.tflite')!r}, verify=False))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    if proc.returncode >= 0:
+        pytest.skip(f"this backend build no longer crashes on the file (exit {proc.returncode})")
+    with pytest.raises(ModelLoadError, match=r"crashed the litert interpreter \(SIG\w+\)"):
+        load(tmp_path / "crash.tflite")  # default: untrusted, so validated in a child
+    assert np.add(1, 1) == 2  # still alive
+
+
+def test_sniff_format_table(tmp_path: Path):
+    tfl = b"\x1c\x00\x00\x00TFL3"
+    assert verify_mod.sniff_format(tmp_path / "a.tflite", tfl) == "tflite"
+    assert verify_mod.sniff_format(tmp_path / "a.lite", tfl) == "tflite"
+    assert verify_mod.sniff_format(tmp_path / "a.onnx", b"\x08\x07") == "onnx"
+    assert verify_mod.sniff_format(tmp_path / "a", b"\x08\x07") == "onnx"
+    assert verify_mod.sniff_format(tmp_path / "a.model", tfl) == "tflite"

@@ -1,0 +1,127 @@
+"""The training loop: atomic outputs, refusals before training, precision, XLA, strategies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeship.errors import ArtifactExistsError, ConfigError, TrainingError
+
+
+def test_existing_model_is_not_replaced_without_force(tmp_path: Path, quick_config) -> None:
+    from edgeship.train import train
+
+    (tmp_path / "model.keras").write_bytes(b"previous run")
+    with pytest.raises(ArtifactExistsError, match=r"model\.keras already exists"):
+        train(quick_config(tmp_path))
+    assert (tmp_path / "model.keras").read_bytes() == b"previous run"
+
+
+def test_failed_run_leaves_no_model(tmp_path: Path, quick_config) -> None:
+    """A run that fails mid-training writes neither model.keras nor history.csv."""
+    from edgeship.train import train
+
+    with pytest.raises(TrainingError, match="Training loss is not finite"):
+        train(quick_config(tmp_path, learning_rate=1e30, epochs=2))
+    assert not (tmp_path / "model.keras").exists()
+    assert not (tmp_path / "history.csv").exists()
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_model_save_is_atomic(tmp_path: Path) -> None:
+    from edgeship.train.cardgen import save_model_atomic
+
+    class Interrupted:
+        def save(self, path: Path) -> None:
+            Path(path).write_bytes(b"half a zip")
+            raise KeyboardInterrupt
+
+    target = tmp_path / "model.keras"
+    with pytest.raises(KeyboardInterrupt):
+        save_model_atomic(Interrupted(), target)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_batch_that_cannot_fit_in_memory_is_refused() -> None:
+    from edgeship.train.distribute import check_batch_memory
+
+    with pytest.raises(ConfigError, match="Use a smaller --batch-size"):
+        check_batch_memory((4096, 4096, 3), 100_000)
+    check_batch_memory((8, 8, 1), 64)
+
+
+def test_mixed_precision_and_jit_on_cpu(tmp_path: Path, quick_config) -> None:
+    import keras
+
+    from edgeship.train import train
+
+    before = keras.config.dtype_policy().name
+    result = train(quick_config(tmp_path, recipe="lenet5", precision="mixed_float16", jit=True))
+    assert keras.config.dtype_policy().name == before  # global policy restored
+    card = result.card
+    assert card.training["precision"] == "mixed_float16" and card.training["jit"] is True
+    model = keras.saving.load_model(result.model_path, compile=False)
+    assert model.get_layer("c1").compute_dtype == "float16"
+    assert model.get_layer("probabilities").compute_dtype == "float32"
+    out = np.asarray(model.predict(np.zeros((2, 8, 8, 1), np.float32), verbose=0))
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_unknown_mirrored_device(tmp_path: Path, quick_config) -> None:
+    from edgeship.train import train
+
+    with pytest.raises(ConfigError, match=r"Mirrored devices \['/gpu:7'\] do not exist"):
+        train(quick_config(tmp_path, strategy="mirrored", devices=("/gpu:7",)))
+
+
+def test_malformed_tf_config(tmp_path: Path, quick_config, monkeypatch) -> None:
+    from edgeship.train import train
+
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ConfigError, match="TF_CONFIG is malformed"):
+        train(quick_config(tmp_path, strategy="multi-worker"))
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    from edgeship.train import TrainConfig, train
+    r = train(TrainConfig(recipe="mnist-cnn", dataset="digits", epochs=1, batch_size=16,
+                          max_samples=120, out=sys.argv[1], strategy="mirrored",
+                          devices=("/cpu:0", "/cpu:1"), verbose=0))
+    outputs = [list(t.shape) for t in r.card.outputs]
+    print(json.dumps({"replicas": r.card.training["replicas"],
+                      "global_batch": r.card.training["global_batch_size"],
+                      "loss": r.history["loss"], "outputs": outputs}))
+    """
+)
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path: Path) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2 and report["global_batch"] == 32
+    assert all(np.isfinite(report["loss"]))
+    assert report["outputs"] == [[None, 10]]
+    assert (tmp_path / "model.keras").is_file()
