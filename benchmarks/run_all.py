@@ -124,6 +124,8 @@ def bench(name: str, out: Path, args: argparse.Namespace) -> dict[str, Any]:
 def _f(value: Any, digits: int = 4) -> str:
     if value is None:
         return "–"
+    if isinstance(value, float) and abs(value) >= 1000:
+        return f"{value:,.0f}"
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
@@ -185,12 +187,15 @@ def table(results: dict[str, Any]) -> str:
     for r in sorted(main_rows, key=lambda r: (order.get(r["variant"], 99), r["threads"])):
         twin = raw.get((r["variant"], r["threads"]))
         lines.append(_line(_cells(r, twin["latency_ms"]["p50"] if twin else None)))
+    failed: dict[str, list[dict[str, Any]]] = {}
     for r in results["results"]:
         if r.get("error"):
-            lines.append(
-                f"\nFailed: {r.get('variant')} on {r.get('backend')} "
-                f"(threads {r.get('threads')}): {r['error']}"
-            )
+            failed.setdefault(str(r.get("variant")).removeprefix("raw:"), []).append(r)
+    for variant, group in failed.items():
+        first = str(group[0]["error"]).replace(str(Path(group[0]["artifact"]).parent) + "/", "")
+        first = first.split(". ")[0][:220]
+        where = sorted({f"{r.get('backend')} t{r.get('threads')}" for r in group})
+        lines.append(f"\nNot measured: {variant} ({len(group)} rows: {', '.join(where)}): {first}.")
     return "\n".join(lines)
 
 
@@ -235,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-readme", action="store_true", help="do not touch benchmarks/README.md"
     )
     parser.add_argument("--no-loadgen", action="store_true", help="skip the LoadGen cross-check")
+    parser.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="rebuild the README tables from the bench.json files of an earlier run",
+    )
     args = parser.parse_args(argv)
     sections = []
     mobilenet_fp32 = None
@@ -242,13 +252,21 @@ def main(argv: list[str] | None = None) -> int:
         if name not in MODELS:
             parser.error(f"unknown model {name!r}; expected one of {list(MODELS)}")
         out = Path(args.out) / name
-        prepare(name, out)
-        results = bench(name, out, args)
+        if args.tables_only:
+            from edgeship.bench import load_results
+
+            results = load_results(out / "bench.json")
+        else:
+            prepare(name, out)
+            results = bench(name, out, args)
         sections.append(f"### {MODELS[name]['title']}\n\n{env_line(results)}\n\n{table(results)}")
         if name == "mobilenetv2":
             mobilenet_fp32 = out / "artifacts" / "tflite-fp32.tflite"
     crosscheck = None
-    if not args.no_loadgen and mobilenet_fp32 is not None and mobilenet_fp32.is_file():
+    saved = Path(args.out) / "loadgen_crosscheck.md"
+    if args.tables_only and saved.is_file():
+        crosscheck = saved.read_text(encoding="utf-8").strip()
+    elif not args.no_loadgen and mobilenet_fp32 is not None and mobilenet_fp32.is_file():
         log("LoadGen cross-check")
         proc = subprocess.run(
             [
@@ -262,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         sys.stderr.write(proc.stderr[-2000:])
         crosscheck = proc.stdout.strip() or None
+        if crosscheck:
+            from edgeship.fileio import atomic_write_text
+
+            atomic_write_text(saved, crosscheck + "\n")
     if not args.no_readme:
         update_readme(sections, crosscheck)
         log(f"updated {README}")

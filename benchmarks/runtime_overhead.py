@@ -4,7 +4,10 @@ Side by side in one process, interleaved: for each model and backend, R repetiti
 N calls each, alternating raw and Engine (the order flips every repetition); reported: the
 median per-call time of each, the median of the paired ratios (Engine / raw), and the best
 repetition of each with their ratio (on a shared, noisy machine the minimum is the estimate
-least disturbed by other work). Batch 1.
+least disturbed by other work). Each is given on two clocks: wall time and the calling
+thread's CPU time (``time.thread_time_ns``). Backends run with one thread, so all the work is
+on the calling thread and the CPU clock leaves out the time other processes hold the core:
+on a shared machine it is the fair comparison. Batch 1.
 
 Raw TFLite = ``set_tensor`` / ``invoke`` / ``get_tensor`` on the backend's Interpreter (plus
 numpy quantize/dequantize for an int8 model fed float data); raw ONNX = ``session.run``.
@@ -84,7 +87,7 @@ def raw_tflite(backend: str, path: Path, x: np.ndarray) -> Any:
         from ai_edge_litert.interpreter import Interpreter
     else:
         from tflite_runtime.interpreter import Interpreter
-    interp = Interpreter(model_path=str(path))
+    interp = Interpreter(model_path=str(path), num_threads=1)
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     i_idx, o_idx = inp["index"], out["index"]
@@ -107,19 +110,23 @@ def raw_tflite(backend: str, path: Path, x: np.ndarray) -> Any:
 def raw_onnx(path: Path, x: np.ndarray) -> Any:
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
     i_name, outs = sess.get_inputs()[0].name, [sess.get_outputs()[0].name]
     run = sess.run
     return lambda: run(outs, {i_name: x})[0]
 
 
-def per_call_ns(fn: Any, calls: int) -> float:
+def per_call_ns(fn: Any, calls: int) -> tuple[float, float]:
+    """Return (wall ns, this thread's CPU ns) per call over ``calls`` calls after a warm-up."""
     for _ in range(min(200, calls)):
         fn()
-    start = time.perf_counter_ns()
+    cpu0, wall0 = time.thread_time_ns(), time.perf_counter_ns()
     for _ in range(calls):
         fn()
-    return (time.perf_counter_ns() - start) / calls
+    wall, cpu = time.perf_counter_ns() - wall0, time.thread_time_ns() - cpu0
+    return wall / calls, cpu / calls
 
 
 def measure(path: Path, backend: str, reps: int, calls: int) -> dict[str, Any]:
@@ -128,30 +135,38 @@ def measure(path: Path, backend: str, reps: int, calls: int) -> dict[str, Any]:
     shape = MODELS[path.name.split("-")[0]]
     x = np.random.default_rng(0).uniform(0, 1, (1, *shape)).astype(np.float32)
     raw = raw_onnx(path, x) if backend == "onnxruntime" else raw_tflite(backend, path, x)
-    engine = load(path, backend=backend, verify=False)
+    engine = load(path, backend=backend, threads=1, verify=False)
     np.testing.assert_allclose(engine.predict(x), raw(), rtol=1e-5, atol=1e-6)
     ours = lambda: engine.predict(x)  # noqa: E731
-    raw_ns, eng_ns, ratios = [], [], []
+    raw_ns: list[tuple[float, float]] = []
+    eng_ns: list[tuple[float, float]] = []
     for rep in range(reps):
         pair = [(raw, raw_ns), (ours, eng_ns)]
         for fn, sink in pair if rep % 2 == 0 else pair[::-1]:
             sink.append(per_call_ns(fn, calls))
-        ratios.append(eng_ns[-1] / raw_ns[-1])
     engine.close()
-    return {
+    row: dict[str, Any] = {
         "model": path.name,
         "backend": backend,
         "calls_per_rep": calls,
         "reps": reps,
-        "raw_us_median": statistics.median(raw_ns) / 1000,
-        "engine_us_median": statistics.median(eng_ns) / 1000,
-        "raw_us_min": min(raw_ns) / 1000,
-        "engine_us_min": min(eng_ns) / 1000,
-        "ratio_median": statistics.median(ratios),
-        "ratio_of_mins": min(eng_ns) / min(raw_ns),
-        "ratio_min": min(ratios),
-        "ratio_max": max(ratios),
+        "threads": 1,
     }
+    for k, clock in enumerate(("wall", "cpu")):
+        r = [v[k] for v in raw_ns]
+        e = [v[k] for v in eng_ns]
+        ratios = [b / a for a, b in zip(r, e, strict=True)]
+        row[clock] = {
+            "raw_us_median": statistics.median(r) / 1000,
+            "engine_us_median": statistics.median(e) / 1000,
+            "ratio_median": statistics.median(ratios),
+            "ratio_q1": statistics.quantiles(ratios, n=4)[0],
+            "ratio_q3": statistics.quantiles(ratios, n=4)[2],
+            "raw_us_min": min(r) / 1000,
+            "engine_us_min": min(e) / 1000,
+            "ratio_of_mins": min(e) / min(r),
+        }
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,14 +199,16 @@ def main(argv: list[str] | None = None) -> int:
             calls = args.calls if path.name.startswith("digits") else max(50, args.calls // 30)
             row = measure(path, backend, args.reps, calls)
             rows.append(row)
-            print(
-                f"{row['model']:32s} {backend:15s} raw {row['raw_us_median']:9.2f} us  engine "
-                f"{row['engine_us_median']:9.2f} us  ratio {row['ratio_median']:.3f} "
-                f"[{row['ratio_min']:.3f}..{row['ratio_max']:.3f}]  min raw "
-                f"{row['raw_us_min']:8.2f} us engine {row['engine_us_min']:8.2f} us ratio "
-                f"{row['ratio_of_mins']:.3f}",
-                flush=True,
-            )
+            for clock in ("cpu", "wall"):
+                c = row[clock]
+                print(
+                    f"{row['model']:32s} {backend:15s} {clock:4s} raw {c['raw_us_median']:9.2f} "
+                    f"engine {c['engine_us_median']:9.2f} us  ratio {c['ratio_median']:.3f} "
+                    f"[q1 {c['ratio_q1']:.3f} q3 {c['ratio_q3']:.3f}]  best: raw "
+                    f"{c['raw_us_min']:8.2f} engine {c['engine_us_min']:8.2f} us ratio "
+                    f"{c['ratio_of_mins']:.3f}",
+                    flush=True,
+                )
     if args.json:
         atomic_write_json(
             args.json,

@@ -5,23 +5,30 @@ Each fixture converts once; tests only read the manifest and the artifacts.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edgeship.convert.variants import VARIANTS
+
 from .arch_models import BUILDERS
 
 #: Variants converted per architecture in the default suite: float parity plus quantized
 #: variants keeps the run short (each convert pays a TensorFlow start); the digits CNN gets
-#: all ten. ``multi_io`` covers two inputs/two outputs, BatchNormalization + Dropout +
-#: GlobalAveragePooling2D and Resizing/Rescaling in one model.
+#: all ten; EDGESHIP_FULL_CONVERT_TESTS=1 builds all ten everywhere. ``multi_io`` covers two
+#: inputs/two outputs, BatchNormalization + Dropout + GlobalAveragePooling2D and
+#: Resizing/Rescaling in one model.
 ARCH_VARIANTS: dict[str, tuple[str, ...]] = {
-    "mobilenet_v2": ("tflite-fp32", "tflite-int8", "onnx-fp32"),
+    "mobilenet_v2": ("tflite-fp32", "onnx-fp32", "onnx-fp16"),
     "multi_io": ("tflite-fp32", "tflite-int8-float-io", "onnx-fp32", "onnx-int8"),
     "lstm": ("tflite-fp32", "tflite-int8", "onnx-fp32", "onnx-dynamic"),
 }
+if os.environ.get("EDGESHIP_FULL_CONVERT_TESTS") == "1":
+    # Every variant on every architecture (a few minutes more).
+    ARCH_VARIANTS = {name: tuple(VARIANTS) for name in ARCH_VARIANTS}
 
 
 def convert_keep(*args: Any, **kwargs: Any) -> dict[str, Any]:

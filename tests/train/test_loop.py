@@ -56,21 +56,32 @@ def test_batch_that_cannot_fit_in_memory_is_refused() -> None:
     check_batch_memory((8, 8, 1), 64)
 
 
-def test_mixed_precision_and_jit_on_cpu(tmp_path: Path, quick_config) -> None:
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_on_cpu(tmp_path: Path, quick_config, precision: str) -> None:
     import keras
 
     from edgeship.train import train
 
     before = keras.config.dtype_policy().name
-    result = train(quick_config(tmp_path, recipe="lenet5", precision="mixed_float16", jit=True))
+    result = train(quick_config(tmp_path, recipe="lenet5", precision=precision))
     assert keras.config.dtype_policy().name == before  # global policy restored
-    card = result.card
-    assert card.training["precision"] == "mixed_float16" and card.training["jit"] is True
+    assert result.card.training["precision"] == precision
+    assert result.card.outputs[0].dtype == "float32"
     model = keras.saving.load_model(result.model_path, compile=False)
-    assert model.get_layer("c1").compute_dtype == "float16"
+    assert model.get_layer("c1").compute_dtype == precision.split("_")[1]
     assert model.get_layer("probabilities").compute_dtype == "float32"
     out = np.asarray(model.predict(np.zeros((2, 8, 8, 1), np.float32), verbose=0))
     assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert np.isfinite(result.history["loss"]).all()
+
+
+def test_xla_jit_on_cpu(tmp_path: Path, quick_config) -> None:
+    from edgeship.train import train
+
+    result = train(quick_config(tmp_path, recipe="lenet5", jit=True))
+    assert result.card.training["jit"] is True
+    assert np.isfinite(result.history["loss"]).all()
+    assert 0.0 <= result.test_accuracy <= 1.0
 
 
 def test_unknown_mirrored_device(tmp_path: Path, quick_config) -> None:
@@ -97,7 +108,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
     )
     from edgeship.train import TrainConfig, train
-    r = train(TrainConfig(recipe="mnist-cnn", dataset="digits", epochs=1, batch_size=16,
+    r = train(TrainConfig(recipe="lenet5", dataset="digits", epochs=1, batch_size=16,
                           max_samples=120, out=sys.argv[1], strategy="mirrored",
                           devices=("/cpu:0", "/cpu:1"), verbose=0))
     outputs = [list(t.shape) for t in r.card.outputs]
