@@ -67,9 +67,10 @@ def table(manifest: dict[str, Any], steps: dict[str, float], total: float) -> st
     t = manifest.get("timings", {})
     lines.append("")
     lines.append(
-        f"Shared start: model load {t.get('load_seconds', 0):.1f} s (in a process that imports "
-        f"TensorFlow first), SavedModel export {t.get('export_seconds', 0):.1f} s, reference "
-        f"outputs {t.get('reference_seconds', 0):.1f} s. Whole convert: {total:.1f} s wall."
+        f"Shared, once per convert: converter process start with TensorFlow import and model "
+        f"load {t.get('start_seconds', 0):.1f} s, SavedModel export "
+        f"{t.get('export_seconds', 0):.1f} s, Keras reference outputs "
+        f"{t.get('reference_seconds', 0):.1f} s. Whole convert: {total:.1f} s wall."
     )
     return "\n".join(lines)
 

@@ -12,8 +12,9 @@ Scenarios (each a fresh ``python -c`` process, interleaved over R rounds; median
 
     python benchmarks/runtime_coldstart.py --models DIR [--rounds 7] [--json out.json]
 
-DIR is written by ``runtime_overhead.py --build DIR``. Peak RSS comes from ``wait4``
-(``ru_maxrss`` of the child; a ``verify`` child is counted separately, not in the parent's).
+DIR is written by ``runtime_overhead.py --build DIR``. CPU time (user + system) and peak RSS
+come from ``wait4`` (they include the validating grandchild of ``edgeship-verify``; peak RSS
+is the larger of the two processes). On a shared machine the CPU time is the steadier clock.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ y = i.get_tensor(i.get_output_details()[0]["index"])
 """
 
 
-def run_once(cmd: list[str]) -> tuple[float, float]:
-    """Return (wall seconds, peak RSS MiB) of one child process; raise if it fails."""
+def run_once(cmd: list[str]) -> tuple[float, float, float]:
+    """Return (wall s, CPU s, peak RSS MiB) of one child process; raise if it fails."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -70,7 +71,7 @@ def run_once(cmd: list[str]) -> tuple[float, float]:
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[:3]} failed: {stderr[-1000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def scenarios(models: Path, work: Path, with_tf: bool) -> dict[str, list[str]]:
@@ -133,11 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         for cmd in cmds.values():  # warm the page cache and .pyc files
             run_once(cmd)
         walls: dict[str, list[float]] = {k: [] for k in cmds}
+        cpus: dict[str, list[float]] = {k: [] for k in cmds}
         rss: dict[str, list[float]] = {k: [] for k in cmds}
         for _ in range(args.rounds):
             for name, cmd in cmds.items():
-                w, r = run_once(cmd)
+                w, c, r = run_once(cmd)
                 walls[name].append(w)
+                cpus[name].append(c)
                 rss[name].append(r)
     rows: list[dict[str, Any]] = []
     for name in cmds:
@@ -148,12 +151,15 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s_min": min(walls[name]),
             "peak_rss_mib_median": statistics.median(rss[name]),
             "wall_ratio": statistics.median(walls[name]) / statistics.median(walls[base]),
+            "cpu_s_median": statistics.median(cpus[name]),
+            "cpu_ratio": statistics.median(cpus[name]) / statistics.median(cpus[base]),
             "rss_ratio": statistics.median(rss[name]) / statistics.median(rss[base]),
         }
         rows.append(row)
         print(
             f"{name:18s} wall {row['wall_s_median'] * 1000:8.1f} ms (min "
-            f"{row['wall_s_min'] * 1000:7.1f})  x{row['wall_ratio']:.2f}   peak RSS "
+            f"{row['wall_s_min'] * 1000:7.1f})  x{row['wall_ratio']:.2f}   CPU "
+            f"{row['cpu_s_median'] * 1000:8.1f} ms x{row['cpu_ratio']:.2f}   peak RSS "
             f"{row['peak_rss_mib_median']:7.1f} MiB  x{row['rss_ratio']:.2f}"
         )
     if args.json:

@@ -2,8 +2,9 @@
 
 ``python tests/bench/build_fixtures.py OUT_DIR`` fits a tiny CNN on the scikit-learn digits
 for a few epochs and writes ``model.keras``, ``tflite-fp32.tflite``, ``tflite-int8.tflite``
-(int8 inputs and outputs), ``onnx-fp32.onnx`` (tf2onnx ``from_function``), ``eval.npz``
-(200 digits with labels) and ``expected.json`` (the Keras accuracy on them).
+(int8 inputs and outputs), ``onnx-fp32.onnx`` (tf2onnx ``from_function``), ``multi/two-io.tflite``
+(two inputs, two outputs, untrained), ``eval.npz`` (200 digits with labels) and
+``expected.json`` (the Keras accuracy on them).
 TensorFlow is imported here only, never by the code under test.
 """
 
@@ -62,6 +63,15 @@ def main(out: Path) -> None:
     tf2onnx.convert.from_function(
         fn, input_signature=spec, opset=13, output_path=str(out / "onnx-fp32.onnx")
     )
+    a = keras.Input((4,), name="a")
+    b = keras.Input((3,), name="b")
+    joined = keras.layers.Concatenate()([a, b])
+    two = keras.Model(
+        [a, b], [keras.layers.Dense(2, name="p")(joined), keras.layers.Dense(5, name="q")(joined)]
+    )
+    conv = tf.lite.TFLiteConverter.from_keras_model(two)
+    (out / "multi").mkdir(exist_ok=True)
+    (out / "multi" / "two-io.tflite").write_bytes(conv.convert())
     (out / "expected.json").write_text(json.dumps({"keras_accuracy": keras_acc}))
 
 

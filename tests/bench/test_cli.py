@@ -150,3 +150,13 @@ def test_report_writes_html_and_refuses_to_overwrite(tmp_path, capsys):
     assert out.read_text().startswith("<!doctype html>")
     assert main(["report", str(base), "--out", str(out)]) == 1
     assert "pass --force" in capsys.readouterr().err
+
+
+def test_bench_server_scenario_at_a_target_qps(bench_artifacts, capsys):
+    art = str(bench_artifacts / "onnx-fp32.onnx")
+    args = ["--scenario", "server", "--target-qps", "200", "--latency-bound-ms", "100"]
+    assert main(["bench", art, "--in-process", "--json", "-", *args, *FAST_ARGS]) == 0
+    row = json.loads(capsys.readouterr().out)["results"][0]
+    assert row["scenario"] == "server" and row["target_qps"] == 200.0
+    assert row["latency_bound_ms"] == 100.0 and row["headline"]["metric"] == "p99"
+    assert row["achieved_qps"] > 0 and isinstance(row["meets_bound"], bool)

@@ -61,6 +61,7 @@ def results():
         _row("tflite-int8", 0.5, size=3000, acc=0.94),
         _row("tflite-int8", 0.4, threads=2, size=3000, acc=0.94),
         _row("onnx-fp32", 2.0, size=9000, acc=0.95),
+        _row("raw:tflite-int8", 0.45, kind="raw", artifact="/a/tflite-int8.tflite", acc=None),
         {**_row("broken", 1.0), "error": "ModelLoadError: bad file", "latency_ms": None},
     ]
     return make_results(ENV, rows, {"threads": [1, 2]})
@@ -69,7 +70,7 @@ def results():
 def test_save_and_load_round_trip(results, tmp_path):
     path = save_results(tmp_path / "out" / "bench.json", results)
     data = load_results(path)
-    assert data["schema"] == SCHEMA and len(data["results"]) == 6
+    assert data["schema"] == SCHEMA and len(data["results"]) == 7
     assert not list(path.parent.glob("*.partial"))
 
 
@@ -110,7 +111,7 @@ def test_missing_results_file_names_the_command(tmp_path):
 
 
 def test_merge_keeps_every_row(results):
-    assert len(merge_results([results, results])["results"]) == 12
+    assert len(merge_results([results, results])["results"]) == 14
 
 
 def test_markdown_report_has_table_env_and_failures(results):
@@ -118,13 +119,17 @@ def test_markdown_report_has_table_env_and_failures(results):
     assert text.startswith("# Digits")
     assert "CPU: Test CPU (2 logical cores, 2 usable)" in text
     assert "| tflite-int8 | litert | – | 2 | 1 | single-stream | 0.4 |" in text
+    assert (
+        "| tflite-int8 | litert | – | 1 | 1 | single-stream | 0.5 | 0.61 | 0.646 | +50.0 |" in text
+    )
+    assert "| raw:tflite-int8 | litert |" in text
     assert "95.00" in text and "8.8" in text  # accuracy % and size KiB
     assert "broken on litert (threads 1): ModelLoadError: bad file" in text
 
 
 def test_csv_has_one_line_per_row_with_raw_numbers(results):
     lines = to_csv(results).strip().splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 8
     assert lines[0].startswith("variant,backend,backend_version")
     assert lines[1].split(",")[11] == "1.0"  # p50 of tflite-fp32 t1, unformatted
 

@@ -117,6 +117,7 @@ def test_isolated_sweep_returns_schema_rows_with_accuracy(
     assert by["raw:tflite-fp32"]["accuracy"] is None
     env = results["env"]
     assert env["cores"] >= 1 and env["python"] and env["timer"]["observed_resolution_ns"] > 0
+    assert 0 < env["timer"]["loop_floor_ns"] < 100_000
     assert "numpy" in env["versions"]
     assert lines.getvalue().count("\n") == len(rows) + 1  # header + one line per row
     path = save_results(tmp_path / "bench.json", results)
@@ -239,3 +240,36 @@ def test_run_spec_round_trips_through_json_and_rejects_unknown_keys():
     assert again.delegate_label == "CUDAExecutionProvider+CPUExecutionProvider"
     with pytest.raises(ConfigError, match=r"Unknown run settings \['speed'\]"):
         RunSpec.from_dict({**spec.to_dict(), "speed": 1})
+
+
+def test_two_inputs_two_outputs_on_synthetic_data(bench_artifacts, fast):
+    results = run_sweep(
+        BenchConfig(
+            artifacts=[str(bench_artifacts / "multi" / "two-io.tflite")],
+            baselines=["raw"],
+            isolate=False,
+            **fast,
+        )
+    )
+    rows = {r["variant"]: r for r in results["results"]}
+    assert set(rows) == {"two-io", "raw:two-io"}
+    assert all(r["error"] is None and r["latency_ms"]["n"] >= 5 for r in rows.values())
+    assert rows["two-io"]["accuracy"] is None  # no labels, no accuracy
+
+
+def test_a_configuration_past_its_time_limit_is_an_error_row(bench_artifacts):
+    from edgeship.bench.isolate import run_isolated
+    from edgeship.bench.spec import RunSpec
+
+    spec = RunSpec("edgeship", str(bench_artifacts / "tflite-fp32.tflite"))
+    [row] = run_isolated(spec, timeout_s=0.05)
+    assert row["error"] == "the benchmark process timed out after 0.05 s"
+    assert row["variant"] == "tflite-fp32" and row["latency_ms"] is None
+
+
+def test_a_killed_process_is_described_by_its_signal():
+    from edgeship.bench.isolate import _describe_exit
+
+    assert _describe_exit(-11) == "the benchmark process was killed by SIGSEGV"
+    assert _describe_exit(-6) == "the benchmark process was killed by SIGABRT"
+    assert _describe_exit(3) == "the benchmark process exited with status 3"

@@ -59,7 +59,8 @@ def test_picks_fastest_within_accuracy_budget():
     assert rec.size_ratio_vs_fp32 == 4.0
     assert "5000.0x faster than Keras" in rec.reason
     assert "runs on ai-edge-litert 2.3.0" in rec.reason
-    assert "tflite-runtime" not in rec.reason
+    assert "1.80x faster than tflite-fp32" in rec.reason
+    assert "does NOT run on tflite-runtime 2.14.0" in rec.reason
 
 
 def test_looser_accuracy_budget_allows_the_faster_variant():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -129,10 +130,73 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    import json
-
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2 and report["global_batch"] == 32
     assert all(np.isfinite(report["loss"]))
     assert report["outputs"] == [[None, 10]]
     assert (tmp_path / "model.keras").is_file()
+
+
+MULTI_WORKER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from edgeship.train import TrainConfig, train
+    r = train(TrainConfig(recipe="lenet5", dataset="digits", epochs=1, batch_size=16,
+                          max_samples=120, out=sys.argv[1], strategy="multi-worker", verbose=0))
+    print(json.dumps({"replicas": r.card.training["replicas"], "out": str(r.out),
+                      "loss": r.history["loss"]}))
+    """
+)
+
+
+def test_multi_worker_strategy_from_tf_config(tmp_path: Path) -> None:
+    """A one-worker cluster on localhost: TF_CONFIG is read and the chief writes the files."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    tf_config = {
+        "cluster": {"worker": [f"localhost:{port}"]},
+        "task": {"type": "worker", "index": 0},
+    }
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config)}
+    proc = subprocess.run(
+        [sys.executable, "-c", MULTI_WORKER_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 1 and report["out"] == str(tmp_path)
+    assert all(np.isfinite(report["loss"]))
+    assert (tmp_path / "model.keras").is_file()
+
+
+def test_only_the_chief_writes_to_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeship.train import TrainConfig
+    from edgeship.train.distribute import worker_config
+
+    config = TrainConfig(strategy="multi-worker", out="shared/out")
+    cluster = {"worker": ["a:1", "b:2"]}
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+    )
+    assert worker_config(config).out == "shared/out"
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})
+    )
+    other = worker_config(config)
+    assert other.out != "shared/out" and "edgeship-worker-" in other.out
+    Path(other.out).rmdir()
+
+
+def test_augment_is_refused_for_sequences(tmp_path: Path, quick_config) -> None:
+    from edgeship.errors import InvalidInputError
+    from edgeship.train import train
+
+    with pytest.raises(InvalidInputError, match="--augment applies to images"):
+        train(quick_config(tmp_path, recipe="lstm", dataset="digits-seq", augment=True))
+    assert not (tmp_path / "model.keras").exists()

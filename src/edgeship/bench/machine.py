@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeship.bench.timer import timer_resolution_ns
+from edgeship.bench.timer import loop_floor_ns, timer_resolution_ns
 from edgeship.versions import installed_versions
 
 EXTRA_PACKAGES = ("mlcommons-loadgen", "matplotlib")
@@ -98,6 +98,7 @@ def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
             "implementation": info.implementation,
             "declared_resolution_ns": info.resolution * 1e9,
             "observed_resolution_ns": timer_resolution_ns(),
+            "loop_floor_ns": loop_floor_ns(),
         },
     }
     env.update(extra or {})

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.bench import plots
+from edgeship.bench.storage import annotate_overhead
 from edgeship.errors import ConfigError
 from edgeship.fileio import atomic_write_text
 
@@ -28,6 +29,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("p50", "p50 ms"),
     ("p90", "p90 ms"),
     ("p99", "p99 ms"),
+    ("overhead_vs_raw_us", "vs raw µs"),
     ("cv", "CV"),
     ("throughput_ips", "inferences/s"),
     ("load_ms", "load ms"),
@@ -47,6 +49,8 @@ def _fmt(value: Any, key: str) -> str:
         return f"{value * 100:.2f}"
     if key == "cv":
         return f"{value:.2f}"
+    if key == "overhead_vs_raw_us":
+        return f"{value:+.1f}"
     if key.startswith("throughput"):
         return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
     if isinstance(value, float):
@@ -66,10 +70,15 @@ def cells(row: dict[str, Any]) -> list[str]:
 
 def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows that ran, sorted by artifact, backend, threads, batch; failures last."""
-    ok = [r for r in rows if not r.get("error")]
+    ok = annotate_overhead([dict(r) for r in rows if not r.get("error")])
     ok.sort(key=_order)
     return ok
 
+
+OVERHEAD_NOTE = (
+    "vs raw µs: p50 minus the p50 of the raw backend loop on the same artifact "
+    "(`--baseline raw`), i.e. what edgeship's runtime adds or saves per query."
+)
 
 _KIND_ORDER = {"keras": 0, "edgeship": 1, "raw": 2}
 
@@ -119,7 +128,8 @@ def env_lines(env: dict[str, Any]) -> list[str]:
         f"OS: {env.get('os')}",
         f"Versions: {picked}",
         f"Git commit: {env.get('git_commit')}; measured {env.get('time')}",
-        f"Timer: perf_counter_ns, observed resolution {timer.get('observed_resolution_ns')} ns",
+        f"Timer: perf_counter_ns, observed resolution {timer.get('observed_resolution_ns')} ns, "
+        f"empty-query floor {timer.get('loop_floor_ns')} ns (reported, not subtracted)",
     ]
 
 
@@ -128,7 +138,7 @@ def to_markdown(results: dict[str, Any], title: str = "Benchmark") -> str:
     rows = results.get("results", [])
     lines = [f"# {title}", ""]
     lines += [f"- {line}" for line in env_lines(results.get("env") or {})]
-    lines += ["", markdown_table(rows)]
+    lines += ["", markdown_table(rows), "", OVERHEAD_NOTE]
     failed = failures(rows)
     if failed:
         lines += ["", "## Failed configurations", ""]
@@ -247,6 +257,7 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
 <h1>{html.escape(title)}</h1>
 <ul>{env}</ul>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+<p>{html.escape(OVERHEAD_NOTE)}</p>
 {"<h2>Failed configurations</h2><ul>" + failed + "</ul>" if failed else ""}
 {"<h2>Warnings</h2><ul>" + warnings + "</ul>" if warnings else ""}
 <h2>Plots</h2>

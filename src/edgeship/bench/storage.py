@@ -123,3 +123,33 @@ def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
         row.get("batch"),
         row.get("scenario"),
     )
+
+
+def annotate_overhead(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``overhead_vs_raw_us`` (p50 minus its raw twin's p50, in µs) on edgeship rows.
+
+    The raw twin is the ``raw:`` row of the same artifact, backend, threads, batch and
+    scenario. Rows are changed in place and returned.
+    """
+    raw = {
+        _twin_key(r): r["latency_ms"]["p50"]
+        for r in rows
+        if r.get("kind") == "raw" and not r.get("error") and r.get("latency_ms")
+    }
+    for r in rows:
+        if r.get("kind", "edgeship") != "edgeship" or r.get("error") or not r.get("latency_ms"):
+            continue
+        base = raw.get(_twin_key(r))
+        if base is not None:
+            r["overhead_vs_raw_us"] = (r["latency_ms"]["p50"] - base) * 1000.0
+    return rows
+
+
+def _twin_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        row.get("artifact"),
+        row.get("threads"),
+        row.get("batch"),
+        row.get("scenario"),
+        str(row.get("variant")).removeprefix("raw:"),
+    )

@@ -6,7 +6,7 @@ import itertools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TextIO
 
 from edgeship._lazy import is_available
@@ -15,7 +15,7 @@ from edgeship.bench.machine import environment
 from edgeship.bench.scenarios import Scenario
 from edgeship.bench.spec import FORMAT_BACKENDS, RunSpec, artifact_format
 from edgeship.bench.stats import HIGH_CV, summarize
-from edgeship.bench.storage import make_results
+from edgeship.bench.storage import annotate_overhead, make_results
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
 
@@ -239,6 +239,7 @@ def run_sweep(config: BenchConfig, progress: Progress | None = None) -> dict[str
             done += 1
             if progress:
                 progress(min(done, total), total, row)
+    annotate_overhead(rows)
     results = make_results(environment(), rows, config.to_dict())
     results["warnings"] = warnings_for(rows)
     return results
@@ -309,8 +310,3 @@ def _num(value: Any) -> str:
     if value is None:
         return f"{'-':>9}"
     return f"{value:>9.4g}"
-
-
-def config_dict(config: BenchConfig) -> dict[str, Any]:
-    """Alias of :meth:`BenchConfig.to_dict` for callers that prefer functions."""
-    return asdict(config)

@@ -161,3 +161,21 @@ def timer_resolution_ns(clock: Clock = time.perf_counter_ns, samples: int = 2000
         if best == 0 or step < best:
             best = step
     return best
+
+
+def loop_floor_ns(runs: int = 20_000) -> float:
+    """Median time the measuring loop records for a query that does nothing, in ns.
+
+    This is the floor under every sample: two clock reads, one call through the scenario's
+    query function and a list index. It is reported, not subtracted.
+    """
+    pool = [0] * 8
+    counter = iter(range(1 << 62))
+
+    def query(i: int) -> object:
+        return pool[i % len(pool)]
+
+    rule = StoppingRule(min_runs=runs, min_seconds=0, warmup_runs=100, warmup_seconds=0)
+    timing = measure(lambda: query(next(counter)), rule)
+    ordered = sorted(timing.samples_ns)
+    return float(ordered[len(ordered) // 2])

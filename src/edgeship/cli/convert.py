@@ -61,6 +61,17 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--calibration-samples", type=int, help="calibration samples (default 200)")
     parser.add_argument("--keep-float", help="comma-separated layer/node names to keep in float")
+    parser.add_argument(
+        "--debug-quant",
+        action="store_true",
+        help="write per-layer quantization error of quantized variants to "
+        "<variant>.quant-debug.csv",
+    )
+    parser.add_argument(
+        "--auto-keep-float",
+        action="store_true",
+        help="keep the worst layers in float (up to 3) until a failing quantized variant passes",
+    )
     parser.add_argument("--force", action="store_true", help="replace existing artifacts")
     parser.add_argument(
         "--skip-runtime-check",
@@ -84,6 +95,10 @@ def _options(args: Any) -> dict[str, Any]:
         options["calibration_samples"] = args.calibration_samples
     if args.keep_float:
         options["keep_float"] = csv_list(args.keep_float)
+    if args.debug_quant:
+        options["debug_quant"] = True
+    if args.auto_keep_float:
+        options["auto_keep_float"] = True
     return options
 
 
@@ -98,6 +113,9 @@ class _Progress:
         if self.quiet:
             return
         elapsed = time.perf_counter() - self.started
+        if not sys.stderr.isatty():
+            print(f"[{done}/{total}] {elapsed:6.1f}s {step}", file=sys.stderr)
+            return
         width = 20
         filled = int(width * done / total) if total else width
         bar = "#" * filled + "." * (width - filled)

@@ -6,15 +6,15 @@ import os
 import shutil
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeship.card import CARD_FILENAME, ModelCard, TensorInfo, load_card
-from edgeship.convert import calibration as calib
+from edgeship.card import CARD_FILENAME, TensorInfo
+from edgeship.convert import prepare
 from edgeship.convert.compat import (
     TargetRuntime,
     installed_interpreters,
@@ -32,12 +32,10 @@ from edgeship.convert.manifest import (
 from edgeship.convert.parity import check, compare, run_artifact
 from edgeship.convert.variants import ConvertOptions, VariantSpec, resolve_variants
 from edgeship.convert.worker import ConverterWorker, WorkerCrashed
-from edgeship.errors import ArtifactExistsError, EdgeshipError, ModelLoadError, ParityError
+from edgeship.errors import EdgeshipError, ModelLoadError, ParityError
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_VARIANTS = ("tflite-fp32", "tflite-int8", "onnx-fp32")
-EVAL_SAMPLES = 1000
-ARTIFACT_SUFFIXES = (".tflite", ".onnx")
 
 
 def convert(
@@ -86,20 +84,20 @@ def convert(
         raise ModelLoadError(
             f"Model {source} does not exist. Expected a .keras/.h5 file or a SavedModel directory."
         )
-    _check_model_file(source)
+    prepare.check_model_file(source)
     target: TargetRuntime | None = parse_target(target_runtime) if target_runtime else None
     notes: list[str] = []
     if target is not None:
         opts, notes = plan_for_target(target, opts, opset_given)
+    card = prepare.card_for(source)
+    if card is not None:
+        # Fail on bad data before anything is written or TensorFlow starts.
+        prepare.eval_data(eval_data, source, card, card.inputs)
+        prepare.calibration_data(calibration, source, card, card.inputs, specs, opts)
     out = Path(out_dir)
-    _prepare_out_dir(out, force)
-    card = _card_for(source)
+    prepare.prepare_out_dir(out, force)
     notify = progress or (lambda step, done, total: None)
     workdir = Path(tempfile.mkdtemp(prefix="edgeship-convert-"))
-    if card is not None:
-        # Fail on bad data before a converter process (and TensorFlow) starts.
-        _eval_data(eval_data, source, card, card.inputs)
-        _calibration(calibration, source, card, card.inputs, specs, opts)
     try:
         card_dict = card.to_dict() if card else None
         with (
@@ -107,14 +105,19 @@ def convert(
             ConverterWorker(source, card_dict, workdir) as checker,
         ):
             notify("loading model", 0, len(specs))
+            started = time.perf_counter()
             info = worker.call("info")
+            start_seconds = time.perf_counter() - started
             inputs = tuple(TensorInfo.from_dict(t) for t in info["inputs"])
-            eval_inputs, labels, eval_from = _eval_data(eval_data, source, card, inputs)
-            cal_inputs, cal_from = _calibration(calibration, source, card, inputs, specs, opts)
-            timings = {k: round(v, 3) for k, v in worker.call("prepare").items()}
+            eval_inputs, labels, eval_from = prepare.eval_data(eval_data, source, card, inputs)
+            cal_inputs, cal_from = prepare.calibration_data(
+                calibration, source, card, inputs, specs, opts
+            )
+            timings = {"start_seconds": start_seconds, **worker.call("prepare")}
             started = time.perf_counter()
             reference = worker.call("predict", inputs=eval_inputs)
-            timings["reference_seconds"] = round(time.perf_counter() - started, 3)
+            timings["reference_seconds"] = time.perf_counter() - started
+            timings = {k: round(v, 3) for k, v in timings.items()}
             manifest = new_manifest(
                 source,
                 info["kind"],
@@ -130,22 +133,13 @@ def convert(
                 notes=notes,
                 timings=timings,
             )
+            job = _Job(
+                (worker, checker), out, cal_inputs, eval_inputs, labels, reference,
+                info["outputs"], max_accuracy_drop, target, check_runtimes,
+            )  # fmt: skip
             for index, spec in enumerate(specs):
                 notify(spec.name, index, len(specs))
-                record = _build_one(
-                    (worker, checker),
-                    spec,
-                    out,
-                    opts,
-                    cal_inputs,
-                    eval_inputs,
-                    labels,
-                    reference,
-                    info["outputs"],
-                    max_accuracy_drop,
-                    target,
-                    check_runtimes,
-                )
+                record = _build(job, spec, opts)
                 manifest["variants"].append(record)
             notify("done", len(specs), len(specs))
     finally:
@@ -164,129 +158,59 @@ def convert(
     return manifest
 
 
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+@dataclass(frozen=True)
+class _Job:
+    """What every variant of one convert shares."""
+
+    workers: tuple[ConverterWorker, ConverterWorker]
+    out: Path
+    cal_inputs: dict[str, np.ndarray] | None
+    eval_inputs: dict[str, np.ndarray]
+    labels: np.ndarray | None
+    reference: list[np.ndarray]
+    output_names: list[str]
+    max_accuracy_drop: float
+    target: TargetRuntime | None
+    check_runtimes: bool
 
 
-def _check_model_file(source: Path) -> None:
-    """Cheap checks in this process, before a converter process starts."""
-    if source.is_dir():
-        if not (source / "saved_model.pb").is_file():
-            raise ModelLoadError(
-                f"{source} is a directory without saved_model.pb. Expected a SavedModel "
-                "directory, a .keras file or an .h5 file."
-            )
-        return
-    suffix = source.suffix.lower()
-    if suffix not in (".keras", ".h5", ".hdf5"):
-        raise ModelLoadError(
-            f"Cannot convert {source.name}: expected a .keras or .h5 file or a SavedModel "
-            f"directory. Got suffix {suffix!r}."
-        )
-    with open(source, "rb") as fh:
-        head = fh.read(8)
-    if suffix == ".keras" and not zipfile.is_zipfile(source):
-        raise ModelLoadError(
-            f"{source} is not a valid .keras file (expected a zip archive written by "
-            "model.save('model.keras')). The file is corrupt or of another format."
-        )
-    if suffix in (".h5", ".hdf5") and head != _HDF5_MAGIC:
-        raise ModelLoadError(
-            f"{source} is not a valid HDF5 (.h5) file. Expected a model saved with "
-            "model.save('model.h5'); the file is corrupt or of another format."
-        )
+AUTO_KEEP_FLOAT_ROUNDS = 3
 
 
-def _prepare_out_dir(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ArtifactExistsError(f"{out} is a file. Expected an output directory.")
-    existing = (
-        sorted(
-            p.name
-            for p in out.glob("*")
-            if p.suffix in ARTIFACT_SUFFIXES or p.name == MANIFEST_FILENAME
-        )
-        if out.is_dir()
-        else []
-    )
-    if existing and not force:
-        raise ArtifactExistsError(
-            f"{out} already holds {', '.join(existing[:6])}. Expected an empty output directory; "
-            "pass --force (force=True) to replace them."
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    # A stale manifest would vouch for files that are about to change.
-    (out / MANIFEST_FILENAME).unlink(missing_ok=True)
+def _build(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
+    """Build one variant; with ``auto_keep_float``, retry a failing one with its worst layers
+    kept in float (one more layer per round) until it passes."""
+    record = _build_one(job, spec, opts)
+    calibrated = spec.needs_calibration or spec.name == "onnx-int8"
+    if not opts.auto_keep_float or not calibrated or record["status"] == STATUS_OK:
+        return record
+    keep = list(opts.keep_float)
+    tried: list[str] = []
+    debug_opts = opts.with_changes(debug_quant=True)
+    if "worst_layers" not in (record.get("params") or {}):
+        record = _build_one(job, spec, debug_opts)
+    candidates = [w for w in (record.get("params") or {}).get("worst_layers", []) if w not in keep]
+    for candidate in candidates:
+        if len(tried) >= AUTO_KEEP_FLOAT_ROUNDS or record["status"] == STATUS_OK:
+            break
+        trial = _build_one(job, spec, debug_opts.with_changes(keep_float=(*keep, candidate)))
+        if trial.get("parity") is None:
+            continue  # this layer cannot stay float here (e.g. int8 I/O would break)
+        keep.append(candidate)
+        tried.append(candidate)
+        record = trial
+    if artifact_fields(job.out / spec.filename)["sha256"] != record.get("sha256"):
+        # a rejected trial replaced the file: build the kept configuration again
+        record = _build_one(job, spec, debug_opts.with_changes(keep_float=tuple(keep)))
+    record.setdefault("params", {})["auto_keep_float"] = tried
+    return record
 
 
-def _card_for(source: Path) -> ModelCard | None:
-    folder = source if source.is_dir() else source.parent
-    for candidate in (
-        folder / CARD_FILENAME,
-        folder.parent / CARD_FILENAME if source.is_dir() else None,
-    ):
-        if candidate is not None and candidate.is_file():
-            return load_card(candidate)
-    return None
-
-
-def _eval_data(
-    given: Any, source: Path, card: ModelCard | None, inputs: tuple[Any, ...]
-) -> tuple[dict[str, np.ndarray], np.ndarray | None, str]:
-    path = given if given is not None else calib.find_default(source, card, "eval")
-    if path is None:
-        path = calib.find_default(source, card, "calibration")
-    if path is None:
-        return calib.random_inputs(inputs), None, "random (no eval data found)"
-    samples = calib.load_source(path, "eval")
-    arrays, labels = calib.match_inputs(samples, inputs, "eval", count=EVAL_SAMPLES)
-    return arrays, labels, os.fspath(path)
-
-
-def _calibration(
-    given: Any,
-    source: Path,
-    card: ModelCard | None,
-    inputs: tuple[Any, ...],
-    specs: tuple[VariantSpec, ...],
-    opts: ConvertOptions,
-) -> tuple[dict[str, np.ndarray] | None, str | None]:
-    needed = any(s.needs_calibration or s.name == "onnx-int8" for s in specs)
-    if not needed and given is None:
-        return None, None
-    path = given if given is not None else calib.find_default(source, card, "calibration")
-    if path is None:
-        from edgeship.errors import DatasetError
-
-        names = [s.name for s in specs if s.needs_calibration or s.name == "onnx-int8"]
-        raise DatasetError(
-            f"Variants {names} need calibration data and none was found beside {source}. "
-            "Pass --calibration FILE.npz or a dataset name (e.g. 'digits')."
-        )
-    samples = calib.load_source(path, "calibration")
-    arrays, _ = calib.match_inputs(
-        samples,
-        inputs,
-        "calibration",
-        count=opts.calibration_samples,
-        minimum=calib.MIN_CALIBRATION_SAMPLES,
-    )
-    return arrays, os.fspath(path)
-
-
-def _build_one(
-    workers: tuple[ConverterWorker, ConverterWorker],
-    spec: VariantSpec,
-    out: Path,
-    opts: ConvertOptions,
-    cal_inputs: dict[str, np.ndarray] | None,
-    eval_inputs: dict[str, np.ndarray],
-    labels: np.ndarray | None,
-    reference: list[np.ndarray],
-    output_names: list[str],
-    max_accuracy_drop: float,
-    target: TargetRuntime | None,
-    check_runtimes: bool,
-) -> dict[str, Any]:
+def _build_one(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
+    workers, out, cal_inputs = job.workers, job.out, job.cal_inputs
+    eval_inputs, labels, reference = job.eval_inputs, job.labels, job.reference
+    output_names, max_accuracy_drop = job.output_names, job.max_accuracy_drop
+    target, check_runtimes = job.target, job.check_runtimes
     path = out / spec.filename
     record: dict[str, Any] = {"name": spec.name, "format": spec.format.value}
     errors: list[str] = []

@@ -21,9 +21,7 @@ WORST = 5
 
 def tflite_layer_errors(tf: Any, converter: Any, dataset: Any, csv_path: Path) -> list[str]:
     """Run the TFLite quantization debugger; write its CSV; return the worst tensor names."""
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=dataset
-    )
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
     debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)
@@ -35,13 +33,13 @@ def tflite_layer_errors(tf: Any, converter: Any, dataset: Any, csv_path: Path) -
             f"{math.sqrt(mse) / scale:.6g}" if scale and mse is not None and mse >= 0 else ""
         )
     _write(csv_path, rows)
-    ranked = sorted(
-        (r for r in rows if r["rmse/scale"]), key=lambda r: -float(r["rmse/scale"])
-    )
+    ranked = sorted((r for r in rows if r["rmse/scale"]), key=lambda r: -float(r["rmse/scale"]))
     return [r["tensor_name"] for r in ranked[:WORST]]
 
 
-def onnx_layer_errors(fp32: Path, qdq: Path, reader: Any, workdir: Path, csv_path: Path) -> list[str]:
+def onnx_layer_errors(
+    fp32: Path, qdq: Path, reader: Any, workdir: Path, csv_path: Path
+) -> list[str]:
     """SQNR of every activation of the QDQ model against the float model (ORT debugger).
 
     Returns the names of the nodes producing the worst activations (``nodes_to_exclude``).

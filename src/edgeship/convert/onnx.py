@@ -146,6 +146,15 @@ class _Reader:
     def rewind(self) -> None:
         self._index = 0
 
+    def __iter__(self) -> _Reader:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        batch = self.get_next()
+        if batch is None:
+            raise StopIteration
+        return batch
+
 
 _METHODS = {
     CalibrationMethod.MINMAX: "MinMax",
@@ -165,6 +174,7 @@ def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
     if not prepared.is_file():
         with atomic_path(prepared) as tmp:
             quant_pre_process(str(source), str(tmp), skip_symbolic_shape=True)
+    keep = _nodes(prepared, opts.keep_float) if opts.keep_float else []
     activation = (
         q.QuantType.QUInt8 if opts.activation_type is ActivationType.UINT8 else q.QuantType.QInt8
     )
@@ -178,13 +188,44 @@ def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
             activation_type=activation,
             weight_type=q.QuantType.QInt8,
             calibrate_method=getattr(q.CalibrationMethod, _METHODS[opts.calibration_method]),
-            nodes_to_exclude=list(opts.keep_float),
+            nodes_to_exclude=keep,
         )
-    return {
+    extra: dict[str, Any] = {}
+    if opts.debug_quant:
+        from edgeship.convert.debug import onnx_layer_errors
+
+        csv_path = Path(path).with_name(f"{spec.variant.name}.quant-debug.csv")
+        try:
+            worst = onnx_layer_errors(
+                prepared, Path(path), _Reader(batches), model.workdir, csv_path
+            )
+            extra = {"quant_debug": csv_path.name, "worst_layers": worst}
+        except Exception as exc:
+            extra = {"quant_debug_error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    return extra | {
         "format": "QDQ",
         "activations": opts.activation_type.value,
         "weights": "int8",
         "per_channel": opts.per_channel,
         "calibration_method": opts.calibration_method.value,
         "calibration_samples": len(batches),
+        "keep_float": keep,
     }
+
+
+def _nodes(model_path: Path, names: tuple[str, ...]) -> list[str]:
+    """The ``keep_float`` names that are nodes of this ONNX model (TFLite names are skipped).
+
+    Raises:
+        ConfigError: none of the names is a node of the model.
+    """
+    onnx = require("onnx", "convert", "read ONNX models")
+    nodes = [n.name for n in onnx.load(str(model_path)).graph.node]
+    keep = [n for n in names if n in set(nodes)]
+    if not keep:
+        unknown = list(names)
+        raise ConfigError(
+            f"--keep-float names {unknown} are not nodes of the ONNX model. Expected node "
+            f"names such as {nodes[:3]}; --debug-quant lists the worst ones."
+        )
+    return keep

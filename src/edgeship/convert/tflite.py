@@ -46,11 +46,34 @@ def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dic
             params["keep_float"] = list(spec.options.keep_float)
         else:
             flatbuffer = converter.convert()
+    except ConversionError:
+        raise
     except Exception as exc:
         raise ConversionError(_explain(spec.variant.name, exc)) from exc
     params["convert_seconds"] = round(time.perf_counter() - started, 3)
     atomic_write_bytes(path, flatbuffer)
+    if spec.options.debug_quant and spec.variant.needs_calibration:
+        params.update(_debug(tf, model, Path(path), spec))
     return params
+
+
+def _debug(tf: Any, model: SourceModel, path: Path, spec: ConversionSpec) -> dict[str, Any]:
+    """Per-layer error of this variant's quantization (a fresh converter, float I/O)."""
+    from edgeship.convert.debug import tflite_layer_errors
+
+    converter, params = _make_converter(tf, model, spec)
+    keyed = params["route"] != "frozen_concrete_function"
+    _configure(tf, converter, spec, keyed)
+    converter.inference_input_type = tf.float32
+    converter.inference_output_type = tf.float32
+    batches = spec.calibration_batches()
+    csv_path = path.with_name(f"{spec.variant.name}.quant-debug.csv")
+    try:
+        # The debugger feeds lists in input order (it does not take signature dicts).
+        worst = tflite_layer_errors(tf, converter, lambda: _samples(batches, False), csv_path)
+    except Exception as exc:
+        return {"quant_debug_error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    return {"quant_debug": csv_path.name, "worst_layers": worst}
 
 
 def _make_converter(
@@ -112,10 +135,24 @@ def _convert_keep_float(tf: Any, converter: Any, spec: ConversionSpec) -> bytes:
     )
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter,
-        debug_dataset=lambda: _samples(batches, keyed=True),
+        debug_dataset=lambda: _samples(batches, keyed=False),
         debug_options=options,
     )
-    return bytes(debugger.get_nondebug_quantized_model())
+    model = bytes(debugger.get_nondebug_quantized_model())
+    if spec.variant.precision is Precision.INT8:
+        # The debugger's model keeps float I/O; tflite-int8 promises int8 input and output.
+        from tensorflow.lite.python.util import modify_model_io_type
+
+        model = bytes(modify_model_io_type(model, tf.int8, tf.int8))
+        interpreter = tf.lite.Interpreter(model_content=model)
+        io = interpreter.get_input_details() + interpreter.get_output_details()
+        if any(d["dtype"] != np.int8 for d in io):
+            raise ConversionError(
+                f"Keeping {list(spec.options.keep_float)} in float leaves tflite-int8 with "
+                "float input or output. Keep other layers in float, or build "
+                "tflite-int8-float-io instead."
+            )
+    return model
 
 
 def _samples(batches: list[dict[str, Any]], keyed: bool) -> Iterator[Any]:

@@ -168,6 +168,10 @@ class ConvertOptions:
         tflite_legacy_dense: quantize dense layers per tensor in dynamic-range TFLite models,
             so that tflite-runtime 2.14 can run them.
         keep_float: layer (TFLite) or node (ONNX) names to leave in float.
+        debug_quant: write per-layer quantization error next to quantized artifacts
+            (``<variant>.quant-debug.csv``) and record the worst layers.
+        auto_keep_float: when a calibrated variant fails its gate, keep its worst layer in
+            float and build it again (up to 3 layers).
     """
 
     opset: int = DEFAULT_OPSET
@@ -177,6 +181,8 @@ class ConvertOptions:
     calibration_samples: int = 200
     tflite_legacy_dense: bool = False
     keep_float: tuple[str, ...] = field(default_factory=tuple)
+    debug_quant: bool = False
+    auto_keep_float: bool = False
 
     def __post_init__(self) -> None:
         if not MIN_OPSET <= self.opset <= MAX_OPSET:

@@ -159,7 +159,7 @@ def _reason(
     if vs_keras:
         parts.append(f"{vs_keras:.1f}x faster than Keras")
     if vs_fp32 and abs(vs_fp32 - 1.0) > 1e-9:
-        parts.append(f"{vs_fp32:.2f}x the speed of fp32")
+        parts.append(f"{vs_fp32:.2f}x faster than {best.variant.split('-')[0]}-fp32")
     size = f"{best.size_bytes / 1024:.1f} KiB"
     if size_ratio and abs(size_ratio - 1.0) > 1e-9:
         size += f" ({size_ratio:.1f}x smaller than fp32)"
@@ -173,6 +173,9 @@ def _reason(
     runs_on = sorted(name for name, status in best.runtimes.items() if status == "ok")
     if runs_on:
         parts.append("runs on " + ", ".join(runs_on))
+    not_on = sorted(name for name, status in best.runtimes.items() if status != "ok")
+    if not_on:
+        parts.append("does NOT run on " + ", ".join(not_on) + " (see --target-runtime)")
     return "; ".join(parts) + "."
 
 

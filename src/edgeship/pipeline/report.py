@@ -169,10 +169,13 @@ def pareto_plot_png(results: dict[str, Any]) -> bytes | None:
             edgecolors="black" if on_front else "none",
             linewidths=1.5 if on_front else 0,
         )
+        if not on_front and c.threads != 1:
+            continue  # label the front and the 1-thread points only, to stay readable
         ax.annotate(
             f"{c.variant}/{c.backend}/t{c.threads}",
             (c.p50_ms, 100 * (c.accuracy or 0)),
             fontsize=6,
+            rotation=30,
             xytext=(3, 3),
             textcoords="offset points",
         )

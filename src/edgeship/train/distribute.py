@@ -4,7 +4,8 @@
 * ``mirrored``: ``tf.distribute.MirroredStrategy`` over all local GPUs (or the devices
   given in ``TrainConfig.devices``); the global batch is ``batch_size * replicas``.
 * ``multi-worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` configured from the
-  ``TF_CONFIG`` environment variable (create it at program start, before other TF work).
+  ``TF_CONFIG`` environment variable (create it at program start, before other TF work);
+  only the chief writes to the output folder.
 
 Mixed precision sets the Keras global dtype policy for the duration of model building and
 restores the previous policy afterwards; recipes keep their output layer in float32.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +62,33 @@ def make_strategy(config: TrainConfig) -> Any:
             f"Cannot create MultiWorkerMirroredStrategy: {exc}. Set TF_CONFIG on every worker "
             "and start the strategy before any other TensorFlow work."
         ) from exc
+
+
+def is_chief() -> bool:
+    """True unless ``TF_CONFIG`` names this process a non-chief worker of a cluster."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    try:
+        spec = json.loads(raw)
+        task, cluster = spec.get("task", {}), spec.get("cluster", {})
+    except (ValueError, AttributeError):
+        return True  # make_strategy reports the malformed TF_CONFIG
+    if task.get("type") == "chief":
+        return True
+    return (
+        task.get("type", "worker") == "worker"
+        and "chief" not in cluster
+        and (int(task.get("index", 0)) == 0)
+    )
+
+
+def worker_config(config: TrainConfig) -> TrainConfig:
+    """Multi-worker runs: only the chief writes to ``config.out``; every other worker
+    writes its (identical) files to a private temporary folder."""
+    if config.strategy != Strategy.MULTI_WORKER.value or is_chief():
+        return config
+    return config.replace(out=tempfile.mkdtemp(prefix="edgeship-worker-"), force=True)
 
 
 def _short(device: str) -> str:

@@ -31,6 +31,7 @@ from edgeship.train.distribute import (
     global_batch_size,
     make_strategy,
     precision_policy,
+    worker_config,
 )
 from edgeship.train.recipes import check, get_recipe
 
@@ -184,6 +185,7 @@ def train(config: TrainConfig) -> TrainResult:
         A :class:`TrainResult` with the model path, the card and the test accuracy.
     """
     start = time.perf_counter()
+    config = worker_config(config)
     out = prepare_out(config)
     data = load_dataset(config)
     if config.recipe == "gan":

@@ -152,7 +152,9 @@ def load_cifar10() -> RawData:
 
 def load_npz(path: str) -> RawData:
     """An ``.npz`` with ``x_train``, ``y_train`` and optionally ``x_test``, ``y_test``,
-    ``class_names`` (strings). uint8 inputs are scaled by 1/255; float inputs are used as is.
+    ``class_names`` (strings) and ``kind`` (``"sequence"`` marks ``(N, T, F)`` inputs as
+    sequences; otherwise ``(N, H, W)`` is grayscale images). uint8 inputs are scaled by
+    1/255; float inputs are used as is. Labels are class ids ``(N,)`` or one-hot ``(N, K)``.
     """
     p = Path(path)
     arrays = _read_npz(p, ("x_train", "y_train"))
