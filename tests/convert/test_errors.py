@@ -72,7 +72,10 @@ def test_custom_layer_is_named(tmp_path: Path) -> None:
     inp = keras.Input((3,))
     model = keras.Model(inp, keras.layers.Dense(2)(Doubler(name="doubler")(inp)))
     model.save(tmp_path / "custom.keras")
-    with pytest.raises(ModelLoadError, match=r"custom layer.*Doubler.*register_keras_serializable"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"custom layers .*: Doubler \(layer .doubler.\)\. Register them with @keras",
+    ):
         convert(tmp_path / "custom.keras", tmp_path / "out", variants=("tflite-fp32",))
 
 

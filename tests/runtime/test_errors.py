@@ -29,15 +29,24 @@ def test_missing_batch_axis_message(fp32):
         fp32.predict(np.zeros((8, 8, 1)))
     assert str(err.value) == (
         "input 'serving_default_image:0' expects (N, 8, 8, 1) float32, got (8, 8, 1) float64"
-        " — add a batch axis (x[None] or x.reshape(1, *x.shape))"
+        " — add a batch axis: x[None]"
+    )
+
+
+def test_image_without_batch_and_channel_axes(fp32):
+    with pytest.raises(InvalidInputError) as err:
+        fp32.predict(np.zeros((8, 8)))
+    assert str(err.value) == (
+        "input 'serving_default_image:0' expects (N, 8, 8, 1) float32, got (8, 8) float64"
+        " — add a batch axis: x.reshape(1, 8, 8, 1)"
     )
 
 
 def test_wrong_rank_message(fp32):
     with pytest.raises(
-        InvalidInputError, match=r"expects \(N, 8, 8, 1\) float32, got \(8, 8\) float64$"
+        InvalidInputError, match=r"expects \(N, 8, 8, 1\) float32, got \(8, 9\) float64$"
     ):
-        fp32.predict(np.zeros((8, 8)))
+        fp32.predict(np.zeros((8, 9)))
 
 
 def test_wrong_inner_dims_message(fp32):

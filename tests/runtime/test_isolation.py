@@ -15,6 +15,8 @@ import numpy as np
 import edgeship.runtime as rt
 from edgeship.runtime import load
 backends = rt.available_backends()
+if any(m in sys.modules for m in ("ai_edge_litert", "tflite_runtime", "onnxruntime")):
+    raise SystemExit("available_backends() imported a backend package")
 with load({path!r}, backend={backend!r}) as engine:
     out = engine.predict(np.zeros((2, 8, 8, 1), np.float32))
 HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx", "tensorboard", "jax", "torch")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edgeship.errors import ArtifactExistsError, ConfigError, TrainingError
+from edgeship.samples import load_samples
 
 
 def test_existing_model_is_not_replaced_without_force(tmp_path: Path, quick_config) -> None:
@@ -57,23 +58,44 @@ def test_batch_that_cannot_fit_in_memory_is_refused() -> None:
     check_batch_memory((8, 8, 1), 64)
 
 
-@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_on_cpu(tmp_path: Path, quick_config, precision: str) -> None:
+def test_mixed_precision_on_cpu(tmp_path: Path, quick_config) -> None:
     import keras
 
     from edgeship.train import train
 
     before = keras.config.dtype_policy().name
-    result = train(quick_config(tmp_path, recipe="lenet5", precision=precision))
+    result = train(quick_config(tmp_path, recipe="lenet5", precision="mixed_float16"))
     assert keras.config.dtype_policy().name == before  # global policy restored
-    assert result.card.training["precision"] == precision
+    assert result.card.training["precision"] == "mixed_float16"
+    assert result.card.training["saved_precision"] == "float32"
     assert result.card.outputs[0].dtype == "float32"
-    model = keras.saving.load_model(result.model_path, compile=False)
-    assert model.get_layer("c1").compute_dtype == precision.split("_")[1]
-    assert model.get_layer("probabilities").compute_dtype == "float32"
-    out = np.asarray(model.predict(np.zeros((2, 8, 8, 1), np.float32), verbose=0))
-    assert out.dtype == np.float32 and np.isfinite(out).all()
     assert np.isfinite(result.history["loss"]).all()
+    # trained in 16-bit; the saved model is the float32 twin (TFLite has no fp16 Conv2D)
+    model = keras.saving.load_model(result.model_path, compile=False)
+    assert model.get_layer("c1").compute_dtype == "float32"
+    evals = load_samples(tmp_path / "eval.npz")
+    probs = np.asarray(model.predict(evals.single, verbose=0))
+    accuracy = float(np.mean(probs.argmax(axis=1) == evals.labels))
+    assert accuracy == pytest.approx(result.test_accuracy, abs=1e-6)
+
+
+def test_float32_twin_has_the_same_weights() -> None:
+    import keras
+
+    from edgeship.train.distribute import float32_copy, precision_policy
+    from edgeship.train.recipes import mnist_cnn
+
+    with precision_policy("mixed_bfloat16"):
+        mixed = mnist_cnn.build((8, 8, 1), 10)
+    assert mixed.get_layer("conv1").compute_dtype == "bfloat16"
+    assert mixed.get_layer("probabilities").compute_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+    twin = float32_copy(mixed, lambda: mnist_cnn.build((8, 8, 1), 10))
+    assert twin.get_layer("conv1").compute_dtype == "float32"
+    for a, b in zip(mixed.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    np.testing.assert_allclose(mixed(x), twin(x), atol=0.05)
 
 
 def test_xla_jit_on_cpu(tmp_path: Path, quick_config) -> None:

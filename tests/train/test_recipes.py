@@ -19,7 +19,7 @@ CLASSIFIERS = [
     ("vgg-small", "digits", {}),
     # frozen backbone from a local weights file (training from scratch is benchmarked)
     ("mobilenetv2", "digits", {"image_size": (32, 32), "weights": "backbone"}),
-    ("lstm", "digits-seq", {}),
+    ("lstm", "digits-seq", {"tensorboard": True}),
 ]
 
 
@@ -64,6 +64,8 @@ def test_recipe_short_fit(
     assert accuracy == pytest.approx(card.metrics["test_accuracy"], abs=1e-6)
     # augmentation runs in tf.data only: no random layers in the saved model
     assert not [layer for layer in model.layers if type(layer).__name__.startswith("Random")]
+    if extra.get("tensorboard"):
+        assert any((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     header = (tmp_path / "history.csv").read_text().splitlines()[0]
     assert "val_loss" in header and "accuracy" in header
 
@@ -73,7 +75,8 @@ def test_gan_generator_is_the_deployable_model(tmp_path: Path, quick_config) -> 
 
     from edgeship.train import train
 
-    result = train(quick_config(tmp_path, recipe="gan", latent_dim=16))
+    # trained in mixed_float16 (loss-scaled optimizers); the float32 generator is saved
+    result = train(quick_config(tmp_path, recipe="gan", latent_dim=16, precision="mixed_float16"))
     assert result.test_accuracy is None
     card = load_card(tmp_path)
     assert card.task == "generation" and card.labels is None
@@ -82,6 +85,7 @@ def test_gan_generator_is_the_deployable_model(tmp_path: Path, quick_config) -> 
     assert card.dataset["raw_scale"] == pytest.approx(1 / 16)
     assert np.isfinite(card.metrics["d_loss"]) and np.isfinite(card.metrics["g_loss"])
     generator = keras.saving.load_model(result.model_path, safe_mode=True, compile=False)
+    assert {layer.compute_dtype for layer in generator.layers[1:]} == {"float32"}
     latent = load_samples(tmp_path / "eval.npz").single
     images = np.asarray(generator.predict(latent, verbose=0))
     assert images.shape == (len(latent), 8, 8, 1)

@@ -272,7 +272,8 @@ def _load_saved_model(p: Path, card: ModelCard | None, workdir: Path) -> SourceM
         if spec.shape.rank is None:
             raise ModelLoadError(f"SavedModel input {name!r} has no fixed rank.")
         inputs.append(TensorInfo(name, tuple(spec.shape.as_list()), spec.dtype.name))
-    sig_outputs = tuple(signature.structured_outputs)
+    # sorted: TensorFlow flattens output dicts by sorted key (TFLite ':N' follows it)
+    sig_outputs = tuple(sorted(signature.structured_outputs))
     names = sig_outputs
     if card is not None and len(card.outputs) == len(sig_outputs):
         names = tuple(t.name for t in card.outputs)
@@ -291,8 +292,43 @@ def _load_saved_model(p: Path, card: ModelCard | None, workdir: Path) -> SourceM
     return source
 
 
+def custom_objects(path: Path) -> list[str]:
+    """``Class ('layer name')`` of every object in a ``.keras`` config that Keras does not
+    ship (its module is not ``keras.*``)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return []
+    found: list[str] = []
+    stack: list[Any] = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module = item.get("module")
+            if "class_name" in item and isinstance(module, str) and module.split(".")[0] != "keras":
+                inner = item.get("config")
+                name = inner.get("name") if isinstance(inner, dict) else None
+                found.append(f"{item['class_name']}" + (f" (layer {name!r})" if name else ""))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return sorted(set(found))
+
+
 def _explain_load_error(path: Path, exc: Exception) -> str:
     text = str(exc)
+    custom = custom_objects(path) if path.suffix.lower() == ".keras" else []
+    if custom:
+        return (
+            f"Cannot load {path.name}: it uses custom layers or objects that are not registered "
+            f"here: {', '.join(custom)}. Register them with "
+            "@keras.saving.register_keras_serializable() in a module imported before convert "
+            "runs, or replace them with built-in layers and save the model again."
+        )
     if "Could not locate class" in text or "Unknown layer" in text or "custom" in text.lower():
         return (
             f"Cannot load {path.name}: it uses a custom layer or object Keras does not know "

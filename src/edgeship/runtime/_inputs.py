@@ -62,7 +62,15 @@ def _describe(arr: np.ndarray) -> str:
 def _shape_hint(arr: np.ndarray, spec: TensorSpec) -> str:
     want = spec.shape
     if arr.ndim == len(want) - 1 and _fits(arr.shape, want[1:]):
-        return " — add a batch axis (x[None] or x.reshape(1, *x.shape))"
+        return " — add a batch axis: x[None]"
+    inner = want[1:]
+    if (
+        arr.ndim < len(want)
+        and all(d is not None for d in inner)
+        and [d for d in arr.shape if d != 1] == [d for d in inner if d != 1]
+    ):
+        dims = ", ".join(str(d) for d in (1, *inner))
+        return f" — add a batch axis: x.reshape({dims})"
     if arr.ndim == len(want) == 4 and _fits(arr.shape[1:], (want[2], want[3], want[1])):
         return " — the model takes NCHW: transpose with x.transpose(0, 3, 1, 2)"
     if arr.ndim == len(want) == 4 and _fits(arr.shape[1:], (want[3], want[1], want[2])):

@@ -225,9 +225,14 @@ class Engine:
     def card(self) -> ModelCard | None:
         """The model card (``edgeship.json``) beside the artifact, or None."""
         if self._card is _UNSET:
-            from edgeship.card import find_card
+            # edgeship.card.CARD_FILENAME; the card module is imported only when there is one.
+            candidate = self.path.parent / "edgeship.json"
+            if candidate.is_file():
+                from edgeship.card import load_card
 
-            self._card = find_card(self.path)
+                self._card = load_card(candidate)
+            else:
+                self._card = None
         return self._card  # type: ignore[no-any-return]
 
     def close(self) -> None:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeship._lazy import require
-from edgeship.card import Preprocessing
 from edgeship.errors import InvalidInputError
 from edgeship.runtime.specs import TensorSpec
 
 if TYPE_CHECKING:
+    from edgeship.card import Preprocessing
     from edgeship.runtime.engine import Engine
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -66,6 +66,8 @@ def load_input(path: Path, engine: Engine) -> np.ndarray:
     Returns:
         A batch of one, in the model's layout, as float32.
     """
+    from edgeship.card import Preprocessing
+
     card = engine.card
     pre = card.preprocessing if card is not None else Preprocessing()
     spec = engine.inputs[0]

@@ -110,6 +110,20 @@ def precision_policy(precision: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
+def float32_copy(model: Any, build: Any) -> Any:
+    """The float32 twin of a mixed-precision ``model`` (same weights), for export.
+
+    TFLite has no float16 Conv2D/MatMul kernels for a mixed_float16 graph; weights of a
+    mixed-precision model are float32 variables already, so rebuilding the architecture under
+    the float32 policy and copying them gives the deployable model. ``build`` is a
+    no-argument callable returning a fresh model of the same architecture.
+    """
+    with precision_policy("float32"):
+        twin = build()
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def global_batch_size(config: TrainConfig, strategy: Any) -> int:
     """Per-replica batch size times the number of replicas in sync."""
     return config.batch_size * int(strategy.num_replicas_in_sync)

@@ -23,6 +23,7 @@ from edgeship.train.config import Precision, TrainConfig
 from edgeship.train.datasets import DataSplits, make_tf_dataset
 from edgeship.train.distribute import (
     check_batch_memory,
+    float32_copy,
     global_batch_size,
     make_strategy,
     precision_policy,
@@ -84,12 +85,17 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
             f"GAN losses are not finite (got {last}). Lower --learning-rate or train in float32."
         )
 
+    generator = gan.generator
+    if config.mixed_precision:  # export the float32 twin
+        generator = float32_copy(
+            generator, lambda: recipe.build_generator(gan.latent_dim, data.input_shape)
+        )
     rng = np.random.default_rng(config.seed)
     calib = rng.standard_normal((config.calibration_samples, gan.latent_dim)).astype(np.float32)
     evals = rng.standard_normal((len(data.x_test), gan.latent_dim)).astype(np.float32)
     sigmoid = keras.activations.sigmoid
     real_score = float(np.mean(sigmoid(gan.discriminator.predict(data.x_test, verbose=0))))
-    fakes = gan.generator.predict(evals, verbose=0)
+    fakes = generator.predict(evals, verbose=0)
     fake_score = float(np.mean(sigmoid(gan.discriminator.predict(fakes, verbose=0))))
     metrics = {
         "d_loss": last.get("d_loss"),
@@ -108,6 +114,7 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         "strategy": config.strategy,
         "replicas": int(strategy.num_replicas_in_sync),
         "precision": config.precision,
+        "saved_precision": "float32",
         "jit": config.jit,
         "learning_rate": learning_rate,
         "latent_dim": gan.latent_dim,
@@ -118,7 +125,7 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
     save_samples(out / cardgen.CALIBRATION_FILENAME, calib)
     save_samples(out / cardgen.EVAL_FILENAME, evals)
     card = cardgen.build_card(
-        gan.generator,
+        generator,
         name=f"gan-generator-{data.name.split(':')[0]}",
         task="generation",
         labels=None,
@@ -135,7 +142,7 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         training=training,
     )
     card.save(out)
-    model_path = cardgen.save_model_atomic(gan.generator, out / cardgen.MODEL_FILENAME)
+    model_path = cardgen.save_model_atomic(generator, out / cardgen.MODEL_FILENAME)
     return TrainResult(
         out=out,
         model_path=model_path,

@@ -8,7 +8,8 @@ Order of work (every check that can fail runs before the first epoch):
 4. build and compile the model under the strategy and the precision policy;
 5. fit with EarlyStopping, ModelCheckpoint (best weights), ReduceLROnPlateau, CSVLogger,
    TerminateOnNaN and optionally TensorBoard; optional fine-tune phase;
-6. evaluate on the test split; write ``model.keras`` (atomically), ``edgeship.json``,
+6. a mixed-precision model is copied into its float32 twin (what converters can take);
+7. evaluate on the test split; write ``model.keras`` (atomically), ``edgeship.json``,
    ``history.csv``, ``calibration.npz``, ``eval.npz``.
 """
 
@@ -28,6 +29,7 @@ from edgeship.train.config import TrainConfig
 from edgeship.train.datasets import DataSplits, load_dataset, make_tf_dataset
 from edgeship.train.distribute import (
     check_batch_memory,
+    float32_copy,
     global_batch_size,
     make_strategy,
     precision_policy,
@@ -213,6 +215,7 @@ def train(config: TrainConfig) -> TrainResult:
     timer = make_epoch_timer()
     ckpt = checkpoint_path(out)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
+    ckpt.unlink(missing_ok=True)  # never restore a previous run's weights
     with atomic_path(out / cardgen.HISTORY_FILENAME) as history_tmp:
         callbacks = [timer, *make_callbacks(config, out, history_tmp, phase=0)]
         history = fit(model, train_ds, val_ds, config.epochs, callbacks, config.verbose)
@@ -229,6 +232,11 @@ def train(config: TrainConfig) -> TrainResult:
                 model.load_weights(str(ckpt))
             history = {k: history.get(k, []) + tuned.get(k, []) for k in tuned}
 
+    if config.mixed_precision:  # export (and evaluate) the float32 twin
+        model = float32_copy(
+            model, lambda: recipe.build(data.input_shape, data.num_classes, config)
+        )
+        compile_classifier(model, learning_rate, jit=False)
     test_loss, test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0)[:2])
     seconds = time.perf_counter() - start
     metrics = {
@@ -247,6 +255,7 @@ def train(config: TrainConfig) -> TrainResult:
         "strategy": config.strategy,
         "replicas": int(strategy.num_replicas_in_sync),
         "precision": config.precision,
+        "saved_precision": "float32",
         "jit": config.jit,
         "augment": config.augment,
         "learning_rate": learning_rate,

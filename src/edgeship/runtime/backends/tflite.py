@@ -190,6 +190,7 @@ class TFLiteSession(Session):
                     self._resize_input(self._in_idx[i], list(arr.shape))
             self._allocate()
         except (ValueError, RuntimeError) as exc:
+            self._shapes = [() for _ in self._shapes]  # unknown state: resize on the next call
             raise BackendError(
                 f"{self.backend} could not resize the inputs to "
                 f"{[tuple(a.shape) for a in arrays]}: {_first_line(exc)}"
