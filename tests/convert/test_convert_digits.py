@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeship.convert import MANIFEST_SCHEMA, VARIANTS, convert, read_manifest
-from edgeship.errors import ArtifactExistsError, ParityError
+from edgeship.errors import ArtifactExistsError, IntegrityError
 from edgeship.fileio import sha256_file
 from edgeship.runtime import load
 
@@ -114,22 +114,11 @@ def test_refuses_existing_output_without_force(digits_all: Path, digits_model_di
         convert(digits_model_dir / "model.keras", digits_all, variants=("tflite-fp32",))
 
 
-def test_gate_fails_and_keeps_files(
-    digits_all: Path, digits_model_dir: Path, tmp_path: Path
-) -> None:
-    # A negative allowed drop cannot be met by a variant that merely ties Keras.
-    model = tmp_path / "m"
-    shutil.copytree(digits_model_dir, model)
-    with pytest.raises(ParityError, match="tflite-fp32") as info:
-        convert(
-            model / "model.keras",
-            tmp_path / "out",
-            variants=("tflite-fp32",),
-            max_accuracy_drop=-0.5,
-            check_runtimes=False,
-        )
-    assert info.value.failures == ["tflite-fp32"]
-    record = _by_name(tmp_path / "out")["tflite-fp32"]
-    assert record["status"] == "failed"
-    assert "max allowed drop is -0.5 points" in record["errors"][0]
-    assert (tmp_path / "out" / "tflite-fp32.tflite").is_file()
+def test_runtime_checks_manifest_sha256(digits_all: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "artifacts"
+    shutil.copytree(digits_all, copy)
+    data = bytearray((copy / "tflite-fp32.tflite").read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit in the last buffer byte
+    (copy / "tflite-fp32.tflite").write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="does not match its manifest"):
+        load(copy / "tflite-fp32.tflite")

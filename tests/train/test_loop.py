@@ -222,3 +222,18 @@ def test_augment_is_refused_for_sequences(tmp_path: Path, quick_config) -> None:
     with pytest.raises(InvalidInputError, match="--augment applies to images"):
         train(quick_config(tmp_path, recipe="lstm", dataset="digits-seq", augment=True))
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_tensorboard_logs_or_a_clear_error(tmp_path: Path, quick_config) -> None:
+    from edgeship._lazy import is_available
+    from edgeship.errors import MissingDependencyError
+    from edgeship.train import train
+
+    config = quick_config(tmp_path, recipe="lenet5", tensorboard=True)
+    if is_available("tensorboard"):
+        train(config)
+        assert any((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+    else:
+        with pytest.raises(MissingDependencyError, match="pip install tensorboard"):
+            train(config)
+        assert not (tmp_path / "model.keras").exists()

@@ -32,6 +32,7 @@ def test_defaults_are_the_contract() -> None:
         ({"learning_rate": 0.0}, "learning_rate must be > 0"),
         ({"devices": ("/cpu:0",)}, "devices is only used with strategy 'mirrored'"),
         ({"weights": "w.h5"}, "weights applies to the mobilenetv2 backbone only"),
+        ({"fine_tune_epochs": 2}, "fine_tune_epochs applies to the mobilenetv2 recipe only"),
         ({"image_size": (4, 4)}, "image_size must be (height, width), each >= 8"),
         ({"max_samples": 3}, "max_samples must be >= 10"),
     ],

@@ -54,7 +54,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--precision", default=None, choices=[p.value for p in Precision])
     parser.add_argument("--jit", action="store_true", help="compile with XLA")
     parser.add_argument("--patience", type=int, default=5, help="early stopping; 0 disables")
-    parser.add_argument("--tensorboard", action="store_true", help="log to OUT/tensorboard")
+    parser.add_argument(
+        "--tensorboard", action="store_true", help="log to OUT/tensorboard (needs tensorboard)"
+    )
     parser.add_argument("--weights", default=None, help="mobilenetv2: local no-top weights .h5")
     parser.add_argument("--fine-tune-epochs", type=int, default=0, help="mobilenetv2")
     parser.add_argument("--alpha", type=float, default=0.35, help="mobilenetv2 width")

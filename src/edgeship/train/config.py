@@ -148,6 +148,11 @@ class TrainConfig:
             raise ConfigError(
                 f"weights applies to the mobilenetv2 backbone only. Got recipe {self.recipe!r}."
             )
+        if self.fine_tune_epochs and self.recipe != "mobilenetv2":
+            raise ConfigError(
+                f"fine_tune_epochs applies to the mobilenetv2 recipe only. Got recipe "
+                f"{self.recipe!r}."
+            )
         if self.verbose not in (0, 1, 2):
             raise ConfigError(f"verbose must be 0, 1 or 2. Got: {self.verbose!r}")
 

@@ -28,7 +28,7 @@ from edgeship.train.distribute import (
     make_strategy,
     precision_policy,
 )
-from edgeship.train.loop import TrainResult, epoch_stats, make_epoch_timer
+from edgeship.train.loop import TrainResult, check_tensorboard, epoch_stats, make_epoch_timer
 from edgeship.train.recipes import check, get_recipe
 
 
@@ -45,6 +45,7 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
     """Train a DCGAN on the images of ``data`` and write the generator and its card."""
     import keras
 
+    check_tensorboard(config)
     check("gan", data.kind, data.input_shape)
     recipe = get_recipe("gan")
     keras.utils.set_random_seed(config.seed)

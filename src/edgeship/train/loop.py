@@ -21,8 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeship._lazy import is_available
 from edgeship.card import ModelCard
-from edgeship.errors import ArtifactExistsError, InvalidInputError, TrainingError
+from edgeship.errors import (
+    ArtifactExistsError,
+    InvalidInputError,
+    MissingDependencyError,
+    TrainingError,
+)
 from edgeship.fileio import atomic_path
 from edgeship.train import cardgen
 from edgeship.train.config import TrainConfig
@@ -133,6 +139,15 @@ def make_callbacks(config: TrainConfig, out: Path, history_path: Path, phase: in
     return cbs
 
 
+def check_tensorboard(config: TrainConfig) -> None:
+    """``--tensorboard`` needs the ``tensorboard`` package (tensorflow-cpu may lack it)."""
+    if config.tensorboard and not is_available("tensorboard"):
+        raise MissingDependencyError(
+            "--tensorboard needs the 'tensorboard' package, which is not installed. "
+            "Install it with: pip install tensorboard (or train without --tensorboard)."
+        )
+
+
 def checkpoint_path(out: Path) -> Path:
     """Where the best weights of the run are kept."""
     return out / "checkpoints" / "best.weights.h5"
@@ -194,6 +209,7 @@ def train(config: TrainConfig) -> TrainResult:
         from edgeship.train.gan_train import train_gan
 
         return train_gan(config, data, out, start)
+    check_tensorboard(config)
     recipe = get_recipe(config.recipe)
     check(config.recipe, data.kind, data.input_shape)
     if config.augment and data.kind != "image":
