@@ -58,9 +58,19 @@ def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (``getrusage``)."""
+    """Peak resident memory of this process so far, in MiB.
+
+    On Linux this is ``VmHWM`` from ``/proc/self/status``: ``getrusage``'s ``ru_maxrss``
+    survives ``exec``, so a worker started from a big parent (one that imported TensorFlow)
+    would report the parent's peak. Elsewhere ``getrusage`` (KiB on Linux, bytes on macOS).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
