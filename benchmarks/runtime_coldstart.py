@@ -14,7 +14,9 @@ Scenarios (each a fresh ``python -c`` process, interleaved over R rounds; median
 
 DIR is written by ``runtime_overhead.py --build DIR``. CPU time (user + system) and peak RSS
 come from ``wait4`` (they include the validating grandchild of ``edgeship-verify``; peak RSS
-is the larger of the two processes). On a shared machine the CPU time is the steadier clock.
+is the larger of the two processes). ``ru_maxrss`` also covers the forked image before
+``exec``: this process stays at ~35 MiB (numpy), below every scenario's peak, so the figures
+are the children's own. On a shared machine the CPU time is the steadier clock.
 Children run with bytecode caching on (``PYTHONPYCACHEPREFIX`` in the temp directory), as an
 installed package would, even where the environment sets ``PYTHONDONTWRITEBYTECODE``.
 """

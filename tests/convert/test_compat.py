@@ -52,3 +52,21 @@ def test_opset_is_lowered_or_rejected() -> None:
         plan_for_target(parse_target("opset<=13"), ConvertOptions(opset=17), True)
     with pytest.raises(ConfigError, match="needs ONNX opset <= 11"):
         plan_for_target(parse_target("opset<=11"), ConvertOptions(), False)
+
+
+def test_target_verdicts() -> None:
+    from edgeship.convert.core import _target_check
+    from edgeship.convert.variants import VARIANTS
+
+    spec = VARIANTS["tflite-dynamic"]
+    target = parse_target("tflite-runtime==2.14")
+    assert _target_check(target, spec, {"tflite-runtime 2.14.0": "ok"}) == (
+        [],
+        "runs on tflite-runtime 2.14.0",
+    )
+    errors, verdict = _target_check(target, spec, {"tflite-runtime 2.14.0": "BackendError: x"})
+    assert errors == ["does not run on target tflite-runtime==2.14: BackendError: x"]
+    errors, verdict = _target_check(target, spec, {"tflite-runtime 2.15.0": "ok"})
+    assert errors == [] and verdict is not None
+    assert verdict.startswith("not verified: no tflite-runtime==2.14 installed here (found")
+    assert _target_check(target, VARIANTS["onnx-fp32"], {}) == ([], None)

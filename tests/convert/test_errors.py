@@ -105,5 +105,6 @@ def test_cli_convert_with_target_runtime(
     # per-tensor dense weights run on tflite-runtime 2.14 (when installed here)
     old = [r for k, r in record["runtimes"].items() if k.startswith("tflite-runtime 2.14")]
     assert old in ([], ["ok"])
+    assert record["target"].startswith(("runs on tflite-runtime 2.14", "not verified"))
     assert main(args) == 1  # the directory now holds artifacts
     assert "pass --force" in capsys.readouterr().err

@@ -23,3 +23,10 @@ def test_crash_is_reported_with_signal_and_worker_restarts(tmp_path: Path) -> No
         with pytest.raises(ConfigError, match="Unknown worker command 'nope'"):
             worker.call("nope")
         assert worker.restarts == 1
+
+
+def test_hung_call_is_stopped_after_its_timeout(tmp_path: Path) -> None:
+    with ConverterWorker(tmp_path / "model.keras", None, tmp_path) as worker:
+        with pytest.raises(WorkerCrashed, match=r"timed out after 0\.5 s and was stopped"):
+            worker.call("selftest_sleep", timeout=0.5, seconds=30)
+        assert worker.call("selftest_sleep", seconds=0) is None

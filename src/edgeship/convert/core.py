@@ -236,7 +236,10 @@ def _build_one(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, 
     if not errors and path.is_file():
         runtimes = _runtimes(workers, path, spec, eval_inputs) if check_runtimes else {}
         record["runtimes"] = runtimes
-        errors += _target_errors(target, spec, runtimes)
+        target_errors, verdict = _target_check(target, spec, runtimes)
+        errors += target_errors
+        if verdict is not None:
+            record["target"] = verdict
         parity_started = time.perf_counter()
         try:
             parity = _parity(path, eval_inputs, labels, reference, output_names)
@@ -295,13 +298,24 @@ def _runtimes(
     return found
 
 
-def _target_errors(
+def _target_check(
     target: TargetRuntime | None, spec: VariantSpec, runtimes: dict[str, str]
-) -> list[str]:
-    if target is None or target.name == "opset" or target.format != spec.format.value:
-        return []
+) -> tuple[list[str], str | None]:
+    """Errors and a verdict for ``target``: verified on an installed matching interpreter,
+    or not verifiable here (the settings were still chosen for it)."""
+    if target is None or target.format != spec.format.value:
+        return [], None
+    if target.name == "opset":
+        return [], f"built for {target}"
     for key, verdict in runtimes.items():
         name, _, version = key.partition(" ")
-        if name == target.name and target.allows(version) and verdict != "ok":
-            return [f"does not run on target {target}: {verdict}"]
-    return []
+        if name == target.name and target.allows(version):
+            if verdict != "ok":
+                return [f"does not run on target {target}: {verdict}"], f"fails on {key}"
+            return [], f"runs on {key}"
+    installed = [k for k in runtimes if k.partition(" ")[0] == target.name]
+    return [], (
+        f"not verified: no {target} installed here"
+        + (f" (found {', '.join(installed)})" if installed else "")
+        + "; settings were chosen for it"
+    )

@@ -94,6 +94,13 @@ def _selftest_signal(state: WorkerState, signum: int) -> None:
     os.kill(os.getpid(), signum)
 
 
+def _selftest_sleep(state: WorkerState, seconds: float) -> None:
+    """Sleep (tests the parent's per-call timeout)."""
+    import time
+
+    time.sleep(seconds)
+
+
 _HANDLERS = {
     "info": _info,
     "prepare": _prepare,
@@ -101,4 +108,5 @@ _HANDLERS = {
     "convert": _convert,
     "check": _check,
     "selftest_signal": _selftest_signal,
+    "selftest_sleep": _selftest_sleep,
 }

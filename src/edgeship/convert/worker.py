@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 from edgeship.errors import ConversionError, EdgeshipError
 
 LOG_NAME = "worker.log"
+#: Longest a single request (one conversion, one check) may take before the child is killed.
+CALL_TIMEOUT = 1800.0
 
 
 class WorkerCrashed(ConversionError):
@@ -54,11 +57,16 @@ class ConverterWorker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def call(self, command: str, **kwargs: Any) -> Any:
+    def call(self, command: str, timeout: float | None = CALL_TIMEOUT, **kwargs: Any) -> Any:
         """Run ``command`` in the child and return its result.
 
+        Args:
+            command: handler name (see :mod:`edgeship.convert.handlers`).
+            timeout: seconds before the child is killed and the call fails (None: no limit).
+            **kwargs: the handler's arguments.
+
         Raises:
-            WorkerCrashed: the child died during the call.
+            WorkerCrashed: the child died (or was killed after ``timeout``) during the call.
             EdgeshipError: the typed error the child raised (re-raised here).
         """
         if self._process is None or self._process.poll() is not None:
@@ -66,11 +74,15 @@ class ConverterWorker:
         conn = self._conn
         if conn is None:  # pragma: no cover - _start always sets it
             raise ConversionError("The converter process could not be started.")
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             conn.send((command, kwargs))
             while not conn.poll(0.2):
                 if self._process.poll() is not None:
                     break
+                if deadline is not None and time.monotonic() > deadline:
+                    self._process.kill()
+                    raise self._crashed(command, f"timed out after {timeout:g} s")
             reply = conn.recv() if conn.poll(0) else None
         except (EOFError, OSError, BrokenPipeError):
             reply = None
@@ -107,6 +119,9 @@ class ConverterWorker:
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+        # The child imports this very edgeship, installed or not.
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(self._workdir / LOG_NAME, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "edgeship.convert._child", str(child_sock.fileno())],
@@ -122,7 +137,7 @@ class ConverterWorker:
         model_path, card, workdir = self._args
         self._conn.send(("init", {"model_path": model_path, "card": card, "workdir": workdir}))
 
-    def _crashed(self, command: str) -> WorkerCrashed:
+    def _crashed(self, command: str, reason: str | None = None) -> WorkerCrashed:
         try:
             code = self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -135,6 +150,8 @@ class ConverterWorker:
             except ValueError:
                 signal_name = f"signal {-code}"
         what = f"killed by {signal_name}" if signal_name else f"exited with code {code}"
+        if reason:
+            what = f"{reason} and was stopped"
         tail = _log_tail(self._workdir / LOG_NAME)
         self._process = None
         return WorkerCrashed(

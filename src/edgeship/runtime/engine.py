@@ -73,6 +73,9 @@ class _ClosedSession(Session):
 class Engine:
     """A model loaded on one backend. Build it with :func:`edgeship.runtime.load`.
 
+    Safe to share between threads: calls are serialised by a lock on TFLite backends and run
+    in parallel on onnxruntime (see the module docstring).
+
     Attributes:
         inputs: input tensors (name, shape with None for free dimensions, dtype, quantization).
         outputs: output tensors.

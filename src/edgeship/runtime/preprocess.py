@@ -106,6 +106,9 @@ def top_k(output: np.ndarray, labels: Any, k: int) -> list[tuple[str, float]]:
     return [(names[i] if names else str(int(i)), float(scores[i])) for i in order]
 
 
+_top_k = top_k  # predict_image's ``top_k`` argument shadows the function
+
+
 def predict_image(engine: Engine, path: str | Path, top_k: int = 5) -> list[tuple[str, float]]:
     """Classify one image file with the card's preprocessing; best ``top_k`` labels first."""
     p = Path(path)
@@ -114,7 +117,4 @@ def predict_image(engine: Engine, path: str | Path, top_k: int = 5) -> list[tupl
     out = engine.predict(load_input(p, engine))
     first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
     card = engine.card
-    return _top(first[0], card.labels if card is not None else None, top_k)
-
-
-_top = top_k
+    return _top_k(first[0], card.labels if card is not None else None, top_k)
