@@ -41,8 +41,13 @@ typical flow:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every command registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser.
+
+    With ``command`` (a name from :data:`COMMAND_MODULES`) only that command's module is
+    imported, which keeps the start of a command such as ``predict`` fast; without it every
+    command is registered (for ``edgeship --help``).
+    """
     parser = argparse.ArgumentParser(
         prog="edgeship",
         description=DESCRIPTION,
@@ -50,15 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgeship {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = COMMAND_MODULES if command is None else (_module_name(command),)
+    for name in modules:
         module = importlib.import_module(f"edgeship.cli.{name}")
         module.register(subparsers)
     return parser
 
 
+def _module_name(command: str) -> str:
+    return "inspect_artifact" if command == "inspect" else command
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command named by ``argv`` when it is the first argument and a known one."""
+    if argv and _module_name(argv[0]) in COMMAND_MODULES:
+        return argv[0]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``edgeship`` command; returns the process exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
