@@ -46,7 +46,7 @@ MODELS: dict[str, dict[str, Any]] = {
         "train": {"recipe": "mnist-cnn", "dataset": "digits", "epochs": 15},
     },
     "mobilenetv2": {
-        "title": "MobileNetV2 alpha 0.35, 96x96 backbone (random-init backbone, head trained)",
+        "title": "MobileNetV2 alpha 0.35, 96x96 backbone (random init, trained end to end)",
         "train": {
             "recipe": "mobilenetv2",
             "dataset": "digits",
