@@ -44,11 +44,12 @@ def test_fp32_parity_and_int8_accuracy(digits_all: Path) -> None:
 
 
 def test_int8_is_much_smaller(digits_all: Path) -> None:
-    # Weights shrink 4x; per-channel scales, int64 zero points and the flatbuffer's structure
-    # are a fixed cost that keeps this small model's file ratio near 3.4x.
+    # Weights shrink 4x; scales, int64 zero points and the flatbuffer's structure are a fixed
+    # cost (dense weights per tensor, as in TFLite's int8 spec, keep it small).
     variants = _by_name(digits_all)
     ratio = variants["tflite-fp32"]["size_bytes"] / variants["tflite-int8"]["size_bytes"]
-    assert ratio >= 3.3, ratio
+    assert ratio >= 3.5, ratio
+    assert variants["tflite-int8"]["params"]["per_channel_dense"] is False
     onnx_ratio = variants["onnx-fp32"]["size_bytes"] / variants["onnx-int8"]["size_bytes"]
     assert onnx_ratio >= 2.5, onnx_ratio
 

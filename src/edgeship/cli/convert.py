@@ -60,6 +60,12 @@ def register(subparsers: Any) -> None:
         help="onnx-int8 activation type (default uint8, faster on x86)",
     )
     parser.add_argument("--calibration-samples", type=int, help="calibration samples (default 200)")
+    parser.add_argument(
+        "--per-channel-dense",
+        action="store_true",
+        help="quantize dense weights per channel in tflite-int8 variants (default per tensor, "
+        "as TFLite's int8 spec and most NPUs expect)",
+    )
     parser.add_argument("--keep-float", help="comma-separated layer/node names to keep in float")
     parser.add_argument(
         "--debug-quant",
@@ -95,6 +101,8 @@ def _options(args: Any) -> dict[str, Any]:
         options["calibration_samples"] = args.calibration_samples
     if args.keep_float:
         options["keep_float"] = csv_list(args.keep_float)
+    if args.per_channel_dense:
+        options["tflite_int8_per_channel_dense"] = True
     if args.debug_quant:
         options["debug_quant"] = True
     if args.auto_keep_float:

@@ -12,6 +12,7 @@ Importing this package does not import TensorFlow: conversion runs in a child pr
 from __future__ import annotations
 
 from edgeship.convert.core import DEFAULT_VARIANTS, convert
+from edgeship.convert.inspect import inspect_artifact
 from edgeship.convert.manifest import MANIFEST_FILENAME, MANIFEST_SCHEMA, read_manifest
 from edgeship.convert.variants import VARIANTS, ConvertOptions, Tolerance, VariantSpec
 
@@ -24,5 +25,6 @@ __all__ = [
     "Tolerance",
     "VariantSpec",
     "convert",
+    "inspect_artifact",
     "read_manifest",
 ]

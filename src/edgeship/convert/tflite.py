@@ -118,6 +118,9 @@ def _configure(tf: Any, converter: Any, spec: ConversionSpec, keyed: bool) -> di
         return params
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     params["activations"], params["weights"] = "int8", "int8"
+    if not spec.options.tflite_int8_per_channel_dense:
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    params["per_channel_dense"] = spec.options.tflite_int8_per_channel_dense
     if precision is Precision.INT8:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8

@@ -167,6 +167,9 @@ class ConvertOptions:
         calibration_samples: how many calibration samples to use (at least 10).
         tflite_legacy_dense: quantize dense layers per tensor in dynamic-range TFLite models,
             so that tflite-runtime 2.14 can run them.
+        tflite_int8_per_channel_dense: quantize dense weights of full-integer TFLite variants
+            per channel. Off by default: TFLite's int8 quantization spec (which NPU and Edge
+            TPU delegates implement) has per-tensor FULLY_CONNECTED weights.
         keep_float: layer (TFLite) or node (ONNX) names to leave in float.
         debug_quant: write per-layer quantization error next to quantized artifacts
             (``<variant>.quant-debug.csv``) and record the worst layers.
@@ -180,6 +183,7 @@ class ConvertOptions:
     per_channel: bool = True
     calibration_samples: int = 200
     tflite_legacy_dense: bool = False
+    tflite_int8_per_channel_dense: bool = False
     keep_float: tuple[str, ...] = field(default_factory=tuple)
     debug_quant: bool = False
     auto_keep_float: bool = False
