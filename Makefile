@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A second, runtime-only environment with numpy 2: the tests prove the runtime works there.
+NP2_VENV := .venv-np2
+NP2_STAMP := $(NP2_VENV)/.installed
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
@@ -16,11 +19,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]'
 	@touch $(STAMP)
 
+$(NP2_STAMP): pyproject.toml
+	@test -x $(NP2_VENV)/bin/python || $(PYTHON) -m venv $(NP2_VENV)
+	$(NP2_VENV)/bin/python -m pip install --quiet --progress-bar off -e '.[litert,onnx]' 'numpy>=2'
+	@touch $(NP2_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/edgeship pipeline --out $(DEMO_OUT) --force
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) $(NP2_STAMP)
+	EDGESHIP_NUMPY2_PYTHON=$(CURDIR)/$(NP2_VENV)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -31,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache runs
+	rm -rf $(VENV) $(NP2_VENV) .pytest_cache .ruff_cache .mypy_cache runs

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from runtime.conftest import TFLITE_BACKENDS, TFLITE_VARIANTS, raw_tflite
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
+TESTS = Path(__file__).parents[1]
 # tflite-runtime 2.14 cannot run the dynamic-range model TF 2.21 emits (FULLY_CONNECTED v12).
 UNSUPPORTED = {("tflite-runtime", "dynamic")}
 BACKENDS = [b for b in TFLITE_BACKENDS if b in available_backends()]
@@ -27,10 +31,8 @@ def _quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return np.clip(np.round(x / scale) + zp, info.min, info.max).astype(spec.np_dtype)
 
 
-@pytest.mark.parametrize(("backend", "variant"), CASES)
-def test_same_outputs_as_raw_interpreter(artifacts: Path, digits, backend: str, variant: str):
-    path = artifacts / f"{variant}.tflite"
-    x = digits["x"][:1]
+def check_same_outputs(path: Path, backend: str, x: np.ndarray) -> None:
+    """Engine outputs equal the backend's own interpreter on ``x`` (raw and dequantized)."""
     with load(path, backend=backend, verify=False) as engine:
         assert engine.backend == backend
         assert engine.format == "tflite"
@@ -46,6 +48,72 @@ def test_same_outputs_as_raw_interpreter(artifacts: Path, digits, backend: str, 
             np.testing.assert_array_equal(got, expected)
         else:
             np.testing.assert_array_equal(engine.predict(x), raw_tflite(backend, path, x))
+
+
+def _check_in_fresh_process(path: Path, backend: str, x_path: Path) -> None:
+    """Run check_same_outputs in a child without TensorFlow (tflite-runtime cannot share one)."""
+    code = (
+        "import sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from runtime.test_engine import check_same_outputs\n"
+        "check_same_outputs(Path(sys.argv[1]), sys.argv[2], np.load(sys.argv[3]))\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(path), backend, str(x_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize(("backend", "variant"), CASES)
+def test_same_outputs_as_raw_interpreter(
+    artifacts: Path, digits, backend: str, variant: str, tmp_path: Path
+):
+    path = artifacts / f"{variant}.tflite"
+    x = digits["x"][:1]
+    if backend == "tflite-runtime" and "tensorflow" in sys.modules:
+        np.save(tmp_path / "x.npy", x)
+        _check_in_fresh_process(path, backend, tmp_path / "x.npy")
+    else:
+        check_same_outputs(path, backend, x)
+
+
+def test_tflite_runtime_beside_tensorflow_is_a_clear_error(artifacts: Path):
+    if "tflite-runtime" not in available_backends():
+        pytest.skip("tflite-runtime is not installed")
+    code = (
+        "import os, sys\n"
+        "import tensorflow\n"
+        "from edgeship.errors import BackendError\n"
+        "from edgeship.runtime import load\n"
+        "try:\n"
+        "    load(sys.argv[1], backend='tflite-runtime', verify=False)\n"
+        "except BackendError as exc:\n"
+        "    print(exc)\n"
+        "else:\n"
+        "    print('loaded')\n"
+        "sys.stdout.flush()\n"
+        "os._exit(0)  # skip teardown: the two native libraries may clash again at exit\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(artifacts / "fp32.tflite")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Either this tflite-runtime coexists with TensorFlow, or it says how to get around it.
+    out = proc.stdout.strip()
+    assert out == "loaded" or "backend='litert'" in out, out
 
 
 @pytest.mark.parametrize(

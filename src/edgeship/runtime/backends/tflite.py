@@ -140,6 +140,12 @@ class TFLiteSession(Session):
                     "ops this runtime lacks: use backend='litert' (ai-edge-litert) or convert "
                     "for this runtime (convert's target_runtime)."
                 ) from exc
+            if name == "tflite-runtime" and "tensorflow" in sys.modules:
+                raise BackendError(
+                    f"tflite-runtime {version} cannot load models in a process that has imported "
+                    f"TensorFlow ({_first_line(exc)}): the two ship clashing native libraries. "
+                    "Use backend='litert' here, or load the model in a process without TensorFlow."
+                ) from exc
             raise ModelLoadError(
                 f"{name} could not read {path} as a TFLite model: {_first_line(exc)}. Expected a "
                 "valid .tflite flatbuffer; re-export the model."
