@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edgeship.card import Preprocessing
 from edgeship.runtime.preprocess import image_geometry, normalize, scores_of, top_k
@@ -36,3 +37,29 @@ def test_scores_and_top_k():
     assert abs(scores_of(logits).sum() - 1) < 1e-9
     assert top_k(probs, ("a", "b", "c"), 2) == [("b", 0.7), ("c", 0.2)]
     assert [lab for lab, _ in top_k(probs, None, 5)] == ["1", "2", "0"]
+
+
+def test_npy_sequence_input_keeps_its_shape(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from edgeship.runtime import load
+    from edgeship.runtime.preprocess import load_input
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["seq", "axes"], ["total"], keepdims=0)],
+        "sequence_sum",
+        [helper.make_tensor_value_info("seq", TensorProto.FLOAT, ["N", 8, 8])],
+        [helper.make_tensor_value_info("total", TensorProto.FLOAT, ["N", 8])],
+        initializer=[helper.make_tensor("axes", TensorProto.INT64, [1], [2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "seq.onnx"))
+    x = np.arange(64, dtype=np.float32).reshape(8, 8)  # 8 steps of 8 features, no channel axis
+    np.save(tmp_path / "x.npy", x)
+    with load(tmp_path / "seq.onnx", verify=False) as engine:
+        batch = load_input(tmp_path / "x.npy", engine)
+        assert batch.shape == (1, 8, 8)
+        np.testing.assert_array_equal(batch[0], normalize(x, Preprocessing()))
+        np.testing.assert_allclose(engine.predict(batch)[0], batch[0].sum(axis=1))

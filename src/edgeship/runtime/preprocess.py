@@ -74,7 +74,7 @@ def load_input(path: Path, engine: Engine) -> np.ndarray:
     h, w, c = image_geometry(spec, pre)
     if path.suffix.lower() == ".npy":
         arr = np.load(path, allow_pickle=False).astype(np.float32)
-        if arr.ndim == 2:
+        if arr.ndim == 2 and len(spec.shape) == 4:  # a grayscale image; (T, F) sequences stay
             arr = arr[..., None]
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         arr = read_image(path, h, w, c)
