@@ -22,24 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeship.convert import VARIANTS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "benchmarks" / "README.md"
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
-ALL_VARIANTS = (
-    "tflite-fp32",
-    "tflite-fp16",
-    "tflite-dynamic",
-    "tflite-int8",
-    "tflite-int8-float-io",
-    "tflite-int16x8",
-    "onnx-fp32",
-    "onnx-fp16",
-    "onnx-dynamic",
-    "onnx-int8",
-)
+ALL_VARIANTS = tuple(VARIANTS)
 MODELS: dict[str, dict[str, Any]] = {
     "digits": {
         "title": "Digits CNN (mnist-cnn recipe, 8x8x1 input)",
@@ -59,11 +50,7 @@ MODELS: dict[str, dict[str, Any]] = {
 
 
 #: Many short alternating rounds: the load on a shared machine changes from second to second.
-LOADGEN_ARGS = ("--rounds", "20", "--seconds", "0.5", "--min-queries", "40")
-
-
-def _can_pin() -> bool:
-    return hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1
+LOADGEN_ARGS = ("--rounds", "40", "--seconds", "0.2", "--min-queries", "60")
 
 
 def log(message: str) -> None:
@@ -283,7 +270,6 @@ def main(argv: list[str] | None = None) -> int:
                 str(mobilenet_fp32),
                 "--markdown",
                 *LOADGEN_ARGS,
-                *(["--pin", str(max(os.sched_getaffinity(0)))] if _can_pin() else []),
             ],
             capture_output=True,
             text=True,

@@ -26,6 +26,8 @@ def test_crosscheck_reports_both_harnesses_on_the_same_engine(bench_artifacts):
         assert r["loadgen_ms"] > 0 and r["edgeship_ms"] > 0
         assert r["diff"] == pytest.approx((r["loadgen_ms"] - r["edgeship_ms"]) / r["edgeship_ms"])
         assert r["agree"] == (abs(r["diff"]) <= 0.05)
+        low, high = r["diff_iqr"]
+        assert low == pytest.approx(r["diff"]) and high == pytest.approx(r["diff"])
     assert result["rounds"]["loadgen"][0]["queries"] >= 50
     text = lg.markdown(result)
     assert "| p50 |" in text and "LoadGen ms" in text

@@ -142,17 +142,21 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
-def test_mirrored_strategy_over_two_logical_cpus(tmp_path: Path) -> None:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+def _run_training_script(script: str, out: Path, **env: str) -> dict:
+    """Run ``script`` in a fresh Python (its own TensorFlow), return its last JSON line."""
     proc = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path)],
+        [sys.executable, "-c", script, str(out)],
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env},
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path: Path) -> None:
+    report = _run_training_script(MIRRORED_SCRIPT, tmp_path)
     assert report["replicas"] == 2 and report["global_batch"] == 32
     assert all(np.isfinite(report["loss"]))
     assert report["outputs"] == [[None, 10]]
@@ -182,16 +186,7 @@ def test_multi_worker_strategy_from_tf_config(tmp_path: Path) -> None:
         "cluster": {"worker": [f"localhost:{port}"]},
         "task": {"type": "worker", "index": 0},
     }
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config)}
-    proc = subprocess.run(
-        [sys.executable, "-c", MULTI_WORKER_SCRIPT, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = _run_training_script(MULTI_WORKER_SCRIPT, tmp_path, TF_CONFIG=json.dumps(tf_config))
     assert report["replicas"] == 1 and report["out"] == str(tmp_path)
     assert all(np.isfinite(report["loss"]))
     assert (tmp_path / "model.keras").is_file()

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeship.bench import inputs as inp
 from edgeship.bench.machine import current_rss_mb, peak_rss_mb
-from edgeship.bench.single import pin_cpus, run_scenario
+from edgeship.bench.single import base_row, pin_cpus, run_scenario
 from edgeship.bench.spec import RunSpec
-from edgeship.fileio import sha256_file
 from edgeship.versions import package_version
 
 
@@ -30,24 +28,16 @@ class _KSpec:
 
 
 def _row(spec: RunSpec, mode: str) -> dict[str, Any]:
-    path = Path(spec.artifact)
-    return {
-        "artifact": str(path),
-        "sha256": sha256_file(path) if path.is_file() else None,
-        "variant": f"keras:{mode}",
-        "kind": "keras",
-        "format": "keras",
-        "backend": "keras",
-        "backend_version": package_version("keras"),
-        "delegate": None,
-        "threads": spec.threads,
-        "batch": spec.batch,
-        "scenario": spec.scenario,
-        "size_bytes": path.stat().st_size if path.is_file() else None,
-        "stopping_rule": spec.rule.to_dict(),
-        "pin": list(spec.pin) if spec.pin else None,
-        "error": None,
-    }
+    row = base_row(spec)
+    row.update(
+        variant=f"keras:{mode}",
+        kind="keras",
+        format="keras",
+        backend="keras",
+        backend_version=package_version("keras"),
+        delegate=None,
+    )
+    return row
 
 
 def run_keras(spec: RunSpec) -> list[dict[str, Any]]:

@@ -10,20 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeship.convert.variants import VARIANTS
 from edgeship.errors import ConfigError
 
-DEFAULT_VARIANTS = (
-    "tflite-fp32",
-    "tflite-fp16",
-    "tflite-dynamic",
-    "tflite-int8",
-    "tflite-int8-float-io",
-    "tflite-int16x8",
-    "onnx-fp32",
-    "onnx-fp16",
-    "onnx-dynamic",
-    "onnx-int8",
-)
+DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)  # every variant convert knows
 
 
 @dataclass(frozen=True)

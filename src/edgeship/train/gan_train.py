@@ -28,7 +28,7 @@ from edgeship.train.distribute import (
     make_strategy,
     precision_policy,
 )
-from edgeship.train.loop import TrainResult, check_tensorboard, epoch_stats, make_epoch_timer
+from edgeship.train.loop import TrainResult, check_tensorboard, make_epoch_timer, training_record
 from edgeship.train.recipes import check, get_recipe
 
 
@@ -106,23 +106,15 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         "generated_pixel_mean": float(fakes.mean()),
         "real_pixel_mean": float(data.x_test.mean()),
     }
-    training = {
-        "recipe": "gan",
-        "epochs": config.epochs,
-        "epochs_run": len(timer.times),
-        "batch_size": config.batch_size,
-        "global_batch_size": batch,
-        "strategy": config.strategy,
-        "replicas": int(strategy.num_replicas_in_sync),
-        "precision": config.precision,
-        "saved_precision": "float32",
-        "jit": config.jit,
-        "learning_rate": learning_rate,
-        "latent_dim": gan.latent_dim,
-        "seed": config.seed,
-        "seconds": time.perf_counter() - start,
-        **epoch_stats(timer),
-    }
+    training = training_record(
+        config,
+        timer,
+        strategy,
+        batch,
+        learning_rate,
+        time.perf_counter() - start,
+        latent_dim=gan.latent_dim,
+    )
     save_samples(out / cardgen.CALIBRATION_FILENAME, calib)
     save_samples(out / cardgen.EVAL_FILENAME, evals)
     card = cardgen.build_card(

@@ -112,6 +112,35 @@ def epoch_stats(timer: Any) -> dict[str, float | None]:
     }
 
 
+def training_record(
+    config: TrainConfig,
+    timer: Any,
+    strategy: Any,
+    global_batch: int,
+    learning_rate: float,
+    seconds: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The card's ``training`` section: settings, replicas, timings, plus recipe extras."""
+    return {
+        "recipe": config.recipe,
+        "epochs": config.epochs,
+        "epochs_run": len(timer.times),
+        "batch_size": config.batch_size,
+        "global_batch_size": global_batch,
+        "strategy": config.strategy,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "precision": config.precision,
+        "saved_precision": "float32",
+        "jit": config.jit,
+        "learning_rate": learning_rate,
+        "seed": config.seed,
+        **extra,
+        "seconds": seconds,
+        **epoch_stats(timer),
+    }
+
+
 def make_callbacks(config: TrainConfig, out: Path, history_path: Path, phase: int) -> list[Any]:
     """EarlyStopping, best-weights checkpoint, ReduceLROnPlateau, CSVLogger, TerminateOnNaN,
     optional TensorBoard."""
@@ -261,25 +290,17 @@ def train(config: TrainConfig) -> TrainResult:
         "best_val_loss": min(history.get("val_loss", [math.nan])),
         "best_val_accuracy": max(history.get("val_accuracy", [math.nan])),
     }
-    training = {
-        "recipe": config.recipe,
-        "epochs": config.epochs,
-        "epochs_run": len(timer.times),
-        "fine_tune_epochs": config.fine_tune_epochs,
-        "batch_size": config.batch_size,
-        "global_batch_size": batch,
-        "strategy": config.strategy,
-        "replicas": int(strategy.num_replicas_in_sync),
-        "precision": config.precision,
-        "saved_precision": "float32",
-        "jit": config.jit,
-        "augment": config.augment,
-        "learning_rate": learning_rate,
-        "seed": config.seed,
-        "weights": config.weights,
-        "seconds": seconds,
-        **epoch_stats(timer),
-    }
+    training = training_record(
+        config,
+        timer,
+        strategy,
+        batch,
+        learning_rate,
+        seconds,
+        fine_tune_epochs=config.fine_tune_epochs,
+        augment=config.augment,
+        weights=config.weights,
+    )
     return finish(model, data, config, out, metrics, training, history, start)
 
 
