@@ -118,9 +118,10 @@ def test_markdown_report_has_table_env_and_failures(results):
     text = to_markdown(results, "Digits")
     assert text.startswith("# Digits")
     assert "CPU: Test CPU (2 logical cores, 2 usable)" in text
-    assert "| tflite-int8 | litert | – | 2 | 1 | single-stream | 0.4 |" in text
+    assert "| tflite-int8 | litert | – | – | 2 | 1 | single-stream | 0.4 |" in text
     assert (
-        "| tflite-int8 | litert | – | 1 | 1 | single-stream | 0.5 | 0.61 | 0.646 | +50.0 |" in text
+        "| tflite-int8 | litert | – | – | 1 | 1 | single-stream | 0.5 | 0.61 | 0.646 | +50.0 |"
+        in text
     )
     assert "| raw:tflite-int8 | litert |" in text
     assert "95.00" in text and "8.8" in text  # accuracy % and size KiB
@@ -160,3 +161,12 @@ def test_pareto_front_keeps_only_undominated_points():
     ]
     assert pareto_front(pts) == [0, 1, 4, 5]
     assert pareto_front([(lat, acc) for lat, acc, _ in pts]) == [0, 1, 4, 5]
+
+
+def test_op_placement_reads_as_text():
+    from edgeship.bench.report import placement_text
+
+    tflite = {"ops": 7, "delegated": 3, "cpu": 4, "partitions": 2}
+    assert placement_text(tflite) == "3/7 delegated (2 partitions)"
+    onnx = {"CUDAExecutionProvider": 40, "CPUExecutionProvider": 2}
+    assert placement_text(onnx) == "CUDA 40, CPU 2"

@@ -115,6 +115,11 @@ def test_isolated_sweep_returns_schema_rows_with_accuracy(
     assert by["onnx-fp32"]["accuracy"] == pytest.approx(expected["keras_accuracy"])
     assert abs(by["tflite-int8"]["accuracy"] - expected["keras_accuracy"]) < 0.05
     assert by["raw:tflite-fp32"]["accuracy"] is None
+    # Where the ops ran: LiteRT's default XNNPACK delegate takes some, ONNX Runtime the CPU EP.
+    placed = by["tflite-fp32"]["op_placement"]
+    assert placed["delegated"] + placed["cpu"] == placed["ops"] and placed["partitions"] >= 1
+    assert set(by["onnx-fp32"]["op_placement"]) == {"CPUExecutionProvider"}
+    assert by["raw:tflite-fp32"]["op_placement"] is None
     env = results["env"]
     assert env["cores"] >= 1 and env["python"] and env["timer"]["observed_resolution_ns"] > 0
     assert 0 < env["timer"]["loop_floor_ns"] < 100_000

@@ -249,3 +249,29 @@ def test_hot_path_equals_checked_path(artifacts: Path, digits, variant: str):
         np.testing.assert_array_equal(engine.predict(x, check_finite=True), first)
         with pytest.raises(InvalidInputError):  # other dtypes still go through the checks
             engine.predict(x.astype(np.complex64))
+
+
+def test_delegate_placement_walks_each_partition_back_to_its_inputs():
+    from edgeship.runtime.backends.tflite import delegate_placement
+
+    # conv -> shape -> reshape -> fc -> softmax; one delegate took conv, another fc + softmax.
+    nodes = [
+        {"index": 0, "op_name": "CONV_2D", "inputs": [0, 6, 7], "outputs": [8]},
+        {"index": 1, "op_name": "SHAPE", "inputs": [8], "outputs": [9]},
+        {"index": 2, "op_name": "RESHAPE", "inputs": [8, 9], "outputs": [12]},
+        {"index": 3, "op_name": "FULLY_CONNECTED", "inputs": [12, 2, 1], "outputs": [13]},
+        {"index": 4, "op_name": "SOFTMAX", "inputs": [13], "outputs": [14]},
+        {"index": 5, "op_name": "DELEGATE", "inputs": [0, 6, 7], "outputs": [8]},
+        {"index": 6, "op_name": "DELEGATE", "inputs": [1, 2, 12], "outputs": [14]},
+    ]
+    assert delegate_placement(nodes) == {"ops": 5, "delegated": 3, "cpu": 2, "partitions": 2}
+    assert delegate_placement(nodes[:5]) == {"ops": 5, "delegated": 0, "cpu": 5, "partitions": 0}
+
+
+def test_op_placement_on_a_real_interpreter(artifacts: Path):
+    with load(artifacts / "fp32.tflite", backend="litert", verify=False) as engine:
+        placed = engine.op_placement()
+    assert placed is not None
+    assert placed["ops"] == 7  # CONV_2D, SHAPE, STRIDED_SLICE, PACK, RESHAPE, FC, SOFTMAX
+    # LiteRT applies XNNPACK by default: conv, fully connected and softmax go to it.
+    assert placed["delegated"] == 3 and placed["cpu"] == 4 and placed["partitions"] == 2

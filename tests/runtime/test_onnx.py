@@ -102,3 +102,12 @@ def test_unknown_provider(artifacts: Path):
         load(artifacts / "fp32.onnx", providers="warp-drive", verify=False)
     with pytest.raises(ConfigError, match="a name or a \\(name, options dict\\) pair"):
         load(artifacts / "fp32.onnx", providers=[42], verify=False)
+
+
+def test_op_placement_counts_nodes_per_execution_provider(artifacts: Path):
+    with load(artifacts / "fp32.onnx", verify=False) as engine:
+        placed = engine.op_placement()
+        x = np.zeros((1, 8, 8, 1), np.float32)
+        assert engine.predict(x).shape == (1, 10)  # the timed session is untouched
+    assert placed is not None and set(placed) == {"CPUExecutionProvider"}
+    assert placed["CPUExecutionProvider"] >= 3  # conv, matmul/gemm, softmax at least

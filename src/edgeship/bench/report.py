@@ -23,6 +23,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("variant", "variant"),
     ("backend", "backend"),
     ("delegate", "delegate"),
+    ("op_placement", "ops placed"),
     ("threads", "threads"),
     ("batch", "batch"),
     ("scenario", "scenario"),
@@ -40,9 +41,24 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+def placement_text(placement: dict[str, int]) -> str:
+    """``3/7 delegated (2 partitions)`` for TFLite, ``CPU 13`` or ``CUDA 40, CPU 2`` for ONNX
+    Runtime's nodes per execution provider."""
+    if "delegated" in placement:
+        return (
+            f"{placement['delegated']}/{placement['ops']} delegated "
+            f"({placement.get('partitions', 0)} partitions)"
+        )
+    return ", ".join(
+        f"{name.removesuffix('ExecutionProvider')} {count}" for name, count in placement.items()
+    )
+
+
 def _fmt(value: Any, key: str) -> str:
     if value is None:
         return "–"
+    if key == "op_placement":
+        return placement_text(value)
     if key == "size_bytes":
         return f"{value / 1024:.1f}"
     if key == "accuracy":

@@ -149,7 +149,6 @@ def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
     try:
         row["backend"] = getattr(handle, "backend", spec.backend)
         row["backend_version"] = getattr(handle, "backend_version", None)
-        row.update(accelerator_info(handle))
         data, labels = _data(spec, specs)
         pool = [prepare(b) for b in inp.query_pool(data, spec.batch)]
         t0 = time.perf_counter_ns()
@@ -164,6 +163,8 @@ def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
         if spec.accuracy and spec.kind == "edgeship" and labels is not None:
             row["accuracy"] = _accuracy(lambda b: predict(prepare(b)), data, labels)
         row["peak_rss_mb"] = peak_rss_mb()
+        # After the measurements: ONNX Runtime's placement comes from a second, profiled session.
+        row.update(accelerator_info(handle))
     finally:
         close = getattr(handle, "close", None)
         if close is not None:
@@ -172,13 +173,15 @@ def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
 
 
 def accelerator_info(handle: Any) -> dict[str, Any]:
-    """Execution providers that actually started and delegated op counts, where reported."""
+    """Execution providers that actually started, and where the model's ops ran
+    (``Engine.op_placement``: delegated/CPU op counts for TFLite, nodes per provider for ONNX
+    Runtime), where the backend reports it."""
     session = getattr(handle, "_session", handle)
     providers = getattr(handle, "providers", None) or getattr(session, "providers", None)
-    ops = getattr(handle, "delegated_ops", None) or getattr(session, "delegated_ops", None)
+    placement = getattr(handle, "op_placement", None)
     return {
         "providers_active": list(providers) if providers else None,
-        "delegated_ops": ops,
+        "op_placement": placement() if callable(placement) else None,
     }
 
 

@@ -7,7 +7,9 @@ plus ``cv`` and ``mad``), ``throughput_ips``, ``load_ms``, ``first_ms``, ``peak_
 ``size_bytes``, ``accuracy`` (a fraction, or null) and ``error`` (null when it ran).
 Rows may add: ``kind`` (edgeship, raw, keras), ``throughput_sps``, ``rss_load_mb``,
 ``latency_quantiles_ms`` (101 quantiles, for plots), ``headline``, ``noisy``, ``warmup_runs``,
-``cold_ms``, ``providers_active``, ``isolated`` and the server scenario's ``target_qps``,
+``cold_ms``, ``providers_active``, ``op_placement`` (where the ops ran: delegated and CPU op
+counts for TFLite, nodes per execution provider for ONNX Runtime), ``isolated`` and the
+server scenario's ``target_qps``,
 ``achieved_qps``, ``latency_bound_ms``, ``meets_bound``, ``max_qps`` and ``probes``.
 Files are written atomically.
 """

@@ -238,6 +238,15 @@ class Engine:
                 self._card = None
         return self._card  # type: ignore[no-any-return]
 
+    def op_placement(self) -> dict[str, int] | None:
+        """Where the model's ops run: for TFLite ``ops``, ``delegated``, ``cpu`` and delegate
+        ``partitions``; for ONNX Runtime the node count per execution provider (from one
+        profiled run). None where the backend cannot tell."""
+        if self._lock is None:
+            return self._session.op_placement()
+        with self._lock:
+            return self._session.op_placement()
+
     def close(self) -> None:
         """Release the backend; later calls raise BackendError."""
         session, self._session = self._session, _ClosedSession()

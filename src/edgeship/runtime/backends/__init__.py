@@ -83,6 +83,11 @@ class Session:
         """Single input, single output: the hot path."""
         return self.run((x,))[0]
 
+    def op_placement(self) -> dict[str, int] | None:
+        """How many of the model's ops each executor runs (delegate, provider, CPU), or None
+        where the backend cannot tell."""
+        return None
+
     def close(self) -> None:
         """Release the native resources."""
 

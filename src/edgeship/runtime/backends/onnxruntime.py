@@ -8,6 +8,7 @@ for a provider this onnxruntime build does not have is an error that lists those
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,8 @@ class OrtSession(Session):
             for name, opts in providers:
                 if name == "XnnpackExecutionProvider":
                     opts.setdefault("intra_op_num_threads", str(options.threads))
+        self._path, self._so_args = path, {"intra_op_num_threads": options.threads}
+        self._provider_args = providers
         try:
             self._sess = ort.InferenceSession(
                 path,
@@ -157,8 +160,54 @@ class OrtSession(Session):
         except Exception as exc:
             raise BackendError(f"onnxruntime failed to run the model: {_first_line(exc)}") from exc
 
+    def op_placement(self) -> dict[str, int] | None:
+        """Nodes per execution provider, read from one profiled run of a second session with
+        the same providers (the timed session stays unprofiled); None if that fails."""
+        return provider_placement(self._path, self._so_args, self._provider_args, self.inputs)
+
     def close(self) -> None:
         self._sess = None
+
+
+def provider_placement(
+    path: str,
+    so_args: dict[str, Any],
+    providers: list[tuple[str, dict[str, str]]],
+    inputs: Sequence[TensorSpec],
+) -> dict[str, int] | None:
+    """Run ``path`` once with profiling on and count the nodes each provider executed."""
+    import json
+    import tempfile
+
+    ort = require("onnxruntime", "onnx", "run .onnx files")
+    with tempfile.TemporaryDirectory(prefix="edgeship-ort-profile-") as tmp:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(tmp) / "profile")
+        if so_args.get("intra_op_num_threads"):
+            so.intra_op_num_threads = int(so_args["intra_op_num_threads"])
+        try:
+            sess = ort.InferenceSession(
+                path,
+                sess_options=so,
+                providers=[p for p, _ in providers],
+                provider_options=[o for _, o in providers],
+            )
+            feed = {
+                s.name: np.zeros([d if d is not None else 1 for d in s.shape], s.np_dtype)
+                for s in inputs
+            }
+            sess.run(None, feed)
+            events = json.loads(Path(sess.end_profiling()).read_text(encoding="utf-8"))
+        except Exception:  # profiling is a report, never a reason to fail the caller
+            return None
+    placement: dict[str, set[str]] = {}
+    for event in events:
+        args = event.get("args") or {}
+        if event.get("cat") == "Node" and "provider" in args:
+            placement.setdefault(str(args["provider"]), set()).add(str(event.get("name")))
+    return {provider: len(names) for provider, names in sorted(placement.items())} or None
 
 
 def _first_line(exc: BaseException) -> str:

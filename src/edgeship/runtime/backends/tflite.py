@@ -189,6 +189,15 @@ class TFLiteSession(Session):
         self._in0 = self._in_idx[0] if self._in_idx else -1
         self._out0 = self._out_idx[0] if self._out_idx else -1
 
+    def op_placement(self) -> dict[str, int] | None:
+        """Ops run by delegates (``delegated``), by the interpreter's own kernels (``cpu``),
+        and the number of delegate partitions; None when the interpreter does not list ops."""
+        try:
+            nodes = self._interp._get_ops_details()
+        except (AttributeError, RuntimeError, ValueError):
+            return None
+        return delegate_placement(nodes)
+
     def _resize(self, arrays: Sequence[np.ndarray]) -> None:
         try:
             for i, arr in enumerate(arrays):
@@ -240,6 +249,38 @@ def _closed(*_: Any) -> Any:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def delegate_placement(nodes: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Count delegated ops from an interpreter's node list (``_get_ops_details()``).
+
+    A delegate replaces a connected part of the graph with one ``DELEGATE`` node whose inputs
+    and outputs are that part's boundary tensors; the original nodes stay in the list. Walking
+    back from each delegate node's outputs to its inputs finds the ops it took.
+    """
+    ops = [n for n in nodes if n.get("op_name") != "DELEGATE"]
+    producer = {int(t): n["index"] for n in ops for t in n["outputs"]}
+    by_index = {n["index"]: n for n in ops}
+    taken: set[int] = set()
+    partitions = 0
+    for node in nodes:
+        if node.get("op_name") != "DELEGATE":
+            continue
+        partitions += 1
+        boundary = {int(t) for t in node["inputs"]}
+        stack = [int(t) for t in node["outputs"]]
+        while stack:
+            index = producer.get(stack.pop())
+            if index is None or index in taken:
+                continue
+            taken.add(index)
+            stack.extend(int(t) for t in by_index[index]["inputs"] if int(t) not in boundary)
+    return {
+        "ops": len(ops),
+        "delegated": len(taken),
+        "cpu": len(ops) - len(taken),
+        "partitions": partitions,
+    }
 
 
 def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
