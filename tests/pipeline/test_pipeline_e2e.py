@@ -25,6 +25,7 @@ def pipeline_run(digits_model_dir, tmp_path_factory):
         threads=(1,),
         bench_min_seconds=0.05,
         bench_runs=20,
+        bench_cold=2,
     )
     start = time.perf_counter()
     results = run_pipeline(config)
@@ -43,6 +44,10 @@ def test_results_hold_every_variant_within_two_points(pipeline_run):
     assert ("tflite-int8", "litert") in benched
     assert ("onnx-fp32", "onnxruntime") in benched
     assert results["keras_p50_ms"] is not None
+    for row in results["bench"]:
+        if row["variant"] in VARIANTS:  # cold starts and op placement per edgeship row
+            assert row["cold_ms"]["n"] == 2 and row["cold_ms"]["p50"] > row["first_ms"]
+            assert row["op_placement"]
     rec = results["recommendation"]
     assert rec["variant"] in VARIANTS
     assert rec["speedup_vs_keras"] > 1
@@ -54,6 +59,7 @@ def test_report_files_written(pipeline_run):
     md = (out / "report.md").read_text(encoding="utf-8")
     for name in VARIANTS:
         assert name in md
+    assert "cold start ms" in md and "delegated (" in md and "CPU " in md
     saved = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert saved["recommendation"] == results["recommendation"]
     assert '<section id="recommendation"' in (out / "report.html").read_text(encoding="utf-8")

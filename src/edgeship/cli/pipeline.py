@@ -45,6 +45,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-size-mb", type=float, help="artifact size budget")
     p.add_argument("--target-runtime", help="device runtime, e.g. tflite-runtime==2.14")
     p.add_argument("--bench-min-seconds", type=float, help="measuring time per configuration")
+    p.add_argument(
+        "--cold", type=int, help="cold starts (fresh processes) per configuration (default 3)"
+    )
     p.add_argument("--no-keras-baseline", action="store_true", help="skip timing the Keras model")
     p.add_argument("--config", help="TOML or YAML file with these settings (flags override)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and steps")
@@ -78,6 +81,7 @@ def resolve(args: argparse.Namespace) -> Any:
         "max_size_mb": args.max_size_mb,
         "target_runtime": args.target_runtime,
         "bench_min_seconds": args.bench_min_seconds,
+        "bench_cold": args.cold,
         "keras_baseline": False if args.no_keras_baseline else None,
     }
     return coerce(config, {k: v for k, v in flags.items() if v is not None})

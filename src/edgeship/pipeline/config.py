@@ -37,6 +37,8 @@ class PipelineConfig:
         target_runtime: device runtime spec such as ``tflite-runtime==2.14``, or None.
         bench_min_seconds: minimum measuring time per configuration.
         bench_runs: minimum timed runs per configuration.
+        bench_cold: fresh processes per variant x backend x threads timed from process start
+            to the first result (cold start); 0 skips them.
         keras_baseline: also time the Keras model (needs TensorFlow) for the speed-up.
     """
 
@@ -56,6 +58,7 @@ class PipelineConfig:
     target_runtime: str | None = None
     bench_min_seconds: float = 1.0
     bench_runs: int = 50
+    bench_cold: int = 3
     keras_baseline: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 

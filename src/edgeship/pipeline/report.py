@@ -7,6 +7,7 @@ import html
 import io
 from typing import Any
 
+from edgeship.bench.report import placement_text
 from edgeship.pipeline.recommend import candidates, pareto_front
 from edgeship.pipeline.summary import is_keras_row
 
@@ -73,7 +74,9 @@ def bench_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "inferences/s",
         "load ms",
         "first ms",
+        "cold start ms",
         "peak RSS MiB",
+        "ops placed",
         "accuracy",
         "Pareto",
     ]
@@ -97,7 +100,9 @@ def bench_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _fmt(r.get("throughput_ips"), 5),
                 _fmt(r.get("load_ms")),
                 _fmt(r.get("first_ms")),
+                _fmt((r.get("cold_ms") or {}).get("p50")),
                 _fmt(r.get("peak_rss_mb")),
+                placement_text(r["op_placement"]) if r.get("op_placement") else "–",
                 _pct(r.get("accuracy")),
                 "★"
                 if key in front

@@ -182,6 +182,7 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         "threads": list(config.threads),
         "min_seconds": config.bench_min_seconds,
         "runs": config.bench_runs,
+        "cold": config.bench_cold,
         "keras_baseline": config.keras_baseline,
     }
 
@@ -203,6 +204,7 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
                 batch=(1,),
                 min_seconds=config.bench_min_seconds,
                 min_runs=config.bench_runs,
+                cold=config.bench_cold,
                 eval_data=str(lay.model_dir / "eval.npz"),
                 baselines=baselines,
             )
