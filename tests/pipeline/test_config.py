@@ -32,6 +32,12 @@ def test_bad_values_are_rejected(tmp_path):
         PipelineConfig(max_accuracy_drop=-1)
     with pytest.raises(ConfigError, match="threads expects integers"):
         coerce(PipelineConfig(), {"threads": "one,two"})
+    with pytest.raises(ConfigError, match=r"Unknown variant\(s\) \['tflite-fp99'\]"):
+        coerce(PipelineConfig(), {"variants": "tflite-int8,tflite-fp99"})
+    with pytest.raises(ConfigError, match=r"Unknown backend\(s\) \['tensorrt'\]"):
+        coerce(PipelineConfig(), {"backends": "litert,tensorrt"})
+    with pytest.raises(ConfigError, match="bench_cold must be >= 0"):
+        PipelineConfig(bench_cold=-1)
     bad = tmp_path / "p.toml"
     bad.write_text("epochs = [")
     with pytest.raises(ConfigError, match="is not valid TOML"):

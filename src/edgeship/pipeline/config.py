@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeship.convert.variants import VARIANTS
 from edgeship.errors import ConfigError
+from edgeship.runtime.backends import BACKENDS
 
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)  # every variant convert knows
 
@@ -80,6 +81,23 @@ class PipelineConfig:
             raise ConfigError(f"threads must be positive integers. Got: {list(self.threads)}")
         if not self.variants:
             raise ConfigError("variants is empty. Expected 'all' or a list of variant names.")
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:  # checked here, before training spends minutes
+            raise ConfigError(
+                f"Unknown variant(s) {unknown}. Expected 'all' or names from: "
+                f"{', '.join(VARIANTS)}."
+            )
+        unknown = [b for b in self.backends if b not in BACKENDS]
+        if not self.backends or unknown:
+            raise ConfigError(
+                f"Unknown backend(s) {unknown or list(self.backends)}. Expected names from: "
+                f"{', '.join(BACKENDS)}."
+            )
+        if self.bench_cold < 0 or self.bench_runs < 1 or self.bench_min_seconds < 0:
+            raise ConfigError(
+                "bench_cold must be >= 0, bench_runs >= 1 and bench_min_seconds >= 0. Got: "
+                f"{self.bench_cold}, {self.bench_runs}, {self.bench_min_seconds}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples as lists)."""
