@@ -76,16 +76,22 @@ def save_samples(
 
 
 def load_samples(path: str | os.PathLike[str]) -> Samples:
-    """Read a samples ``.npz`` (see the module docstring) with clear errors."""
+    """Read a samples ``.npz`` (see the module docstring) with clear errors. A ``.npy`` file
+    is one array of inputs for a single-input model, without labels."""
     p = Path(path)
     if not p.is_file():
-        raise DatasetError(f"Sample file {p} does not exist. Expected an .npz file.")
+        raise DatasetError(f"Sample file {p} does not exist. Expected an .npz or .npy file.")
     try:
-        with np.load(p, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        with open(p, "rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):
+                return Samples({SINGLE_INPUT_KEY: loaded}, None)
+            with loaded as data:
+                arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DatasetError(
-            f"Cannot read {p} as .npz ({exc}). Expected a file written by numpy.savez."
+            f"Cannot read {p} as .npz or .npy ({exc}). Expected a file written by numpy.savez "
+            "or numpy.save."
         ) from exc
     if "x_test" in arrays:
         return Samples({SINGLE_INPUT_KEY: arrays["x_test"]}, arrays.get("y_test"))

@@ -101,3 +101,14 @@ def test_samples_bad_files(tmp_path):
     np.savez(tmp_path / "other.npz", foo=np.zeros(2))
     with pytest.raises(DatasetError, match="expected 'x'"):
         load_samples(tmp_path / "other.npz")
+
+
+def test_samples_from_a_plain_npy_array(tmp_path):
+    x = np.arange(24, dtype=np.float32).reshape(3, 8)
+    np.save(tmp_path / "calib.npy", x)
+    samples = load_samples(tmp_path / "calib.npy")
+    np.testing.assert_array_equal(samples.inputs["x"], x)
+    assert samples.labels is None
+    (tmp_path / "junk.npy").write_bytes(b"junk")
+    with pytest.raises(DatasetError, match=r"Cannot read .*junk.npy as .npz or .npy"):
+        load_samples(tmp_path / "junk.npy")

@@ -35,7 +35,8 @@ def register(subparsers: Any) -> None:
         help="comma-separated variant names or 'all' (default: %(default)s)",
     )
     parser.add_argument(
-        "--calibration", help=".npz or dataset name (default: the card's calibration.npz)"
+        "--calibration",
+        help=".npz, .npy (one input) or dataset name (default: the card's calibration.npz)",
     )
     parser.add_argument("--eval", dest="eval_data", help=".npz or dataset name for parity")
     parser.add_argument("--opset", type=int, help="ONNX opset (13..18, default 17)")
