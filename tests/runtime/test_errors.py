@@ -228,3 +228,9 @@ def test_delegate_for_onnx_rejected(artifacts: Path):
 def test_tflite_runtime_reports_missing_ops(artifacts: Path):
     with pytest.raises(BackendError, match=r"tflite-runtime .* lacks: use backend='litert'"):
         load(artifacts / "dynamic.tflite", backend="tflite-runtime", verify=False)
+
+
+def test_a_quantized_input_says_floats_are_welcome(artifacts):
+    with load(artifacts / "int8.tflite", verify=False) as engine:
+        with pytest.raises(InvalidInputError, match=r"int8 \(or float, quantized for you\), got"):
+            engine.predict(np.zeros((2, 5), np.float32))

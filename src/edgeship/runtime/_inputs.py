@@ -86,25 +86,33 @@ def _fits(shape: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
     )
 
 
+def _expects(spec: TensorSpec) -> str:
+    """What the input takes, e.g. ``(N, 8, 8, 1) int8 (or float, quantized for you)``."""
+    text = spec.describe()
+    if spec.quantization is not None and spec.np_dtype.kind in "iu":
+        text += " (or float, quantized for you)"
+    return text
+
+
 def prepare(value: Any, spec: TensorSpec, raw: bool, check_finite: bool) -> np.ndarray:
     """Validate one input and convert it to the model's dtype (quantizing floats if needed)."""
     try:
         arr = value if isinstance(value, np.ndarray) else np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise InvalidInputError(
-            f"input '{spec.name}' expects {spec.describe()}, got a value numpy cannot turn "
+            f"input '{spec.name}' expects {_expects(spec)}, got a value numpy cannot turn "
             f"into an array ({exc}). Pass a rectangular array (no ragged nested lists)."
         ) from exc
     kind = arr.dtype.kind
     if kind not in _NUMERIC:
         raise InvalidInputError(
-            f"input '{spec.name}' expects {spec.describe()}, got {_describe(arr)} values. "
+            f"input '{spec.name}' expects {_expects(spec)}, got {_describe(arr)} values. "
             "Pass numbers."
         )
     want = spec.shape
     if arr.ndim != len(want) or not _fits(arr.shape[1:], want[1:]):
         raise InvalidInputError(
-            f"input '{spec.name}' expects {spec.describe()}, got {_describe(arr)}"
+            f"input '{spec.name}' expects {_expects(spec)}, got {_describe(arr)}"
             f"{_shape_hint(arr, spec)}"
         )
     if arr.ndim and arr.shape[0] == 0:
@@ -119,7 +127,7 @@ def prepare(value: Any, spec: TensorSpec, raw: bool, check_finite: bool) -> np.n
         return np.ascontiguousarray(arr)
     if kind == "b" or target.kind == "b":
         raise InvalidInputError(
-            f"input '{spec.name}' expects {spec.describe()}, got {_describe(arr)}. "
+            f"input '{spec.name}' expects {_expects(spec)}, got {_describe(arr)}. "
             f"Cast with x.astype('{target.name}')."
         )
     if target.kind == "f":
