@@ -231,6 +231,9 @@ def test_tflite_runtime_reports_missing_ops(artifacts: Path):
 
 
 def test_a_quantized_input_says_floats_are_welcome(artifacts):
-    with load(artifacts / "int8.tflite", verify=False) as engine:
-        with pytest.raises(InvalidInputError, match=r"int8 \(or float, quantized for you\), got"):
-            engine.predict(np.zeros((2, 5), np.float32))
+    expected = r"int8 \(or float, quantized for you\), got"
+    with (
+        load(artifacts / "int8.tflite", verify=False) as engine,
+        pytest.raises(InvalidInputError, match=expected),
+    ):
+        engine.predict(np.zeros((2, 5), np.float32))
