@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeship.bench.report import placement_text
 from edgeship.convert import VARIANTS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -134,6 +135,7 @@ HEADER = (
     "inferences/s",
     "raw p50 ms",
     "harness overhead µs",
+    "ops placed",
     "load ms",
     "peak RSS MiB",
     "size KiB",
@@ -160,6 +162,7 @@ def _cells(r: dict[str, Any], raw_p50: float | None) -> list[str]:
         f"{r['throughput_ips']:,.0f}",
         _f(raw_p50),
         _f(over, 3),
+        placement_text(r["op_placement"]) if r.get("op_placement") else "–",
         _f(r.get("load_ms"), 4),
         _f(r.get("peak_rss_mb")),
         size,
