@@ -133,6 +133,8 @@ class TFLiteSession(Session):
                 f"does not work with numpy {np.__version__}: install 'numpy<2' or use "
                 "backend='litert'."
             ) from exc
+        except MemoryError as exc:
+            raise _corrupt(name, path, exc) from exc
         except (ValueError, RuntimeError, TypeError, OSError) as exc:
             if "Didn't find op" in str(exc) or "Encountered unresolved custom op" in str(exc):
                 raise BackendError(
@@ -159,6 +161,8 @@ class TFLiteSession(Session):
                 f"{name} cannot read the tensor names of {path}: {exc}. The file is corrupt; "
                 "re-export the model."
             ) from exc
+        except MemoryError as exc:
+            raise _corrupt(name, path, exc) from exc
         except (ValueError, RuntimeError) as exc:
             raise BackendError(
                 f"{name} {version} cannot run {path}: {_first_line(exc)}. Try another backend "
@@ -194,7 +198,7 @@ class TFLiteSession(Session):
         and the number of delegate partitions; None when the interpreter does not list ops."""
         try:
             nodes = self._interp._get_ops_details()
-        except (AttributeError, RuntimeError, ValueError):
+        except (AttributeError, RuntimeError, ValueError, MemoryError):
             return None
         return delegate_placement(nodes)
 
@@ -204,7 +208,7 @@ class TFLiteSession(Session):
                 if arr.shape != self._shapes[i]:
                     self._resize_input(self._in_idx[i], list(arr.shape))
             self._allocate()
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, MemoryError) as exc:
             self._shapes = [() for _ in self._shapes]  # unknown state: resize on the next call
             raise BackendError(
                 f"{self.backend} could not resize the inputs to "
@@ -220,7 +224,7 @@ class TFLiteSession(Session):
                 self._set(idx, arr)
             self._invoke()
             return [self._get(i) for i in self._out_idx]
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, MemoryError) as exc:
             raise BackendError(
                 f"{self.backend} failed to run the model: {_first_line(exc)}"
             ) from exc
@@ -232,7 +236,7 @@ class TFLiteSession(Session):
             self._set(self._in0, x)
             self._invoke()
             return self._get(self._out0)  # type: ignore[no-any-return]
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, MemoryError) as exc:
             raise BackendError(
                 f"{self.backend} failed to run the model: {_first_line(exc)}"
             ) from exc
@@ -240,6 +244,14 @@ class TFLiteSession(Session):
     def close(self) -> None:
         self._set = self._invoke = self._get = self._resize_input = self._allocate = _closed
         self._interp = None
+
+
+def _corrupt(name: str, path: str, exc: MemoryError) -> ModelLoadError:
+    """A native allocation failure while reading a model: its sizes are nonsense."""
+    return ModelLoadError(
+        f"{name} ran out of memory reading {path} ({exc or 'MemoryError'}): the file asks for "
+        "impossible tensor sizes, so it is corrupt. Re-export the model."
+    )
 
 
 def _closed(*_: Any) -> Any:
