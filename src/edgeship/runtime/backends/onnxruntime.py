@@ -105,22 +105,13 @@ class OrtSession(Session):
         available = list(ort.get_available_providers())
         known = list(ort.get_all_providers()) if hasattr(ort, "get_all_providers") else []
         providers = normalize_providers(options.providers, available, known)
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
         if options.threads:
-            so.intra_op_num_threads = int(options.threads)
             for name, opts in providers:
                 if name == "XnnpackExecutionProvider":
                     opts.setdefault("intra_op_num_threads", str(options.threads))
-        self._path, self._so_args = path, {"intra_op_num_threads": options.threads}
-        self._provider_args = providers
+        self._path, self._threads, self._providers = path, options.threads, providers
         try:
-            self._sess = ort.InferenceSession(
-                path,
-                sess_options=so,
-                providers=[p for p, _ in providers],
-                provider_options=[o for _, o in providers],
-            )
+            self._sess = _new_session(ort, path, providers, options.threads)
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise ModelLoadError(
                 f"onnxruntime could not load {path}: {_first_line(exc)}. Expected a valid ONNX "
@@ -163,16 +154,40 @@ class OrtSession(Session):
     def op_placement(self) -> dict[str, int] | None:
         """Nodes per execution provider, read from one profiled run of a second session with
         the same providers (the timed session stays unprofiled); None if that fails."""
-        return provider_placement(self._path, self._so_args, self._provider_args, self.inputs)
+        return provider_placement(self._path, self._providers, self._threads, self.inputs)
 
     def close(self) -> None:
         self._sess = None
 
 
+def _new_session(
+    ort: Any,
+    path: str,
+    providers: list[tuple[str, dict[str, str]]],
+    threads: int | None,
+    profile_prefix: str | None = None,
+) -> Any:
+    """An ``InferenceSession`` with quiet logs, ``threads`` intra-op threads and, when
+    ``profile_prefix`` is set, profiling into files starting with it."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(
+        path,
+        sess_options=so,
+        providers=[p for p, _ in providers],
+        provider_options=[o for _, o in providers],
+    )
+
+
 def provider_placement(
     path: str,
-    so_args: dict[str, Any],
     providers: list[tuple[str, dict[str, str]]],
+    threads: int | None,
     inputs: Sequence[TensorSpec],
 ) -> dict[str, int] | None:
     """Run ``path`` once with profiling on and count the nodes each provider executed."""
@@ -181,19 +196,8 @@ def provider_placement(
 
     ort = require("onnxruntime", "onnx", "run .onnx files")
     with tempfile.TemporaryDirectory(prefix="edgeship-ort-profile-") as tmp:
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        so.enable_profiling = True
-        so.profile_file_prefix = str(Path(tmp) / "profile")
-        if so_args.get("intra_op_num_threads"):
-            so.intra_op_num_threads = int(so_args["intra_op_num_threads"])
         try:
-            sess = ort.InferenceSession(
-                path,
-                sess_options=so,
-                providers=[p for p, _ in providers],
-                provider_options=[o for _, o in providers],
-            )
+            sess = _new_session(ort, path, providers, threads, str(Path(tmp) / "profile"))
             feed = {
                 s.name: np.zeros([d if d is not None else 1 for d in s.shape], s.np_dtype)
                 for s in inputs
