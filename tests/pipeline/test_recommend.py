@@ -23,6 +23,8 @@ def row(name, backend, threads, p50, batch=1):
         "batch": batch,
         "scenario": "single-stream",
         "latency_ms": {"p50": p50, "p90": p50 * 1.1, "p99": p50 * 1.3},
+        "cold_ms": {"p50": 200.0 + 1000 * p50},
+        "peak_rss_mb": 60.4,
     }
 
 
@@ -61,6 +63,7 @@ def test_picks_fastest_within_accuracy_budget():
     assert "runs on ai-edge-litert 2.3.0" in rec.reason
     assert "1.80x faster than tflite-fp32" in rec.reason
     assert "does NOT run on tflite-runtime 2.14.0" in rec.reason
+    assert "cold start 210 ms; peak RSS 60 MiB" in rec.reason
 
 
 def test_looser_accuracy_budget_allows_the_faster_variant():

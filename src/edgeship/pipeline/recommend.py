@@ -35,6 +35,8 @@ class Candidate:
     accuracy: float | None
     accuracy_delta: float | None
     runtimes: dict[str, str]
+    cold_start_ms: float | None = None
+    peak_rss_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ def candidates(variants: list[dict[str, Any]], rows: list[dict[str, Any]]) -> li
                 accuracy=parity.get("accuracy"),
                 accuracy_delta=parity.get("accuracy_delta"),
                 runtimes=dict(variant.get("runtimes") or {}),
+                cold_start_ms=(row.get("cold_ms") or {}).get("p50"),
+                peak_rss_mb=row.get("peak_rss_mb"),
             )
         )
     return found
@@ -164,6 +168,10 @@ def _reason(
     if size_ratio and abs(size_ratio - 1.0) > 1e-9:
         size += f" ({size_ratio:.1f}x smaller than fp32)"
     parts.append(size)
+    if best.cold_start_ms is not None:
+        parts.append(f"cold start {best.cold_start_ms:.0f} ms")
+    if best.peak_rss_mb is not None:
+        parts.append(f"peak RSS {best.peak_rss_mb:.0f} MiB")
     if best.accuracy is not None:
         delta = f", {best.accuracy_delta:+.2f} pts" if best.accuracy_delta is not None else ""
         parts.append(
