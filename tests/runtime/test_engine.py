@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgeship.errors import BackendError, InvalidInputError
+from edgeship.errors import BackendError, InvalidInputError, ModelLoadError
 from edgeship.runtime import Engine, TensorSpec, available_backends, load
 from runtime.conftest import TFLITE_BACKENDS, TFLITE_VARIANTS, raw_tflite
 
@@ -114,6 +115,22 @@ def test_tflite_runtime_beside_tensorflow_is_a_clear_error(artifacts: Path):
     # Either this tflite-runtime coexists with TensorFlow, or it says how to get around it.
     out = proc.stdout.strip()
     assert out == "loaded" or "backend='litert'" in out, out
+
+
+@pytest.mark.parametrize("native", [ValueError("vector::reserve"), MemoryError("std::bad_alloc")])
+def test_every_native_load_failure_beside_tensorflow_names_the_clash(
+    native: Exception, monkeypatch: pytest.MonkeyPatch
+):
+    """The clash shows as either native error, depending on the process: both say what to do."""
+    from edgeship.runtime.backends import tflite
+
+    loaded = sys.modules.get("tensorflow", types.ModuleType("tensorflow"))
+    monkeypatch.setitem(sys.modules, "tensorflow", loaded)
+    err = tflite._load_error("tflite-runtime", "2.14.0", "m.tflite", native)
+    assert isinstance(err, BackendError)
+    assert "imported TensorFlow" in str(err) and "backend='litert'" in str(err)
+    # The same failure in LiteRT, which coexists with TensorFlow, means a bad file.
+    assert isinstance(tflite._load_error("litert", "2.3", "m.tflite", native), ModelLoadError)
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,19 +86,30 @@ def test_child_reports_the_typed_error(tmp_path: Path):
 
 
 def test_crashing_file_never_takes_the_caller_down(tmp_path: Path):
-    """A file that makes the interpreter segfault: fatal in-process, a clean error with verify."""
+    """A file that crashes the interpreter is a ModelLoadError with verify, never a dead caller.
+
+    The file reads uninitialised memory in LiteRT 2.3: depending on the process it segfaults
+    or fails a native allocation, so either typed outcome is correct here.
+    """
     shutil.copy(CRASHER, tmp_path / "crash.tflite")
-    code = (
-        "from edgeship.runtime import load\n"
-        "from edgeship.runtime.verify_probe import probe\n"
-        f"probe(load({str(tmp_path / 'crash.tflite')!r}, verify=False))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
-    if proc.returncode >= 0:
-        pytest.skip(f"this backend build no longer crashes on the file (exit {proc.returncode})")
-    with pytest.raises(ModelLoadError, match=r"crashed the litert interpreter \(SIG\w+\)"):
+    with pytest.raises(ModelLoadError, match=r"crashed the litert interpreter|corrupt"):
         load(tmp_path / "crash.tflite")  # default: untrusted, so validated in a child
     assert np.add(1, 1) == 2  # still alive
+
+
+def test_child_killed_by_a_signal_is_a_model_load_error(
+    artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The child dies with SIGSEGV (injected at its start-up): the caller gets a clear error."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    with pytest.raises(ModelLoadError, match=r"crashed the litert interpreter \(SIGSEGV\)"):
+        verify_mod.validate_in_subprocess(artifacts / "fp32.tflite", backend="litert")
+    assert np.add(1, 1) == 2
 
 
 def test_sniff_format_table(tmp_path: Path):

@@ -133,25 +133,8 @@ class TFLiteSession(Session):
                 f"does not work with numpy {np.__version__}: install 'numpy<2' or use "
                 "backend='litert'."
             ) from exc
-        except MemoryError as exc:
-            raise _corrupt(name, path, exc) from exc
-        except (ValueError, RuntimeError, TypeError, OSError) as exc:
-            if "Didn't find op" in str(exc) or "Encountered unresolved custom op" in str(exc):
-                raise BackendError(
-                    f"{name} {version} cannot run {path}: {_first_line(exc)} The model uses "
-                    "ops this runtime lacks: use backend='litert' (ai-edge-litert) or convert "
-                    "for this runtime (convert's target_runtime)."
-                ) from exc
-            if name == "tflite-runtime" and "tensorflow" in sys.modules:
-                raise BackendError(
-                    f"tflite-runtime {version} cannot load models in a process that has imported "
-                    f"TensorFlow ({_first_line(exc)}): the two ship clashing native libraries. "
-                    "Use backend='litert' here, or load the model in a process without TensorFlow."
-                ) from exc
-            raise ModelLoadError(
-                f"{name} could not read {path} as a TFLite model: {_first_line(exc)}. Expected a "
-                "valid .tflite flatbuffer; re-export the model."
-            ) from exc
+        except (MemoryError, ValueError, RuntimeError, TypeError, OSError) as exc:
+            raise _load_error(name, version, path, exc) from exc
         try:
             self._interp.allocate_tensors()
             in_details = self._interp.get_input_details()
@@ -162,8 +145,10 @@ class TFLiteSession(Session):
                 "re-export the model."
             ) from exc
         except MemoryError as exc:
-            raise _corrupt(name, path, exc) from exc
+            raise _load_error(name, version, path, exc) from exc
         except (ValueError, RuntimeError) as exc:
+            if _beside_tensorflow(name):
+                raise _load_error(name, version, path, exc) from exc
             raise BackendError(
                 f"{name} {version} cannot run {path}: {_first_line(exc)}. Try another backend "
                 "(e.g. backend='litert') or convert for this runtime."
@@ -244,6 +229,34 @@ class TFLiteSession(Session):
     def close(self) -> None:
         self._set = self._invoke = self._get = self._resize_input = self._allocate = _closed
         self._interp = None
+
+
+def _beside_tensorflow(name: str) -> bool:
+    """tflite-runtime 2.14 cannot read models once TensorFlow's native libraries are loaded."""
+    return name == "tflite-runtime" and "tensorflow" in sys.modules
+
+
+def _load_error(name: str, version: str, path: str, exc: BaseException) -> Exception:
+    """The typed error for an interpreter that failed to read ``path``."""
+    if "Didn't find op" in str(exc) or "Encountered unresolved custom op" in str(exc):
+        return BackendError(
+            f"{name} {version} cannot run {path}: {_first_line(exc)} The model uses "
+            "ops this runtime lacks: use backend='litert' (ai-edge-litert) or convert "
+            "for this runtime (convert's target_runtime)."
+        )
+    if _beside_tensorflow(name):
+        # The clash shows as vector::reserve or std::bad_alloc, depending on the process.
+        return BackendError(
+            f"tflite-runtime {version} cannot load models in a process that has imported "
+            f"TensorFlow ({_first_line(exc)}): the two ship clashing native libraries. "
+            "Use backend='litert' here, or load the model in a process without TensorFlow."
+        )
+    if isinstance(exc, MemoryError):
+        return _corrupt(name, path, exc)
+    return ModelLoadError(
+        f"{name} could not read {path} as a TFLite model: {_first_line(exc)}. Expected a "
+        "valid .tflite flatbuffer; re-export the model."
+    )
 
 
 def _corrupt(name: str, path: str, exc: MemoryError) -> ModelLoadError:
