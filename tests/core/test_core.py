@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -39,6 +41,17 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("interrupted")
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    """Not mkstemp's 0o600: an artifact copied to a device or read by a server user works."""
+    (tmp_path / "plain.json").write_text("{}")  # what open() gives under this umask
+    atomic_write_json(tmp_path / "a.json", {"schema": "x/1"})
+    mode = stat.S_IMODE((tmp_path / "a.json").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.json").stat().st_mode)
+    os.chmod(tmp_path / "plain.json", 0o640)
+    atomic_write_json(tmp_path / "plain.json", {"schema": "x/1"})  # replacing keeps the mode
+    assert stat.S_IMODE((tmp_path / "plain.json").stat().st_mode) == 0o640
 
 
 def test_atomic_write_refuses_overwrite_without_force(tmp_path):

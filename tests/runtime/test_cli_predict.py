@@ -72,11 +72,15 @@ def test_predict_png_uses_card_preprocessing(model_dir: Path, digits, capsys):
         ]
     )
     assert rc == 0
-    best = json.loads(capsys.readouterr().out)["predictions"][0]["top"][0]["label"]
+    top = json.loads(capsys.readouterr().out)["predictions"][0]["top"][0]
     with __import__("edgeship.runtime").runtime.load(model_dir / "int8.tflite", verify=False) as e:
-        expected = int(e.predict(digits["x"][7:8]).argmax())
-        assert e.predict_image(model_dir / "digit.png", top_k=2)[0][0] == f"digit-{expected}"
-    assert best == f"digit-{expected}"
+        probs = e.predict(digits["x"][7:8])[0]
+        expected = int(probs.argmax())
+        label, score = e.predict_image(model_dir / "digit.png", top_k=2)[0]
+    assert label == top["label"] == f"digit-{expected}"
+    # The dequantized softmax is already a probability vector: shown as is, not softmaxed again.
+    assert score == pytest.approx(float(probs[expected]), abs=1 / 256)
+    assert top["score"] == pytest.approx(score, abs=1 / 256)
 
 
 def test_predict_errors_exit_1(model_dir: Path, tmp_path: Path, capsys):

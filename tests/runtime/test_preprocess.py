@@ -39,6 +39,18 @@ def test_scores_and_top_k():
     assert [lab for lab, _ in top_k(probs, None, 5)] == ["1", "2", "0"]
 
 
+def test_quantized_softmax_is_kept_as_probabilities():
+    """An int8 softmax dequantized in 1/256 steps sums to 0.996: still probabilities."""
+    quantized = np.zeros(10)
+    quantized[3] = 255 / 256
+    np.testing.assert_allclose(scores_of(quantized), quantized)
+    np.testing.assert_allclose(scores_of(quantized, step=1 / 256), quantized)
+    many = np.zeros(1000)
+    many[0] = 0.95  # 1000 classes rounded down: beyond 0.02 off, inside half a step each
+    assert not np.allclose(scores_of(many), many)
+    np.testing.assert_allclose(scores_of(many, step=1 / 256), many)
+
+
 def test_npy_sequence_input_keeps_its_shape(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from edgeship.runtime import load
-    from edgeship.runtime.preprocess import top_k
+    from edgeship.runtime.preprocess import output_step, top_k
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1. Got: {args.top_k}")
@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
         card = engine.card
         names = card.labels if card is not None else None
-        rows = [top_k(sample, names, args.top_k) for sample in first]
+        step = output_step(engine)
+        rows = [top_k(sample, names, args.top_k, step) for sample in first]
         result = {
             "artifact": str(engine.path),
             "format": engine.format,

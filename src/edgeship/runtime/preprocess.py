@@ -88,19 +88,34 @@ def load_input(path: Path, engine: Engine) -> np.ndarray:
     return np.ascontiguousarray(y[None])
 
 
-def scores_of(output: np.ndarray) -> np.ndarray:
+def scores_of(output: np.ndarray, step: float = 0.0) -> np.ndarray:
     """Class scores of one sample: the output itself when it is a probability vector,
-    otherwise its softmax."""
+    otherwise its softmax.
+
+    A quantized softmax is off by up to half a quantization step per class, so its sum may
+    miss 1: ``step`` is the output's scale (0 when the output is float), and 0.02 more covers
+    a float output computed by an int8 softmax (10 classes at 1/256 steps).
+    """
     v = np.asarray(output, dtype=np.float64).reshape(-1)
-    if v.size and v.min() >= 0 and abs(v.sum() - 1.0) < 1e-3:
+    tolerance = 0.02 + v.size * step / 2
+    if v.size and v.min() >= 0 and v.max() <= 1 + step and abs(v.sum() - 1.0) <= tolerance:
         return v
     e = np.exp(v - v.max())
     return e / e.sum()  # type: ignore[no-any-return]
 
 
-def top_k(output: np.ndarray, labels: Any, k: int) -> list[tuple[str, float]]:
-    """Return the ``k`` best ``(label, score)`` pairs of one sample's output."""
-    scores = scores_of(output)
+def output_step(engine: Engine) -> float:
+    """The quantization scale of the engine's first output (0 for a float output)."""
+    quant = engine.outputs[0].quantization if engine.outputs else None
+    return float(quant[0]) if quant else 0.0
+
+
+def top_k(output: np.ndarray, labels: Any, k: int, step: float = 0.0) -> list[tuple[str, float]]:
+    """Return the ``k`` best ``(label, score)`` pairs of one sample's output.
+
+    ``step``: the output's quantization scale, see :func:`scores_of`.
+    """
+    scores = scores_of(output, step)
     order = np.argsort(-scores, kind="stable")[: max(1, k)]
     names = list(labels) if labels is not None and len(labels) == scores.size else None
     return [(names[i] if names else str(int(i)), float(scores[i])) for i in order]
@@ -117,4 +132,5 @@ def predict_image(engine: Engine, path: str | Path, top_k: int = 5) -> list[tupl
     out = engine.predict(load_input(p, engine))
     first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
     card = engine.card
-    return _top_k(first[0], card.labels if card is not None else None, top_k)
+    labels = card.labels if card is not None else None
+    return _top_k(first[0], labels, top_k, output_step(engine))
