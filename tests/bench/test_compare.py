@@ -114,3 +114,22 @@ def test_unmatched_and_failed_rows_are_listed_not_compared():
     assert sorted(k["variant"] for k in result["only_new"]) == ["a", "c"]
     text = to_markdown(result)
     assert "| b/litert t1 b1 | p50 |" in text and "Only in base: a/litert t1 b1" in text
+
+
+def test_a_fail_on_metric_missing_from_a_file_is_unchecked_not_passed(tmp_path, capsys):
+    """accuracy from a bench run without --eval is null: the gate cannot pass silently."""
+    import json
+
+    from edgeship.cli.main import main
+
+    base, new = _doc(_row("m", TIGHT, accuracy=None)), _doc(_row("m", TIGHT))
+    result = compare(base, new, parse_fail_on("accuracy:-0.5"))
+    assert result["regressions"] == []
+    [u] = result["unchecked"]
+    assert u["missing_in"] == ["base"] and "--eval" in u["message"]
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    files = [str(tmp_path / "base.json"), str(tmp_path / "new.json")]
+    assert main(["compare", *files, "--fail-on", "accuracy:-0.5"]) == 1
+    assert "accuracy is missing in base" in capsys.readouterr().err
+    assert main(["compare", *files, "--fail-on", "p50:5%"]) == 0

@@ -119,6 +119,8 @@ def compare(
         ``{"rows": [...], "regressions": [...], "only_base": [...], "only_new": [...]}``;
         each row has per-metric ``base``, ``new``, ``delta``, ``delta_pct``, ``band`` and
         ``beyond_noise``; each regression names the row, metric, change and threshold.
+        ``unchecked`` lists the ``fail_on`` metrics a matched row lacks in either file
+        (e.g. accuracy from a bench run without ``--eval``): a gate that could not run.
     """
     fail_on = fail_on or []
     wanted = tuple(dict.fromkeys([*metrics, *(t.metric for t in fail_on)]))
@@ -126,6 +128,7 @@ def compare(
     new_rows = {row_key(r): r for r in new.get("results", []) if not r.get("error")}
     out_rows: list[dict[str, Any]] = []
     regressions: list[dict[str, Any]] = []
+    unchecked: list[dict[str, Any]] = []
     for key, b in base_rows.items():
         n = new_rows.get(key)
         if n is None:
@@ -147,7 +150,9 @@ def compare(
             }
         for t in fail_on:
             m = entry["metrics"].get(t.metric)
-            if m and _breaks(m, t):
+            if m is None:
+                unchecked.append(_unchecked(entry["key"], t.metric, b, n))
+            elif _breaks(m, t):
                 regressions.append(
                     {"key": entry["key"], "metric": t.metric, "threshold": t.describe(), **m}
                 )
@@ -155,8 +160,23 @@ def compare(
     return {
         "rows": out_rows,
         "regressions": regressions,
+        "unchecked": unchecked,
         "only_base": [_key_dict(k) for k in base_rows if k not in new_rows],
         "only_new": [_key_dict(k) for k in new_rows if k not in base_rows],
+    }
+
+
+def _unchecked(
+    key: dict[str, Any], metric: str, base: dict[str, Any], new: dict[str, Any]
+) -> dict[str, Any]:
+    rows = (("base", base), ("new", new))
+    missing = [name for name, row in rows if metric_value(row, metric) is None]
+    hint = " (bench with --eval records accuracy)" if metric == "accuracy" else ""
+    return {
+        "key": key,
+        "metric": metric,
+        "missing_in": missing,
+        "message": f"{label(key)}: {metric} is missing in {' and '.join(missing)}{hint}",
     }
 
 

@@ -15,6 +15,7 @@ EXAMPLES = """\
   edgeship compare base.json new.json --fail-on p99:10%,throughput_ips:-10% --json
 thresholds: METRIC:VALUE[%]; positive fails on a rise (latency), negative on a drop
 (throughput, accuracy in percentage points); a change must also leave the noise band.
+A --fail-on metric missing from either file (accuracy needs bench --eval) fails the run.
 """
 
 
@@ -56,4 +57,9 @@ def run(args: argparse.Namespace) -> int:
             f"{r['base']:.4g} -> {r['new']:.4g} breaks {r['threshold']}",
             file=sys.stderr,
         )
-    return 1 if result["regressions"] else 0
+    for u in result["unchecked"]:
+        print(f"edgeship compare: error: cannot check --fail-on: {u['message']}", file=sys.stderr)
+    if thresholds and not result["rows"]:
+        print("edgeship compare: error: --fail-on checked nothing", file=sys.stderr)
+    failed = result["regressions"] or result["unchecked"] or (thresholds and not result["rows"])
+    return 1 if failed else 0
