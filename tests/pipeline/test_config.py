@@ -42,7 +42,7 @@ def test_bad_values_are_rejected(tmp_path):
     bad.write_text("epochs = [")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_config_file(bad)
-    with pytest.raises(ConfigError, match=r"must end in \.toml, \.yaml or \.yml"):
+    with pytest.raises(ConfigError, match=r"must end in \.toml, \.yaml, \.yml or \.json"):
         load_config_file(tmp_path.joinpath("p.ini").write_text("") or tmp_path / "p.ini")
 
 
@@ -52,6 +52,24 @@ def test_yaml_config(tmp_path):
     config = coerce(PipelineConfig(), load_config_file(cfg_file))
     assert config.max_latency_ms == 0.5
     assert config.backends == ("litert",)
+
+
+def test_a_runs_config_json_repeats_it(tmp_path):
+    """config.json (written by every run) is a config file: every setting comes back."""
+    from edgeship.fileio import atomic_write_json
+
+    config = coerce(
+        PipelineConfig(),
+        {"recipe": "lenet5", "threads": "1,4", "max_size_mb": 0.5, "bench_cold": 0, "seed": 7},
+    )
+    atomic_write_json(tmp_path / "config.json", config.to_file_dict())
+    assert coerce(PipelineConfig(), load_config_file(tmp_path / "config.json")) == config
+    (tmp_path / "bench.json").write_text('{"schema": "edgeship.bench/1", "results": []}')
+    with pytest.raises(ConfigError, match=r"is not a pipeline config\.json"):
+        load_config_file(tmp_path / "bench.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ConfigError, match="is not valid JSON"):
+        load_config_file(tmp_path / "broken.json")
 
 
 def test_resume_stamp_tracks_inputs_settings_and_outputs(tmp_path):

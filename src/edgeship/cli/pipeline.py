@@ -49,7 +49,10 @@ def register(subparsers: Any) -> None:
         "--cold", type=int, help="cold starts (fresh processes) per configuration (default 3)"
     )
     p.add_argument("--no-keras-baseline", action="store_true", help="skip timing the Keras model")
-    p.add_argument("--config", help="TOML or YAML file with these settings (flags override)")
+    p.add_argument(
+        "--config",
+        help="TOML or YAML file with these settings, or a run's config.json (flags override)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and steps")
     p.add_argument("--resume", action="store_true", help="skip steps whose inputs are unchanged")
     p.add_argument("--force", action="store_true", help="run again into a directory with results")

@@ -70,7 +70,7 @@ def run_pipeline(
         )
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "config.json", config.to_dict())
+    atomic_write_json(out / "config.json", config.to_file_dict())
     steps = execute(plan(config), out, resume_steps=resume)
     results = build_results(config, steps)
     results["seconds"] = time.perf_counter() - start

@@ -6,13 +6,15 @@ import dataclasses
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeship.convert.variants import VARIANTS
 from edgeship.errors import ConfigError
 from edgeship.runtime.backends import BACKENDS
+
+CONFIG_SCHEMA = "edgeship.pipeline-config/1"
 
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)  # every variant convert knows
 
@@ -61,7 +63,6 @@ class PipelineConfig:
     bench_runs: int = 50
     bench_cold: int = 3
     keras_baseline: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -103,12 +104,16 @@ class PipelineConfig:
         """JSON-ready form (tuples as lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    def to_file_dict(self) -> dict[str, Any]:
+        """The ``config.json`` a run writes: ``--config`` reads it back to repeat the run."""
+        return {"schema": CONFIG_SCHEMA, **self.to_dict()}
+
     def replace(self, **changes: Any) -> PipelineConfig:
         """Return a copy with ``changes`` applied, ignoring None values."""
         return coerce(self, {k: v for k, v in changes.items() if v is not None})
 
 
-FIELD_NAMES = {f.name for f in dataclasses.fields(PipelineConfig)} - {"extra"}
+FIELD_NAMES = {f.name for f in dataclasses.fields(PipelineConfig)}
 
 
 def coerce(base: PipelineConfig, values: dict[str, Any]) -> PipelineConfig:
@@ -140,9 +145,10 @@ def coerce(base: PipelineConfig, values: dict[str, Any]) -> PipelineConfig:
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``, needs PyYAML) config file.
+    """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``, needs PyYAML) or JSON config file.
 
-    Settings may sit at the top level or under a ``[pipeline]`` table.
+    Settings may sit at the top level or under a ``[pipeline]`` table. A ``.json`` file is the
+    ``config.json`` an earlier run wrote (schema ``edgeship.pipeline-config/1``).
     """
     p = Path(path)
     if not p.is_file():
@@ -165,11 +171,29 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+    elif p.suffix == ".json":
+        data = _config_json(p, text)
     else:
-        raise ConfigError(f"Config file {p} must end in .toml, .yaml or .yml. Got: '{p.suffix}'.")
+        raise ConfigError(
+            f"Config file {p} must end in .toml, .yaml, .yml or .json. Got: '{p.suffix}'."
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{p} must hold a table of settings. Got: {type(data).__name__}.")
     section = data.get("pipeline", data)
     if not isinstance(section, dict):
         raise ConfigError(f"[pipeline] in {p} must be a table of settings.")
     return section
+
+
+def _config_json(path: Path, text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema != CONFIG_SCHEMA:
+        raise ConfigError(
+            f"{path} is not a pipeline config.json (schema {schema!r}, expected "
+            f"{CONFIG_SCHEMA!r}). Use the config.json a pipeline run wrote, or a TOML/YAML file."
+        )
+    return {k: v for k, v in data.items() if k != "schema"}

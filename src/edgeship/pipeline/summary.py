@@ -37,8 +37,11 @@ def keras_p50_ms(rows: list[dict[str, Any]]) -> float | None:
 
 
 def reproduce_commands(config: PipelineConfig) -> list[str]:
-    """The exact commands that reproduce this run, whole and step by step."""
+    """The exact commands that reproduce this run: from its config.json (every setting), as
+    flags, and step by step."""
     out = config.out
+    rerun = shlex.quote(f"{out.rstrip('/')}-rerun")
+    exact = f"edgeship pipeline --config {shlex.quote(out)}/config.json --out {rerun}"
     source = (
         f"--model {shlex.quote(config.model)}"
         if config.model
@@ -71,7 +74,7 @@ def reproduce_commands(config: PipelineConfig) -> list[str]:
         f"--json {out}/bench.json",
         f"edgeship report {out}/bench.json --out {out}/bench-report.html",
     ]
-    return [whole, *steps]
+    return [exact, whole, *steps]
 
 
 def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[str, Any]:
