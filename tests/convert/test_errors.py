@@ -45,6 +45,14 @@ def test_bad_options_before_work(tmp_path: Path) -> None:
         convert(model, tmp_path / "out", options={"turbo": 1})
     with pytest.raises(ConfigError, match="Unknown target runtime"):
         convert(model, tmp_path / "out", target_runtime="coreml==7")
+    with pytest.raises(ConfigError, match=r"fixed batch size must be a positive integer .* 0"):
+        convert(model, tmp_path / "out", options={"batch_size": 0})
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(ConfigError, match="A fixed batch size needs a Keras model"):
+        convert(saved, tmp_path / "out", options={"batch_size": 1})
+    assert not (tmp_path / "out").exists()
 
 
 def test_calibration_of_wrong_shape(digits_model_dir: Path, tmp_path: Path) -> None:

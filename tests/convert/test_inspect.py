@@ -23,8 +23,34 @@ def test_tflite_int8(digits_all: Path) -> None:
     ops = {o["op"]: o for o in info["ops"]}
     assert ops["CONV_2D"]["count"] >= 1 and ops["CONV_2D"]["version"] >= 1
     assert info["edgetpu"]["ready"] is False
-    assert any("dynamic shapes" in r for r in info["edgetpu"]["reasons"])
+    assert any("convert with --batch-size 1" in r for r in info["edgetpu"]["reasons"])
     assert info["size_bytes"] == (digits_all / "tflite-int8.tflite").stat().st_size
+
+
+def test_fixed_batch_makes_int8_edgetpu_ready(
+    digits_model_dir: Path, digits_samples, tmp_path: Path
+) -> None:
+    """--batch-size 1: static shapes, no SHAPE op; the runtime still takes any batch."""
+    from edgeship.convert import convert
+    from edgeship.runtime import load
+
+    out = tmp_path / "b1"
+    manifest = convert(
+        digits_model_dir / "model.keras",
+        out,
+        variants="tflite-int8,onnx-fp32",
+        options={"batch_size": 1},
+        check_runtimes=False,
+    )
+    assert manifest["options"]["batch_size"] == 1
+    info = inspect_artifact(out / "tflite-int8.tflite", gpu_check=False)
+    assert info["inputs"][0]["shape"] == [1, 8, 8, 1]
+    assert info["edgetpu"] == {"ready": True, "reasons": []}
+    x = digits_samples.single[:37]
+    for name in ("tflite-int8.tflite", "onnx-fp32.onnx"):
+        with load(out / name, verify=False) as engine:
+            assert engine.inputs[0].shape[0] == 1
+            assert engine.predict(x).shape == (37, 10)  # fed in chunks of the fixed batch
 
 
 def test_tflite_fp32_not_edgetpu_ready_and_gpu_verdict(digits_all: Path) -> None:

@@ -14,6 +14,7 @@ EXAMPLES = """\
   edgeship convert model.keras --to tflite-dynamic --target-runtime tflite-runtime==2.14 --out out
   edgeship convert model.keras --to onnx-int8 --calibration-method entropy --opset 17 --out out
   edgeship convert saved_model/ --to all --eval eval.npz --max-accuracy-drop 0.5 --out out
+  edgeship convert model.keras --to tflite-int8 --batch-size 1 --out out   # Edge TPU / NPU
 
 variants: tflite-fp32 tflite-fp16 tflite-dynamic tflite-int8 tflite-int8-float-io tflite-int16x8
           onnx-fp32 onnx-fp16 onnx-dynamic onnx-int8   (or 'all')
@@ -67,6 +68,12 @@ def register(subparsers: Any) -> None:
         help="quantize dense weights per channel in tflite-int8 variants (default per tensor, "
         "as TFLite's int8 spec and most NPUs expect)",
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="fix the batch dimension (e.g. 1: static shapes, as the Edge TPU compiler and NPU "
+        "toolchains need; default free)",
+    )
     parser.add_argument("--keep-float", help="comma-separated layer/node names to keep in float")
     parser.add_argument(
         "--debug-quant",
@@ -108,6 +115,8 @@ def _options(args: Any) -> dict[str, Any]:
         options["debug_quant"] = True
     if args.auto_keep_float:
         options["auto_keep_float"] = True
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
     return options
 
 

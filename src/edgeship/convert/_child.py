@@ -26,7 +26,9 @@ def _child_main(fd: int) -> None:
         return
     from edgeship.convert import handlers
 
-    state = handlers.WorkerState(init["model_path"], init["card"], Path(init["workdir"]))
+    state = handlers.WorkerState(
+        init["model_path"], init["card"], Path(init["workdir"]), init.get("batch")
+    )
     while True:
         try:
             command, kwargs = conn.recv()

@@ -84,7 +84,7 @@ def convert(
         raise ModelLoadError(
             f"Model {source} does not exist. Expected a .keras/.h5 file or a SavedModel directory."
         )
-    prepare.check_model_file(source)
+    prepare.check_model_file(source, opts)
     target: TargetRuntime | None = parse_target(target_runtime) if target_runtime else None
     notes: list[str] = []
     if target is not None:
@@ -101,8 +101,8 @@ def convert(
     try:
         card_dict = card.to_dict() if card else None
         with (
-            ConverterWorker(source, card_dict, workdir) as worker,
-            ConverterWorker(source, card_dict, workdir) as checker,
+            ConverterWorker(source, card_dict, workdir, opts.batch_size) as worker,
+            ConverterWorker(source, card_dict, workdir, opts.batch_size) as checker,
         ):
             notify("loading model", 0, len(specs))
             started = time.perf_counter()

@@ -17,16 +17,23 @@ from edgeship.errors import ConfigError
 class WorkerState:
     """The model, loaded once per child on first use."""
 
-    def __init__(self, model_path: str, card: dict[str, Any] | None, workdir: Path) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        card: dict[str, Any] | None,
+        workdir: Path,
+        batch: int | None = None,
+    ) -> None:
         self.model_path = model_path
         self.card = ModelCard.from_dict(card) if card else None
         self.workdir = workdir
+        self.batch = batch
         self._model: SourceModel | None = None
 
     @property
     def model(self) -> SourceModel:
         if self._model is None:
-            self._model = load_source(self.model_path, self.card, self.workdir)
+            self._model = load_source(self.model_path, self.card, self.workdir, self.batch)
         return self._model
 
 

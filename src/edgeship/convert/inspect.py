@@ -128,7 +128,7 @@ def _describe_tflite(schema: Any, model: Any) -> dict[str, Any]:
         if dynamic:
             reasons.append(
                 f"dynamic shapes ({len(dynamic)} tensors, e.g. {dynamic[0]!r}); the Edge TPU "
-                "compiler needs fixed shapes (batch 1)"
+                "compiler needs fixed shapes: convert with --batch-size 1"
             )
     return {
         "format": "tflite",

@@ -14,7 +14,7 @@ from edgeship.card import CARD_FILENAME, ModelCard, load_card
 from edgeship.convert import calibration as calib
 from edgeship.convert.manifest import MANIFEST_FILENAME
 from edgeship.convert.variants import ConvertOptions, VariantSpec
-from edgeship.errors import ArtifactExistsError, DatasetError, ModelLoadError
+from edgeship.errors import ArtifactExistsError, ConfigError, DatasetError, ModelLoadError
 
 EVAL_SAMPLES = 1000
 ARTIFACT_SUFFIXES = (".tflite", ".onnx")
@@ -23,13 +23,19 @@ ARTIFACT_SUFFIXES = (".tflite", ".onnx")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-def check_model_file(source: Path) -> None:
+def check_model_file(source: Path, opts: ConvertOptions) -> None:
     """Cheap checks in this process, before a converter process starts."""
     if source.is_dir():
         if not (source / "saved_model.pb").is_file():
             raise ModelLoadError(
                 f"{source} is a directory without saved_model.pb. Expected a SavedModel "
                 "directory, a .keras file or an .h5 file."
+            )
+        if opts.batch_size is not None:
+            raise ConfigError(
+                f"A fixed batch size needs a Keras model; {source} is a SavedModel, whose "
+                "signature sets the batch. Convert the .keras file, or export the SavedModel "
+                "with a fixed batch."
             )
         return
     suffix = source.suffix.lower()

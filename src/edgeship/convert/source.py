@@ -7,7 +7,7 @@ outputs that parity compares the artifacts against.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +166,13 @@ def export_saved_model(model: Any, inputs: tuple[TensorInfo, ...], target: Path)
     return target
 
 
-def load_source(path: str | Path, card: ModelCard | None, workdir: Path) -> SourceModel:
+def load_source(
+    path: str | Path, card: ModelCard | None, workdir: Path, batch: int | None = None
+) -> SourceModel:
     """Load the model at ``path``; input specs come from the card when given, else the model.
+
+    ``batch`` fixes the batch dimension of the exported model (Edge TPU compilers and many NPU
+    toolchains need static shapes); None keeps it free.
 
     Raises:
         ModelLoadError: missing, corrupt or unsupported file, or custom objects.
@@ -183,7 +188,7 @@ def load_source(path: str | Path, card: ModelCard | None, workdir: Path) -> Sour
                 f"{p} is a directory without saved_model.pb. Expected a SavedModel directory, "
                 "a .keras file or an .h5 file."
             )
-        return _load_saved_model(p, card, workdir)
+        return _load_saved_model(p, card, workdir)  # its signature sets the batch
     if p.suffix.lower() not in KERAS_SUFFIXES:
         raise ModelLoadError(
             f"Cannot convert {p.name}: expected a .keras or .h5 file or a SavedModel directory. "
@@ -198,6 +203,8 @@ def load_source(path: str | Path, card: ModelCard | None, workdir: Path) -> Sour
     except Exception as exc:
         raise ModelLoadError(_explain_load_error(p, exc)) from exc
     inputs = _keras_inputs(model, card)
+    if batch is not None:
+        inputs = tuple(replace(t, shape=(batch, *t.shape[1:])) for t in inputs)
     outputs = _keras_output_names(model, card)
     return SourceModel(
         path=p,

@@ -175,6 +175,9 @@ class ConvertOptions:
             (``<variant>.quant-debug.csv``) and record the worst layers.
         auto_keep_float: when a calibrated variant fails its gate, keep its worst layer in
             float and build it again (up to 3 layers).
+        batch_size: fix the batch dimension of every artifact (e.g. 1 for the Edge TPU
+            compiler and NPU toolchains, which need static shapes). None keeps it free; the
+            runtime feeds larger batches in chunks of the fixed size. Keras models only.
     """
 
     opset: int = DEFAULT_OPSET
@@ -187,8 +190,17 @@ class ConvertOptions:
     keep_float: tuple[str, ...] = field(default_factory=tuple)
     debug_quant: bool = False
     auto_keep_float: bool = False
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
+        if self.batch_size is not None and (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or self.batch_size < 1
+        ):
+            raise ConfigError(
+                f"A fixed batch size must be a positive integer (e.g. 1). Got: {self.batch_size!r}"
+            )
         if not MIN_OPSET <= self.opset <= MAX_OPSET:
             raise ConfigError(
                 f"ONNX opset must be between {MIN_OPSET} and {MAX_OPSET}. Got: {self.opset}. "

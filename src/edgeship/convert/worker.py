@@ -41,10 +41,17 @@ class ConverterWorker:
         model_path: the source model.
         card: the model card as a dict (or None).
         workdir: scratch directory shared by successive children (SavedModel, logs).
+        batch: a fixed batch size for the exported model (None keeps it free).
     """
 
-    def __init__(self, model_path: str | Path, card: dict[str, Any] | None, workdir: Path) -> None:
-        self._args = (str(model_path), card, str(workdir))
+    def __init__(
+        self,
+        model_path: str | Path,
+        card: dict[str, Any] | None,
+        workdir: Path,
+        batch: int | None = None,
+    ) -> None:
+        self._args = (str(model_path), card, str(workdir), batch)
         self._workdir = workdir
         self._process: Any = None
         self._conn: Connection | None = None
@@ -134,8 +141,9 @@ class ConverterWorker:
         child_sock.close()
         self._process = process
         self._conn = Connection(parent_sock.detach())
-        model_path, card, workdir = self._args
-        self._conn.send(("init", {"model_path": model_path, "card": card, "workdir": workdir}))
+        model_path, card, workdir, batch = self._args
+        init = {"model_path": model_path, "card": card, "workdir": workdir, "batch": batch}
+        self._conn.send(("init", init))
 
     def _crashed(self, command: str, reason: str | None = None) -> WorkerCrashed:
         try:
