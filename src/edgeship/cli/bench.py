@@ -14,8 +14,8 @@ SUMMARY = "benchmark .tflite/.onnx artifacts: latency percentiles, throughput, m
 EXAMPLES = """\
   edgeship bench runs/m/artifacts/tflite-int8.tflite
   edgeship bench runs/m/artifacts --backend litert,onnxruntime --threads 1,2 --json bench.json
-  edgeship bench model.onnx --batch 1,8 --eval runs/m/model/eval.npz --baseline raw \\
-      --baseline keras:runs/m/model/model.keras --md bench.md
+  edgeship bench model.onnx --batch 1,8 --eval runs/m/eval.npz --baseline raw \\
+      --baseline keras:runs/m/model.keras --md bench.md   # runs/m: edgeship train --out
   edgeship bench model.tflite --scenario server --find-max-qps --latency-bound-ms 5
   edgeship bench model.tflite --cold 5 --pin 0 --min-seconds 2 --runs 200
   edgeship bench model.onnx --provider CUDAExecutionProvider --provider CPUExecutionProvider

@@ -12,13 +12,14 @@ from edgeship.errors import ConfigError
 
 SUMMARY = "serve artifacts over HTTP: KServe v2 (tritonclient), TF Serving REST, image classify"
 EXAMPLES = """\
-  edgeship serve runs/m/artifacts                       # every 'ok' variant of a convert output
-  edgeship serve model.tflite --port 8080 --workers 2
-  edgeship serve runs/m/artifacts --host 0.0.0.0 --token-file token.txt \\
-      --tls-cert cert.pem --tls-key key.pem
+  edgeship serve runs/m/artifacts       # every 'ok' variant of a convert output, named by variant
   curl localhost:8000/v2/models/tflite-int8
   curl -X POST localhost:8000/v1/models/tflite-fp32:predict -d '{"instances": [...]}'
   curl -X POST localhost:8000/v1/models/tflite-fp32:classify?top_k=3 --data-binary @digit.png
+  edgeship serve model.tflite --port 8080 --workers 2   # one file: named by its card or stem
+  curl -X POST localhost:8080/v2/repository/index   # lists the names it serves
+  edgeship serve runs/m/artifacts --host 0.0.0.0 --token-file token.txt \\
+      --tls-cert cert.pem --tls-key key.pem
 """
 BACKENDS = ("auto", "litert", "tflite-runtime", "tf-lite", "onnxruntime")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

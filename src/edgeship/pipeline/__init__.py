@@ -71,7 +71,9 @@ def run_pipeline(
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", config.to_file_dict())
-    steps = execute(plan(config), out, resume_steps=resume)
+    planned = plan(config)
+    steps = execute(planned, out, resume_steps=resume, total=len(planned) + 1)
+    log(f"step {len(planned) + 1}/{len(planned) + 1} report: results, report, recommendation")
     results = build_results(config, steps)
     results["seconds"] = time.perf_counter() - start
     atomic_write_json(results_path, results)

@@ -163,7 +163,12 @@ def _reason(
     if vs_keras:
         parts.append(f"{vs_keras:.1f}x faster than Keras")
     if vs_fp32 and abs(vs_fp32 - 1.0) > 1e-9:
-        parts.append(f"{vs_fp32:.2f}x faster than {best.variant.split('-')[0]}-fp32")
+        fp32 = f"{best.variant.split('-')[0]}-fp32"
+        parts.append(
+            f"{vs_fp32:.2f}x faster than {fp32}"
+            if vs_fp32 > 1
+            else f"{1 / vs_fp32:.2f}x slower than {fp32} at batch 1 (chosen for size or budgets)"
+        )
     size = f"{best.size_bytes / 1024:.1f} KiB"
     if size_ratio and abs(size_ratio - 1.0) > 1e-9:
         size += f" ({size_ratio:.1f}x smaller than fp32)"

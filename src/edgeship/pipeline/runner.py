@@ -234,20 +234,26 @@ def _model_file(lay: Layout) -> Path:
     return dirs[0]
 
 
-def execute(steps: list[Step], out: Path, resume_steps: bool) -> list[dict[str, Any]]:
-    """Run (or skip, with ``resume_steps``) each step; return one record per step."""
+def execute(
+    steps: list[Step], out: Path, resume_steps: bool, total: int | None = None
+) -> list[dict[str, Any]]:
+    """Run (or skip, with ``resume_steps``) each step; return one record per step.
+
+    ``total``: the step count shown in progress lines (the caller's steps after these count).
+    """
     records = []
+    total = total or len(steps)
     for index, step in enumerate(steps, 1):
         inputs, outputs = list(step.inputs), list(step.outputs)
         if resume_steps and resume.is_fresh(out, step.name, inputs, outputs, step.settings):
-            log(f"step {index}/{len(steps)} {step.name}: up to date, skipped")
+            log(f"step {index}/{total} {step.name}: up to date, skipped")
             records.append({"step": step.name, "skipped": True, "seconds": 0.0})
             continue
-        log(f"step {index}/{len(steps)} {step.name}: {step.describe}")
+        log(f"step {index}/{total} {step.name}: {step.describe}")
         start = time.perf_counter()
         detail = step.run()
         seconds = time.perf_counter() - start
         resume.write_stamp(out, step.name, inputs, outputs, step.settings, seconds)
-        log(f"step {index}/{len(steps)} {step.name}: done in {seconds:.1f} s")
+        log(f"step {index}/{total} {step.name}: done in {seconds:.1f} s")
         records.append({"step": step.name, "skipped": False, "seconds": seconds, **detail})
     return records
