@@ -94,7 +94,7 @@ def load_samples(path: str | os.PathLike[str]) -> Samples:
             "or numpy.save."
         ) from exc
     if "x_test" in arrays:
-        return Samples({SINGLE_INPUT_KEY: arrays["x_test"]}, arrays.get("y_test"))
+        return _checked(p, {SINGLE_INPUT_KEY: arrays["x_test"]}, arrays.get("y_test"))
     inputs = {k[len(INPUT_PREFIX) :]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}
     if SINGLE_INPUT_KEY in arrays:
         inputs = {SINGLE_INPUT_KEY: arrays[SINGLE_INPUT_KEY]}
@@ -103,4 +103,24 @@ def load_samples(path: str | os.PathLike[str]) -> Samples:
             f"{p} holds {sorted(arrays)}; expected 'x' (or 'x:<input>' per input, or "
             "'x_test'), with optional labels 'y'."
         )
-    return Samples(inputs, arrays.get(LABELS_KEY))
+    return _checked(p, inputs, arrays.get(LABELS_KEY))
+
+
+def _checked(path: Path, inputs: dict[str, np.ndarray], labels: np.ndarray | None) -> Samples:
+    """Samples whose arrays have a sample axis and whose labels are one class index each."""
+    counts = {k: (v.shape[0] if v.ndim else None) for k, v in inputs.items()}
+    if None in counts.values() or len(set(counts.values())) > 1:
+        raise DatasetError(
+            f"{path}: inputs must share the sample count on their first axis. Got shapes "
+            f"{ {k: tuple(v.shape) for k, v in inputs.items()} }."
+        )
+    if labels is not None:
+        count = next(iter(counts.values()))
+        if labels.dtype.kind not in "iub" or labels.ndim != 1 or labels.shape[0] != count:
+            raise DatasetError(
+                f"{path}: labels must be {count} integer class indices (one per sample, shape "
+                f"({count},)). Got shape {tuple(labels.shape)} of {labels.dtype}. Convert "
+                "one-hot or string labels to indices, e.g. y.argmax(1) or np.unique(y, "
+                "return_inverse=True)[1]."
+            )
+    return Samples(inputs, labels)

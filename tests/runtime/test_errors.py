@@ -188,6 +188,14 @@ def test_bad_threads(artifacts: Path, threads):
         load(artifacts / "fp32.tflite", threads=threads, verify=False)
 
 
+@pytest.mark.parametrize("name", ["fp32.tflite", "fp32.onnx"])
+def test_absurd_thread_counts_are_refused_not_crashed(artifacts: Path, name: str):
+    """100000 threads segfault LiteRT and hang ONNX Runtime; 2**40 overflows their int."""
+    for threads in (100_000, 2**40):
+        with pytest.raises(ConfigError, match=r"threads=\d+ is far more than .* Pass at most"):
+            load(artifacts / name, threads=threads, verify=False)
+
+
 def test_bad_verify_value(artifacts: Path):
     with pytest.raises(ConfigError, match="verify must be True, False or None"):
         load(artifacts / "fp32.tflite", verify="yes")  # type: ignore[arg-type]

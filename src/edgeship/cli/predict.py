@@ -51,20 +51,24 @@ def register(subparsers: Any) -> None:
 
 
 def _read_inputs(path: Path, engine: Any, preprocess: bool) -> tuple[Any, Any]:
-    import numpy as np
-
     from edgeship.runtime.preprocess import IMAGE_SUFFIXES, load_input, normalize
 
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise ConfigError(f"--input {path} does not exist.")
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise ConfigError(f"--input {path} {what}. Expected an image, .npy or .npz file.")
     if suffix in IMAGE_SUFFIXES:
         return load_input(path, engine), None
+    if preprocess and engine.card is None:
+        raise ConfigError(
+            f"--preprocess needs the model card (edgeship.json) beside {engine.path}; none was "
+            "found. Copy the card there, or preprocess the input yourself."
+        )
     if suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-        if preprocess and engine.card is not None:
-            arr = normalize(arr, engine.card.preprocessing)
-        return arr, None
+        from edgeship.samples import load_samples
+
+        arr = load_samples(path).single
+        return (normalize(arr, engine.card.preprocessing) if preprocess else arr), None
     if suffix == ".npz":
         from edgeship.samples import load_samples
 
@@ -87,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1. Got: {args.top_k}")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1. Got: {args.limit}")
     start = time.perf_counter()
     engine = load(
         args.artifact,

@@ -33,6 +33,11 @@ from edgeship.runtime.verify import manifest_trust, sniff_format, validate_in_su
 __all__ = ["Engine", "TensorSpec", "available_backends", "load"]
 
 
+def max_threads() -> int:
+    """The most interpreter threads ``load`` accepts: 4 per CPU, and at least 64."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def _check_options(
     backend: str,
     threads: int | None,
@@ -45,6 +50,11 @@ def _check_options(
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
         raise ConfigError(f"threads must be a positive integer or None. Got: {threads!r}")
+    if threads is not None and threads > max_threads():
+        raise ConfigError(
+            f"threads={threads} is far more than this machine's {os.cpu_count()} CPU(s); "
+            f"interpreters crash or hang creating that many. Pass at most {max_threads()}."
+        )
     if delegate_options is not None and not isinstance(delegate_options, Mapping):
         raise ConfigError(
             f"delegate_options must be a dict. Got: {type(delegate_options).__name__}"
