@@ -12,7 +12,40 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgeship.errors import ArtifactExistsError
+from edgeship.errors import ArtifactExistsError, ConfigError
+
+
+def make_dirs(path: str | os.PathLike[str]) -> Path:
+    """Create directory ``path`` (and its parents); a typed error when that is impossible.
+
+    Raises:
+        ConfigError: a file stands where a directory must be, or the place is not writable.
+    """
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), p)
+        raise ConfigError(
+            f"Cannot create directory {p}: {blocker} is a file. Choose another output path."
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot create directory {p}: {exc.strerror or exc}. Choose a writable output path."
+        ) from exc
+    return p
+
+
+def check_output_file(path: str | os.PathLike[str]) -> Path:
+    """Fail now, not after the work, when ``path`` cannot be written (directory in the way,
+    parent not creatable)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"Output file {p} is a directory. Expected a file path.")
+    make_dirs(p.parent)
+    if not os.access(p.parent, os.W_OK):
+        raise ConfigError(f"Cannot write {p}: {p.parent} is not writable.")
+    return p
 
 
 @contextlib.contextmanager
@@ -29,7 +62,7 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
             f"{target} already exists. Expected a new path; "
             "pass --force (force=True) to replace it."
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)

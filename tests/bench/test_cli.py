@@ -64,6 +64,18 @@ def test_bench_refuses_to_overwrite_results_without_force(bench_artifacts, tmp_p
     assert out.read_text() == "{}"
 
 
+def test_bench_checks_its_output_paths_before_measuring(bench_artifacts, tmp_path, capsys):
+    """A file in the way or two outputs on one path fail at once, not after the sweep."""
+    (tmp_path / "afile").write_text("x")
+    art = str(bench_artifacts / "tflite-fp32.tflite")
+    assert main(["bench", art, "--json", str(tmp_path / "afile" / "b.json"), *FAST_ARGS]) == 1
+    assert "is a file. Choose another output path" in capsys.readouterr().err
+    same = str(tmp_path / "b.json")
+    assert main(["bench", art, "--json", same, "--md", same, *FAST_ARGS]) == 1
+    assert "must name different files" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
 def test_bench_exits_1_when_a_configuration_fails(tmp_path, capsys):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"not a model")

@@ -13,6 +13,7 @@ from edgeship._lazy import is_available, require
 from edgeship.card import ModelCard, Preprocessing, TensorInfo, find_card, load_card
 from edgeship.errors import (
     ArtifactExistsError,
+    ConfigError,
     DatasetError,
     EdgeshipError,
     MissingDependencyError,
@@ -52,6 +53,17 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     os.chmod(tmp_path / "plain.json", 0o640)
     atomic_write_json(tmp_path / "plain.json", {"schema": "x/1"})  # replacing keeps the mode
     assert stat.S_IMODE((tmp_path / "plain.json").stat().st_mode) == 0o640
+
+
+def test_an_output_path_under_a_file_is_a_config_error(tmp_path):
+    from edgeship.fileio import make_dirs
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=r"afile is a file\. Choose another output path"):
+        make_dirs(tmp_path / "afile" / "sub" / "deeper")
+    with pytest.raises(ConfigError, match="is a file"):
+        atomic_write_json(tmp_path / "afile" / "r.json", {})
+    assert make_dirs(tmp_path / "new" / "dir").is_dir()
 
 
 def test_atomic_write_refuses_overwrite_without_force(tmp_path):

@@ -238,14 +238,20 @@ def run(args: argparse.Namespace) -> int:
     from edgeship.bench.report import markdown_table, to_csv, to_markdown
     from edgeship.cli._common import print_json
     from edgeship.errors import ArtifactExistsError
-    from edgeship.fileio import atomic_write_text
+    from edgeship.fileio import atomic_write_text, check_output_file
 
     config = build_config(args)
-    for out in (args.json, args.csv, args.md):
-        if out and out != "-" and not args.force and Path(out).exists():
+    outputs = [out for out in (args.json, args.csv, args.md) if out and out != "-"]
+    if len({Path(out).resolve() for out in outputs}) < len(outputs):
+        raise ConfigError(
+            f"--json, --csv and --md must name different files. Got: {', '.join(outputs)}"
+        )
+    for out in outputs:  # checked before the sweep, so no result is lost at the end
+        if not args.force and Path(out).exists():
             raise ArtifactExistsError(
                 f"{out} already exists. Expected a new path; pass --force to replace it."
             )
+        check_output_file(out)
     results = run_sweep(config, progress=None if args.quiet else LiveTable(sys.stderr))
     if args.json == "-":
         print_json(results)

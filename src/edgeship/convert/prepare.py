@@ -15,6 +15,7 @@ from edgeship.convert import calibration as calib
 from edgeship.convert.manifest import MANIFEST_FILENAME
 from edgeship.convert.variants import ConvertOptions, VariantSpec
 from edgeship.errors import ArtifactExistsError, ConfigError, DatasetError, ModelLoadError
+from edgeship.fileio import make_dirs
 
 EVAL_SAMPLES = 1000
 ARTIFACT_SUFFIXES = (".tflite", ".onnx")
@@ -75,7 +76,7 @@ def prepare_out_dir(out: Path, force: bool) -> None:
             f"{out} already holds {', '.join(existing[:6])}. Expected an empty output directory; "
             "pass --force (force=True) to replace them."
         )
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     # A stale manifest would vouch for files that are about to change.
     (out / MANIFEST_FILENAME).unlink(missing_ok=True)
 

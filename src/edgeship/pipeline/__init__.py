@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ArtifactExistsError
-from edgeship.fileio import atomic_write_json, atomic_write_text
+from edgeship.fileio import atomic_write_json, atomic_write_text, make_dirs
 from edgeship.pipeline.config import DEFAULT_VARIANTS, PipelineConfig, coerce, load_config_file
 from edgeship.pipeline.recommend import Budgets, Recommendation, recommend
 from edgeship.pipeline.runner import execute, log, plan
@@ -69,7 +69,7 @@ def run_pipeline(
             "to run again."
         )
     start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     atomic_write_json(out / "config.json", config.to_file_dict())
     planned = plan(config)
     steps = execute(planned, out, resume_steps=resume, total=len(planned) + 1)

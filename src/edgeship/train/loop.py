@@ -29,7 +29,7 @@ from edgeship.errors import (
     MissingDependencyError,
     TrainingError,
 )
-from edgeship.fileio import atomic_path
+from edgeship.fileio import atomic_path, make_dirs
 from edgeship.train import cardgen
 from edgeship.train.config import TrainConfig
 from edgeship.train.datasets import DataSplits, load_dataset, make_tf_dataset
@@ -74,7 +74,7 @@ def prepare_out(config: TrainConfig) -> Path:
             f"{model_path} already exists. Expected a new output directory; pass --force "
             "(force=True) to replace it."
         )
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     return out
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgeship.card import ModelCard
 from edgeship.errors import ArtifactExistsError, InvalidInputError, ModelLoadError
+from edgeship.fileio import make_dirs
 from edgeship.train import cardgen
 from edgeship.train.config import TrainConfig
 from edgeship.train.datasets import DataSplits, load_dataset
@@ -125,7 +126,7 @@ def make_card(request: CardRequest) -> ModelCard:
             f"{data.name} has {data.num_classes} classes. Expected ({data.num_classes},)."
         )
     accuracy = float(np.mean(probs.argmax(axis=1) == data.y_test))
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     cardgen.write_samples(out, data, request.calibration_samples, request.seed)
     card = cardgen.classifier_card(
         model,
