@@ -78,6 +78,9 @@ def test_bad_files(tmp_path: Path) -> None:
         inspect_artifact(other)
     with pytest.raises(ModelLoadError, match="does not exist"):
         inspect_artifact(tmp_path / "missing.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="is empty"):
+        inspect_artifact(tmp_path / "empty.onnx")
 
 
 def test_cli_json_and_text(digits_all: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,6 +38,18 @@ def test_bad_values_are_rejected(tmp_path):
         coerce(PipelineConfig(), {"backends": "litert,tensorrt"})
     with pytest.raises(ConfigError, match="bench_cold must be >= 0"):
         PipelineConfig(bench_cold=-1)
+    for key, value, expected in (
+        ("epochs", "one", "an integer"),
+        ("seed", 1.5, "an integer"),
+        ("max_latency_ms", "fast", "a finite number or nothing"),
+        ("max_accuracy_drop", float("nan"), "a finite number"),
+        ("keras_baseline", "no", "true or false"),
+        ("model", 5, "a string or nothing"),
+        ("variants", 5, "a list or a comma-separated string"),
+    ):
+        with pytest.raises(ConfigError, match=f"Pipeline setting {key} expects {expected}"):
+            coerce(PipelineConfig(), {key: value})
+    assert coerce(PipelineConfig(), {"epochs": 3.0, "max_size_mb": 1}).epochs == 3
     bad = tmp_path / "p.toml"
     bad.write_text("epochs = [")
     with pytest.raises(ConfigError, match="is not valid TOML"):

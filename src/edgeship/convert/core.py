@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -32,7 +33,7 @@ from edgeship.convert.manifest import (
 from edgeship.convert.parity import check, compare, run_artifact
 from edgeship.convert.variants import ConvertOptions, VariantSpec, resolve_variants
 from edgeship.convert.worker import ConverterWorker, WorkerCrashed
-from edgeship.errors import EdgeshipError, ModelLoadError, ParityError
+from edgeship.errors import ConfigError, EdgeshipError, ModelLoadError, ParityError
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_VARIANTS = ("tflite-fp32", "tflite-int8", "onnx-fp32")
@@ -76,6 +77,11 @@ def convert(
         ArtifactExistsError, ModelLoadError, DatasetError, ConfigError: bad input, before
             anything is written.
     """
+    if not (isinstance(max_accuracy_drop, (int, float)) and 0 <= max_accuracy_drop < math.inf):
+        raise ConfigError(
+            "max_accuracy_drop is in percentage points and must be a finite number >= 0 "
+            f"(e.g. 1.0). Got: {max_accuracy_drop!r}"
+        )
     specs = resolve_variants(variants if isinstance(variants, str) else tuple(variants))
     opts = options if isinstance(options, ConvertOptions) else ConvertOptions.from_dict(options)
     opset_given = isinstance(options, dict) and "opset" in options

@@ -44,7 +44,10 @@ def inspect_artifact(path: str | os.PathLike[str], gpu_check: bool = True) -> di
     """
     p = Path(path)
     if not p.is_file():
-        raise ModelLoadError(f"{p} does not exist. Expected a .tflite or .onnx file.")
+        what = "is a directory" if p.is_dir() else "does not exist"
+        raise ModelLoadError(f"{p} {what}. Expected a .tflite or .onnx file.")
+    if p.stat().st_size == 0:
+        raise ModelLoadError(f"{p} is empty. Expected a .tflite or .onnx model; re-export it.")
     head = p.read_bytes()[:8]
     if p.suffix == ".tflite" or head[4:8] == b"TFL3":
         info = _tflite(p)

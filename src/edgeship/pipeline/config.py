@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -125,6 +126,11 @@ def coerce(base: PipelineConfig, values: dict[str, Any]) -> PipelineConfig:
         )
     clean: dict[str, Any] = {}
     for key, value in values.items():
+        if key in ("variants", "backends", "threads") and not isinstance(value, (str, list, tuple)):
+            raise ConfigError(
+                f"Pipeline setting {key} expects a list or a comma-separated string. "
+                f"Got: {value!r} ({type(value).__name__})."
+            )
         if key in ("variants", "backends"):
             items = value.split(",") if isinstance(value, str) else list(value)
             clean[key] = tuple(str(v).strip() for v in items if str(v).strip())
@@ -135,7 +141,7 @@ def coerce(base: PipelineConfig, values: dict[str, Any]) -> PipelineConfig:
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"threads expects integers. Got: {value!r}") from exc
         else:
-            clean[key] = value
+            clean[key] = _typed(key, value)
     if clean.get("variants") == ("all",):
         clean["variants"] = DEFAULT_VARIANTS
     try:
@@ -197,3 +203,29 @@ def _config_json(path: Path, text: str) -> dict[str, Any]:
             f"{CONFIG_SCHEMA!r}). Use the config.json a pipeline run wrote, or a TOML/YAML file."
         )
     return {k: v for k, v in data.items() if k != "schema"}
+
+
+_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(PipelineConfig)}
+
+
+def _typed(key: str, value: Any) -> Any:
+    """``value`` checked against the setting's type (``int``, ``float | None``, ...)."""
+    kind = _FIELD_TYPES[key]
+    optional = "None" in kind
+    base = kind.split("|")[0].strip()
+    if value is None and optional:
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = {
+        "bool": isinstance(value, bool),
+        "int": number and float(value).is_integer(),
+        "float": number and math.isfinite(value),
+        "str": isinstance(value, str),
+    }.get(base, True)
+    if not ok:
+        expected = {"bool": "true or false", "int": "an integer", "float": "a finite number"}
+        raise ConfigError(
+            f"Pipeline setting {key} expects {expected.get(base, 'a string')}"
+            f"{' or nothing' if optional else ''}. Got: {value!r} ({type(value).__name__})."
+        )
+    return int(value) if base == "int" else float(value) if base == "float" else value
