@@ -76,6 +76,31 @@ def test_bench_checks_its_output_paths_before_measuring(bench_artifacts, tmp_pat
     assert not (tmp_path / "b.json").exists()
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--threads", "100000"], "threads must be between 1 and"),
+        (["--seed", "-1"], "seed must be >= 0"),
+        (["--scenario", "server", "--latency-bound-ms", "-1"], "latency_bound_ms must be > 0"),
+        (["--timeout", "0"], "timeout_s must be > 0"),
+    ],
+)
+def test_bench_rejects_bad_numbers_before_running(bench_artifacts, capsys, flags, message):
+    art = str(bench_artifacts / "tflite-fp32.tflite")
+    assert main(["bench", art, "--in-process", *FAST_ARGS, *flags]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_server_scenario_without_warm_up_still_runs(bench_artifacts, capsys):
+    """The server defaults need a warm-up median: --warmup 0 gets a short one anyway."""
+    art = str(bench_artifacts / "tflite-fp32.tflite")
+    flags = ["--scenario", "server", "--warmup", "0", "--warmup-seconds", "0", "--json", "-"]
+    assert main(["bench", art, "--in-process", *FAST_ARGS, *flags]) == 0
+    row = json.loads(capsys.readouterr().out)["results"][0]
+    assert row["error"] is None and row["latency_ms"]["p99"] > 0
+
+
 def test_bench_exits_1_when_a_configuration_fails(tmp_path, capsys):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"not a model")

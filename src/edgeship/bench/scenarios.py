@@ -15,6 +15,7 @@ The clock and the wait are injectable so the arrival and stopping logic is testa
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -200,8 +201,10 @@ def server_defaults(
 
     Returns:
         ``(target_qps, latency_bound_ms, warmup_ns)``: half of one worker's capacity and ten
-        times the median warm-up latency.
+        times the median warm-up latency. The warm-up has at least 5 runs here (even with
+        ``--warmup 0``), since the defaults need a median.
     """
+    rule = dataclasses.replace(rule, warmup_runs=max(rule.warmup_runs, 5))
     warm = warm_up(_cycle(run), rule, clock)
     ordered = sorted(warm)
     median_ns = max(ordered[len(ordered) // 2], 1)

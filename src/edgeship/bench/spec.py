@@ -10,6 +10,7 @@ from typing import Any
 from edgeship.bench.scenarios import Scenario
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
+from edgeship.runtime import max_threads
 
 #: What is measured: edgeship's runtime, the raw backend, or Keras (predict / __call__).
 KINDS = ("edgeship", "raw", "keras")
@@ -80,8 +81,17 @@ class RunSpec:
             raise ConfigError(f"Unknown run kind {self.kind!r}. Expected one of: {KINDS}.")
         if self.batch < 1:
             raise ConfigError(f"batch must be >= 1. Got: {self.batch}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1 or None. Got: {self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= max_threads():
+            raise ConfigError(
+                f"threads must be between 1 and {max_threads()} (4 per CPU) or None. "
+                f"Got: {self.threads}"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0. Got: {self.seed}")
+        for name in ("latency_bound_ms", "target_qps"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be > 0 when given. Got: {value}")
         Scenario.parse(self.scenario)
 
     def to_dict(self) -> dict[str, Any]:

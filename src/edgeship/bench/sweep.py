@@ -101,7 +101,13 @@ class BenchConfig:
                 raise ConfigError(f"Unknown baseline {b!r}. Expected 'raw' or 'keras:MODEL_PATH'.")
         if self.cold < 0:
             raise ConfigError(f"cold must be >= 0. Got: {self.cold}")
+        self._check_numbers()
         self.rule()  # validates the stopping rule
+
+    def _check_numbers(self) -> None:
+        """Checks RunSpec cannot make (the per-configuration ones run in :func:`plan`)."""
+        if not self.timeout_s > 0:
+            raise ConfigError(f"timeout_s must be > 0. Got: {self.timeout_s}")
 
     def rule(self) -> StoppingRule:
         """The stopping rule of every configuration."""
