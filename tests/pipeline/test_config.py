@@ -99,3 +99,27 @@ def test_resume_stamp_tracks_inputs_settings_and_outputs(tmp_path):
     write_stamp(tmp_path, "s", [src], [dst], settings, 1.0)
     dst.unlink()
     assert not is_fresh(tmp_path, "s", [src], [dst], settings)
+
+
+def test_a_bad_model_fails_before_the_run_writes_anything(tmp_path):
+    from edgeship.errors import ModelLoadError
+    from edgeship.pipeline import run_pipeline
+
+    (tmp_path / "text.keras").write_text("hello")
+    config = coerce(PipelineConfig(), {"model": str(tmp_path / "text.keras")})
+    with pytest.raises(ModelLoadError, match=r"not a valid \.keras file"):
+        run_pipeline(config.replace(out=str(tmp_path / "run")))
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "trained" / "model.keras").write_text("x")
+    config = config.replace(model=str(tmp_path / "trained"), out=str(tmp_path / "run"))
+    with pytest.raises(ModelLoadError, match=r"It holds model\.keras: pass"):
+        run_pipeline(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_card_from_another_dataset_is_not_reused(digits_model_dir):
+    """--model with --dataset: the card beside the model counts only if made on that data."""
+    from edgeship.pipeline.runner import _card_for_dataset
+
+    assert _card_for_dataset(digits_model_dir, "digits")
+    assert not _card_for_dataset(digits_model_dir, "mnist")

@@ -87,6 +87,29 @@ def test_card_rejects_a_dataset_of_another_shape(
     assert "expects inputs of shape (8, 8, 1) per sample" in err and "gives (28, 28, 1)" in err
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--input-scale", "nan"], "input_scale must be a finite number > 0"),
+        (["--input-scale", "-1"], "input_scale must be a finite number > 0"),
+        (["--calibration-samples", "0"], "calibration_samples must be at least 10"),
+    ],
+)
+def test_card_rejects_bad_numbers_before_loading(
+    tmp_path: Path, digits_model_dir: Path, capsys: pytest.CaptureFixture[str], flags, message
+) -> None:
+    argv = ["card", str(digits_model_dir / "model.keras"), "--out", str(tmp_path / "o"), *flags]
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_card_of_a_text_file_named_keras(tmp_path: Path, capsys) -> None:
+    (tmp_path / "text.keras").write_text("hello")
+    assert main(["card", str(tmp_path / "text.keras"), "--out", str(tmp_path / "o")]) == 1
+    assert "is not a valid .keras file" in capsys.readouterr().err
+
+
 def test_card_safe_mode_refuses_lambda_layers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

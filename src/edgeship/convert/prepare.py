@@ -24,15 +24,25 @@ ARTIFACT_SUFFIXES = (".tflite", ".onnx")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-def check_model_file(source: Path, opts: ConvertOptions) -> None:
-    """Cheap checks in this process, before a converter process starts."""
+def check_model_file(source: Path, opts: ConvertOptions | None = None) -> None:
+    """Cheap checks of a model path (no TensorFlow), before any process loads it or any
+    file is written.
+
+    Raises:
+        ModelLoadError: not a .keras/.h5 file or SavedModel directory, or not a valid one.
+        ConfigError: ``opts`` asks for a fixed batch of a SavedModel.
+    """
     if source.is_dir():
         if not (source / "saved_model.pb").is_file():
+            inside = sorted(p.name for p in source.glob("*.keras")) + sorted(
+                p.name for p in source.glob("*.h5")
+            )
+            hint = f" It holds {inside[0]}: pass {source / inside[0]}." if inside else ""
             raise ModelLoadError(
                 f"{source} is a directory without saved_model.pb. Expected a SavedModel "
-                "directory, a .keras file or an .h5 file."
+                f"directory, a .keras file or an .h5 file.{hint}"
             )
-        if opts.batch_size is not None:
+        if opts is not None and opts.batch_size is not None:
             raise ConfigError(
                 f"A fixed batch size needs a Keras model; {source} is a SavedModel, whose "
                 "signature sets the batch. Convert the .keras file, or export the SavedModel "

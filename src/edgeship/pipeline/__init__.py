@@ -69,9 +69,9 @@ def run_pipeline(
             "to run again."
         )
     start = time.perf_counter()
+    planned = plan(config)  # checks the inputs before anything is written
     make_dirs(out)
     atomic_write_json(out / "config.json", config.to_file_dict())
-    planned = plan(config)
     steps = execute(planned, out, resume_steps=resume, total=len(planned) + 1)
     log(f"step {len(planned) + 1}/{len(planned) + 1} report: results, report, recommendation")
     results = build_results(config, steps)

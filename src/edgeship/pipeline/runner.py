@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.card import CARD_FILENAME, load_card
+from edgeship.convert.prepare import check_model_file
 from edgeship.errors import ConfigError, ParityError
 from edgeship.fileio import read_json
 from edgeship.pipeline import resume
@@ -69,6 +70,14 @@ def plan(config: PipelineConfig) -> list[Step]:
     return steps
 
 
+def _card_for_dataset(folder: Path, dataset: str) -> bool:
+    """True when ``folder`` holds a complete card (``edgeship train`` output) made on
+    ``dataset``; a card from another dataset is not reused, so --dataset is never ignored."""
+    if not all((folder / name).is_file() for name in CARD_FILES):
+        return False
+    return load_card(folder).dataset.get("name") == dataset
+
+
 def _model_step(config: PipelineConfig, lay: Layout) -> Step:
     if config.model:
         source = Path(config.model)
@@ -77,6 +86,7 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
                 f"--model {source} does not exist. "
                 "Expected a .keras/.h5 file or a SavedModel directory."
             )
+        check_model_file(source)  # before anything is copied
         settings = {"model": str(source), "dataset": config.dataset}
 
         def run_card() -> dict[str, Any]:
@@ -87,7 +97,7 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
             else:
                 shutil.copy2(source, target)
             beside = source.parent if source.is_file() else source
-            if all((beside / name).is_file() for name in CARD_FILES):
+            if _card_for_dataset(beside, config.dataset):
                 for name in CARD_FILES:  # the output of `edgeship train`: reuse its card
                     shutil.copy2(beside / name, lay.model_dir / name)
                 card = load_card(lay.model_dir)

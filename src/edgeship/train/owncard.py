@@ -10,6 +10,7 @@ chain like a trained one; a SavedModel is referenced where it is.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgeship.card import ModelCard
-from edgeship.errors import ArtifactExistsError, InvalidInputError, ModelLoadError
+from edgeship.errors import ArtifactExistsError, ConfigError, InvalidInputError, ModelLoadError
 from edgeship.fileio import make_dirs
 from edgeship.train import cardgen
 from edgeship.train.config import TrainConfig
@@ -52,22 +53,32 @@ class CardRequest:
     calibration_samples: int = 200
     force: bool = False
 
+    def __post_init__(self) -> None:
+        scale = self.input_scale
+        if scale is not None and not (isinstance(scale, (int, float)) and 0 < scale < math.inf):
+            raise ConfigError(
+                f"input_scale must be a finite number > 0 (e.g. 1/255 for 0..255 pixels). "
+                f"Got: {scale!r}"
+            )
+        if self.calibration_samples < 10:
+            raise ConfigError(
+                "calibration_samples must be at least 10 (convert needs 10 to calibrate). "
+                f"Got: {self.calibration_samples}"
+            )
+
 
 def load_user_model(path: str, unsafe: bool = False) -> Any:
     """Load a ``.keras``/``.h5`` file or a SavedModel folder as a Keras model."""
     import keras
 
+    from edgeship.convert.prepare import check_model_file
+
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(f"Model {p} does not exist. Expected a .keras/.h5 file or folder.")
+    check_model_file(p)
     if p.is_dir():
-        if not (p / "saved_model.pb").is_file():
-            raise ModelLoadError(
-                f"{p} is a folder without saved_model.pb. Expected a TensorFlow SavedModel."
-            )
         return _wrap_saved_model(p)
-    if p.suffix not in (".keras", ".h5", ".hdf5"):
-        raise ModelLoadError(f"Cannot load {p}: expected a .keras or .h5 file. Got {p.suffix!r}.")
     try:
         return keras.saving.load_model(p, safe_mode=not unsafe, compile=False)
     except ValueError as exc:
