@@ -15,6 +15,11 @@ from typing import Any
 from edgeship.errors import ArtifactExistsError, ConfigError
 
 
+def not_a_file(path: str | os.PathLike[str]) -> str:
+    """Why ``path`` cannot be read as a file: "is a directory" or "does not exist"."""
+    return "is a directory" if Path(path).is_dir() else "does not exist"
+
+
 def make_dirs(path: str | os.PathLike[str]) -> Path:
     """Create directory ``path`` (and its parents); a typed error when that is impossible.
 

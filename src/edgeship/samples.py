@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeship.errors import DatasetError
-from edgeship.fileio import atomic_path
+from edgeship.fileio import atomic_path, not_a_file
 
 SINGLE_INPUT_KEY = "x"
 INPUT_PREFIX = "x:"
@@ -80,7 +80,7 @@ def load_samples(path: str | os.PathLike[str]) -> Samples:
     is one array of inputs for a single-input model, without labels."""
     p = Path(path)
     if not p.is_file():
-        raise DatasetError(f"Sample file {p} does not exist. Expected an .npz or .npy file.")
+        raise DatasetError(f"Sample file {p} {not_a_file(p)}. Expected an .npz or .npy file.")
     try:
         with open(p, "rb") as fh:
             loaded = np.load(fh, allow_pickle=False)

@@ -111,6 +111,14 @@ def test_tls_serves_https_only(artifacts, cert, loader):
         conn.close()
 
 
+def test_a_file_that_is_not_a_pem_certificate_is_a_config_error(artifacts, tmp_path, loader):
+    (tmp_path / "token.txt").write_text("not a certificate\n")
+    bad = str(tmp_path / "token.txt")
+    settings = ServeSettings(port=0, tls_cert=bad, tls_key=bad)
+    with pytest.raises(ConfigError, match="Expected a PEM certificate and its PEM private key"):
+        create_server([artifacts.fp32_onnx], settings, loader=loader)
+
+
 def test_settings_reject_half_tls_and_bad_values():
     with pytest.raises(ConfigError, match="TLS needs both a certificate and a key"):
         ServeSettings(tls_cert="c.pem")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ConfigError
-from edgeship.fileio import atomic_write_json, read_json
+from edgeship.fileio import atomic_write_json, not_a_file, read_json
 
 SCHEMA = "edgeship.bench/1"
 
@@ -67,7 +67,7 @@ def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(
-            f"Results file {p} does not exist. Expected a file from 'edgeship bench --json'."
+            f"Results file {p} {not_a_file(p)}. Expected a file from 'edgeship bench --json'."
         )
     try:
         data = read_json(p)

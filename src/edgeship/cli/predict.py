@@ -51,12 +51,14 @@ def register(subparsers: Any) -> None:
 
 
 def _read_inputs(path: Path, engine: Any, preprocess: bool) -> tuple[Any, Any]:
+    from edgeship.fileio import not_a_file
     from edgeship.runtime.preprocess import IMAGE_SUFFIXES, load_input, normalize
 
     suffix = path.suffix.lower()
     if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise ConfigError(f"--input {path} {what}. Expected an image, .npy or .npz file.")
+        raise ConfigError(
+            f"--input {path} {not_a_file(path)}. Expected an image, .npy or .npz file."
+        )
     if suffix in IMAGE_SUFFIXES:
         return load_input(path, engine), None
     if preprocess and engine.card is None:

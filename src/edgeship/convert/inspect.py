@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ModelLoadError
+from edgeship.fileio import not_a_file
 
 #: Operators the Edge TPU compiler maps to the TPU (Coral "supported operations" list).
 EDGETPU_OPS = frozenset(
@@ -44,8 +45,7 @@ def inspect_artifact(path: str | os.PathLike[str], gpu_check: bool = True) -> di
     """
     p = Path(path)
     if not p.is_file():
-        what = "is a directory" if p.is_dir() else "does not exist"
-        raise ModelLoadError(f"{p} {what}. Expected a .tflite or .onnx file.")
+        raise ModelLoadError(f"{p} {not_a_file(p)}. Expected a .tflite or .onnx file.")
     if p.stat().st_size == 0:
         raise ModelLoadError(f"{p} is empty. Expected a .tflite or .onnx model; re-export it.")
     head = p.read_bytes()[:8]

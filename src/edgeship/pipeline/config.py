@@ -13,6 +13,7 @@ from typing import Any
 
 from edgeship.convert.variants import VARIANTS
 from edgeship.errors import ConfigError
+from edgeship.fileio import not_a_file
 from edgeship.runtime.backends import BACKENDS
 
 CONFIG_SCHEMA = "edgeship.pipeline-config/1"
@@ -158,7 +159,9 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"Config file {p} does not exist.")
+        raise ConfigError(
+            f"Config file {p} {not_a_file(p)}. Expected a .toml, .yaml or .json file."
+        )
     text = p.read_text(encoding="utf-8")
     if p.suffix == ".toml":
         if sys.version_info >= (3, 11):

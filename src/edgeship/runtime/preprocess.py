@@ -13,6 +13,7 @@ import numpy as np
 
 from edgeship._lazy import require
 from edgeship.errors import InvalidInputError
+from edgeship.fileio import not_a_file
 from edgeship.runtime.specs import TensorSpec
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def predict_image(engine: Engine, path: str | Path, top_k: int = 5) -> list[tupl
     """Classify one image file with the card's preprocessing; best ``top_k`` labels first."""
     p = Path(path)
     if not p.is_file():
-        raise InvalidInputError(f"Image {p} does not exist.")
+        raise InvalidInputError(f"Image {p} {not_a_file(p)}. Expected an image file.")
     out = engine.predict(load_input(p, engine))
     first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
     card = engine.card

@@ -96,8 +96,9 @@ def preprocess_image(model: ServedModel, data: bytes) -> np.ndarray:
     except HttpError:
         raise
     except Exception as exc:  # Pillow raises many types on undecodable data
+        detail = "unknown format" if type(exc).__name__ == "UnidentifiedImageError" else exc
         raise HttpError(
-            400, f"The body is not an image Pillow can decode ({type(exc).__name__}: {exc})."
+            400, f"The body is not an image Pillow can decode ({type(exc).__name__}: {detail})."
         ) from exc
     if x.ndim == 2:
         x = x[:, :, None]

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from edgeship.errors import ConfigError
 from edgeship.serve.app import App
 from edgeship.serve.protocol import Request, Response, dump_json
 from edgeship.serve.settings import ServeSettings
@@ -144,7 +145,13 @@ class _HTTPServer(ThreadingHTTPServer):
         if settings.tls_cert and settings.tls_key:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+            try:
+                ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ConfigError(
+                    f"Cannot use --tls-cert {settings.tls_cert} / --tls-key {settings.tls_key}: "
+                    f"{exc}. Expected a PEM certificate and its PEM private key."
+                ) from exc
             self._tls = ctx
         if ":" in settings.host:
             self.address_family = socket.AF_INET6
