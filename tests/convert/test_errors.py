@@ -45,7 +45,7 @@ def test_bad_options_before_work(tmp_path: Path) -> None:
         convert(model, tmp_path / "out", options={"turbo": 1})
     with pytest.raises(ConfigError, match="Unknown target runtime"):
         convert(model, tmp_path / "out", target_runtime="coreml==7")
-    for drop in (float("nan"), -1.0):
+    for drop in (float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="max_accuracy_drop is in percentage points"):
             convert(model, tmp_path / "out", max_accuracy_drop=drop)
     with pytest.raises(ConfigError, match=r"fixed batch size must be a positive integer .* 0"):

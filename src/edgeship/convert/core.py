@@ -77,10 +77,10 @@ def convert(
         ArtifactExistsError, ModelLoadError, DatasetError, ConfigError: bad input, before
             anything is written.
     """
-    if not (isinstance(max_accuracy_drop, (int, float)) and 0 <= max_accuracy_drop < math.inf):
+    if not (isinstance(max_accuracy_drop, (int, float)) and math.isfinite(max_accuracy_drop)):
         raise ConfigError(
-            "max_accuracy_drop is in percentage points and must be a finite number >= 0 "
-            f"(e.g. 1.0). Got: {max_accuracy_drop!r}"
+            "max_accuracy_drop is in percentage points and must be a finite number (e.g. 1.0; "
+            f"a negative one demands a gain). Got: {max_accuracy_drop!r}"
         )
     specs = resolve_variants(variants if isinstance(variants, str) else tuple(variants))
     opts = options if isinstance(options, ConvertOptions) else ConvertOptions.from_dict(options)
