@@ -112,24 +112,24 @@ def test_tflite_runtime_beside_tensorflow_is_a_clear_error(artifacts: Path):
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # Either this tflite-runtime coexists with TensorFlow, or it says how to get around it.
+    # Refused before the interpreter is created: it would fail or crash the process.
     out = proc.stdout.strip()
-    assert out == "loaded" or "backend='litert'" in out, out
+    assert "imported TensorFlow" in out and "backend='litert'" in out, out
 
 
-@pytest.mark.parametrize("native", [ValueError("vector::reserve"), MemoryError("std::bad_alloc")])
-def test_every_native_load_failure_beside_tensorflow_names_the_clash(
-    native: Exception, monkeypatch: pytest.MonkeyPatch
-):
-    """The clash shows as either native error, depending on the process: both say what to do."""
-    from edgeship.runtime.backends import tflite
+def test_auto_skips_tflite_runtime_beside_tensorflow(monkeypatch: pytest.MonkeyPatch):
+    from edgeship.runtime.backends import resolve
 
     loaded = sys.modules.get("tensorflow", types.ModuleType("tensorflow"))
     monkeypatch.setitem(sys.modules, "tensorflow", loaded)
-    err = tflite._load_error("tflite-runtime", "2.14.0", "m.tflite", native)
-    assert isinstance(err, BackendError)
-    assert "imported TensorFlow" in str(err) and "backend='litert'" in str(err)
-    # The same failure in LiteRT, which coexists with TensorFlow, means a bad file.
+    assert "tflite-runtime" not in resolve("auto", "tflite")
+    assert resolve("tflite-runtime", "tflite") == ["tflite-runtime"]  # asked for: refused later
+
+
+@pytest.mark.parametrize("native", [ValueError("vector::reserve"), MemoryError("std::bad_alloc")])
+def test_native_load_failures_are_typed(native: Exception):
+    from edgeship.runtime.backends import tflite
+
     assert isinstance(tflite._load_error("litert", "2.3", "m.tflite", native), ModelLoadError)
 
 

@@ -7,6 +7,7 @@ imports a backend package: :func:`available_backends` reads installed metadata o
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,9 @@ def resolve(backend: str, fmt: str) -> list[str]:
     """
     if backend == "auto":
         names = [n for n in AUTO_ORDER[fmt] if is_available(BACKENDS[n].import_name)]
+        if "tensorflow" in sys.modules and len(names) > 1:
+            # tflite-runtime cannot run beside TensorFlow (see backends.tflite).
+            names = [n for n in names if n != "tflite-runtime"] or names
         if not names:
             extras = " or ".join(f"'edgeship[{BACKENDS[n].extra}]'" for n in AUTO_ORDER[fmt][:2])
             raise MissingDependencyError(

@@ -116,6 +116,15 @@ class TFLiteSession(Session):
     def __init__(self, name: str, path: str, data: bytes | None, options: SessionOptions) -> None:
         interpreter_cls, load_delegate, version = _interpreter_module(name)
         self.backend, self.version = name, version
+        if _beside_tensorflow(name):
+            # Measured: it fails with vector::reserve, std::bad_alloc or a segfault, depending
+            # on the process. Refuse before the interpreter can take the process down.
+            raise BackendError(
+                f"tflite-runtime {version} cannot load models in a process that has imported "
+                "TensorFlow: the two ship clashing native libraries (it fails or crashes). "
+                "Use backend='litert' or 'tf-lite' here, or load the model in a process "
+                "without TensorFlow."
+            )
         delegates = []
         if options.delegate:
             delegates.append(
@@ -147,8 +156,6 @@ class TFLiteSession(Session):
         except MemoryError as exc:
             raise _load_error(name, version, path, exc) from exc
         except (ValueError, RuntimeError) as exc:
-            if _beside_tensorflow(name):
-                raise _load_error(name, version, path, exc) from exc
             raise BackendError(
                 f"{name} {version} cannot run {path}: {_first_line(exc)}. Try another backend "
                 "(e.g. backend='litert') or convert for this runtime."
@@ -232,7 +239,8 @@ class TFLiteSession(Session):
 
 
 def _beside_tensorflow(name: str) -> bool:
-    """tflite-runtime 2.14 cannot read models once TensorFlow's native libraries are loaded."""
+    """tflite-runtime (2.14, its last release) cannot read models once TensorFlow's native
+    libraries are loaded."""
     return name == "tflite-runtime" and "tensorflow" in sys.modules
 
 
@@ -243,13 +251,6 @@ def _load_error(name: str, version: str, path: str, exc: BaseException) -> Excep
             f"{name} {version} cannot run {path}: {_first_line(exc)} The model uses "
             "ops this runtime lacks: use backend='litert' (ai-edge-litert) or convert "
             "for this runtime (convert's target_runtime)."
-        )
-    if _beside_tensorflow(name):
-        # The clash shows as vector::reserve or std::bad_alloc, depending on the process.
-        return BackendError(
-            f"tflite-runtime {version} cannot load models in a process that has imported "
-            f"TensorFlow ({_first_line(exc)}): the two ship clashing native libraries. "
-            "Use backend='litert' here, or load the model in a process without TensorFlow."
         )
     if isinstance(exc, MemoryError):
         return _corrupt(name, path, exc)
