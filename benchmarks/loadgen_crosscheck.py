@@ -167,6 +167,15 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
+def _shown(artifact: str) -> str:
+    """The artifact path as a reader would type it: relative to here when it can be."""
+    path = Path(artifact).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def markdown(result: dict[str, Any]) -> str:
     pin = f"pinned to CPU {result['pin']}, " if result.get("pin") is not None else ""
     lines = [
@@ -175,7 +184,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"`{Path(result['artifact']).name}` on {result['backend']}, {result['threads']} thread(s), "
         f"{result['batch']} image(s) per query, {pin}SingleStream, "
         f"{len(result['rounds']['loadgen'])} alternating (ABBA) rounds "
-        "(`python benchmarks/loadgen_crosscheck.py`). Latencies are medians over rounds; the "
+        f"(`python benchmarks/loadgen_crosscheck.py {_shown(result['artifact'])} "
+        f"--batch {result['batch']} --rounds {len(result['rounds']['loadgen'])}`). "
+        "Latencies are medians over rounds; the "
         "difference is the median of the per-round ratios LoadGen / edgeship (interquartile "
         "range in brackets):",
         "",
