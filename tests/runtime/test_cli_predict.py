@@ -104,3 +104,23 @@ def test_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_an_image_without_a_card_warns(artifacts: Path, digits, tmp_path: Path, capsys):
+    pil = pytest.importorskip("PIL.Image")
+    shutil.copy(artifacts / "fp32.tflite", tmp_path / "lone.tflite")
+    image = (digits["x"][7, :, :, 0] * 255).round().astype(np.uint8)
+    pil.fromarray(image, mode="L").save(tmp_path / "digit.png")
+    argv = ["predict", str(tmp_path / "lone.tflite"), "--input", str(tmp_path / "digit.png")]
+    assert main([*argv, "--no-verify"]) == 0
+    assert "warning: no model card" in capsys.readouterr().err
+    assert main([*argv, "--no-verify", "--preprocess"]) == 1
+    assert "--preprocess needs the model card" in capsys.readouterr().err
+
+
+def test_a_bad_npy_is_a_typed_error(model_dir: Path, tmp_path: Path, capsys):
+    (tmp_path / "text.npy").write_text("not numpy")
+    argv = ["predict", str(model_dir / "int8.tflite"), "--input", str(tmp_path / "text.npy")]
+    assert main([*argv, "--no-verify"]) == 1
+    err = capsys.readouterr().err
+    assert "Cannot read" in err and "Traceback" not in err

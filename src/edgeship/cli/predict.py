@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,13 +60,20 @@ def _read_inputs(path: Path, engine: Any, preprocess: bool) -> tuple[Any, Any]:
         raise ConfigError(
             f"--input {path} {not_a_file(path)}. Expected an image, .npy or .npz file."
         )
-    if suffix in IMAGE_SUFFIXES:
-        return load_input(path, engine), None
     if preprocess and engine.card is None:
         raise ConfigError(
             f"--preprocess needs the model card (edgeship.json) beside {engine.path}; none was "
             "found. Copy the card there, or preprocess the input yourself."
         )
+    if suffix in IMAGE_SUFFIXES:
+        if engine.card is None:
+            print(
+                f"edgeship predict: warning: no model card (edgeship.json) beside {engine.path}: "
+                "the image goes in as raw 0-255 pixel values, resized to the input. Put the "
+                "card beside the model to apply its preprocessing.",
+                file=sys.stderr,
+            )
+        return load_input(path, engine), None
     if suffix == ".npy":
         from edgeship.samples import load_samples
 

@@ -74,7 +74,9 @@ def load_input(path: Path, engine: Engine) -> np.ndarray:
     spec = engine.inputs[0]
     h, w, c = image_geometry(spec, pre)
     if path.suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False).astype(np.float32)
+        from edgeship.samples import load_samples
+
+        arr = load_samples(path).single.astype(np.float32)
         if arr.ndim == 2 and len(spec.shape) == 4:  # a grayscale image; (T, F) sequences stay
             arr = arr[..., None]
     elif path.suffix.lower() in IMAGE_SUFFIXES:
