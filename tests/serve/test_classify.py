@@ -64,3 +64,18 @@ def test_helpers_reject_bad_values():
         extract_image(b"x", "multipart/form-data")
     assert parse_top_k(None, 3) == 3
     assert extract_image(b"abc", "image/png") == b"abc"
+
+
+def test_logits_are_shown_as_probabilities(tmp_path):
+    """A model ending in logits: scores go through a softmax, as `edgeship predict` shows."""
+    from pathlib import Path
+
+    from edgeship.serve.classify import top_k
+    from edgeship.serve.registry import ServedModel
+
+    model = ServedModel("m", Path(tmp_path / "m.onnx"), None, (), (), "onnxruntime_onnx", "x")
+    preds = top_k(model, np.array([[0.0, 2.0, 1.0]]), 3)
+    assert [p["index"] for p in preds] == [1, 2, 0]
+    assert sum(p["score"] for p in preds) == pytest.approx(1.0)
+    probs = top_k(model, np.array([[0.1, 0.7, 0.2]]), 1)
+    assert probs[0]["score"] == pytest.approx(0.7)  # already probabilities: unchanged

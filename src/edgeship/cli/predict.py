@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
         card = engine.card
         names = card.labels if card is not None else None
-        step = output_step(engine)
+        step = output_step(engine.outputs)
         rows = [top_k(sample, names, args.top_k, step) for sample in first]
         result = {
             "artifact": str(engine.path),

@@ -6,6 +6,7 @@ std`` (per channel when mean/std are lists), then the card's layout (NHWC or NCH
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,9 +108,9 @@ def scores_of(output: np.ndarray, step: float = 0.0) -> np.ndarray:
     return e / e.sum()  # type: ignore[no-any-return]
 
 
-def output_step(engine: Engine) -> float:
-    """The quantization scale of the engine's first output (0 for a float output)."""
-    quant = engine.outputs[0].quantization if engine.outputs else None
+def output_step(outputs: Sequence[TensorSpec]) -> float:
+    """The quantization scale of a model's first output (0 for a float output)."""
+    quant = outputs[0].quantization if outputs else None
     return float(quant[0]) if quant else 0.0
 
 
@@ -136,4 +137,4 @@ def predict_image(engine: Engine, path: str | Path, top_k: int = 5) -> list[tupl
     first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
     card = engine.card
     labels = card.labels if card is not None else None
-    return _top_k(first[0], labels, top_k, output_step(engine))
+    return _top_k(first[0], labels, top_k, output_step(engine.outputs))

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeship._lazy import require
 from edgeship.card import Preprocessing
+from edgeship.runtime.preprocess import output_step, scores_of
 from edgeship.serve.protocol import HttpError
 from edgeship.serve.registry import ServedModel
 
@@ -124,8 +125,13 @@ def parse_top_k(value: str | None, classes: int) -> int:
 
 
 def top_k(model: ServedModel, scores: np.ndarray, k: int) -> list[dict[str, Any]]:
-    """Return the ``k`` best classes as ``{"index", "label", "score"}`` entries."""
-    flat = np.asarray(scores, dtype=np.float64).reshape(-1)
+    """Return the ``k`` best classes as ``{"index", "label", "score"}`` entries.
+
+    Scores are probabilities, as ``edgeship predict`` shows them: a softmax output as it is,
+    logits through a softmax.
+    """
+    step = output_step(model.engines[0].outputs) if model.engines else 0.0
+    flat = scores_of(scores, step)
     order = np.argsort(-flat, kind="stable")[:k]
     labels = model.card.labels if model.card and model.card.labels else None
     return [
