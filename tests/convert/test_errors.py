@@ -119,3 +119,23 @@ def test_cli_convert_with_target_runtime(
     assert record["target"].startswith(("runs on tflite-runtime 2.14", "not verified"))
     assert main(args) == 1  # the directory now holds artifacts
     assert "pass --force" in capsys.readouterr().err
+
+
+def test_keep_float_names_that_match_nothing_fail_the_variant(
+    digits_model_dir: Path, tmp_path: Path
+) -> None:
+    """The converter ignores unknown names silently; edgeship says so and names real ones."""
+    from edgeship.errors import ParityError
+
+    with pytest.raises(ParityError) as info:
+        convert(
+            digits_model_dir / "model.keras",
+            tmp_path / "out",
+            variants=("tflite-int8",),
+            options={"keep_float": ("no_such_layer",)},
+            check_runtimes=False,
+        )
+    assert info.value.failures == ["tflite-int8"]
+    [record] = read_manifest(tmp_path / "out")["variants"]
+    assert "are not tensors of the TFLite model" in record["errors"][-1]
+    assert "Expected tensor names such as" in record["errors"][-1]

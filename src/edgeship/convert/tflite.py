@@ -17,7 +17,7 @@ import numpy as np
 from edgeship._lazy import require
 from edgeship.convert.source import SourceModel
 from edgeship.convert.variants import ArtifactFormat, ConversionSpec, Precision
-from edgeship.errors import ConfigError, ConversionError
+from edgeship.errors import ConfigError, ConversionError, EdgeshipError
 from edgeship.fileio import atomic_write_bytes
 
 RECURRENT_BATCH = 1
@@ -42,11 +42,10 @@ def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dic
     started = time.perf_counter()
     try:
         if spec.options.keep_float and spec.variant.needs_calibration:
-            flatbuffer = _convert_keep_float(tf, converter, spec)
-            params["keep_float"] = list(spec.options.keep_float)
+            flatbuffer, params["keep_float"] = _convert_keep_float(tf, converter, spec)
         else:
             flatbuffer = converter.convert()
-    except ConversionError:
+    except EdgeshipError:
         raise
     except Exception as exc:
         raise ConversionError(_explain(spec.variant.name, exc)) from exc
@@ -130,8 +129,11 @@ def _configure(tf: Any, converter: Any, spec: ConversionSpec, keyed: bool) -> di
     return params
 
 
-def _convert_keep_float(tf: Any, converter: Any, spec: ConversionSpec) -> bytes:
-    """Selective quantization: the named layers stay float (QuantizationDebugger denylist)."""
+def _convert_keep_float(tf: Any, converter: Any, spec: ConversionSpec) -> tuple[bytes, list[str]]:
+    """Selective quantization: the named layers stay float (QuantizationDebugger denylist).
+
+    Returns the model and the names that are tensors of it (those kept in float).
+    """
     batches = spec.calibration_batches()
     options = tf.lite.experimental.QuantizationDebugOptions(
         denylisted_nodes=list(spec.options.keep_float)
@@ -141,6 +143,7 @@ def _convert_keep_float(tf: Any, converter: Any, spec: ConversionSpec) -> bytes:
         debug_dataset=lambda: _samples(batches, keyed=False),
         debug_options=options,
     )
+    kept = _tensors_named(tf, debugger.calibrated_model, spec.options.keep_float)
     model = bytes(debugger.get_nondebug_quantized_model())
     if spec.variant.precision is Precision.INT8:
         # The debugger's model keeps float I/O; tflite-int8 promises int8 input and output.
@@ -155,7 +158,22 @@ def _convert_keep_float(tf: Any, converter: Any, spec: ConversionSpec) -> bytes:
                 "float input or output. Keep other layers in float, or build "
                 "tflite-int8-float-io instead."
             )
-    return model
+    return model, kept
+
+
+def _tensors_named(tf: Any, calibrated: bytes, names: tuple[str, ...]) -> list[str]:
+    """The ``keep_float`` names that are tensors of this model (names of ONNX nodes are left
+    to the ONNX variants). Raises when there are none: the converter would ignore them."""
+    interpreter = tf.lite.Interpreter(model_content=calibrated)
+    tensors = {d["name"] for d in interpreter.get_tensor_details()}
+    kept = [n for n in names if n in tensors]
+    if not kept:
+        examples = sorted(t for t in tensors if "/" in t)[:3]
+        raise ConfigError(
+            f"--keep-float names {list(names)} are not tensors of the TFLite model. Expected "
+            f"tensor names such as {examples}; --debug-quant lists the worst ones."
+        )
+    return kept
 
 
 def _samples(batches: list[dict[str, Any]], keyed: bool) -> Iterator[Any]:
