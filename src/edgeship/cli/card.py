@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             unsafe=args.unsafe,
             input_scale=args.input_scale,
-            image_size=(args.image_size, args.image_size) if args.image_size else None,
+            image_size=None if args.image_size is None else (args.image_size, args.image_size),
             seed=args.seed,
             calibration_samples=args.calibration_samples,
             force=args.force,

@@ -99,7 +99,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         weights=args.weights,
         fine_tune_epochs=args.fine_tune_epochs,
         alpha=args.alpha,
-        image_size=(args.image_size, args.image_size) if args.image_size else None,
+        image_size=None if args.image_size is None else (args.image_size, args.image_size),
         latent_dim=args.latent_dim,
         calibration_samples=args.calibration_samples,
         max_samples=args.max_samples,

@@ -157,8 +157,8 @@ def convert(
     if failed:
         lines = "; ".join(f"{v['name']}: {' / '.join(v['errors'])[:400]}" for v in failed)
         raise ParityError(
-            f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. Their files are kept "
-            f"and marked 'failed' in {out / MANIFEST_FILENAME}.",
+            f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. They are marked "
+            f"'failed' in {out / MANIFEST_FILENAME} (files that were built are kept).",
             failures=[v["name"] for v in failed],
         )
     return manifest

@@ -60,6 +60,8 @@ class CardRequest:
                 f"input_scale must be a finite number > 0 (e.g. 1/255 for 0..255 pixels). "
                 f"Got: {scale!r}"
             )
+        if self.image_size is not None and min(self.image_size) < 8:
+            raise ConfigError(f"image_size must be at least 8 pixels. Got: {self.image_size}")
         if self.calibration_samples < 10:
             raise ConfigError(
                 "calibration_samples must be at least 10 (convert needs 10 to calibrate). "
