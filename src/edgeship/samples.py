@@ -114,8 +114,19 @@ def _checked(path: Path, inputs: dict[str, np.ndarray], labels: np.ndarray | Non
             f"{path}: inputs must share the sample count on their first axis. Got shapes "
             f"{ {k: tuple(v.shape) for k, v in inputs.items()} }."
         )
+    for name, arr in inputs.items():
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise DatasetError(
+                f"{path}: input {name!r} holds {bad} NaN/Inf value(s). Expected finite numbers; "
+                "drop or replace those samples."
+            )
     if labels is not None:
         count = next(iter(counts.values()))
+        if labels.size and labels.dtype.kind == "i" and labels.min() < 0:
+            raise DatasetError(
+                f"{path}: labels must be class indices >= 0. Got {int(labels.min())}."
+            )
         if labels.dtype.kind not in "iub" or labels.ndim != 1 or labels.shape[0] != count:
             raise DatasetError(
                 f"{path}: labels must be {count} integer class indices (one per sample, shape "
@@ -124,3 +135,16 @@ def _checked(path: Path, inputs: dict[str, np.ndarray], labels: np.ndarray | Non
                 "return_inverse=True)[1]."
             )
     return Samples(inputs, labels)
+
+
+def check_label_range(labels: np.ndarray | None, classes: int, source: str) -> None:
+    """Raise when a label is no index into ``classes`` class scores: accuracy would be 0
+    and say nothing."""
+    if labels is None or not np.asarray(labels).size:
+        return
+    top = int(np.asarray(labels).max())
+    if top >= classes:
+        raise DatasetError(
+            f"Labels in {source} go up to {top}, but the model scores {classes} classes "
+            f"(labels 0..{classes - 1}). Use the labels of this model's dataset."
+        )

@@ -170,3 +170,14 @@ def test_op_placement_reads_as_text():
     assert placement_text(tflite) == "3/7 delegated (2 partitions)"
     onnx = {"CUDAExecutionProvider": 40, "CPUExecutionProvider": 2}
     assert placement_text(onnx) == "CUDA 40, CPU 2"
+
+
+def test_top1_accuracy_of_labels_beyond_the_scores_is_none():
+    """Labels that index no class (another output's, or off by 100) give no accuracy, not 0."""
+    import numpy as np
+
+    from edgeship.bench.inputs import top1_accuracy
+
+    scores = np.eye(3)
+    assert top1_accuracy(scores, np.array([0, 1, 2])) == 1.0
+    assert top1_accuracy(scores, np.array([100, 101, 102])) is None

@@ -45,6 +45,10 @@ def test_bad_options_before_work(tmp_path: Path) -> None:
         convert(model, tmp_path / "out", options={"turbo": 1})
     with pytest.raises(ConfigError, match="Unknown target runtime"):
         convert(model, tmp_path / "out", target_runtime="coreml==7")
+    with pytest.raises(ConfigError, match=r"force must be True or False\. Got: 'no'"):
+        convert(model, tmp_path / "out", force="no")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="progress must be a callable"):
+        convert(model, tmp_path / "out", progress=5)  # type: ignore[arg-type]
     for drop in (float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="max_accuracy_drop is in percentage points"):
             convert(model, tmp_path / "out", max_accuracy_drop=drop)
@@ -139,3 +143,14 @@ def test_keep_float_names_that_match_nothing_fail_the_variant(
     [record] = read_manifest(tmp_path / "out")["variants"]
     assert "are not tensors of the TFLite model" in record["errors"][-1]
     assert "Expected tensor names such as" in record["errors"][-1]
+
+
+def test_labels_beyond_the_models_classes_stop_the_convert(
+    digits_model_dir: Path, digits_samples, tmp_path: Path
+) -> None:
+    """Labels 100..109 for a 10-class model would make every accuracy 0 and the gate moot."""
+    bad = tmp_path / "eval.npz"
+    save_samples(bad, digits_samples.single[:40], digits_samples.labels[:40] + 100)
+    with pytest.raises(DatasetError, match=r"go up to 10\d, but the model scores 10 classes"):
+        convert(digits_model_dir / "model.keras", tmp_path / "out", variants=("tflite-fp32",),
+                eval_data=bad, check_runtimes=False)  # fmt: skip

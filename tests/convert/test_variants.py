@@ -69,7 +69,7 @@ def test_options_parse_and_validate() -> None:
         ConvertOptions(calibration_samples=5)
     with pytest.raises(ConfigError, match="calibration_method in"):
         ConvertOptions.from_dict({"calibration_method": "kl"})
-    with pytest.raises(ConfigError, match="opset must be an integer"):
+    with pytest.raises(ConfigError, match="Convert option opset expects an integer"):
         ConvertOptions.from_dict({"opset": "new"})
 
 
@@ -78,3 +78,20 @@ def test_spec_needs_calibration_data() -> None:
     assert spec.variant.precision is Precision.INT8
     with pytest.raises(ConfigError, match="needs calibration data"):
         spec.calibration_batches()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"keep_float": "dense"}, "keep_float expects a list of layer or node names"),
+        ({"per_channel": "false"}, "per_channel expects true or false"),
+        ({"opset": 17.9}, "opset expects an integer"),
+        ({"opset": "new"}, "opset expects an integer"),
+        ({"calibration_samples": float("inf")}, "calibration_samples expects an integer"),
+    ],
+)
+def test_option_values_of_the_wrong_type_are_refused(options, message):
+    """A string "false" is truthy and "dense" would become five letters: refuse, don't guess."""
+    with pytest.raises(ConfigError, match=f"Convert option {message}"):
+        ConvertOptions.from_dict(options)
+    assert ConvertOptions.from_dict({"opset": 17.0}).opset == 17

@@ -137,3 +137,14 @@ def test_samples_from_a_plain_npy_array(tmp_path):
     (tmp_path / "junk.npy").write_bytes(b"junk")
     with pytest.raises(DatasetError, match=r"Cannot read .*junk.npy as .npz or .npy"):
         load_samples(tmp_path / "junk.npy")
+
+
+def test_samples_with_nan_or_negative_labels_are_refused(tmp_path):
+    x = np.zeros((4, 2), np.float32)
+    x[2, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", x=x)
+    with pytest.raises(DatasetError, match=r"holds 1 NaN/Inf value\(s\)"):
+        load_samples(tmp_path / "nan.npz")
+    np.savez(tmp_path / "neg.npz", x=np.zeros((2, 2), np.float32), y=np.array([0, -1]))
+    with pytest.raises(DatasetError, match="class indices >= 0"):
+        load_samples(tmp_path / "neg.npz")

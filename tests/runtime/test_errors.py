@@ -107,6 +107,24 @@ def test_raw_integers_out_of_range(artifacts: Path):
             engine.predict(np.full((1, 8, 8, 1), 0.5), raw=True)
 
 
+def test_nan_into_a_quantized_input_is_refused(artifacts: Path):
+    """NaN has no int8 value: quantizing it would give a confident answer to nothing."""
+    x = np.full((2, 8, 8, 1), 0.5, np.float32)
+    x[1, 3, 3, 0] = np.nan
+    with load(artifacts / "int8.tflite", verify=False) as engine:
+        with pytest.raises(InvalidInputError, match=r"holds 1 NaN value\(s\).*int8"):
+            engine.predict(x)
+        saturated = engine.predict(np.full((1, 8, 8, 1), np.inf, np.float32))  # clips, fine
+        assert np.isfinite(saturated).all()
+
+
+def test_path_and_threads_types(artifacts: Path):
+    with pytest.raises(ConfigError, match=r"path must be a file path"):
+        load(None, verify=False)  # type: ignore[arg-type]
+    with load(artifacts / "fp32.tflite", threads=np.int64(2), verify=False) as engine:
+        assert engine.predict(np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 10)
+
+
 # ----------------------------------------------------------------------------- files
 def test_missing_file(tmp_path: Path):
     with pytest.raises(ModelLoadError, match=r"missing\. Expected a \.tflite or \.onnx model file"):

@@ -100,9 +100,12 @@ def as_model_input(batch_data: Batch) -> Any:
 
 
 def top1_accuracy(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    """Fraction of rows whose arg-max matches the integer label; None when not class scores."""
+    """Fraction of rows whose arg-max matches the integer label; None when these are not
+    class scores for these labels (a label beyond the score width gives None, not 0)."""
     scores = np.asarray(scores)
     labels = np.asarray(labels).reshape(-1)
     if scores.ndim != 2 or scores.shape[0] != labels.shape[0] or labels.dtype.kind not in "iu":
         return None
+    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
+        return None  # not indices into these scores (e.g. another output's labels)
     return float(np.mean(np.argmax(scores, axis=1) == labels))

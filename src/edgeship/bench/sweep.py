@@ -226,6 +226,8 @@ def run_sweep(config: BenchConfig, progress: Progress | None = None) -> dict[str
         ``{"schema", "env", "config", "results", "warnings"}``. A configuration that fails
         is a row with ``error`` set; it never stops the sweep.
     """
+    if progress is not None and not callable(progress):
+        raise ConfigError(f"progress must be a callable(done, total, row). Got: {progress!r}")
     specs, rows = plan(config)
     total = len(specs) + len(rows)
     done = 0

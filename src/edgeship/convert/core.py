@@ -34,6 +34,7 @@ from edgeship.convert.parity import check, compare, run_artifact
 from edgeship.convert.variants import ConvertOptions, VariantSpec, resolve_variants
 from edgeship.convert.worker import ConverterWorker, WorkerCrashed
 from edgeship.errors import ConfigError, EdgeshipError, ModelLoadError, ParityError
+from edgeship.samples import check_label_range
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_VARIANTS = ("tflite-fp32", "tflite-int8", "onnx-fp32")
@@ -77,6 +78,11 @@ def convert(
         ArtifactExistsError, ModelLoadError, DatasetError, ConfigError: bad input, before
             anything is written.
     """
+    for name, flag in (("force", force), ("check_runtimes", check_runtimes)):
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{name} must be True or False. Got: {flag!r}")
+    if progress is not None and not callable(progress):
+        raise ConfigError(f"progress must be a callable(step, done, total). Got: {progress!r}")
     if not (isinstance(max_accuracy_drop, (int, float)) and math.isfinite(max_accuracy_drop)):
         raise ConfigError(
             "max_accuracy_drop is in percentage points and must be a finite number (e.g. 1.0; "
@@ -123,6 +129,9 @@ def convert(
             started = time.perf_counter()
             reference = worker.call("predict", inputs=eval_inputs)
             timings["reference_seconds"] = time.perf_counter() - started
+            classifiers = [r for r in reference if np.ndim(r) == 2 and np.shape(r)[1] > 1]
+            if len(classifiers) == 1:  # labels of a one-classifier model index its scores
+                check_label_range(labels, int(np.shape(classifiers[0])[1]), str(eval_from))
             timings = {k: round(v, 3) for k, v in timings.items()}
             manifest = new_manifest(
                 source,

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from edgeship.errors import ConfigError
+from edgeship.typecheck import field_types, typed_value
 
 
 class ArtifactFormat(str, Enum):
@@ -193,11 +194,10 @@ class ConvertOptions:
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        if self.batch_size is not None and (
-            isinstance(self.batch_size, bool)
-            or not isinstance(self.batch_size, int)
-            or self.batch_size < 1
-        ):
+        for name, annotation in field_types(type(self)).items():
+            value = typed_value(f"Convert option {name}", annotation, getattr(self, name))
+            object.__setattr__(self, name, value)
+        if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(
                 f"A fixed batch size must be a positive integer (e.g. 1). Got: {self.batch_size!r}"
             )
@@ -233,13 +233,16 @@ class ConvertOptions:
                 f"and activation_type in {[a.value for a in ActivationType]}."
             ) from exc
         if "keep_float" in data:
-            data["keep_float"] = tuple(str(n) for n in data["keep_float"])
-        for key in ("opset", "calibration_samples"):
-            if key in data:
-                try:
-                    data[key] = int(data[key])
-                except (TypeError, ValueError) as exc:
-                    raise ConfigError(f"{key} must be an integer. Got: {data[key]!r}") from exc
+            names = data["keep_float"]
+            if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+                raise ConfigError(
+                    f"Convert option keep_float expects a list of layer or node names. "
+                    f"Got: {names!r}"
+                )
+            data["keep_float"] = tuple(names)
+        for key in ("opset", "calibration_samples", "batch_size"):  # "15" is unambiguous
+            if isinstance(data.get(key), str) and data[key].strip().isdigit():
+                data[key] = int(data[key])
         return cls(**data)
 
     def with_changes(self, **changes: Any) -> ConvertOptions:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from edgeship.convert.variants import VARIANTS
 from edgeship.errors import ConfigError
 from edgeship.fileio import not_a_file
 from edgeship.runtime.backends import BACKENDS
+from edgeship.typecheck import field_types, typed_value
 
 CONFIG_SCHEMA = "edgeship.pipeline-config/1"
 
@@ -142,7 +142,7 @@ def coerce(base: PipelineConfig, values: dict[str, Any]) -> PipelineConfig:
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"threads expects integers. Got: {value!r}") from exc
         else:
-            clean[key] = _typed(key, value)
+            clean[key] = typed_value(f"Pipeline setting {key}", _FIELD_TYPES[key], value)
     if clean.get("variants") == ("all",):
         clean["variants"] = DEFAULT_VARIANTS
     try:
@@ -208,27 +208,4 @@ def _config_json(path: Path, text: str) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k != "schema"}
 
 
-_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(PipelineConfig)}
-
-
-def _typed(key: str, value: Any) -> Any:
-    """``value`` checked against the setting's type (``int``, ``float | None``, ...)."""
-    kind = _FIELD_TYPES[key]
-    optional = "None" in kind
-    base = kind.split("|")[0].strip()
-    if value is None and optional:
-        return None
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = {
-        "bool": isinstance(value, bool),
-        "int": number and float(value).is_integer(),
-        "float": number and math.isfinite(value),
-        "str": isinstance(value, str),
-    }.get(base, True)
-    if not ok:
-        expected = {"bool": "true or false", "int": "an integer", "float": "a finite number"}
-        raise ConfigError(
-            f"Pipeline setting {key} expects {expected.get(base, 'a string')}"
-            f"{' or nothing' if optional else ''}. Got: {value!r} ({type(value).__name__})."
-        )
-    return int(value) if base == "int" else float(value) if base == "float" else value
+_FIELD_TYPES = field_types(PipelineConfig)

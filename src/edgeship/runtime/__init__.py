@@ -19,6 +19,7 @@ thread-safe, and calls run in parallel.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,9 +48,12 @@ def _check_options(
     if not isinstance(backend, str):
         raise ConfigError(f"backend must be a string such as 'auto'. Got: {backend!r}")
     if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1
     ):
-        raise ConfigError(f"threads must be a positive integer or None. Got: {threads!r}")
+        raise ConfigError(
+            f"threads must be a positive integer or None. Got: {threads!r} "
+            f"({type(threads).__name__})"
+        )
     if threads is not None and threads > max_threads():
         raise ConfigError(
             f"threads={threads} is far more than this machine's {os.cpu_count()} CPU(s); "
@@ -100,6 +104,9 @@ def load(
         MissingDependencyError: the backend is not installed (names the pip extra).
     """
     _check_options(backend, threads, delegate_options, verify)
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"path must be a file path (str or Path). Got: {path!r}")
+    threads = None if threads is None else int(threads)
     p = Path(path)
     if not p.is_file():
         what = "a directory" if p.is_dir() else "missing"

@@ -25,12 +25,21 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> n
         dtype: target integer dtype (int8, uint8, int16...).
 
     Returns:
-        A C-contiguous array of ``dtype``.
+        A C-contiguous array of ``dtype``. Infinities saturate to the dtype's range.
+
+    Raises:
+        InvalidInputError: ``x`` holds NaN, which has no integer value (the cast would give an
+            arbitrary one, and the model a confident answer to nothing).
     """
     lo, hi = int_range(dtype)
     q = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale))
     q += np.float32(zero_point)
     np.clip(q, lo, hi, out=q)
+    if np.isnan(q.sum()):  # one pass: NaN survives rint and clip; everything else is bounded
+        raise InvalidInputError(
+            f"the input holds {int(np.isnan(q).sum())} NaN value(s), which an integer "
+            f"({np.dtype(dtype)}) model input cannot represent. Replace or drop them first."
+        )
     return np.ascontiguousarray(q, dtype=dtype)
 
 
