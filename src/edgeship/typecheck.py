@@ -25,10 +25,15 @@ def typed_value(what: str, annotation: str, value: Any) -> Any:
         ConfigError: naming ``what`` (e.g. "Pipeline setting epochs"), the type expected and
             the value given.
     """
-    optional = "None" in annotation
-    base = annotation.split("|")[0].strip()
+    optional = annotation.replace(" ", "").endswith("|None")
+    base = annotation.rsplit("|", 1)[0].strip() if optional else annotation.strip()
     if value is None and optional:
         return None
+    if base.startswith("tuple[") and base.endswith(", ...]"):
+        if not isinstance(value, (tuple, list)):
+            raise ConfigError(f"{what} expects a list. Got: {value!r} ({type(value).__name__}).")
+        inner = base[len("tuple[") : -len(", ...]")]
+        return tuple(typed_value(f"{what} (each item)", inner, v) for v in value)
     number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     ok = {
         "bool": isinstance(value, bool),
@@ -42,3 +47,11 @@ def typed_value(what: str, annotation: str, value: Any) -> Any:
             f"{' or nothing' if optional else ''}. Got: {value!r} ({type(value).__name__})."
         )
     return int(value) if base == "int" else float(value) if base == "float" else value
+
+
+def check_fields(obj: Any, what: str) -> None:
+    """Check (and normalise) every simple-typed field of dataclass instance ``obj`` in place;
+    works on frozen dataclasses. ``what`` names the owner in errors, e.g. "Convert option"."""
+    for name, annotation in field_types(type(obj)).items():
+        value = typed_value(f"{what} {name}", annotation, getattr(obj, name))
+        object.__setattr__(obj, name, value)

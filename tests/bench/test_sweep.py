@@ -64,6 +64,11 @@ def test_plan_records_an_artifact_no_backend_can_run(tmp_path):
         ),
         ({"artifacts": ["a.tflite"], "min_runs": -2}, "min_runs must be an integer >= 0. Got: -2"),
         ({"artifacts": ["a.tflite"], "threads": []}, "must each hold at least one value"),
+        ({"artifacts": ["a.tflite"], "threads": ("2",)}, "expects an integer or nothing"),
+        ({"artifacts": ["a.tflite"], "threads": 2}, "threads must be a list or tuple. Got: 2"),
+        ({"artifacts": ["a.tflite"], "timeout_s": "5"}, "timeout_s expects a finite number"),
+        ({"artifacts": ["a.tflite"], "min_seconds": float("inf")}, "min_seconds expects a finite"),
+        ({"artifacts": ["a.tflite"], "seed": 1.5}, "seed expects an integer"),
     ],
 )
 def test_bad_configs_are_rejected(kwargs, message):

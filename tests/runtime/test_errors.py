@@ -125,6 +125,14 @@ def test_path_and_threads_types(artifacts: Path):
         assert engine.predict(np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 10)
 
 
+def test_one_input_given_twice_and_a_list_of_one(fp32):
+    x = np.zeros((1, 8, 8, 1), np.float32)
+    name = fp32.inputs[0].name
+    with pytest.raises(InvalidInputError, match="is given twice"):
+        fp32.predict({name: x, name.removesuffix(":0"): x + 1})
+    np.testing.assert_array_equal(fp32.predict([x]), fp32.predict(x))  # inputs in order
+
+
 # ----------------------------------------------------------------------------- files
 def test_missing_file(tmp_path: Path):
     with pytest.raises(ModelLoadError, match=r"missing\. Expected a \.tflite or \.onnx model file"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from edgeship.bench.stats import HIGH_CV, summarize
 from edgeship.bench.storage import annotate_overhead, make_results
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
+from edgeship.typecheck import check_fields
 
 Progress = Callable[[int, int, dict[str, Any]], None]
 
@@ -83,10 +85,15 @@ class BenchConfig:
             value = getattr(self, name)
             if isinstance(value, str):
                 raise ConfigError(f"{name} must be a list or tuple. Got the string {value!r}.")
+            if not (value is None or isinstance(value, (list, tuple))):
+                raise ConfigError(f"{name} must be a list or tuple. Got: {value!r}.")
             if value is not None:
                 object.__setattr__(
                     self, name, tuple(str(v) if name in ("artifacts",) else v for v in value)
                 )
+        if isinstance(self.eval_data, os.PathLike):
+            object.__setattr__(self, "eval_data", os.fspath(self.eval_data))
+        check_fields(self, "Bench setting")
         if not self.artifacts:
             raise ConfigError(
                 "Nothing to benchmark: artifacts is empty. Expected .tflite or .onnx files."

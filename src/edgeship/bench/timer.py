@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeship.errors import ConfigError
+from edgeship.typecheck import check_fields
 
 Clock = Callable[[], int]
 NS_PER_S = 1_000_000_000
@@ -45,6 +46,7 @@ class StoppingRule:
     max_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        check_fields(self, "Stopping rule setting")  # types, and finite seconds
         for name in ("min_runs", "warmup_runs"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from edgeship.errors import ConfigError
-from edgeship.typecheck import field_types, typed_value
+from edgeship.typecheck import check_fields
 
 
 class ArtifactFormat(str, Enum):
@@ -194,9 +194,7 @@ class ConvertOptions:
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        for name, annotation in field_types(type(self)).items():
-            value = typed_value(f"Convert option {name}", annotation, getattr(self, name))
-            object.__setattr__(self, name, value)
+        check_fields(self, "Convert option")
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(
                 f"A fixed batch size must be a positive integer (e.g. 1). Got: {self.batch_size!r}"

@@ -35,6 +35,11 @@ def split_inputs(x: Any, specs: tuple[TensorSpec, ...], names: dict[str, int]) -
             )
         values: list[Any] = [None] * n
         for key, value in x.items():
+            if values[names[key]] is not None:
+                raise InvalidInputError(
+                    f"Input {specs[names[key]].name!r} is given twice (two of its names are "
+                    "keys). Pass each input once."
+                )
             values[names[key]] = value
         missing = [specs[i].name for i, v in enumerate(values) if v is None]
         if missing:
@@ -44,7 +49,9 @@ def split_inputs(x: Any, specs: tuple[TensorSpec, ...], names: dict[str, int]) -
             )
         return values
     if n == 1:
-        return [x]
+        # A list holding one array is "the inputs in order", as for multi-input models.
+        one = isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray)
+        return [x[0]] if one else [x]
     if isinstance(x, (list, tuple)) and len(x) == n:
         return list(x)
     got = f"a {type(x).__name__}" + (f" of {len(x)} items" if isinstance(x, Sequence) else "")
