@@ -188,7 +188,7 @@ def _collect(client: Any, target: FleetTarget, pending: dict[Any, Any], finish: 
             time.sleep(min(target.poll_s, 0.05))
         for future in done:
             slot, label, spec = pending.pop(future)
-            finish(slot, _outcome(future, spec, label))
+            finish(slot, _outcome(client, target, future, spec, label))
         now = time.monotonic()
         if not pending or now - checked < target.poll_s:
             continue
@@ -206,13 +206,20 @@ def _collect(client: Any, target: FleetTarget, pending: dict[Any, Any], finish: 
                 finish(slot, [_failed(spec, label, _lost(label, target))])
 
 
-def _outcome(future: Any, spec: RunSpec, label: str) -> list[dict[str, Any]]:
+def _outcome(
+    client: Any, target: FleetTarget, future: Any, spec: RunSpec, label: str
+) -> list[dict[str, Any]]:
+    """The rows of a finished future; an error row when it failed or was lost."""
     if future.status == "finished":
         rows = future.result()
         if isinstance(rows, list) and rows:
             return rows
         return [_failed(spec, label, "the device returned no result rows")]
-    exc = future.exception()
-    return [
-        _failed(spec, label, f"the task failed on device {label!r}: {type(exc).__name__}: {exc}")
-    ]
+    exc = future.exception() if future.status == "error" else None
+    if exc is not None:
+        message = f"the task failed on device {label!r}: {type(exc).__name__}: {exc}"
+    elif label not in devices(client):  # its worker died and took the shipped files with it
+        message = _lost(label, target)
+    else:
+        message = f"the cluster dropped this row's task ({future.status}); run again"
+    return [_failed(spec, label, message)]
