@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed
 NP2_VENV := .venv-np2
 NP2_STAMP := $(NP2_VENV)/.installed
 DEMO_OUT ?= runs/demo
+FLEET_OUT ?= runs/fleet
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup demo fleet-demo test lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +27,11 @@ $(NP2_STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/edgeship pipeline --out $(DEMO_OUT) --force
+
+# A local cluster (scheduler + workers cpu-a and cpu-b) benches the digits variants on both;
+# writes $(FLEET_OUT)/bench.json and report.html and stops every process it started.
+fleet-demo: $(STAMP)
+	$(BIN)/python -m edgeship.fleet.demo --out $(FLEET_OUT)
 
 test: $(STAMP) $(NP2_STAMP)
 	EDGESHIP_NUMPY2_PYTHON=$(CURDIR)/$(NP2_VENV)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
