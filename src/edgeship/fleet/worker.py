@@ -58,6 +58,16 @@ def serve(
     return asyncio.run(_serve(address, label, resources, offered, connect_timeout_s))
 
 
+#: Dask settings of a fleet worker: no statistical profiler sampling the worker every 10 ms
+#: and slower event-loop and system monitors, so an idle worker takes less CPU beside the
+#: model being timed (see benchmarks/README.md).
+QUIET = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+
 async def _serve(
     address: str,
     label: str,
@@ -65,8 +75,11 @@ async def _serve(
     backends: tuple[str, ...],
     timeout_s: float,
 ) -> int:
+    import dask
     from distributed import Worker
 
+    if os.environ.get("EDGESHIP_WORKER_DASK_DEFAULTS") != "1":
+        dask.config.set(QUIET)
     worker: Any = Worker(
         address,
         name=f"{label}@{socket.gethostname()}:{os.getpid()}",
