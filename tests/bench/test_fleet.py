@@ -105,6 +105,9 @@ def test_report_and_compare_group_by_device(fleet, bench_artifacts, tmp_path):
     result = json.loads(cmp.stdout)
     assert len(result["rows"]) == 1 and result["rows"][0]["key"]["variant"] == "tflite-fp32"
     assert result["base_device"] == "cpu-a" and result["new_device"] == "cpu-b"
+    wrong = _cli("compare", str(out), str(out), "--base-device", "cpu-z", "--new-device", "cpu-b")
+    assert wrong.returncode == 1
+    assert "no measured row on device 'cpu-z'. Expected one of: cpu-a, cpu-b" in wrong.stderr
 
 
 def test_an_artifact_changed_in_transit_fails_its_rows_only(fleet, bench_artifacts):
@@ -162,6 +165,11 @@ def test_bad_fleet_settings_are_typed_errors(bench_artifacts, tmp_path):
         FleetTarget("tcp://127.0.0.1:1", ())
     proc = _cli("bench", str(bench_artifacts / "tflite-int8.tflite"), "--device", "cpu-a")
     assert proc.returncode == 1 and "--cluster and --device go together" in proc.stderr
+    proc = _cli(
+        "bench", str(bench_artifacts / "tflite-int8.tflite"), "--cluster", "tcp://127.0.0.1:1",
+        "--device", "cpu-a", "--in-process",
+    )  # fmt: skip
+    assert proc.returncode == 1 and "--in-process cannot go with --cluster" in proc.stderr
     config = BenchConfig(
         artifacts=(str(bench_artifacts / "tflite-int8.tflite"),),
         baselines=(f"keras:{bench_artifacts / 'model.keras'}",),

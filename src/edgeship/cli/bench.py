@@ -260,6 +260,11 @@ def fleet_target(args: argparse.Namespace) -> Any:
             "--cluster and --device go together. Expected e.g. "
             "--cluster tcp://10.0.0.2:8786 --device pi5,jetson."
         )
+    if args.in_process:
+        raise ConfigError(
+            "--in-process cannot go with --cluster: on a device every configuration runs in "
+            "its own process. Drop --in-process."
+        )
     from edgeship.fleet import FleetTarget
 
     return FleetTarget(
