@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# A second, runtime-only environment with numpy 2: the tests prove the runtime works there.
+# A second, runtime-only environment with numpy 2 (a device's install, no TensorFlow): the
+# tests prove the runtime works there and that it can serve as a fleet worker.
 NP2_VENV := .venv-np2
 NP2_STAMP := $(NP2_VENV)/.installed
 DEMO_OUT ?= runs/demo
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml
 
 $(NP2_STAMP): pyproject.toml
 	@test -x $(NP2_VENV)/bin/python || $(PYTHON) -m venv $(NP2_VENV)
-	$(NP2_VENV)/bin/python -m pip install --quiet --progress-bar off -e '.[litert,onnx]' 'numpy>=2'
+	$(NP2_VENV)/bin/python -m pip install --quiet --progress-bar off -e '.[litert,onnx,fleet]' 'numpy>=2'
 	@touch $(NP2_STAMP)
 
 demo: $(STAMP)

@@ -204,3 +204,28 @@ def test_devices_lists_labels_and_backends(fleet):
         client.close()
     assert set(found) == {"cpu-a", "cpu-b"} and found["cpu-b"].backends == ("litert",)
     assert "onnxruntime" in found["cpu-a"].backends
+
+
+NP2_PYTHON = os.environ.get("EDGESHIP_NUMPY2_PYTHON")
+
+
+def _has_distributed(python: str | None) -> bool:
+    if not python:
+        return False
+    probe = "import importlib.util, sys; sys.exit(not importlib.util.find_spec('distributed'))"
+    return subprocess.run([python, "-c", probe], timeout=60).returncode == 0
+
+
+@pytest.mark.skipif(
+    not _has_distributed(NP2_PYTHON),
+    reason="set EDGESHIP_NUMPY2_PYTHON to a device-like Python with '.[litert,onnx,fleet]'",
+)
+def test_a_small_device_install_serves_as_a_worker(bench_artifacts):
+    """A worker in an environment with numpy 2, the backends and Dask, but no TensorFlow."""
+    with LocalFleet(["edge"], pythons={"edge": str(NP2_PYTHON)}) as small:
+        config = BenchConfig(artifacts=(str(bench_artifacts / "tflite-int8.tflite"),), **FAST)
+        row = run_fleet(config, FleetTarget(small.address, ("edge",)))["results"][0]
+    assert row["error"] is None and row["latency_ms"]["p50"] > 0
+    versions = row["device_env"]["versions"]
+    assert versions["numpy"].startswith("2.") and "ai-edge-litert" in versions
+    assert not {"tensorflow", "tensorflow-cpu", "keras"} & set(versions)

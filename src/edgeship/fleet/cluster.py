@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,13 @@ def connect(address: str, timeout_s: float = 10.0) -> Any:
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # the error below says it better than its retries
     try:
-        return Client(address, timeout=timeout_s, set_as_default=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            client = Client(address, timeout=timeout_s, set_as_default=False)
+        for w in caught:
+            if not _numpy_only_mismatch(str(w.message)):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return client
     except (OSError, TimeoutError) as exc:
         raise FleetError(
             f"Cannot reach the cluster at {address} within {timeout_s:g} s ({type(exc).__name__}). "
@@ -63,6 +70,15 @@ def connect(address: str, timeout_s: float = 10.0) -> Any:
         ) from None
     finally:
         quiet.setLevel(level)
+
+
+def _numpy_only_mismatch(message: str) -> bool:
+    """Whether a Dask version-mismatch warning names numpy alone: devices differ in numpy
+    (1.x or 2.x) by design, and fleet tasks exchange no numpy objects."""
+    if "Mismatched versions" not in message:
+        return False
+    rows = [line.split("|")[1].strip() for line in message.splitlines() if line.count("|") > 3]
+    return [r for r in rows if r != "Package"] == ["numpy"]
 
 
 def devices(client: Any) -> dict[str, Device]:

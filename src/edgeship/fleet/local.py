@@ -6,6 +6,7 @@ stopped on exit, also after an error.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -34,6 +35,8 @@ class LocalFleet:
         backends: per label, the backends to offer (default: all installed).
         start_timeout_s: seconds for the scheduler and every worker to be up.
         env: extra environment of the processes.
+        pythons: per label, the Python interpreter of its worker (default: this one), e.g. a
+            small device environment without TensorFlow.
 
     Example:
         >>> with LocalFleet(["cpu-a", "cpu-b"]) as fleet:  # doctest: +SKIP
@@ -46,11 +49,13 @@ class LocalFleet:
         backends: dict[str, list[str]] | None = None,
         start_timeout_s: float = 60.0,
         env: dict[str, str] | None = None,
+        pythons: dict[str, str] | None = None,
     ) -> None:
         self.labels = tuple(check_label(label) for label in labels)
         self.backends = backends or {}
         self.start_timeout_s = start_timeout_s
         self.env = env or {}
+        self.pythons = pythons or {}
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs = tempfile.TemporaryDirectory(prefix="edgeship-fleet-logs-")
@@ -58,9 +63,11 @@ class LocalFleet:
     def _spawn(self, name: str, cmd: list[str]) -> None:
         from edgeship.bench.isolate import child_env
 
+        # this interpreter's sys.path would leak its packages into another interpreter
+        env = child_env() if cmd[0] == sys.executable else dict(os.environ)
         log = open(Path(self._logs.name) / f"{name}.log", "wb")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env() | self.env
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env | self.env
         )
         log.close()
 
@@ -76,7 +83,8 @@ class LocalFleet:
         self._spawn("scheduler", [*scheduler, "--host", "127.0.0.1", "--port", port])
         try:
             for label in self.labels:
-                cmd = [sys.executable, "-m", "edgeship.cli.main", "worker"]
+                python = self.pythons.get(label, sys.executable)
+                cmd = [python, "-m", "edgeship.cli.main", "worker"]
                 cmd += ["--cluster", self.address, "--device", label]
                 if label in self.backends:
                     cmd += ["--backends", ",".join(self.backends[label])]
