@@ -155,11 +155,16 @@ def _run(
             if problem:
                 finish(slot, [_failed(spec, label, problem)])
                 continue
-            if spec.artifact not in shipped:
-                ships = [Shipment.of(spec.artifact), eval_ship]
-                shipped[spec.artifact] = client.scatter(
-                    ships, workers=list(device.workers), hash=False
-                )
+            try:
+                if spec.artifact not in shipped:
+                    ships = [Shipment.of(spec.artifact), eval_ship]
+                    shipped[spec.artifact] = client.scatter(
+                        ships, workers=list(device.workers), hash=False
+                    )
+            except (OSError, TimeoutError) as exc:  # the device left while we sent it
+                message = f"cannot send {spec.artifact} to device {label!r}: {exc}"
+                finish(slot, [_failed(spec, label, message)])
+                continue
             art, ev = shipped[spec.artifact]
             future = client.submit(
                 run_on_device,
