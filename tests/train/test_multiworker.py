@@ -112,7 +112,7 @@ def test_two_workers_train_and_only_the_chief_writes(tmp_path: Path) -> None:
         codes = wait_all(workers)
     logs = [w.text() for w in workers]
     assert codes == [0, 0], logs
-    assert CHIEF_FILES <= {p.name for p in chief_out.iterdir()}
+    assert {p.name for p in chief_out.iterdir()} >= CHIEF_FILES
     assert not (chief_out / "backup").exists()  # a finished run drops its backup
     assert not other_out.exists()  # the other worker never touched its --out
     assert list(workers[1].tmpdir.iterdir()) == []  # and removed its private folder
@@ -199,8 +199,9 @@ def test_the_leader_names_the_peer_it_cannot_reach() -> None:
         ('{"cluster": {"worker": ["localhost"]}, "task": {}}', "'localhost' is not 'host:port'"),
         ('{"cluster": {"worker": ["a:1", "a:1"]}, "task": {}}', "a:1 appears twice"),
         ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {}}', "['ps'] are not"),
-        ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"index": 2}}', "in 0..1"),
-        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief"}}', "'chief' is not a job"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"index": 0}}', "needs both 'type'"),
+        ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}', "0..1"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}', "'chief' is"),
     ],
 )
 def test_malformed_tf_config_is_refused_before_any_work(
@@ -221,7 +222,8 @@ def test_malformed_tf_config_is_refused_before_any_work(
 def test_cli_reports_a_malformed_tf_config(tmp_path: Path, monkeypatch, capsys) -> None:
     from edgeship.cli.main import main
 
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"index": 1}}')
+    spec = {"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(spec))
     code = main(["train", "--strategy", "multi-worker", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 1 and "edgeship train: error: TF_CONFIG is malformed" in err
@@ -232,7 +234,7 @@ def test_chief_and_leader_with_a_chief_job() -> None:
     from edgeship.train.cluster import read_cluster
 
     spec = {"cluster": {"chief": ["c:1"], "worker": ["a:1", "b:1"]}}
-    chief = read_cluster({"TF_CONFIG": json.dumps({**spec, "task": {"type": "chief"}})})
+    chief = read_cluster({"TF_CONFIG": json.dumps({**spec, "task": {"type": "chief", "index": 0}})})
     worker = read_cluster(
         {"TF_CONFIG": json.dumps({**spec, "task": {"type": "worker", "index": 0}})}
     )

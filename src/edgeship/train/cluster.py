@@ -136,7 +136,9 @@ def read_cluster(environ: Mapping[str, str] | None = None) -> Cluster | None:
     task = spec.get("task")
     if not isinstance(task, dict):
         raise bad("no 'task' object")
-    task_type, index = task.get("type", "worker"), task.get("index", 0)
+    if "type" not in task or "index" not in task:
+        raise bad("task needs both 'type' (e.g. \"worker\") and 'index' (0, 1, ...)")
+    task_type, index = task["type"], task["index"]
     if task_type not in dict(jobs):
         raise bad(f"task.type {task_type!r} is not a job of the cluster {sorted(dict(jobs))}")
     count = len(dict(jobs)[task_type])
