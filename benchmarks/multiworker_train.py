@@ -70,7 +70,7 @@ def collect(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
     for p, (_, stderr) in zip(procs, outputs, strict=True):
         if p.returncode != 0:
             raise SystemExit(f"a training process failed ({p.returncode}):\n{stderr[-3000:]}")
-    return [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+    return [json.loads(stdout[stdout.index("{") :]) for stdout, _ in outputs]
 
 
 def run(workers: int, common: list[str], out: Path) -> dict[str, Any]:
