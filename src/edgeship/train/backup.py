@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,8 @@ BACKUP_DIRNAME = "backup"
 WEIGHTS = "latest.weights.h5"
 STATE = "state.json"
 HISTORY = "history.csv"
-# Settings that do not change what is trained (where files go, output, timeouts).
-_NEUTRAL = ("out", "force", "verbose", "peer_timeout", "tensorboard")
+# Settings that do not change what is trained (files, output, timeouts; more epochs extend).
+_NEUTRAL = ("out", "force", "verbose", "peer_timeout", "tensorboard", "epochs")
 
 
 def backup_dir(out: str | Path) -> Path:
@@ -117,4 +118,12 @@ def read_history(path: Path) -> dict[str, list[float]]:
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    return {k: [float(row[k]) for row in rows] for k in keys}
+    return {k: [_number(row[k]) for row in rows] for k in keys}
+
+
+def _number(text: str) -> float:
+    """A CSVLogger cell as a float; its ``NA`` (metric missing that epoch) is NaN."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
