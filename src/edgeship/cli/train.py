@@ -19,7 +19,7 @@ EXAMPLES = """\
   edgeship train --recipe gan --dataset digits --epochs 50 --out runs/g
   edgeship train --recipe lenet5 --dataset npz:data.npz --strategy mirrored --jit --out runs/n
   TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
-              "task": {"type": "worker", "index": 0}}' \
+              "task": {"type": "worker", "index": 0}}' \\
       edgeship train --strategy multi-worker --out runs/mw   # index 1 on host2
 """
 
