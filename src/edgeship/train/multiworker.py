@@ -110,7 +110,8 @@ def adapt_model(model: Any, strategy: Any, sample: tuple[Any, Any]) -> None:
         return {k: tf.reshape(v, [1]) for k, v in logs.items()}
 
     train_step, test_step = type(model).train_step, type(model).test_step
-    model._maybe_symbolic_build = symbolic_build
+    if hasattr(model, "_symbolic_build"):  # Keras 3.x; a Keras without it builds its own way
+        model._maybe_symbolic_build = symbolic_build
     model.train_step = lambda data: as_vectors(train_step(model, data))
     model.test_step = lambda data: as_vectors(test_step(model, data))
 
