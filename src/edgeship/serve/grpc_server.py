@@ -125,71 +125,76 @@ class _Handlers:
         self.app = app
         self.service = InferenceService(app)
 
-    def unary(self, method: str, response_cls: Any) -> Callable[[Any, Any], Any]:
+    def unary(self, method: str, request_cls: Any, response_cls: Any) -> Callable[[Any, Any], Any]:
         run = getattr(self.service, method)
         endpoint = "grpc_" + method
 
-        def handler(request: Any, context: Any) -> Any:
+        def handler(data: bytes, context: Any) -> Any:
             start = time.perf_counter()
-            model = getattr(request, "model_name", "") or getattr(request, "name", "")
-            status, message, retry = self._call(method, run, request, context)
-            self.app.metrics.observe_request(
-                model if status < 400 and method.startswith("Model") else "",
-                endpoint,
-                status,
-                time.perf_counter() - start,
-            )
+            status, result, retry, model = self._call(method, run, request_cls, data, context)
+            label = model if status < 400 and method.startswith("Model") else ""
+            self.app.metrics.observe_request(label, endpoint, status, time.perf_counter() - start)
             if status >= 400:
                 if retry:
                     context.set_trailing_metadata((("retry-after", retry),))
-                context.abort(_CODES.get(status, grpc.StatusCode.INTERNAL), message)
-            if isinstance(message, dict):
-                return pb.from_dict(message, response_cls)
-            return message
+                context.abort(_CODES.get(status, grpc.StatusCode.INTERNAL), result)
+            return pb.from_dict(result, response_cls) if isinstance(result, dict) else result
 
         return handler
 
-    def _call(self, method: str, run: Callable[[Any], Any], request: Any, context: Any) -> Any:
-        """``(status, response or error message, retry-after or "")``."""
+    def _call(
+        self, method: str, run: Callable[[Any], Any], request_cls: Any, data: bytes, context: Any
+    ) -> tuple[int, Any, str, str]:
+        """``(status, response or error message, retry-after or "", model name)``."""
+        model = ""
         try:
             metadata = {k.lower(): v for k, v in context.invocation_metadata() or ()}
             path = _OPEN.get(method, f"/{pb.SERVICE}/{method}")
             self.app.auth.check(Request("POST", path, headers=metadata))
-            return 200, run(request), ""
+            try:
+                request = request_cls.FromString(data)
+            except Exception as exc:  # protobuf's DecodeError, or worse
+                raise HttpError(
+                    400,
+                    f"The {method} request is not a valid {request_cls.DESCRIPTOR.full_name} "
+                    f"message ({len(data)} bytes): {exc}",
+                ) from exc
+            model = getattr(request, "model_name", "") or getattr(request, "name", "")
+            return 200, run(request), "", model
         except HttpError as exc:
-            return exc.status, exc.message, exc.headers.get("Retry-After", "")
+            return exc.status, exc.message, exc.headers.get("Retry-After", ""), model
         except (EdgeshipError, ValueError) as exc:
-            return (400 if isinstance(exc, ValueError) else 500), str(exc), ""
+            return (400 if isinstance(exc, ValueError) else 500), str(exc), "", model
         except Exception as exc:  # a bug: report it, keep serving
             log.exception("unexpected error in gRPC %s", method)
-            return 500, f"Internal error: {type(exc).__name__}.", ""
+            return 500, f"Internal error: {type(exc).__name__}.", "", model
 
-    def stream_infer(self, requests: Iterator[Any], context: Any) -> Iterator[Any]:
+    def stream_infer(self, requests: Iterator[bytes], context: Any) -> Iterator[Any]:
         """ModelStreamInfer: one response (or error message) per request, in order."""
-        for request in requests:
+        run, request_cls = self.service.ModelInfer, pb.ModelInferRequest
+        for data in requests:
             start = time.perf_counter()
-            status, result, _ = self._call("ModelInfer", self.service.ModelInfer, request, context)
-            model = request.model_name if status < 400 else ""
+            status, result, _, model = self._call("ModelInfer", run, request_cls, data, context)
             elapsed = time.perf_counter() - start
-            self.app.metrics.observe_request(model, "grpc_ModelStreamInfer", status, elapsed)
+            label = model if status < 400 else ""
+            self.app.metrics.observe_request(label, "grpc_ModelStreamInfer", status, elapsed)
             if status < 400:
                 yield pb.ModelStreamInferResponse(infer_response=result)
             else:
                 yield pb.ModelStreamInferResponse(error_message=str(result))
 
     def generic(self) -> Any:
+        """The grpc generic handler of the whole service (requests arrive as bytes and are
+        parsed in the handler, so a malformed message is an INVALID_ARGUMENT)."""
         handlers = {}
         for method, (request_cls, response_cls, streaming) in pb.METHODS.items():
             if streaming:
                 handlers[method] = grpc.stream_stream_rpc_method_handler(
-                    self.stream_infer,
-                    request_deserializer=request_cls.FromString,
-                    response_serializer=response_cls.SerializeToString,
+                    self.stream_infer, response_serializer=response_cls.SerializeToString
                 )
             else:
                 handlers[method] = grpc.unary_unary_rpc_method_handler(
-                    self.unary(method, response_cls),
-                    request_deserializer=request_cls.FromString,
+                    self.unary(method, request_cls, response_cls),
                     response_serializer=response_cls.SerializeToString,
                 )
         return grpc.method_handlers_generic_handler(pb.SERVICE, handlers)
