@@ -111,8 +111,10 @@ class ModelRepository:
                 fails to load; 404 when the repository has no such model.
         """
         self._check("load", name)
-        for key in parameters or {}:
-            what = "Uploading model files" if key.startswith("file:") else f"Parameter {key!r:.60}"
+        if parameters:
+            uploads = any(str(key).startswith("file:") for key in parameters)
+            first = next(iter(parameters))
+            what = "Uploading model files" if uploads else f"Parameter {first!r:.60}"
             raise HttpError(
                 400,
                 f"{what} is not supported when loading '{name}'. Put the artifact in the model "
