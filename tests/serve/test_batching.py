@@ -281,3 +281,15 @@ def test_batching_for_a_model_not_served_is_refused(artifacts, loader):
     with pytest.raises(ConfigError, match=r"Dynamic batching is set for \['nope'\]"):
         create_server([artifacts.fp32_onnx], ServeSettings(port=0), loader=loader,
                       batching={"nope": BatchingConfig()})  # fmt: skip
+
+
+def test_the_app_says_which_requests_wait_for_others(batching, server):
+    from edgeship.serve.protocol import Request
+
+    srv, _ = batching
+    assert srv.app.waits(Request("POST", "/v2/models/tflite-fp32/infer"))
+    assert srv.app.waits(Request("POST", "/v1/models/onnx-fp32:predict"))
+    assert srv.app.waits(Request("POST", "/v2/repository/models/x/load"))
+    assert not srv.app.waits(Request("GET", "/v2/health/ready"))
+    assert not srv.app.waits(Request("POST", "/v2/models/nope/infer"))
+    assert not server.app.waits(Request("POST", "/v2/models/tflite-fp32/infer"))  # no batching

@@ -162,6 +162,5 @@ def _start_grpc(server: Any, port: int) -> Any:
     try:
         return GrpcServer(server.app, server.settings, port).start()
     except BaseException:
-        server.stop()
         server.app.registry.close()
         raise

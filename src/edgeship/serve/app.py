@@ -115,6 +115,18 @@ class App:
             self.record_request(model_label, response.status < 400, elapsed)
         return response
 
+    def waits(self, request: Request) -> bool:
+        """True when answering ``request`` may block while using no CPU: inference on a model
+        with dynamic batching (it waits for others) and model load/unload. A server that
+        calls :meth:`handle` on an event loop must run these on a thread."""
+        if request.path.startswith("/v2/repository/models/"):
+            return True
+        match = _MODEL_PATH.match(request.path)
+        if match is None:
+            return False
+        model = self.registry.get(urllib.parse.unquote(match["name"]))
+        return model is not None and model.batcher is not None
+
     def record_request(self, model_name: str, ok: bool, seconds: float) -> None:
         """Count one finished inference request in its model's statistics."""
         model = self.registry.get(model_name)
