@@ -228,3 +228,26 @@ def test_mutated_requests_never_get_an_internal_error(channel, server, artifacts
         assert code in allowed, (i, code, details)
         seen.add(code)
     assert grpc.StatusCode.INVALID_ARGUMENT in seen
+
+
+def test_committed_descriptor_matches_the_proto_file():
+    """kserve_v2.proto and its generated descriptor hold the same fields and enum values
+    (regenerate with scripts/gen_kserve_descriptor.py after editing the .proto)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(grpc_messages.__file__).parent / "kserve_v2.proto").read_text()
+    text = re.sub(r"//.*", "", text)
+    in_proto = sorted(re.findall(r"(\w+)\s*=\s*(\d+)\s*;", text))
+    ours = descriptor_pb2.FileDescriptorProto()
+    grpc_messages.POOL.FindFileByName("kserve_v2.proto").CopyToProto(ours)
+    found = [(v.name, str(v.number)) for e in ours.enum_type for v in e.value]
+    stack = list(ours.message_type)
+    while stack:
+        message = stack.pop()
+        if message.options.map_entry:
+            continue
+        found += [(f.name, str(f.number)) for f in message.field]
+        found += [(v.name, str(v.number)) for e in message.enum_type for v in e.value]
+        stack += list(message.nested_type)
+    assert sorted(found) == in_proto
