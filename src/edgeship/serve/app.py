@@ -233,8 +233,6 @@ class App:
         self.metrics.observe_inference(model.name, time.perf_counter() - start)
         return results
 
-    _run = infer
-
     # -- fixed endpoints ----------------------------------------------------------------
 
     def _ok(self, request: Request) -> Response:
@@ -271,7 +269,7 @@ class App:
         feeds, wanted, rid = kserve_v2.parse_infer_request(
             model, body, request.header(kserve_v2.HEADER_LENGTH)
         )
-        results = self._run(model, feeds)
+        results = self.infer(model, feeds)
         return kserve_v2.build_infer_response(model, results, wanted, rid)
 
     def _v1_status(self, request: Request, model: ServedModel) -> Response:
@@ -283,13 +281,13 @@ class App:
     def _v1_predict(self, request: Request, model: ServedModel) -> Response:
         doc = parse_json(self._body(request))
         feeds, rows = tfserving.parse_predict(model, doc)
-        results = self._run(model, feeds)
+        results = self.infer(model, feeds)
         return json_response(tfserving.build_predict(model, results, rows))
 
     def _v1_classify(self, request: Request, model: ServedModel) -> Response:
         image = classify.extract_image(self._body(request), request.header("content-type"))
         x = classify.preprocess_image(model, image)
-        results = self._run(model, {model.inputs[0].name: x})
+        results = self.infer(model, {model.inputs[0].name: x})
         scores = results[model.outputs[0].name]
         k = classify.parse_top_k(request.query.get("top_k"), int(np.asarray(scores).size))
         return json_response(
