@@ -241,7 +241,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--grpc-procs", type=int, default=4)
-    parser.add_argument("--out", default=str(ROOT / "runs" / "serve_batching"))
+    parser.add_argument("--out", default="runs/serve_batching", help="where the model is built")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -251,7 +251,7 @@ def main() -> int:
     from edgeship import runtime
     from edgeship.serve import grpc_messages as pb
 
-    model = build_model(Path(args.out))
+    model = build_model(ROOT / args.out)
     x = np.random.default_rng(0).uniform(-1, 1, SHAPE).astype(np.float32)
     with runtime.load(str(model)) as engine:
         want = engine.predict(x)
