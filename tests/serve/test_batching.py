@@ -155,6 +155,34 @@ def test_no_crossed_responses_under_concurrent_load(batching, engines, artifacts
     assert after["inference_count"] - before["inference_count"] == sum(rows)
 
 
+def test_no_crossed_responses_over_grpc(batching, engines, artifacts):
+    _, grpc_srv = batching
+    failures: list[str] = []
+    answered: list[str] = []
+
+    def worker(k: int) -> None:
+        client = tgrpc.InferenceServerClient(grpc_srv.address)
+        for r in range(8):
+            x = artifacts.digits[(3 * k + r) % 30 :][: 1 + (k + r) % 2]
+            inp = tgrpc.InferInput("image", list(x.shape), "FP32")
+            inp.set_data_from_numpy(x)
+            result = client.infer("tflite-fp32", [inp], request_id=f"{k}-{r}")
+            got = result.as_numpy(result.get_response().outputs[0].name)
+            want = engines["tflite-fp32"].predict(x)
+            if result.get_response().id != f"{k}-{r}" or not np.allclose(got, want, atol=1e-6):
+                failures.append(f"{k}-{r}")
+            answered.append(f"{k}-{r}")
+        client.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    assert len(answered) == 6 * 8
+
+
 def test_float_and_int8_requests_never_share_a_batch(artifacts, loader, engines):
     """A quantized model takes float32 or int8; merging the two would corrupt one of them."""
     config = {"tflite-int8": BatchingConfig(4, max_queue_delay_microseconds=100_000)}
