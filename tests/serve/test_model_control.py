@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from tritonclient.utils import InferenceServerException
 from edgeship.serve import ServeSettings, create_server
 from edgeship.serve.grpc_server import GrpcServer
 from edgeship.serve.model_control import ModelControl
+from edgeship.serve.protocol import HttpError
 
 IN = "serving_default_image:0"
 
@@ -141,6 +143,10 @@ def test_unload_lets_a_running_request_finish(repo, artifacts, http_on):
             target=lambda: answers.append(call("POST", "/v1/models/beta:predict", body)[0])
         )
         request.start()
+        deadline = time.monotonic() + 20
+        while model.in_flight < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert model.in_flight == 1  # resolved the model, waiting for the engine
         unload = threading.Thread(
             target=lambda: answers.append(call("POST", "/v2/repository/models/beta/unload")[0])
         )
@@ -150,8 +156,11 @@ def test_unload_lets_a_running_request_finish(repo, artifacts, http_on):
     unload.join(timeout=30)
     request.join(timeout=30)
     assert not unload.is_alive() and not request.is_alive()
-    assert sorted(answers) in ([200, 200], [200, 404])  # the request: served, or after the unload
+    assert answers == [200, 200]  # the request was served, then the unload finished
     assert not model.engines and srv.app.registry.get("beta") is None
+    with pytest.raises(HttpError, match="'beta' is being unloaded") as exc:
+        model.infer({model.inputs[0].name: x})  # a request that found it just before the unload
+    assert exc.value.status == 503
     h.load_model("beta")
 
 

@@ -23,8 +23,9 @@ import numpy as np
 
 from edgeship.card import ModelCard, find_card
 from edgeship.errors import ConfigError, ModelLoadError
-from edgeship.serve.batching import BatchingConfig, DynamicBatcher
+from edgeship.serve.batching import RETRY_AFTER, BatchingConfig, DynamicBatcher
 from edgeship.serve.discovery import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, discover
+from edgeship.serve.protocol import HttpError
 from edgeship.serve.stats import Execution, ModelStats
 
 MODEL_VERSION = "1"
@@ -84,6 +85,9 @@ class ServedModel:
     stats: ModelStats = field(default_factory=ModelStats, repr=False)
     batcher: DynamicBatcher | None = field(default=None, repr=False)
     _pool: queue.Queue[EngineLike] = field(default_factory=queue.Queue, repr=False)
+    _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _inflight: int = field(default=0, repr=False)
+    _retired: bool = field(default=False, repr=False)
 
     def canonical(self, name: str) -> str:
         """The model's own input name for ``name`` (which may be an alias such as ``image``
@@ -122,9 +126,37 @@ class ServedModel:
             result = self._call(eng, feeds)
         return self._outputs(result)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests inside :meth:`infer` now (queued, waiting for an engine or running)."""
+        return self._inflight
+
+    @contextmanager
+    def _request(self) -> Iterator[None]:
+        """Count a request in flight; refuse it once the model is being unloaded."""
+        with self._idle:
+            if self._retired:
+                raise HttpError(503, f"Model '{self.name}' is being unloaded.", RETRY_AFTER)
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                if not self._inflight:
+                    self._idle.notify_all()
+
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Serve one checked request: through the dynamic batcher when the model has one,
-        else straight on a free engine; either way counted in :attr:`stats`."""
+        else straight on a free engine; either way counted in :attr:`stats`.
+
+        Raises:
+            HttpError: 503 once the model is being unloaded, or from the batcher.
+        """
+        with self._request():
+            return self._infer(feeds)
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.batcher is not None:
             return self.batcher.submit(feeds)
         start = time.perf_counter_ns()
@@ -148,17 +180,11 @@ class ServedModel:
         self.engines.clear()
 
     def retire(self, timeout_s: float = 30.0) -> None:
-        """Close the model once the requests running on it have finished (for unload)."""
-        if self.batcher is not None:
-            self.batcher.close()
-            self.batcher = None
-        borrowed: list[EngineLike] = []
-        deadline = time.monotonic() + timeout_s
-        try:
-            while len(borrowed) < len(self.engines):
-                borrowed.append(self._pool.get(timeout=max(0.0, deadline - time.monotonic())))
-        except queue.Empty:
-            pass  # a stuck request: close anyway rather than keep the model forever
+        """Close the model once the requests already on it have finished (for unload); new
+        ones get a 503. After ``timeout_s`` a stuck request no longer keeps the model."""
+        with self._idle:
+            self._retired = True
+            self._idle.wait_for(lambda: not self._inflight, timeout=timeout_s)
         self.close()
 
 
