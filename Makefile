@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 
 $(NP2_STAMP): pyproject.toml
 	@test -x $(NP2_VENV)/bin/python || $(PYTHON) -m venv $(NP2_VENV)
-	$(NP2_VENV)/bin/python -m pip install --quiet --progress-bar off -e '.[litert,onnx,fleet]' 'numpy>=2'
+	$(NP2_VENV)/bin/python -m pip install --quiet --progress-bar off -e '.[litert,onnx,fleet,serve]' 'numpy>=2'
 	@touch $(NP2_STAMP)
 
 demo: $(STAMP)
