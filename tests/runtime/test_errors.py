@@ -262,7 +262,10 @@ def test_delegate_for_onnx_rejected(artifacts: Path):
 def test_tflite_runtime_reports_missing_ops(artifacts: Path):
     # verify=True: validated in a fresh child, where tflite-runtime can run even when this
     # test process has imported TensorFlow; the child's typed error comes back.
-    with pytest.raises(BackendError, match=r"tflite-runtime .* lacks: use backend='litert'"):
+    with pytest.raises(
+        BackendError,
+        match=r"tflite-runtime .* lacks\. Try another TFLite backend \(backend='litert'",
+    ):
         load(artifacts / "dynamic.tflite", backend="tflite-runtime", verify=True)
 
 
