@@ -262,3 +262,19 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "autoencoder": autoencoder,
     "two_input_named": two_input_named,
 }
+
+
+def negation(out: Path) -> Path:
+    """Dense -> negation -> Dense: NEG has no 16x8 kernel (int16x8 needs its float route)."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((12,), name="features")
+    h = keras.ops.negative(keras.layers.Dense(16)(inp))
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"features": rng.normal(0, 1, (60, 12)).astype("float32")})
+
+
+#: Models that force one code path of the tests (not part of the zoo).
+EXTRA_BUILDERS: dict[str, Callable[[Path], Path]] = {"negation": negation}
