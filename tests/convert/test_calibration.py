@@ -87,3 +87,17 @@ def test_integer_input_keeps_ids_and_refuses_fractions() -> None:
         calib.match_inputs(frac, inputs, "calibration")
     noise = calib.random_inputs(inputs, count=3)
     assert noise["token_ids"].dtype == np.int64
+
+
+def test_bench_eval_reads_name_keyed_samples(tmp_path: Path) -> None:
+    from edgeship.bench.inputs import from_samples
+    from edgeship.runtime.specs import TensorSpec
+
+    path = tmp_path / "two.npz"
+    np.savez(path, image=np.zeros((4, 8, 8, 1), "f4"), features=np.ones((4, 6), "f4"))
+    specs = [
+        TensorSpec("image", (None, 8, 8, 1), "float32"),
+        TensorSpec("features", (None, 6), "float32"),
+    ]
+    batch = from_samples(specs, load_samples(path).inputs)
+    assert list(batch) == ["image", "features"] and batch["features"].shape == (4, 6)
