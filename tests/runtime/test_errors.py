@@ -276,3 +276,11 @@ def test_a_quantized_input_says_floats_are_welcome(artifacts):
         pytest.raises(InvalidInputError, match=expected),
     ):
         engine.predict(np.zeros((2, 5), np.float32))
+
+
+def test_advice_never_names_the_backend_in_use():
+    from edgeship.runtime.backends.tflite import _advice
+
+    for name in ("litert", "tflite-runtime", "tf-lite"):
+        text = _advice(name)
+        assert f"backend={name!r}" not in text and "Try another TFLite backend" in text

@@ -139,8 +139,7 @@ class TFLiteSession(Session):
         except SystemError as exc:
             raise BackendError(
                 f"{name} {version} failed to create an interpreter ({exc}). tflite-runtime 2.14 "
-                f"does not work with numpy {np.__version__}: install 'numpy<2' or use "
-                "backend='litert'."
+                f"does not work with numpy {np.__version__}: install 'numpy<2'. {_advice(name)}"
             ) from exc
         except (MemoryError, ValueError, RuntimeError, TypeError, OSError) as exc:
             raise _load_error(name, version, path, exc) from exc
