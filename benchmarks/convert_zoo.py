@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "schema": "edgeship.convert-zoo/1",
             "summary": summary,
+            "seconds": {a: round(t, 1) for a, (_, t) in results.items()},
             "architectures": {a: m["variants"] for a, (m, _) in results.items()},
         },
     )

@@ -239,6 +239,8 @@ def _ladder(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any
     records: list[tuple[dict[str, Any], Path]] = []
     try:
         for index, route in enumerate(routes):
+            if route.after_conversion_error and records[-1][0]["sha256"] is not None:
+                break  # the earlier route converted: this one would build the same file
             path = job.out / spec.filename if index == 0 else scratch / route.name / spec.filename
             record = _build_one(job, spec, opts, route.name, path)
             records.append((record, path))
@@ -275,6 +277,7 @@ def _build_one(
     target, check_runtimes = job.target, job.check_runtimes
     path = at or out / spec.filename
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a failed build must not leave an older file looking valid
     route = route or ladder(spec.name)[0].name
     record: dict[str, Any] = {"name": spec.name, "format": spec.format.value, "route": route}
     errors: list[str] = []

@@ -22,10 +22,13 @@ class Route:
     Attributes:
         name: recorded in the manifest (``route``).
         description: what the route does differently, in one line.
+        after_conversion_error: try this fallback only when the routes before it failed to
+            convert (it would build the same artifact as they did otherwise).
     """
 
     name: str
     description: str
+    after_conversion_error: bool = False
 
 
 ROUTE_DEFAULT = "default"
@@ -43,6 +46,7 @@ LADDERS: dict[str, tuple[Route, ...]] = {
         Route(
             ROUTE_INT16X8_FLOAT_FALLBACK,
             "16x8 where a kernel exists, builtin float ops for the others",
+            after_conversion_error=True,
         ),
     ),
     "onnx-fp16": (
