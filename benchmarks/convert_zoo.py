@@ -100,6 +100,27 @@ def table(results: dict[str, tuple[dict[str, Any], float]]) -> tuple[str, dict[s
     return text, summary
 
 
+def compact(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fields of each variant record that the table shows, plus its errors."""
+    out = []
+    for v in variants:
+        parity = v.get("parity") or {}
+        out.append(
+            {
+                "name": v["name"],
+                "status": v["status"],
+                "route": v.get("route"),
+                "fallbacks_tried": [t["route"] for t in v.get("fallbacks_tried", [])],
+                "float_ops": (v.get("params") or {}).get("float_ops", []),
+                "size_bytes": v.get("size_bytes"),
+                "max_abs_error": parity.get("max_abs_error"),
+                "top1_agreement": parity.get("top1_agreement"),
+                "errors": [e[:300] for e in v["errors"]],
+            }
+        )
+    return out
+
+
 def write_readme(block: str, command: str) -> None:
     """Replace the zoo block of benchmarks/README.md (append it the first time)."""
     readme = ROOT / "benchmarks" / "README.md"
@@ -136,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             "schema": "edgeship.convert-zoo/1",
             "summary": summary,
             "seconds": {a: round(t, 1) for a, (_, t) in results.items()},
-            "architectures": {a: m["variants"] for a, (m, _) in results.items()},
+            "architectures": {a: compact(m["variants"]) for a, (m, _) in results.items()},
         },
     )
     if not args.no_readme:
