@@ -3,7 +3,8 @@
 numpy-only. Layout of the ``.npz``:
 
 * a single-input model stores its inputs under ``x``;
-* a multi-input model stores one array per input under ``x:<input name>``;
+* a multi-input model stores one array per input under ``x:<input name>``, or under the
+  input's own name (any key other than ``y``);
 * integer class labels, when known, are stored under ``y``.
 
 Files with ``x_test``/``y_test`` (the ``npz:PATH`` dataset layout) are read too.
@@ -98,10 +99,12 @@ def load_samples(path: str | os.PathLike[str]) -> Samples:
     inputs = {k[len(INPUT_PREFIX) :]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}
     if SINGLE_INPUT_KEY in arrays:
         inputs = {SINGLE_INPUT_KEY: arrays[SINGLE_INPUT_KEY]}
+    elif not inputs:  # keys are the model's input names
+        inputs = {k: v for k, v in arrays.items() if k != LABELS_KEY}
     if not inputs:
         raise DatasetError(
-            f"{p} holds {sorted(arrays)}; expected 'x' (or 'x:<input>' per input, or "
-            "'x_test'), with optional labels 'y'."
+            f"{p} holds {sorted(arrays)}; expected 'x' (or one array per input named "
+            "'<input>' or 'x:<input>', or 'x_test'), with optional labels 'y'."
         )
     return _checked(p, inputs, arrays.get(LABELS_KEY))
 

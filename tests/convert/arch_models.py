@@ -90,8 +90,191 @@ def lstm(out: Path) -> Path:
     return _save(model, out, {"sequence": rng.random((60, 12, 5), dtype=np.float32)})
 
 
+def bn_dropout_gap(out: Path) -> Path:
+    """Conv2D + BatchNormalization (non-trivial statistics) + Dropout + GlobalAveragePooling2D."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((16, 16, 3), name="image")
+    h = keras.layers.Conv2D(8, 3, padding="same")(inp)
+    bn = keras.layers.BatchNormalization()
+    h = keras.layers.Dropout(0.25)(keras.layers.ReLU()(bn(h)))
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inp, keras.layers.Dense(6, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights(
+        [
+            rng.uniform(0.5, 1.5, gamma.shape),
+            rng.normal(0, 0.1, beta.shape),
+            rng.normal(0, 0.2, mean.shape),
+            rng.uniform(0.5, 2.0, var.shape),
+        ]
+    )
+    return _save(model, out, {"image": rng.random((60, 16, 16, 3), dtype=np.float32)})
+
+
+def rescaling_resizing(out: Path) -> Path:
+    """Raw 0..255 pixels resized and rescaled inside the model, then a small CNN."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((28, 28, 3), name="pixels")
+    h = keras.layers.Resizing(16, 16)(inp)
+    h = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(h)
+    h = keras.layers.Conv2D(8, 3, activation="relu")(h)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Flatten()(h)
+    model = keras.Model(inp, keras.layers.Dense(5, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    x = rng.integers(0, 256, (60, 28, 28, 3)).astype("float32")
+    return _save(model, out, {"pixels": x})
+
+
+def transformer(out: Path) -> Path:
+    """Transformer encoder block: MultiHeadAttention + LayerNormalization + exact GELU."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((16, 32), name="tokens")
+    attn = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8)(inp, inp)
+    h = keras.layers.LayerNormalization()(inp + attn)
+    ff = keras.layers.Dense(64, activation="gelu")(h)
+    ff = keras.layers.Dense(32)(ff)
+    h = keras.layers.LayerNormalization()(h + ff)
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    model = keras.Model(inp, keras.layers.Dense(4, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"tokens": rng.normal(0, 1, (60, 16, 32)).astype("float32")})
+
+
+def text_classifier(out: Path) -> Path:
+    """int32 token ids -> Embedding -> GlobalAveragePooling1D -> Dense."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((20,), dtype="int32", name="token_ids")
+    h = keras.layers.Embedding(100, 16)(inp)
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    h = keras.layers.Dense(16, activation="relu")(h)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"token_ids": rng.integers(0, 100, (60, 20)).astype("int32")})
+
+
+def bidirectional_gru(out: Path) -> Path:
+    """Bidirectional GRU over 10 steps of 6 features."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((10, 6), name="sequence")
+    h = keras.layers.Bidirectional(keras.layers.GRU(8))(inp)
+    model = keras.Model(inp, keras.layers.Dense(4, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"sequence": rng.random((60, 10, 6), dtype=np.float32)})
+
+
+def conv1d(out: Path) -> Path:
+    """Conv1D + SeparableConv1D + MaxPooling1D over 32 steps of 4 channels."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((32, 4), name="signal")
+    h = keras.layers.Conv1D(8, 5, activation="relu")(inp)
+    h = keras.layers.SeparableConv1D(16, 3, activation="relu")(h)
+    h = keras.layers.MaxPooling1D()(h)
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    model = keras.Model(inp, keras.layers.Dense(5, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"signal": rng.normal(0, 1, (60, 32, 4)).astype("float32")})
+
+
+def _application(name: str, out: Path) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = getattr(keras.applications, name)(input_shape=(64, 64, 3), weights=None, classes=10)
+    rng = np.random.default_rng(SEED)
+    x = rng.uniform(0, 255, (60, 64, 64, 3)).astype("float32")
+    return _save(model, out, {model.inputs[0].name: x})
+
+
+def efficientnet_b0(out: Path) -> Path:
+    """keras.applications.EfficientNetB0, 64x64x3, 10 classes, random weights."""
+    return _application("EfficientNetB0", out)
+
+
+def densenet121(out: Path) -> Path:
+    """keras.applications.DenseNet121, 64x64x3, 10 classes, random weights."""
+    return _application("DenseNet121", out)
+
+
+def autoencoder(out: Path) -> Path:
+    """Conv2D encoder, Conv2DTranspose + UpSampling2D decoder (image in, image out)."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((16, 16, 1), name="image")
+    h = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
+    h = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(h)
+    h = keras.layers.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(h)
+    h = keras.layers.UpSampling2D()(h)
+    model = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"image": rng.random((60, 16, 16, 1), dtype=np.float32)})
+
+
+def two_input_named(out: Path) -> Path:
+    """Two inputs (``image``, ``features``) whose .npz files are keyed by the input names."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    image = keras.Input((12, 12, 1), name="image")
+    features = keras.Input((6,), name="features")
+    h = keras.layers.Conv2D(4, 3, activation="relu")(image)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    h = keras.layers.Concatenate()([h, keras.layers.Dense(4, activation="relu")(features)])
+    model = keras.Model([image, features], keras.layers.Dense(3, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    x = {
+        "image": rng.random((60, 12, 12, 1), dtype=np.float32),
+        "features": rng.normal(0, 1, (60, 6)).astype("float32"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    np.savez(out / "calibration.npz", **{k: v[:40] for k, v in x.items()})
+    np.savez(out / "eval.npz", **{k: v[40:] for k, v in x.items()})
+    return out
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "mobilenet_v2": mobilenet_v2,
     "multi_io": multi_io,
     "lstm": lstm,
+    "bn_dropout_gap": bn_dropout_gap,
+    "rescaling_resizing": rescaling_resizing,
+    "transformer": transformer,
+    "text_classifier": text_classifier,
+    "bidirectional_gru": bidirectional_gru,
+    "conv1d": conv1d,
+    "efficientnet_b0": efficientnet_b0,
+    "densenet121": densenet121,
+    "autoencoder": autoencoder,
+    "two_input_named": two_input_named,
 }
+
+
+def negation(out: Path) -> Path:
+    """Dense -> negation -> Dense: NEG has no 16x8 kernel (int16x8 needs its float route)."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((12,), name="features")
+    h = keras.ops.negative(keras.layers.Dense(16)(inp))
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"features": rng.normal(0, 1, (60, 12)).astype("float32")})
+
+
+#: Models that force one code path of the tests (not part of the zoo).
+EXTRA_BUILDERS: dict[str, Callable[[Path], Path]] = {"negation": negation}

@@ -14,7 +14,7 @@ import pytest
 
 from edgeship.convert.variants import VARIANTS
 
-from .arch_models import BUILDERS
+from .arch_models import BUILDERS, EXTRA_BUILDERS
 
 #: Variants converted per architecture in the default suite: float parity plus quantized
 #: variants keeps the run short (each convert pays a TensorFlow start); the digits CNN gets
@@ -26,9 +26,20 @@ ARCH_VARIANTS: dict[str, tuple[str, ...]] = {
     "multi_io": ("tflite-fp32", "tflite-int8-float-io", "onnx-fp32", "onnx-int8"),
     "lstm": ("tflite-fp32", "tflite-int8", "onnx-fp32", "onnx-dynamic"),
 }
+#: The zoo's newer architectures, each with the variants that take a new code path: ONNX
+#: repair (exact GELU), the int16x8 float route, integer token inputs, fp16 with loops kept
+#: float32, sample files keyed by input names.
+ROUTE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "transformer": ("onnx-fp32", "onnx-fp16", "tflite-int16x8"),
+    "text_classifier": ("tflite-int8", "onnx-fp16", "onnx-int8"),
+    "bidirectional_gru": ("onnx-fp16",),
+    "two_input_named": ("tflite-int8-float-io", "onnx-fp32"),
+    "negation": ("tflite-int16x8",),
+}
 if os.environ.get("EDGESHIP_FULL_CONVERT_TESTS") == "1":
     # Every variant on every architecture (a few minutes more).
     ARCH_VARIANTS = {name: tuple(VARIANTS) for name in ARCH_VARIANTS}
+    ROUTE_VARIANTS = {name: tuple(VARIANTS) for name in ROUTE_VARIANTS}
 
 
 def convert_keep(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -57,7 +68,8 @@ def arch_dirs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]
 
     def get(name: str) -> Path:
         if name not in cache:
-            cache[name] = BUILDERS[name](tmp_path_factory.mktemp(f"arch_{name}"))
+            build = {**BUILDERS, **EXTRA_BUILDERS}[name]
+            cache[name] = build(tmp_path_factory.mktemp(f"arch_{name}"))
         return cache[name]
 
     return get
@@ -74,7 +86,8 @@ def arch_converted(
         if name not in cache:
             source = arch_dirs(name)
             out = tmp_path_factory.mktemp(f"converted_{name}")
-            manifest = convert_keep(source / "model.keras", out, variants=ARCH_VARIANTS[name])
+            variants = {**ARCH_VARIANTS, **ROUTE_VARIANTS}[name]
+            manifest = convert_keep(source / "model.keras", out, variants=variants)
             manifest["_out"] = str(out)
             cache[name] = manifest
         return cache[name]

@@ -95,3 +95,24 @@ def test_option_values_of_the_wrong_type_are_refused(options, message):
     with pytest.raises(ConfigError, match=f"Convert option {message}"):
         ConvertOptions.from_dict(options)
     assert ConvertOptions.from_dict({"opset": 17.0}).opset == 17
+
+
+def test_route_ladders_are_data() -> None:
+    from edgeship.convert.routes import explain_runtime_failures, ladder
+    from edgeship.convert.variants import VARIANTS, ConversionSpec
+
+    assert [r.name for r in ladder("tflite-int16x8")] == ["int16x8", "int16x8+float-ops"]
+    assert [r.name for r in ladder("onnx-fp16")] == ["fp16", "fp16+loops-float32"]
+    assert [r.name for r in ladder("tflite-fp32")] == ["default"]
+    assert ConversionSpec(VARIANTS["onnx-fp16"]).route == "fp16"
+    with pytest.raises(ConfigError, match=r"has no route 'fp16'. Expected one of \['default'\]"):
+        ConversionSpec(VARIANTS["onnx-fp32"], route="fp16")
+    verdict = (
+        "BackendError: litert 2.3.0 cannot run m.tflite: no_integer_overflow_from_quantization "
+        "was not true.Node number 15 (DEPTHWISE_CONV_2D) failed to prepare."
+    )
+    (message,) = explain_runtime_failures(
+        {"litert 2.3.0": verdict, "tf-lite 2.21.0": "ok"}, "tflite-int16x8", "int16x8"
+    )
+    assert message.startswith("litert 2.3.0 cannot prepare or run operator DEPTHWISE_CONV_2D")
+    assert "(route int16x8)" in message and "tflite-int8-float-io" in message

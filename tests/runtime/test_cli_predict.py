@@ -48,6 +48,14 @@ def test_predict_npz_json(model_dir: Path, digits, capsys: pytest.CaptureFixture
     assert result["accuracy"] >= 0.8
 
 
+def test_predict_npz_keyed_by_input_name(model_dir: Path, digits, capsys):
+    np.savez(model_dir / "named.npz", image=digits["x"][:20], y=digits["y"][:20])
+    path = str(model_dir / "named.npz")
+    assert main(["predict", str(model_dir / "int8.tflite"), "--input", path, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 20 and result["accuracy"] >= 0.8
+
+
 def test_predict_npy_text(model_dir: Path, digits, capsys: pytest.CaptureFixture[str]):
     np.save(model_dir / "x.npy", digits["x"][:3])
     assert (

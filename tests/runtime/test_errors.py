@@ -262,7 +262,10 @@ def test_delegate_for_onnx_rejected(artifacts: Path):
 def test_tflite_runtime_reports_missing_ops(artifacts: Path):
     # verify=True: validated in a fresh child, where tflite-runtime can run even when this
     # test process has imported TensorFlow; the child's typed error comes back.
-    with pytest.raises(BackendError, match=r"tflite-runtime .* lacks: use backend='litert'"):
+    with pytest.raises(
+        BackendError,
+        match=r"tflite-runtime .* lacks\. Try another TFLite backend \(backend='litert'",
+    ):
         load(artifacts / "dynamic.tflite", backend="tflite-runtime", verify=True)
 
 
@@ -273,3 +276,11 @@ def test_a_quantized_input_says_floats_are_welcome(artifacts):
         pytest.raises(InvalidInputError, match=expected),
     ):
         engine.predict(np.zeros((2, 5), np.float32))
+
+
+def test_advice_never_names_the_backend_in_use():
+    from edgeship.runtime.backends.tflite import _advice
+
+    for name in ("litert", "tflite-runtime", "tf-lite"):
+        text = _advice(name)
+        assert f"backend={name!r}" not in text and "Try another TFLite backend" in text

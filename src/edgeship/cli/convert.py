@@ -143,7 +143,9 @@ class _Progress:
 
 
 def format_table(manifest: dict[str, Any]) -> str:
-    """A plain-text table of the manifest's variants."""
+    """A plain-text table of the manifest's variants (the route where it is not the primary)."""
+    from edgeship.convert.routes import ladder
+
     rows = [("variant", "status", "size", "max_abs_err", "top1", "acc_delta", "runtimes ok")]
     for v in manifest.get("variants", []):
         parity = v.get("parity") or {}
@@ -152,7 +154,12 @@ def format_table(manifest: dict[str, Any]) -> str:
         rows.append(
             (
                 v["name"],
-                v["status"],
+                v["status"]
+                + (
+                    f" (route {v['route']})"
+                    if v.get("route") and v["route"] != ladder(v["name"])[0].name
+                    else ""
+                ),
                 _size(v.get("size_bytes")),
                 _num(parity.get("max_abs_error"), "{:.2e}"),
                 _num(parity.get("top1_agreement"), "{:.4f}"),

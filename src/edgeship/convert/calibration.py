@@ -1,8 +1,8 @@
 """Calibration and evaluation data: find it, load it, check it against the model's inputs.
 
-A source is an ``.npz`` file (``x`` or ``x:<input>`` plus optional labels ``y``), a dataset
-name understood by ``edgeship train`` (``digits``, ``npz:PATH``...), or None for the file the
-card lists beside the model (``calibration.npz`` / ``eval.npz``). numpy-only.
+A source is an ``.npz`` file (``x``, ``x:<input>`` or ``<input>`` plus optional labels
+``y``), a dataset name understood by ``edgeship train`` (``digits``, ``npz:PATH``...), or None
+for the file the card lists beside the model (``calibration.npz`` / ``eval.npz``). numpy-only.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def match_inputs(
     if missing:
         raise DatasetError(
             f"The {role} data has arrays {sorted(samples.inputs)}; the model expects inputs "
-            f"{names}. Store 'x' for a single-input model or 'x:<input name>' per input."
+            f"{names}. Store 'x' for a single-input model, or one array per input named "
+            "'<input name>' or 'x:<input name>'."
         )
     out: dict[str, np.ndarray] = {}
     for info in inputs:
@@ -113,7 +114,7 @@ def match_inputs(
                 f"The {role} data for input {info.name!r} has dtype {value.dtype}; expected "
                 f"numbers castable to {info.dtype}."
             )
-        out[info.name] = value.astype(info.dtype if info.dtype.startswith("float") else value.dtype)
+        out[info.name] = _as_input_dtype(value, info, role)
     available = min(len(v) for v in out.values())
     if available < minimum:
         raise DatasetError(
@@ -125,14 +126,32 @@ def match_inputs(
     return {k: v[:keep] for k, v in out.items()}, labels
 
 
+def _as_input_dtype(value: np.ndarray, info: TensorInfo, role: str) -> np.ndarray:
+    """Cast to the model input's dtype: float data to float inputs, integer data (token ids)
+    to integer inputs. Float data for an integer input must hold whole numbers."""
+    if info.dtype.startswith("float"):
+        return value.astype(info.dtype)
+    if value.dtype.kind == "f" and not np.array_equal(value, np.round(value)):
+        raise DatasetError(
+            f"The {role} data for input {info.name!r} holds fractional {value.dtype} values; "
+            f"the model expects {info.dtype} (e.g. token ids). Store integer ids."
+        )
+    return value.astype(info.dtype)
+
+
 def random_inputs(
     inputs: tuple[TensorInfo, ...], count: int = 32, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """Uniform [0, 1) inputs for models without eval data (free dims other than batch -> 1)."""
+    """Uniform [0, 1) inputs for models without eval data (free dims other than batch -> 1);
+    integer inputs get ids 0..9, boolean inputs random flags."""
     rng = np.random.default_rng(seed)
-    return {
-        t.name: rng.random((count, *[d or 1 for d in t.shape[1:]])).astype(
-            t.dtype if t.dtype.startswith("float") else "float32"
-        )
-        for t in inputs
-    }
+    out: dict[str, np.ndarray] = {}
+    for t in inputs:
+        shape = (count, *[d or 1 for d in t.shape[1:]])
+        if t.dtype.startswith("float"):
+            out[t.name] = rng.random(shape).astype(t.dtype)
+        elif t.dtype == "bool":
+            out[t.name] = rng.random(shape) < 0.5
+        else:
+            out[t.name] = rng.integers(0, 10, shape).astype(t.dtype)
+    return out

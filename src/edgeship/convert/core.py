@@ -31,6 +31,7 @@ from edgeship.convert.manifest import (
     write_manifest,
 )
 from edgeship.convert.parity import check, compare, run_artifact
+from edgeship.convert.routes import explain_runtime_failures, ladder
 from edgeship.convert.variants import ConvertOptions, VariantSpec, resolve_variants
 from edgeship.convert.worker import ConverterWorker, WorkerCrashed
 from edgeship.errors import ConfigError, EdgeshipError, ModelLoadError, ParityError
@@ -193,9 +194,9 @@ AUTO_KEEP_FLOAT_ROUNDS = 3
 
 
 def _build(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
-    """Build one variant; with ``auto_keep_float``, retry a failing one with its worst layers
-    kept in float (one more layer per round) until it passes."""
-    record = _build_one(job, spec, opts)
+    """Build one variant along its route ladder; with ``auto_keep_float``, retry a failing one
+    with its worst layers kept in float (one more layer per round) until it passes."""
+    record = _ladder(job, spec, opts)
     calibrated = spec.needs_calibration or spec.name == "onnx-int8"
     if not opts.auto_keep_float or not calibrated or record["status"] == STATUS_OK:
         return record
@@ -203,12 +204,14 @@ def _build(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]
     tried: list[str] = []
     debug_opts = opts.with_changes(debug_quant=True)
     if "worst_layers" not in (record.get("params") or {}):
-        record = _build_one(job, spec, debug_opts)
+        record = _build_one(job, spec, debug_opts, record["route"])
     candidates = [w for w in (record.get("params") or {}).get("worst_layers", []) if w not in keep]
     for candidate in candidates:
         if len(tried) >= AUTO_KEEP_FLOAT_ROUNDS or record["status"] == STATUS_OK:
             break
-        trial = _build_one(job, spec, debug_opts.with_changes(keep_float=(*keep, candidate)))
+        trial = _build_one(
+            job, spec, debug_opts.with_changes(keep_float=(*keep, candidate)), record["route"]
+        )
         if trial.get("parity") is None:
             continue  # this layer cannot stay float here (e.g. int8 I/O would break)
         keep.append(candidate)
@@ -216,18 +219,67 @@ def _build(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]
         record = trial
     if artifact_fields(job.out / spec.filename)["sha256"] != record.get("sha256"):
         # a rejected trial replaced the file: build the kept configuration again
-        record = _build_one(job, spec, debug_opts.with_changes(keep_float=tuple(keep)))
+        record = _build_one(
+            job, spec, debug_opts.with_changes(keep_float=tuple(keep)), record["route"]
+        )
     record.setdefault("params", {})["auto_keep_float"] = tried
     return record
 
 
-def _build_one(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
+def _ladder(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
+    """Try the variant's routes in order until one passes (see :mod:`routes`).
+
+    Each fallback builds into a scratch folder; the chosen artifact (the first that passes,
+    else the first that ran, else the primary's) is moved into place.
+    """
+    routes = ladder(spec.name)
+    if len(routes) == 1:
+        return _build_one(job, spec, opts) | {"route": routes[0].name, "fallbacks_tried": []}
+    scratch = job.out / f".routes-{spec.name}"
+    records: list[tuple[dict[str, Any], Path]] = []
+    try:
+        for index, route in enumerate(routes):
+            if route.after_conversion_error and records[-1][0]["sha256"] is not None:
+                break  # the earlier route converted: this one would build the same file
+            path = job.out / spec.filename if index == 0 else scratch / route.name / spec.filename
+            record = _build_one(job, spec, opts, route.name, path)
+            records.append((record, path))
+            if record["status"] == STATUS_OK:
+                break
+        chosen, path = next(
+            (r for r in records if r[0]["status"] == STATUS_OK),
+            next((r for r in records if r[0]["parity"] is not None), records[0]),
+        )
+        final = job.out / spec.filename
+        if path != final:
+            final.unlink(missing_ok=True)
+            if path.is_file():
+                os.replace(path, final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    chosen["file"] = spec.filename
+    chosen["fallbacks_tried"] = [
+        {"route": r["route"], "errors": r["errors"]} for r, _ in records if r is not chosen
+    ]
+    if chosen["status"] != STATUS_OK:  # every route failed: list each one's reasons
+        chosen["errors"] = [f"route {chosen['route']}: {e}" for e in chosen["errors"]] + [
+            f"route {t['route']}: {e}" for t in chosen["fallbacks_tried"] for e in t["errors"]
+        ]
+    return chosen
+
+
+def _build_one(
+    job: _Job, spec: VariantSpec, opts: ConvertOptions, route: str = "", at: Path | None = None
+) -> dict[str, Any]:
     workers, out, cal_inputs = job.workers, job.out, job.cal_inputs
     eval_inputs, labels, reference = job.eval_inputs, job.labels, job.reference
     output_names, max_accuracy_drop = job.output_names, job.max_accuracy_drop
     target, check_runtimes = job.target, job.check_runtimes
-    path = out / spec.filename
-    record: dict[str, Any] = {"name": spec.name, "format": spec.format.value}
+    path = at or out / spec.filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a failed build must not leave an older file looking valid
+    route = route or ladder(spec.name)[0].name
+    record: dict[str, Any] = {"name": spec.name, "format": spec.format.value, "route": route}
     errors: list[str] = []
     started = time.perf_counter()
     params: dict[str, Any] = {}
@@ -239,6 +291,7 @@ def _build_one(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, 
             path=str(path),
             options=opts.to_dict(),
             calibration=cal_inputs if spec.needs_calibration or spec.name == "onnx-int8" else None,
+            route=route,
         )
     except WorkerCrashed as exc:
         errors.append(f"converter crashed ({exc.signal_name or 'no signal'}): {exc}")
@@ -263,6 +316,8 @@ def _build_one(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, 
         except EdgeshipError as exc:
             errors.append(f"parity could not run: {exc}")
         record["parity_seconds"] = round(time.perf_counter() - parity_started, 3)
+    if errors and record.get("parity") is None and record.get("runtimes"):
+        errors += explain_runtime_failures(record["runtimes"], spec.name, route)
     record["status"] = STATUS_OK if not errors else STATUS_FAILED
     record["errors"] = errors
     return record

@@ -76,8 +76,9 @@ def _convert(
     path: str,
     options: dict[str, Any],
     calibration: dict[str, np.ndarray] | None,
+    route: str = "",
 ) -> dict[str, Any]:
-    spec = ConversionSpec(VARIANTS[variant], ConvertOptions.from_dict(options), calibration)
+    spec = ConversionSpec(VARIANTS[variant], ConvertOptions.from_dict(options), calibration, route)
     if spec.variant.format is ArtifactFormat.TFLITE:
         from edgeship.convert.tflite import to_tflite
 

@@ -7,7 +7,11 @@ Layout::
      "data": {"calibration": ..., "eval": ...}, "notes": [...],
      "variants": [{"name", "file", "sha256", "size_bytes", "status": "ok"|"failed", "params",
                    "parity": {...}, "runtimes": {"litert 2.3.0": "ok" | error}, "seconds",
-                   "errors": [...]}],
+                   "errors": [...], "route": route name, "fallbacks_tried": [{"route",
+                   "errors"}]}],
+
+``params.float_ops`` lists the operators a fallback route left in float;
+``params.integer_inputs`` the integer inputs a full-integer TFLite variant kept as given.
      "versions": {package: version}}
 """
 

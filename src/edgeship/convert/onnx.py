@@ -16,6 +16,13 @@ from typing import Any
 import numpy as np
 
 from edgeship._lazy import require
+from edgeship.convert.onnx_repair import (
+    fp16_blocked_nodes,
+    relink_loop_bodies,
+    repair,
+    validate,
+)
+from edgeship.convert.routes import ROUTE_FP16_LOOPS_FLOAT
 from edgeship.convert.source import SourceModel
 from edgeship.convert.variants import (
     ActivationType,
@@ -50,13 +57,7 @@ def to_onnx(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
             with atomic_path(path) as tmp:
                 onnx.save(proto, str(tmp))
         elif precision is Precision.FP16:
-            f16 = require("onnxconverter_common.float16", "convert", "build onnx-fp16")
-            proto = f16.convert_float_to_float16(
-                _fp32_proto(model, spec.options.opset), keep_io_types=True
-            )
-            with atomic_path(path) as tmp:
-                onnx.save(proto, str(tmp))
-            params["keep_io_types"] = True
+            params.update(_fp16(model, path, spec))
         elif precision is Precision.DYNAMIC:
             params.update(_dynamic(model, path, spec))
         elif precision is Precision.INT8:
@@ -71,7 +72,48 @@ def to_onnx(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
             f"{str(exc).strip()[:600]}. Try another --opset, or replace unsupported layers."
         ) from exc
     params["convert_seconds"] = round(time.perf_counter() - started, 3)
+    repairs = model._cache.get(f"onnx-repairs:{spec.options.opset}")
+    if repairs:
+        params["repairs"] = repairs
     return params
+
+
+def _fp16(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[str, Any]:
+    """float16 with float32 I/O; integer/boolean paths (and, on the fallback route, loops)
+    stay float32."""
+    onnx = require("onnx", "convert", "write ONNX models")
+    f16 = require("onnxconverter_common.float16", "convert", "build onnx-fp16")
+    keep_loops = spec.route == ROUTE_FP16_LOOPS_FLOAT
+    source = _fp32_proto(model, spec.options.opset)
+    integer, loops = fp16_blocked_nodes(source, keep_loops)
+    if keep_loops and not loops:
+        raise ConversionError(
+            f"Route {spec.route} does not apply: the graph has no Loop/Scan node to keep in "
+            "float32."
+        )
+    copy = onnx.ModelProto()
+    copy.CopyFrom(source)
+    proto = f16.convert_float_to_float16(
+        copy,
+        keep_io_types=True,
+        op_block_list=list(f16.DEFAULT_OP_BLOCK_LIST),
+        node_block_list=sorted(set(integer + loops)),
+    )
+    relink_loop_bodies(proto, loops)
+    validate(proto)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
+    params: dict[str, Any] = {"keep_io_types": True}
+    if integer:
+        params["integer_path_nodes_float32"] = len(integer)
+    if loops:
+        params["float_ops"] = sorted({_op_of(source, n) for n in loops})
+        params["float_nodes"] = sorted(set(loops))
+    return params
+
+
+def _op_of(proto: Any, name: str) -> str:
+    return next((n.op_type for n in proto.graph.node if n.name == name), name)
 
 
 def _fp32_proto(model: SourceModel, opset: int) -> Any:
@@ -91,7 +133,9 @@ def _fp32_proto(model: SourceModel, opset: int) -> Any:
             opset=opset,
             tensors_to_rename=renames,
         )
+        proto, repairs = repair(proto)
         model._cache[key] = proto
+        model._cache[f"onnx-repairs:{opset}"] = repairs
     return model._cache[key]
 
 
@@ -141,7 +185,7 @@ class _Reader:
             return None
         batch = self._batches[self._index]
         self._index += 1
-        return {k: np.asarray(v, dtype=np.float32) for k, v in batch.items()}
+        return {k: _feed(np.asarray(v)) for k, v in batch.items()}
 
     def rewind(self) -> None:
         self._index = 0
@@ -154,6 +198,11 @@ class _Reader:
         if batch is None:
             raise StopIteration
         return batch
+
+
+def _feed(value: np.ndarray) -> np.ndarray:
+    """Float data as float32; integer and boolean inputs (token ids) keep their dtype."""
+    return value if value.dtype.kind in "iub" else value.astype(np.float32)
 
 
 _METHODS = {

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeship._lazy import require
+from edgeship.convert.routes import ROUTE_INT16X8_FLOAT_FALLBACK
 from edgeship.convert.source import SourceModel
 from edgeship.convert.variants import ArtifactFormat, ConversionSpec, Precision
 from edgeship.errors import ConfigError, ConversionError, EdgeshipError
@@ -50,6 +51,11 @@ def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dic
     except Exception as exc:
         raise ConversionError(_explain(spec.variant.name, exc)) from exc
     params["convert_seconds"] = round(time.perf_counter() - started, 3)
+    if spec.route == ROUTE_INT16X8_FLOAT_FALLBACK:
+        params["float_ops"] = float_ops(tf, flatbuffer)
+    integer_inputs = [t.name for t in model.inputs if not t.dtype.startswith("float")]
+    if integer_inputs and spec.variant.needs_calibration:
+        params["integer_inputs"] = integer_inputs  # kept as given; the float part is quantized
     atomic_write_bytes(path, flatbuffer)
     if spec.options.debug_quant and spec.variant.needs_calibration:
         params.update(_debug(tf, model, Path(path), spec))
@@ -110,9 +116,10 @@ def _configure(tf: Any, converter: Any, spec: ConversionSpec, keyed: bool) -> di
     converter.representative_dataset = lambda: _samples(batches, keyed)
     params["calibration_samples"] = len(batches)
     if precision is Precision.INT16X8:
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-        ]
+        ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        if spec.route == ROUTE_INT16X8_FLOAT_FALLBACK:
+            ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)  # float kernels for ops without 16x8
+        converter.target_spec.supported_ops = ops
         params["activations"], params["weights"] = "int16", "int8"
         return params
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -179,15 +186,44 @@ def _tensors_named(tf: Any, calibrated: bytes, names: tuple[str, ...]) -> list[s
 def _samples(batches: list[dict[str, Any]], keyed: bool) -> Iterator[Any]:
     """Representative samples: dicts by signature input name, or lists in input order."""
     for batch in batches:
-        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in batch.items()}
+        arrays = {k: _feed(np.asarray(v)) for k, v in batch.items()}
         yield arrays if keyed else list(arrays.values())
+
+
+def _feed(value: np.ndarray) -> np.ndarray:
+    """Float data as float32; integer and boolean inputs (token ids) keep their dtype."""
+    return value if value.dtype.kind in "iub" else value.astype(np.float32)
+
+
+def float_ops(tf: Any, flatbuffer: bytes) -> list[str]:
+    """Operators of a quantized model that still compute in float (float32 inputs)."""
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    tensors = {d["index"]: d["dtype"] for d in interpreter.get_tensor_details()}
+    found: set[str] = set()
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        if any(tensors.get(int(i)) == np.float32 for i in op["inputs"] if int(i) >= 0):
+            found.add(str(op["op_name"]))
+    return sorted(found)
 
 
 def _explain(variant: str, exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     head = " ".join(line.strip() for line in text[:6])[:600]
     hint = "Replace unsupported layers with built-in Keras layers"
-    if "Select TF" in head or "flex" in head.lower() or "not supported" in head:
+    if "16x8" in head:
+        hint = (
+            "This operator has no 16x8 kernel; the int16x8+float-ops route keeps such "
+            "operators in float"
+        )
+    elif "Empty min/max for tensor" in head:
+        hint = (
+            "TFLite's 16x8 quantizer needs a float range for every input and cannot take "
+            "integer inputs (token ids); build tflite-int8 or tflite-int8-float-io, which keep "
+            "integer inputs"
+        )
+    elif "Select TF" in head or "flex" in head.lower() or "not supported" in head:
         hint = (
             "The model uses operations TFLite builtins cannot express; replace those layers, "
             "or build a different variant"

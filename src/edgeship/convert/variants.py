@@ -293,6 +293,12 @@ class ConversionSpec:
     variant: VariantSpec
     options: ConvertOptions = field(default_factory=ConvertOptions)
     calibration: dict[str, Any] | None = None
+    route: str = ""
+
+    def __post_init__(self) -> None:
+        from edgeship.convert.routes import check_route
+
+        object.__setattr__(self, "route", check_route(self.variant.name, self.route))
 
     def calibration_batches(self) -> list[dict[str, Any]]:
         """The calibration samples as one-sample batches (dicts by input name)."""

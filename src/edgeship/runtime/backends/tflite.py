@@ -139,8 +139,7 @@ class TFLiteSession(Session):
         except SystemError as exc:
             raise BackendError(
                 f"{name} {version} failed to create an interpreter ({exc}). tflite-runtime 2.14 "
-                f"does not work with numpy {np.__version__}: install 'numpy<2' or use "
-                "backend='litert'."
+                f"does not work with numpy {np.__version__}: install 'numpy<2'. {_advice(name)}"
             ) from exc
         except (MemoryError, ValueError, RuntimeError, TypeError, OSError) as exc:
             raise _load_error(name, version, path, exc) from exc
@@ -157,8 +156,7 @@ class TFLiteSession(Session):
             raise _load_error(name, version, path, exc) from exc
         except (ValueError, RuntimeError) as exc:
             raise BackendError(
-                f"{name} {version} cannot run {path}: {_first_line(exc)}. Try another backend "
-                "(e.g. backend='litert') or convert for this runtime."
+                f"{name} {version} cannot run {path}: {_prepare_failure(exc)}. {_advice(name)}"
             ) from exc
         self.inputs = tuple(_spec(d) for d in in_details)
         self.outputs = tuple(_spec(d) for d in out_details)
@@ -249,8 +247,7 @@ def _load_error(name: str, version: str, path: str, exc: BaseException) -> Excep
     if "Didn't find op" in str(exc) or "Encountered unresolved custom op" in str(exc):
         return BackendError(
             f"{name} {version} cannot run {path}: {_first_line(exc)} The model uses "
-            "ops this runtime lacks: use backend='litert' (ai-edge-litert) or convert "
-            "for this runtime (convert's target_runtime)."
+            f"ops this runtime lacks. {_advice(name)}"
         )
     if isinstance(exc, MemoryError):
         return _corrupt(name, path, exc)
@@ -270,6 +267,23 @@ def _corrupt(name: str, path: str, exc: MemoryError) -> ModelLoadError:
 
 def _closed(*_: Any) -> Any:
     raise BackendError("This engine is closed. Load the model again with edgeship.runtime.load().")
+
+
+def _advice(name: str) -> str:
+    """What to do when backend ``name`` cannot run a model: never the backend in use."""
+    others = [n for n, info in BACKENDS.items() if info.format == "tflite" and n != name]
+    return (
+        f"Try another TFLite backend ({' or '.join(f'backend={n!r}' for n in others)}), or "
+        "convert another variant (or with convert's target_runtime) for this runtime."
+    )
+
+
+def _prepare_failure(exc: BaseException) -> str:
+    """The first line, plus the line naming the operator that failed to prepare."""
+    text = str(exc).strip()
+    first = _first_line(exc)
+    node = next((ln.strip() for ln in text.splitlines() if "failed to prepare" in ln), "")
+    return f"{first} ({node})" if node and node not in first else first
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,170 @@
+"""The architecture zoo: 13 random-weight Keras models x all ten variants, one command.
+
+Usage::
+
+    .venv/bin/python benchmarks/convert_zoo.py                 # all 13, writes the README table
+    .venv/bin/python benchmarks/convert_zoo.py --arch transformer,text_classifier --no-readme
+
+Each model (tests/convert/arch_models.py: small shapes, random weights, calibration and eval
+inputs saved beside it) goes through ``convert(..., variants="all")``. The table (architecture
+x variant -> status, route, size, max abs error, top-1 agreement) replaces the block between
+the ``convert-zoo`` markers in benchmarks/README.md; the manifests' variant records go to
+benchmarks/results/convert_zoo.json. Max abs error and top-1 agreement are the parity step's
+numbers (the artifact run through edgeship.runtime on the bare interpreter, against Keras).
+Exit status 0 only when the issue's bar holds: every fp32 variant ok within 1e-4, at least 95%
+of the cells ok, and every failed cell with an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.convert.arch_models import BUILDERS  # noqa: E402
+
+from edgeship.convert import convert, read_manifest  # noqa: E402
+from edgeship.convert.variants import VARIANTS  # noqa: E402
+from edgeship.errors import ParityError  # noqa: E402
+from edgeship.fileio import atomic_write_json, atomic_write_text  # noqa: E402
+
+BEGIN, END = "<!-- convert-zoo:begin -->", "<!-- convert-zoo:end -->"
+FP32_ATOL = 1e-4
+
+
+def run(arch: str, folder: Path) -> tuple[dict[str, Any], float]:
+    """Build ``arch`` into ``folder`` and convert it to every variant."""
+    source = BUILDERS[arch](folder / arch)
+    started = time.perf_counter()
+    out = folder / f"{arch}-out"
+    try:
+        manifest = convert(source / "model.keras", out, variants="all")
+    except ParityError:
+        manifest = read_manifest(out)
+    return manifest, time.perf_counter() - started
+
+
+def cell(v: dict[str, Any]) -> str:
+    """One table cell: status, route when not the primary, size, error, agreement."""
+    parity = v.get("parity") or {}
+    route = "" if not v.get("fallbacks_tried") else f" via {v.get('route')}"
+    if v["status"] != "ok":
+        return f"**failed**{route}"
+    size = (v.get("size_bytes") or 0) / 1024
+    err = parity.get("max_abs_error")
+    top1 = parity.get("top1_agreement")
+    top = "" if top1 is None else f", top-1 {top1:.2f}"
+    return f"ok{route}, {size:.0f} KiB, {err:.1e}{top}"
+
+
+def table(results: dict[str, tuple[dict[str, Any], float]]) -> tuple[str, dict[str, Any]]:
+    """Markdown table plus the summary numbers."""
+    names = list(VARIANTS)
+    lines = [
+        "| architecture | " + " | ".join(names) + " | convert s |",
+        "|---|" + "---|" * len(names) + "---:|",
+    ]
+    ok = total = 0
+    fp32_bad: list[str] = []
+    failures: list[str] = []
+    for arch, (manifest, seconds) in results.items():
+        by_name = {v["name"]: v for v in manifest["variants"]}
+        row = []
+        for name in names:
+            v = by_name[name]
+            total += 1
+            ok += v["status"] == "ok"
+            row.append(cell(v))
+            err = (v.get("parity") or {}).get("max_abs_error")
+            if name.endswith("fp32") and (v["status"] != "ok" or err is None or err >= FP32_ATOL):
+                fp32_bad.append(f"{arch}/{name}")
+            if v["status"] != "ok":
+                failures.append(f"- {arch} / {name}: {' / '.join(v['errors'])[:500]}")
+        lines.append(f"| {arch} | " + " | ".join(row) + f" | {seconds:.0f} |")
+    summary = {"cells": total, "ok": ok, "fp32_not_ok": fp32_bad, "failures": failures}
+    text = "\n".join(lines)
+    text += (
+        f"\n\n{ok} of {total} cells ok ({100 * ok / max(total, 1):.1f}%); fp32 variants outside "
+        f"1e-4: {fp32_bad or 'none'}.\n"
+    )
+    if failures:
+        text += "\nFailed cells and their reasons:\n\n" + "\n".join(failures) + "\n"
+    return text, summary
+
+
+def compact(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fields of each variant record that the table shows, plus its errors."""
+    out = []
+    for v in variants:
+        parity = v.get("parity") or {}
+        out.append(
+            {
+                "name": v["name"],
+                "status": v["status"],
+                "route": v.get("route"),
+                "fallbacks_tried": [t["route"] for t in v.get("fallbacks_tried", [])],
+                "float_ops": (v.get("params") or {}).get("float_ops", []),
+                "size_bytes": v.get("size_bytes"),
+                "max_abs_error": parity.get("max_abs_error"),
+                "top1_agreement": parity.get("top1_agreement"),
+                "errors": [e[:300] for e in v["errors"]],
+            }
+        )
+    return out
+
+
+def write_readme(block: str, command: str) -> None:
+    """Replace the zoo block of benchmarks/README.md (append it the first time)."""
+    readme = ROOT / "benchmarks" / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    body = f"{BEGIN}\nProduced by `{command}`.\n\n{block}{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + body + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n### Architecture zoo: every variant\n\n" + body + "\n"
+    atomic_write_text(readme, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the zoo; exit 0 when the bar holds."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="all", help="comma-separated names, or 'all'")
+    parser.add_argument("--no-readme", action="store_true", help="do not edit the README")
+    args = parser.parse_args(argv)
+    archs = list(BUILDERS) if args.arch == "all" else args.arch.split(",")
+    unknown = [a for a in archs if a not in BUILDERS]
+    if unknown:
+        parser.error(f"unknown architecture(s) {unknown}; expected some of {list(BUILDERS)}")
+    results: dict[str, tuple[dict[str, Any], float]] = {}
+    with tempfile.TemporaryDirectory(prefix="edgeship-zoo-") as tmp:
+        for arch in archs:
+            results[arch] = run(arch, Path(tmp))
+            print(f"{arch}: {results[arch][1]:.0f} s", flush=True)
+    block, summary = table(results)
+    print(block)
+    atomic_write_json(
+        ROOT / "benchmarks" / "results" / "convert_zoo.json",
+        {
+            "schema": "edgeship.convert-zoo/1",
+            "summary": summary,
+            "seconds": {a: round(t, 1) for a, (_, t) in results.items()},
+            "architectures": {a: compact(m["variants"]) for a, (m, _) in results.items()},
+        },
+    )
+    if not args.no_readme:
+        write_readme(block, "python benchmarks/convert_zoo.py")
+    bar = not summary["fp32_not_ok"] and summary["ok"] >= 0.95 * summary["cells"]
+    return 0 if bar else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

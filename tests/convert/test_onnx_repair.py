@@ -1,0 +1,48 @@
+"""ONNX graph repair, op by op against the TensorFlow op's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from edgeship.convert.onnx_repair import REWRITES, repair, validate
+from edgeship.errors import ConversionError
+
+X = np.linspace(-6.0, 6.0, 241, dtype=np.float32).reshape(1, -1)
+
+
+def _single_op(op: str) -> onnx.ModelProto:
+    """A graph of one operator as tf2onnx writes it (default domain, opset 17)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, X.shape[1]])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, X.shape[1]])
+    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], name=f"{op}_0")], op, [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _tf_reference(op: str) -> np.ndarray:
+    import tensorflow as tf
+
+    return {"Erfc": tf.math.erfc}[op](X).numpy()
+
+
+@pytest.mark.parametrize("op", sorted(REWRITES))
+def test_rewrite_matches_tensorflow(op: str) -> None:
+    proto, repairs = repair(_single_op(op))
+    assert repairs and repairs[0].startswith(f"{op} -> ")
+    assert op not in {n.op_type for n in proto.graph.node}
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"x": X})
+    np.testing.assert_allclose(got, _tf_reference(op), atol=2e-6)
+
+
+def test_invalid_graph_names_the_operator() -> None:
+    with pytest.raises(ConversionError, match=r"Operators that are not ONNX: \['Erfc'\]"):
+        validate(_single_op("Erfc"))
+
+
+def test_valid_graph_is_left_alone() -> None:
+    proto, repairs = repair(_single_op("Erf"))
+    assert repairs == [] and [n.op_type for n in proto.graph.node] == ["Erf"]
