@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from typing import Any
 
 from edgeship.cli._common import add_command, print_json
@@ -91,13 +90,12 @@ def run(args: Any) -> int:
     sys.stdout.flush()
 
     def _terminate(signum: int, frame: Any) -> None:
-        threading.Thread(target=server.stop, daemon=True).start()
+        server.stop()  # graceful: stop accepting, finish the requests in flight
 
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.app.registry.close()
     return 0
