@@ -37,7 +37,8 @@ MAX_HEADERS = 100  # as the standard library's http.client / http.server
 MAX_URL_BYTES = 32768
 DRAIN_MAX_BYTES = 64 * 1024 * 1024  # read and drop at most this much of a refused body
 DRAIN_IDLE_S = 2.0  # ... and stop when the client pauses this long
-INLINE_BUDGET_S = 0.0005  # endpoints faster than this on average run on the event loop
+INLINE_BUDGET_S = 0.001  # endpoints faster than this on average run on the event loop
+_COST_WEIGHT = 0.05  # moving average: a burst of slow calls moves it, one preempted call not
 _MAX_TRACKED_PATHS = 512
 _CLOSE = (b"connection", b"close")
 
@@ -227,7 +228,8 @@ class AsgiAdapter:
             response = await loop.run_in_executor(self._executor, self.app.handle, request)
         seconds = time.perf_counter() - start
         if key in self._cost or len(self._cost) < _MAX_TRACKED_PATHS:
-            self._cost[key] = 0.8 * cost + 0.2 * seconds if cost else seconds
+            seconds = min(seconds, 2 * INLINE_BUDGET_S)  # one outlier moves it by <= 0.1 ms
+            self._cost[key] = cost + _COST_WEIGHT * (seconds - cost)
         return response
 
     @staticmethod
