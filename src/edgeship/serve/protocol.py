@@ -14,6 +14,7 @@ from typing import Any
 
 from edgeship.errors import EdgeshipError
 
+_orjson: Any
 try:  # optional speed-up (the ``serve`` extra); the standard library gives the same results
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised where orjson is not installed
