@@ -180,7 +180,8 @@ def wrk(port: int, path: str, body: bytes, headers: dict[str, str], conns: int, 
              "wrk.body = f:read('*a')", "f:close()"]  # fmt: skip
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     lua.write_text("\n".join(lines) + "\n")
-    cmd = ["wrk", "-t", "2", "-c", str(conns), "-d", f"{seconds}s", "--latency", "-s", str(lua),
+    cmd = ["wrk", "-t", "2", "-c", str(conns), "-d", f"{seconds}s", "--timeout", "10s",
+           "--latency", "-s", str(lua),
            f"http://127.0.0.1:{port}{path}"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     out = done.stdout
@@ -198,6 +199,7 @@ def wrk(port: int, path: str, body: bytes, headers: dict[str, str], conns: int, 
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
         "non_2xx": int(bad.group(1)) if bad else 0,
         "socket_errors": sum(int(v) for v in errs.groups()) if errs else 0,
+        "socket_error_kinds": errs.group(0) if errs else "",
     }
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import requests
@@ -145,6 +146,60 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(artifacts, engines)
         want = engines["tflite-fp32"].predict(x)
         np.testing.assert_array_equal(np.asarray(doc["predictions"], np.float32), want)
         assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    with open(path) as f:
+        return [int(p) for p in f.read().split()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_processes_share_the_port_and_stop_on_sigterm(artifacts, engines):
+    proc, info = _start_cli(artifacts, "--processes", "2")
+    try:
+        base = info["url"]
+        x = artifacts.digits[:2]
+        want = engines["tflite-fp32"].predict(x)
+        for _ in range(100):  # the banner comes before the workers have loaded the model
+            try:
+                if requests.get(base + "/v2/health/ready", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        for _ in range(12):  # a fresh connection each time: the kernel spreads them
+            resp = requests.post(base + "/v1/models/tiny-digits:predict",
+                                 json={"instances": x.tolist()}, timeout=10)  # fmt: skip
+            assert resp.status_code == 200
+            got = np.asarray(resp.json()["predictions"], np.float32)
+            np.testing.assert_array_equal(got, want)
+        workers = [p for p in _children(proc.pid) if b"spawn_main" in _cmdline(p)]
+        assert len(workers) == 2, [_cmdline(p) for p in _children(proc.pid)]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert not [p for p in workers if os.path.exists(f"/proc/{p}")]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_processes_stopped_while_loading_still_exit_0(artifacts):
+    proc, _ = _start_cli(artifacts, "--processes", "2")
+    try:
+        proc.send_signal(signal.SIGTERM)  # the workers are still starting
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:] if proc.stderr else ""
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -13,6 +13,7 @@ the classify endpoint). Example::
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 
 from edgeship.serve.app import App
@@ -42,6 +43,7 @@ def create_server(
     threads: int | None = None,
     workers: int = 1,
     loader: Loader | None = None,
+    sock: socket.socket | None = None,
 ) -> Server:
     """Load the models under ``paths`` and build a (not yet started) :class:`Server`.
 
@@ -53,6 +55,7 @@ def create_server(
         threads: interpreter threads per engine.
         workers: engines per model (requests that run a model at the same time).
         loader: replacement for ``edgeship.runtime.load`` (same signature).
+        sock: an already bound, listening socket to serve on (else one is bound).
 
     Returns:
         The server; call ``serve_forever()``, or use it as a context manager.
@@ -63,7 +66,7 @@ def create_server(
     )
     app = App(registry, BearerAuth(settings.token), max_body_bytes=settings.max_body_bytes)
     try:
-        return Server(app, settings)
+        return Server(app, settings, sock=sock)
     except BaseException:
         registry.close()
         raise

@@ -11,8 +11,10 @@ back into ASGI messages. What belongs to the transport lives here:
   ``Expect: 100-continue`` (urllib, requests) read the 413 instead of a connection reset;
 * a body that stops arriving for ``request_timeout_s`` gets a 408 and the connection closes;
 * fast endpoints run inline on the event loop (no thread hop); an endpoint whose recent
-  calls took longer than :data:`INLINE_BUDGET_S` runs on a thread pool, so a slow model
-  never stalls health checks or other models.
+  calls took more than :data:`INLINE_BUDGET_S` of CPU runs on a thread pool, so a slow
+  model never stalls health checks or other models; so does any request for which
+  :attr:`AsgiAdapter.offload` says so (a request that waits for others must never block
+  the loop).
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ class AsgiAdapter:
         self.app = app
         self.settings = settings
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="edgeship")
-        self._cost: dict[bytes, float] = {}  # raw path -> moving average of handle() seconds
+        self._cost: dict[bytes, float] = {}  # raw path -> moving average of handle() CPU s
+        self.offload: Callable[[Request], bool] | None = None
+        """Optional rule: True for a request that must leave the event loop (e.g. one that
+        waits for other requests, as dynamic batching does)."""
 
     def close(self) -> None:
         """Stop the thread pool (waits for running calls)."""
@@ -220,17 +225,22 @@ class AsgiAdapter:
 
     async def _handle(self, key: bytes, request: Request) -> Response:
         cost = self._cost.get(key, 0.0)
-        start = time.perf_counter()
-        if cost < INLINE_BUDGET_S:
-            response = self.app.handle(request)
+        offload = self.offload
+        if cost < INLINE_BUDGET_S and (offload is None or not offload(request)):
+            response, seconds = self._timed(request)
         else:
             loop = asyncio.get_running_loop()
-            response = await loop.run_in_executor(self._executor, self.app.handle, request)
-        seconds = time.perf_counter() - start
+            response, seconds = await loop.run_in_executor(self._executor, self._timed, request)
         if key in self._cost or len(self._cost) < _MAX_TRACKED_PATHS:
             seconds = min(seconds, 2 * INLINE_BUDGET_S)  # one outlier moves it by <= 0.1 ms
             self._cost[key] = cost + _COST_WEIGHT * (seconds - cost)
         return response
+
+    def _timed(self, request: Request) -> tuple[Response, float]:
+        """Handle and return the CPU seconds it took (neither queueing nor preemption count)."""
+        start = time.thread_time()
+        response = self.app.handle(request)
+        return response, time.thread_time() - start
 
     @staticmethod
     async def _send(

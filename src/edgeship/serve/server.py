@@ -209,6 +209,11 @@ class Server:
         return int(self._sock.getsockname()[1])
 
     @property
+    def socket(self) -> socket.socket:
+        """The listening socket (to share with worker processes)."""
+        return self._sock
+
+    @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8000``."""
         host = self.settings.host
