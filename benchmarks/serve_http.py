@@ -106,8 +106,10 @@ def start(kind: str, model: Path, port: int) -> subprocess.Popen[bytes]:
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT / "src"), str(Path(__file__).parent), env.get("PYTHONPATH")])
     )
-    if kind == "edgeship":
+    if kind.startswith("edgeship"):
         cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(model), "--port", str(port)]
+        if kind.startswith("edgeship-p"):  # edgeship-pN: N server processes
+            cmd += ["--processes", kind.removeprefix("edgeship-p")]
     elif kind == "bare":
         cmd = [sys.executable, __file__, "--run-bare", str(model), "--port", str(port)]
     else:
@@ -204,13 +206,16 @@ def wrk(port: int, path: str, body: bytes, headers: dict[str, str], conns: int, 
 
 
 def rss_mib(pid: int) -> float | None:
+    """Resident memory of a process and all its descendants (Linux /proc), in MiB."""
+    total = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
+                total += int(line.split()[1])
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
-        pass
-    return None
+        return None
+    return round(total / 1024 + sum(rss_mib(int(c)) or 0.0 for c in children), 1)
 
 
 def main() -> int:
@@ -220,12 +225,22 @@ def main() -> int:
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--connections", default="8,128")
     p.add_argument("--no-granian", action="store_true", help="skip the granian candidate")
+    p.add_argument("--processes", type=int, default=0, help="add edgeship --processes N")
+    p.add_argument("--main-only", action="store_true", help="only v2 JSON: edgeship vs bare")
     p.add_argument("--json", default=None, help="write the raw and summary results here")
+    p.add_argument("--summarize", default=None, help="print the table of a saved --json file")
     p.add_argument("--run-bare", default=None, help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.run_bare:
         run_bare(args.run_bare, args.port)
+        return 0
+    if args.summarize:
+        doc = json.loads(Path(args.summarize).read_text())
+        runs = doc["runs"]
+        cells = list(dict.fromkeys((r["server"], r["protocol"]) for r in runs))
+        conns = sorted({r["connections"] for r in runs})
+        print_table(summarize(runs, cells, conns), doc.get("rss_mib", {}))
         return 0
     if shutil.which("wrk") is None:
         print("serve_http: needs wrk (apt-get install wrk)", file=sys.stderr)
@@ -240,6 +255,7 @@ def main() -> int:
     want = interp.get_tensor(interp.get_output_details()[0]["index"])
     bodies = payloads(model, x)
     kinds = ["edgeship", "bare"] + ([] if args.no_granian else ["granian"])
+    kinds += [f"edgeship-p{args.processes}"] if args.processes > 1 else []
     procs: dict[str, subprocess.Popen[bytes]] = {}
     ports: dict[str, int] = {}
     runs: list[dict[str, Any]] = []
@@ -252,7 +268,8 @@ def main() -> int:
         cells = []  # (server, protocol)
         for kind in kinds:
             cells.append((kind, "v2-json"))
-        cells += [("edgeship", "v2-binary"), ("edgeship", "tfserving")]
+        if not args.main_only:
+            cells += [("edgeship", "v2-binary"), ("edgeship", "tfserving")]
         for kind, proto in cells:
             path, body, headers = bodies[proto]
             check_answer(ports[kind], path.format(m=names[kind]), body, headers, want)
@@ -303,17 +320,38 @@ def summarize(runs: list[dict[str, Any]], cells: list[tuple[str, str]], conns_li
             if row["connections"] == conns and base is not None:
                 row["rps_vs_bare"] = round(row["rps"] / base["rps"], 3)
                 row["p99_vs_bare"] = round(row["p99_ms"] / base["p99_ms"], 3)
+                row.update(paired_ratios(runs, row["server"], row["protocol"], conns))
     return out
+
+
+def paired_ratios(runs: list[dict[str, Any]], kind: str, proto: str, conns: int):
+    """Median over rounds of (this cell / bare v2-json in the same round): robust to a
+    machine whose load changes from one round to the next."""
+    rps, p99 = [], []
+    for r in sorted({run["round"] for run in runs}):
+        mine = [x for x in runs if (x["server"], x["protocol"], x["connections"], x["round"])
+                == (kind, proto, conns, r)]  # fmt: skip
+        bare = [x for x in runs if (x["server"], x["protocol"], x["connections"], x["round"])
+                == ("bare", "v2-json", conns, r)]  # fmt: skip
+        if mine and bare:
+            rps.append(mine[0]["rps"] / bare[0]["rps"])
+            p99.append(mine[0]["p99_ms"] / bare[0]["p99_ms"])
+    if not rps:
+        return {}
+    return {"paired_rps_vs_bare": round(statistics.median(rps), 3),
+            "paired_p99_vs_bare": round(statistics.median(p99), 3),
+            "paired_rps_rounds": [round(v, 2) for v in rps]}  # fmt: skip
 
 
 def print_table(summary: list[dict[str, Any]], rss: dict[str, float | None]) -> None:
     print("\n| server | protocol | conns | req/s (median) | p50 ms | p99 ms | req/s vs bare "
-          "| p99 vs bare | errors | req/s per round |")  # fmt: skip
+          "(paired) | p99 vs bare (paired) | errors | req/s per round |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in summary:
+        rps_x, p99_x = r.get("paired_rps_vs_bare", 0), r.get("paired_p99_vs_bare", 0)
         print(f"| {r['server']} | {r['protocol']} | {r['connections']} | {r['rps']:,.0f} | "
-              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r.get('rps_vs_bare', 0):.2f}x | "
-              f"{r.get('p99_vs_bare', 0):.2f}x | {r['errors']} | {r['rounds_rps']} |")  # fmt: skip
+              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {rps_x:.2f}x | {p99_x:.2f}x | "
+              f"{r['errors']} | {r['rounds_rps']} |")  # fmt: skip
     print("\nRSS after the runs (MiB):", rss)
 
 
