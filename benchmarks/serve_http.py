@@ -205,6 +205,17 @@ def wrk(port: int, path: str, body: bytes, headers: dict[str, str], conns: int, 
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its descendants (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(c)) for c in children)
+
+
 def rss_mib(pid: int) -> float | None:
     """Resident memory of a process and all its descendants (Linux /proc), in MiB."""
     total = 0
@@ -279,8 +290,13 @@ def main() -> int:
                 for conns in conns_list:
                     for kind, proto in order:
                         path, body, headers = bodies[proto]
+                        cpu0 = cpu_seconds(procs[kind].pid)
                         res = wrk(ports[kind], path.format(m=names[kind]), body, headers, conns,
                                   args.seconds, Path(tmp))  # fmt: skip
+                        cpu = cpu_seconds(procs[kind].pid) - cpu0
+                        res["server_cpu_us_per_req"] = round(
+                            cpu / (res["rps"] * args.seconds) * 1e6, 1
+                        )
                         res.update(server=kind, protocol=proto, connections=conns, round=r)
                         runs.append(res)
                         print(json.dumps(res), flush=True)
@@ -312,7 +328,9 @@ def summarize(runs: list[dict[str, Any]], cells: list[tuple[str, str]], conns_li
                    "p50_ms": statistics.median(r["p50_ms"] for r in sel),
                    "p99_ms": statistics.median(r["p99_ms"] for r in sel),
                    "errors": sum(r["non_2xx"] + r["socket_errors"] for r in sel),
-                   "rounds_rps": [round(r["rps"]) for r in sel]}  # fmt: skip
+                   "rounds_rps": [round(r["rps"]) for r in sel],
+                   "cpu_us_per_req": statistics.median(r.get("server_cpu_us_per_req", 0)
+                                                       for r in sel)}  # fmt: skip
             if (kind, proto) == ("bare", "v2-json"):
                 base = row
             out.append(row)
@@ -344,14 +362,15 @@ def paired_ratios(runs: list[dict[str, Any]], kind: str, proto: str, conns: int)
 
 
 def print_table(summary: list[dict[str, Any]], rss: dict[str, float | None]) -> None:
-    print("\n| server | protocol | conns | req/s (median) | p50 ms | p99 ms | req/s vs bare "
-          "(paired) | p99 vs bare (paired) | errors | req/s per round |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("\n| server | protocol | conns | req/s (median) | p50 ms | p99 ms "
+          "| req/s vs bare (paired) | p99 vs bare (paired) | server CPU µs/req | errors "
+          "| req/s per round |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in summary:
         rps_x, p99_x = r.get("paired_rps_vs_bare", 0), r.get("paired_p99_vs_bare", 0)
         print(f"| {r['server']} | {r['protocol']} | {r['connections']} | {r['rps']:,.0f} | "
               f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {rps_x:.2f}x | {p99_x:.2f}x | "
-              f"{r['errors']} | {r['rounds_rps']} |")  # fmt: skip
+              f"{r['cpu_us_per_req']:.0f} | {r['errors']} | {r['rounds_rps']} |")  # fmt: skip
     print("\nRSS after the runs (MiB):", rss)
 
 

@@ -1,7 +1,8 @@
 """HTTP inference server: KServe v2 (with binary tensors), TF Serving REST, image classify.
 
-Imports only the standard library, numpy and the runtime backend a model needs (Pillow for
-the classify endpoint). Example::
+Imports only the standard library, numpy, the runtime backend a model needs and the HTTP
+server of the ``serve`` extra (uvicorn, httptools, uvloop, orjson; Pillow for the classify
+endpoint); never TensorFlow. Example::
 
     from edgeship.serve import ServeSettings, create_server
 
