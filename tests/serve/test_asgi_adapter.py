@@ -58,6 +58,7 @@ def test_slow_inference_moves_to_the_thread_pool_and_health_stays_inline(artifac
         [artifacts.fp32_tflite], loader=lambda *a, **k: _SlowEngine(load(*a, **k), threads)
     )
     adapter = AsgiAdapter(App(registry), ServeSettings())
+    first = len(threads)  # loading may run the model once
     try:
         x = artifacts.digits[:1]
         body = json.dumps({"instances": x.tolist()}).encode()
@@ -72,7 +73,7 @@ def test_slow_inference_moves_to_the_thread_pool_and_health_stays_inline(artifac
         adapter.close()
         registry.close()
     main = threading.main_thread().name
-    assert threads[0] == main  # a new endpoint starts inline
+    assert threads[first] == main  # a new endpoint starts inline
     assert all(name.startswith("edgeship") for name in threads[-5:]), threads  # then moves off
     assert adapter._cost[b"/v1/models/tiny-digits:predict"] > INLINE_BUDGET_S
     assert adapter._cost[b"/v2/health/ready"] < INLINE_BUDGET_S
@@ -92,4 +93,4 @@ def test_the_offload_rule_sends_chosen_requests_off_the_loop(artifacts):
     finally:
         adapter.close()
         registry.close()
-    assert threads and threads[0].startswith("edgeship")
+    assert threads and threads[-1].startswith("edgeship")
