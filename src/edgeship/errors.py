@@ -56,6 +56,10 @@ class BenchError(EdgeshipError, RuntimeError):
     """A benchmark configuration failed to run."""
 
 
+class FleetError(BenchError):
+    """A device cluster cannot be reached or cannot run what was asked of it."""
+
+
 class ArtifactExistsError(EdgeshipError, FileExistsError):
     """An output file or directory already holds results and ``--force`` was not given."""
 

@@ -23,7 +23,18 @@ def _heavy_after(code: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["edgeship", "edgeship.runtime", "edgeship.bench", "edgeship.serve", "edgeship.card"]
+    "module",
+    [
+        "edgeship",
+        "edgeship.runtime",
+        "edgeship.bench",
+        "edgeship.serve",
+        "edgeship.card",
+        "edgeship.fleet",
+        "edgeship.fleet.worker",
+        "edgeship.fleet.device",
+        "edgeship.cli.worker",
+    ],
 )
 def test_import_leaves_tensorflow_out(module):
     assert _heavy_after(f"import {module}") == []

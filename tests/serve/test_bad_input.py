@@ -331,7 +331,7 @@ def _cases(n):
         "odd method": ("BREW", "/v2", b"", {}, 405, "not allowed"),
         "unknown path": ("GET", "/etc/passwd", b"", {}, 404, "No route"),
         "unknown version": ("GET", "/v2/models/tflite-fp32/versions/2", b"", {}, 404, "version"),
-        "unknown v2 suffix": ("GET", "/v2/models/tflite-fp32/stats", b"", {}, 404, "No route"),
+        "unknown v2 suffix": ("GET", "/v2/models/tflite-fp32/explain", b"", {}, 404, "No route"),
     }
 
 

@@ -49,7 +49,7 @@ def test_serve_process_never_imports_tensorflow(artifacts, tmp_path):
 
 def test_cli_serves_until_sigterm(artifacts):
     cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.convert_dir),
-           "--port", "0", "--workers", "2", "--json"]  # fmt: skip
+           "--port", "0", "--grpc-port", "0", "--workers", "2", "--json"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env())  # fmt: skip
     try:

@@ -1,6 +1,8 @@
 """Compare two results files: deltas per matching configuration, with a noise band.
 
-Rows match on (variant, backend, delegate, threads, batch, scenario). The noise band comes
+Rows match on (variant, backend, delegate, threads, batch, scenario, device); with
+``base_device``/``new_device`` one device's rows are compared with another's (devices side
+by side, from one fleet file or two). The noise band comes
 from the runs' spread: for latency metrics it is ``hypot(s_base, s_new)`` where ``s`` is a
 run's robust per-inference sigma, ``1.4826 * MAD`` (the std when the MAD is 0). That is the
 jitter of a single inference, deliberately wider than the standard error of a percentile,
@@ -112,6 +114,8 @@ def compare(
     new: dict[str, Any],
     fail_on: list[Threshold] | None = None,
     metrics: tuple[str, ...] = ("p50", "p90", "p99", "throughput_ips", "accuracy"),
+    base_device: str | None = None,
+    new_device: str | None = None,
 ) -> dict[str, Any]:
     """Deltas of ``new`` against ``base`` per matching row.
 
@@ -121,11 +125,13 @@ def compare(
         ``beyond_noise``; each regression names the row, metric, change and threshold.
         ``unchecked`` lists the ``fail_on`` metrics a matched row lacks in either file
         (e.g. accuracy from a bench run without ``--eval``): a gate that could not run.
+        With ``base_device``/``new_device``, only that device's rows of each file are
+        compared (keys then hold no device) and the result names both devices.
     """
     fail_on = fail_on or []
     wanted = tuple(dict.fromkeys([*metrics, *(t.metric for t in fail_on)]))
-    base_rows = {row_key(r): r for r in base.get("results", []) if not r.get("error")}
-    new_rows = {row_key(r): r for r in new.get("results", []) if not r.get("error")}
+    base_rows = _keyed(base, base_device, "base")
+    new_rows = _keyed(new, new_device, "new")
     out_rows: list[dict[str, Any]] = []
     regressions: list[dict[str, Any]] = []
     unchecked: list[dict[str, Any]] = []
@@ -157,13 +163,31 @@ def compare(
                     {"key": entry["key"], "metric": t.metric, "threshold": t.describe(), **m}
                 )
         out_rows.append(entry)
+    out_rows.sort(key=lambda e: str(e["key"].get("device") or ""))
     return {
         "rows": out_rows,
         "regressions": regressions,
         "unchecked": unchecked,
         "only_base": [_key_dict(k) for k in base_rows if k not in new_rows],
         "only_new": [_key_dict(k) for k in new_rows if k not in base_rows],
+        "base_device": base_device,
+        "new_device": new_device,
     }
+
+
+def _keyed(doc: dict[str, Any], device: str | None, which: str) -> dict[Any, dict[str, Any]]:
+    """Rows that ran, by :func:`row_key`; only ``device``'s rows (keyed without it) if given."""
+    rows = [r for r in doc.get("results", []) if not r.get("error")]
+    if device is None:
+        return {row_key(r): r for r in rows}
+    picked = {(*row_key(r)[:-1], None): r for r in rows if r.get("device") == device}
+    if not picked:
+        found = sorted({str(r.get("device")) for r in rows if r.get("device")})
+        raise ConfigError(
+            f"The {which} results have no measured row on device {device!r}. Expected one of: "
+            f"{', '.join(found) or 'none (not a fleet run)'}."
+        )
+    return picked
 
 
 def _unchecked(
@@ -188,7 +212,7 @@ def _breaks(m: dict[str, Any], t: Threshold) -> bool:
 
 
 def _key_dict(key: tuple[Any, ...]) -> dict[str, Any]:
-    names = ("variant", "backend", "delegate", "threads", "batch", "scenario")
+    names = ("variant", "backend", "delegate", "threads", "batch", "scenario", "device")
     return dict(zip(names, key, strict=True))
 
 
@@ -199,12 +223,17 @@ def label(key: dict[str, Any]) -> str:
         text += f" [{key['delegate']}]"
     if key.get("scenario") not in (None, "single-stream"):
         text += f" {key['scenario']}"
+    if key.get("device"):
+        text += f" @{key['device']}"
     return text
 
 
 def to_markdown(result: dict[str, Any]) -> str:
     """The comparison as a Markdown table plus the regressions."""
-    lines = ["| configuration | metric | base | new | delta | delta % | noise band |"]
+    lines = []
+    if result.get("base_device") or result.get("new_device"):
+        lines += [f"Devices: base {result.get('base_device')}, new {result.get('new_device')}", ""]
+    lines += ["| configuration | metric | base | new | delta | delta % | noise band |"]
     lines.append("|---|---|---:|---:|---:|---:|---:|")
     for row in result["rows"]:
         for metric, m in row["metrics"].items():

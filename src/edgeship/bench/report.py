@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgeship.bench import plots
+from edgeship.bench import by_device, plots
 from edgeship.bench.storage import annotate_overhead
 from edgeship.errors import ConfigError
 from edgeship.fileio import atomic_write_text
@@ -74,11 +74,16 @@ def _fmt(value: Any, key: str) -> str:
     return str(value)
 
 
-def cells(row: dict[str, Any]) -> list[str]:
-    """One row's table cells, in :data:`COLUMNS` order."""
+def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """:data:`COLUMNS`, led by a device column when rows come from several devices."""
+    return (by_device.DEVICE_COLUMN, *COLUMNS) if by_device.has_devices(rows) else COLUMNS
+
+
+def cells(row: dict[str, Any], cols: tuple[tuple[str, str], ...] = COLUMNS) -> list[str]:
+    """One row's table cells, in ``cols`` order (default :data:`COLUMNS`)."""
     lat = row.get("latency_ms") or {}
     out = []
-    for key, _ in COLUMNS:
+    for key, _ in cols:
         value = lat.get(key) if key in ("p50", "p90", "p99", "cv") else row.get(key)
         out.append(_fmt(value, key))
     return out
@@ -103,6 +108,7 @@ def _order(row: dict[str, Any]) -> tuple[Any, ...]:
     kind = str(row.get("kind") or "edgeship")
     base = "" if kind == "keras" else str(row.get("variant")).removeprefix("raw:")
     return (
+        str(row.get("device") or ""),
         base,
         str(row.get("backend")),
         str(row.get("scenario")),
@@ -155,14 +161,15 @@ def to_markdown(results: dict[str, Any], title: str = "Benchmark") -> str:
     lines = [f"# {title}", ""]
     lines += [f"- {line}" for line in env_lines(results.get("env") or {})]
     lines += ["", markdown_table(rows), "", OVERHEAD_NOTE]
+    if by_device.has_devices(rows):
+        header, body = by_device.side_by_side(rows)
+        lines += ["", "## Devices side by side", "", "| " + " | ".join(header) + " |"]
+        lines += ["|---|" + "---:|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(line) + " |" for line in body]
     failed = failures(rows)
     if failed:
         lines += ["", "## Failed configurations", ""]
-        lines += [
-            f"- {r.get('variant')} on {r.get('backend')} (threads {r.get('threads')}): "
-            f"{r.get('error')}"
-            for r in failed
-        ]
+        lines += [f"- {_failure(r)}" for r in failed]
     warnings = [w for w in results.get("warnings", []) if "failed:" not in w]
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
@@ -171,12 +178,14 @@ def to_markdown(results: dict[str, Any], title: str = "Benchmark") -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The results table in Markdown."""
-    head = [name for _, name in COLUMNS]
+    cols = columns(rows)
+    left = 6 + len(cols) - len(COLUMNS)
+    head = [name for _, name in cols]
     out = [
         "| " + " | ".join(head) + " |",
-        "|" + "|".join("---" if i < 6 else "---:" for i in range(len(head))) + "|",
+        "|" + "|".join("---" if i < left else "---:" for i in range(len(head))) + "|",
     ]
-    out += ["| " + " | ".join(cells(r)) + " |" for r in ordered(rows)]
+    out += ["| " + " | ".join(cells(r, cols)) + " |" for r in ordered(rows)]
     return "\n".join(out)
 
 
@@ -238,10 +247,13 @@ def to_html(results: dict[str, Any], title: str = "Benchmark") -> str:
     """One self-contained HTML page: environment, table, plots (when matplotlib is there)."""
     rows = results.get("results", [])
     ok = ordered(rows)
-    head = "".join(f"<th>{html.escape(name)}</th>" for _, name in COLUMNS)
+    cols = columns(rows)
+    head = "".join(f"<th>{html.escape(name)}</th>" for _, name in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>" for r in ok
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r, cols)) + "</tr>" for r in ok
     )
+    side = _html_side_by_side(rows)
+    ok = by_device.for_plots(ok)
     env = "".join(f"<li>{html.escape(line)}</li>" for line in env_lines(results.get("env") or {}))
     if plots.available():
         figures = "".join(
@@ -253,11 +265,7 @@ def to_html(results: dict[str, Any], title: str = "Benchmark") -> str:
         )
     else:
         figures = "<p>Plots need matplotlib: <code>pip install 'edgeship[plot]'</code>.</p>"
-    failed = "".join(
-        f"<li>{html.escape(str(r.get('variant')))} on {html.escape(str(r.get('backend')))}: "
-        f"{html.escape(str(r.get('error')))}</li>"
-        for r in failures(rows)
-    )
+    failed = "".join(f"<li>{html.escape(_failure(r))}</li>" for r in failures(rows))
     warnings = "".join(
         f"<li>{html.escape(w)}</li>" for w in results.get("warnings", []) if "failed:" not in w
     )
@@ -274,12 +282,35 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
 <ul>{env}</ul>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 <p>{html.escape(OVERHEAD_NOTE)}</p>
+{side}
 {"<h2>Failed configurations</h2><ul>" + failed + "</ul>" if failed else ""}
 {"<h2>Warnings</h2><ul>" + warnings + "</ul>" if warnings else ""}
 <h2>Plots</h2>
 {figures}
 </body></html>
 """
+
+
+def _failure(row: dict[str, Any]) -> str:
+    where = f" on device {row['device']}" if row.get("device") else ""
+    return (
+        f"{row.get('variant')} on {row.get('backend')} (threads {row.get('threads')}){where}: "
+        f"{row.get('error')}"
+    )
+
+
+def _html_side_by_side(rows: list[dict[str, Any]]) -> str:
+    if not by_device.has_devices(rows):
+        return ""
+    header, body = by_device.side_by_side(rows)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    lines = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>" for line in body
+    )
+    return (
+        "<h2>Devices side by side</h2>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{lines}</tbody></table>"
+    )
 
 
 def write_report(

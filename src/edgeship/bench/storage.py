@@ -115,7 +115,7 @@ def merge_results(documents: list[dict[str, Any]]) -> dict[str, Any]:
 def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
     """What identifies a configuration across runs.
 
-    Variant, backend, delegate, threads, batch and scenario.
+    Variant, backend, delegate, threads, batch, scenario and device (None off a fleet).
     """
     return (
         row.get("variant"),
@@ -124,6 +124,7 @@ def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
         row.get("threads"),
         row.get("batch"),
         row.get("scenario"),
+        row.get("device"),
     )
 
 

@@ -221,6 +221,26 @@ def run_one(
     return [row]
 
 
+def cold_count(config: BenchConfig, spec: RunSpec) -> int:
+    """Cold starts to time for ``spec``: ``config.cold`` on edgeship rows of the first batch."""
+    if spec.kind == "edgeship" and spec.batch == config.batch[0]:
+        return config.cold
+    return 0
+
+
+def run_configuration(
+    spec: RunSpec, isolate: bool, timeout_s: float, cold: int = 0
+) -> list[dict[str, Any]]:
+    """Measure one configuration (plus ``cold`` cold starts); returns its rows."""
+    new_rows = run_one(spec, isolate, timeout_s)
+    if cold:
+        starts = cold_starts(spec, cold, timeout_s)
+        for row in new_rows:
+            row["cold_ms"] = summarize(starts["ms"]) if starts["ms"] else None
+            row["cold_errors"] = starts["errors"]
+    return new_rows
+
+
 def run_sweep(config: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Run every configuration of ``config``; returns an ``edgeship.bench/1`` document.
 
@@ -243,12 +263,9 @@ def run_sweep(config: BenchConfig, progress: Progress | None = None) -> dict[str
         if progress:
             progress(done, total, row)
     for spec in specs:
-        new_rows = run_one(spec, config.isolate, config.timeout_s)
-        if config.cold and spec.kind == "edgeship" and spec.batch == config.batch[0]:
-            cold = cold_starts(spec, config.cold, config.timeout_s)
-            for row in new_rows:
-                row["cold_ms"] = summarize(cold["ms"]) if cold["ms"] else None
-                row["cold_errors"] = cold["errors"]
+        new_rows = run_configuration(
+            spec, config.isolate, config.timeout_s, cold_count(config, spec)
+        )
         for row in new_rows:
             rows.append(row)
             done += 1
@@ -300,8 +317,11 @@ class LiveTable:
         elapsed = time.monotonic() - self.started
         eta = elapsed / done * (total - done) if done else 0.0
         head = f"[{done:>3}/{total:<3}]"
+        variant = str(row.get("variant"))
+        if row.get("device"):
+            variant = f"{row['device']}:{variant}"
         ident = (
-            f"{str(row.get('variant'))[:26]:<26} {str(row.get('backend'))[:14]:<14} "
+            f"{variant[:26]:<26} {str(row.get('backend'))[:14]:<14} "
             f"{_cell(row.get('threads'), 3)} {_cell(row.get('batch'), 5)}"
         )
         if row.get("error"):

@@ -37,8 +37,31 @@ def _cold(spec_data: dict[str, Any]) -> dict[str, Any]:
     return {"first_result_ns": done, "backend": engine.backend}
 
 
+#: Set by a fleet worker: its children exit when it dies, so none is left behind.
+EXIT_WITH_PARENT_ENV = "EDGESHIP_EXIT_WITH_PARENT"
+
+
+def exit_with_parent(poll_s: float = 0.5) -> None:
+    """Start a daemon thread that ends this process once its parent is gone."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="edgeship-exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the child; exit 0 when the output file was written."""
+    import os
+
+    if os.environ.get(EXIT_WITH_PARENT_ENV) == "1":
+        exit_with_parent()
     mode, spec_path, out_path = (argv if argv is not None else sys.argv[1:])[:3]
     with open(spec_path, encoding="utf-8") as fh:
         spec_data = json.load(fh)

@@ -19,6 +19,8 @@ EXAMPLES = """\
   edgeship bench model.tflite --scenario server --find-max-qps --latency-bound-ms 5
   edgeship bench model.tflite --cold 5 --pin 0 --min-seconds 2 --runs 200
   edgeship bench model.onnx --provider CUDAExecutionProvider --provider CPUExecutionProvider
+  edgeship bench runs/m/artifacts --cluster tcp://10.0.0.2:8786 --device pi5,jetson \
+      --json fleet.json   # devices joined with: edgeship worker --cluster ... --device pi5
 """
 
 
@@ -130,6 +132,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--md", metavar="OUT", help="write a Markdown report")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no live table on stderr")
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Dask scheduler of a device fleet, tcp://HOST:PORT (needs --device)",
+    )
+    parser.add_argument(
+        "--device",
+        metavar="LABEL[,LABEL...]",
+        help="run every configuration on each of these devices of --cluster",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for --cluster's scheduler (default 10)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -233,6 +251,27 @@ def build_config(args: argparse.Namespace) -> Any:
     )
 
 
+def fleet_target(args: argparse.Namespace) -> Any:
+    """The :class:`edgeship.fleet.FleetTarget` of ``--cluster``/``--device``, or None."""
+    if not args.cluster and not args.device:
+        return None
+    if not (args.cluster and args.device):
+        raise ConfigError(
+            "--cluster and --device go together. Expected e.g. "
+            "--cluster tcp://10.0.0.2:8786 --device pi5,jetson."
+        )
+    if args.in_process:
+        raise ConfigError(
+            "--in-process cannot go with --cluster: on a device every configuration runs in "
+            "its own process. Drop --in-process."
+        )
+    from edgeship.fleet import FleetTarget
+
+    return FleetTarget(
+        args.cluster, tuple(csv_list(args.device)), connect_timeout_s=args.connect_timeout
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from edgeship.bench import LiveTable, run_sweep, save_results
     from edgeship.bench.report import markdown_table, to_csv, to_markdown
@@ -252,7 +291,14 @@ def run(args: argparse.Namespace) -> int:
                 f"{out} already exists. Expected a new path; pass --force to replace it."
             )
         check_output_file(out)
-    results = run_sweep(config, progress=None if args.quiet else LiveTable(sys.stderr))
+    progress = None if args.quiet else LiveTable(sys.stderr)
+    target = fleet_target(args)
+    if target is not None:
+        from edgeship.fleet import run_fleet
+
+        results = run_fleet(config, target, progress=progress)
+    else:
+        results = run_sweep(config, progress=progress)
     if args.json == "-":
         print_json(results)
     elif args.json:

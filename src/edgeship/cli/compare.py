@@ -13,6 +13,7 @@ EXAMPLES = """\
   edgeship compare base.json new.json
   edgeship compare base.json new.json --fail-on p50:5%,accuracy:-0.5
   edgeship compare base.json new.json --fail-on p99:10%,throughput_ips:-10% --json
+  edgeship compare fleet.json fleet.json --base-device pi5 --new-device jetson
 thresholds: METRIC:VALUE[%]; positive fails on a rise (latency), negative on a drop
 (throughput, accuracy in percentage points); a change must also leave the noise band.
 A --fail-on metric missing from either file (accuracy needs bench --eval) fails the run.
@@ -29,6 +30,12 @@ def register(subparsers: Any) -> None:
         default="p50,p90,p99,throughput_ips,accuracy",
         help="metrics to show (default p50,p90,p99,throughput_ips,accuracy)",
     )
+    parser.add_argument(
+        "--base-device", metavar="LABEL", help="fleet results: compare only this device of BASE"
+    )
+    parser.add_argument(
+        "--new-device", metavar="LABEL", help="fleet results: compare only this device of NEW"
+    )
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     parser.set_defaults(func=run)
 
@@ -44,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ConfigError(f"Unknown metrics {unknown}. Expected some of: {', '.join(METRICS)}.")
-    result = compare(load_results(args.base), load_results(args.new), thresholds, metrics)
+    result = compare(
+        load_results(args.base),
+        load_results(args.new),
+        thresholds,
+        metrics,
+        base_device=args.base_device,
+        new_device=args.new_device,
+    )
     if args.json:
         print_json(result)
     else:

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "compare",
     "serve",
     "pipeline",
+    "worker",
 )
 
 DESCRIPTION = """\

@@ -15,6 +15,7 @@ EXAMPLES = """\
       --variants tflite-int8,onnx-int8 --out runs/mine
   edgeship pipeline --config pipeline.toml --dry-run
   edgeship pipeline --out runs/demo --resume              # reuse steps whose inputs are unchanged
+  edgeship pipeline --out runs/fleet --cluster tcp://10.0.0.2:8786 --device pi5,jetson
 """
 
 
@@ -49,6 +50,16 @@ def register(subparsers: Any) -> None:
         "--cold", type=int, help="cold starts (fresh processes) per configuration (default 3)"
     )
     p.add_argument("--no-keras-baseline", action="store_true", help="skip timing the Keras model")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="bench on a device fleet: its Dask scheduler, tcp://HOST:PORT (needs --device)",
+    )
+    p.add_argument(
+        "--device",
+        metavar="LABEL[,LABEL...]",
+        help="devices of --cluster to bench on; the pipeline recommends per device",
+    )
     p.add_argument(
         "--config",
         help="TOML or YAML file with these settings, or a run's config.json (flags override)",
@@ -86,6 +97,8 @@ def resolve(args: argparse.Namespace) -> Any:
         "bench_min_seconds": args.bench_min_seconds,
         "bench_cold": args.cold,
         "keras_baseline": False if args.no_keras_baseline else None,
+        "cluster": args.cluster,
+        "devices": args.device,
     }
     return coerce(config, {k: v for k, v in flags.items() if v is not None})
 
@@ -103,7 +116,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rec = results["recommendation"]
     out = Path(config.out)
-    if rec.get("variant"):
+    per_device = results.get("recommendations") or {}
+    if per_device:
+        for device, choice in per_device.items():
+            print(
+                f"Recommendation for {device}: ship {choice['variant']} on {choice['backend']} "
+                f"with {choice['threads']} thread(s)."
+                if choice.get("variant")
+                else f"Recommendation for {device}: none — no variant meets every budget."
+            )
+        ok = all(choice.get("variant") for choice in per_device.values())
+    elif rec.get("variant"):
         print(
             f"Recommendation: ship {rec['variant']} on {rec['backend']} "
             f"with {rec['threads']} thread(s)."
@@ -112,4 +135,4 @@ def run(args: argparse.Namespace) -> int:
         print("Recommendation: none — no variant meets every budget.")
     print(rec["reason"])
     print(f"Report: {out / 'report.html'}  (also {out / 'report.md'}, {out / 'results.json'})")
-    return 0 if rec.get("variant") else 3
+    return 0 if (ok if per_device else rec.get("variant")) else 3

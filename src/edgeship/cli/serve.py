@@ -1,15 +1,17 @@
-"""`edgeship serve`: serve artifacts over HTTP (KServe v2, TF Serving REST, image classify)."""
+"""`edgeship serve`: serve artifacts over HTTP (KServe v2, TF Serving REST, image classify)
+and KServe v2 gRPC."""
 
 from __future__ import annotations
 
 import signal
 import sys
+import threading
 from typing import Any
 
 from edgeship.cli._common import add_command, print_json
 from edgeship.errors import ConfigError
 
-SUMMARY = "serve artifacts over HTTP: KServe v2 (tritonclient), TF Serving REST, image classify"
+SUMMARY = "serve artifacts: KServe v2 over HTTP and gRPC (tritonclient), TF Serving REST, classify"
 EXAMPLES = """\
   edgeship serve runs/m/artifacts       # every 'ok' variant of a convert output, named by variant
   curl localhost:8000/v2/models/tflite-int8
@@ -20,6 +22,14 @@ EXAMPLES = """\
   curl -X POST localhost:8080/v2/repository/index   # lists the names it serves
   edgeship serve runs/m/artifacts --host 0.0.0.0 --token-file token.txt \\
       --tls-cert cert.pem --tls-key key.pem
+  edgeship serve runs/m/artifacts --grpc-port 9001   # KServe v2 gRPC there (0: no gRPC)
+  edgeship serve runs/m/artifacts \\
+      --dynamic-batching max_batch_size=8,max_queue_delay_microseconds=500
+  edgeship serve runs/m/artifacts \\
+      --dynamic-batching tflite-fp32:max_batch_size=16,preferred_batch_size=4/8
+  edgeship serve runs/m/artifacts --model-control explicit   # clients may load/unload models
+  curl -X POST localhost:8000/v2/repository/models/tflite-int8/unload
+  curl localhost:8000/v2/models/tflite-int8/stats
 """
 BACKENDS = ("auto", "litert", "tflite-runtime", "tf-lite", "onnxruntime")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -45,6 +55,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tls-cert", default=None, help="PEM certificate (enables HTTPS)")
     parser.add_argument("--tls-key", default=None, help="PEM private key")
     parser.add_argument("--access-log", action="store_true", help="log each request on stderr")
+    parser.add_argument(
+        "--grpc-port", type=int, default=8001, help="KServe v2 gRPC port (default 8001; 0: off)"
+    )
+    parser.add_argument(
+        "--dynamic-batching",
+        action="append",
+        default=[],
+        metavar="[MODEL:]KEY=V,...",
+        help="batch concurrent requests (Triton's dynamic_batching): max_batch_size, "
+        "preferred_batch_size (e.g. 4/8), max_queue_delay_microseconds, max_queue_size, "
+        "timeout_microseconds; without MODEL: every model; repeatable",
+    )
+    parser.add_argument(
+        "--model-control",
+        default="none",
+        choices=("none", "explicit"),
+        help="explicit: clients may load/unload models of PATH (POST /v2/repository/...)",
+    )
     parser.add_argument("--json", action="store_true", help="print the URL and models as JSON")
     parser.set_defaults(func=run)
 
@@ -53,11 +81,30 @@ def run(args: Any) -> int:
     import logging
 
     from edgeship.serve import ServeSettings, create_server, read_token_file
+    from edgeship.serve.batching import parse_batching_spec
 
     if not 0 < args.max_body_mb <= 4096:
         raise ConfigError(f"--max-body-mb must lie in (0, 4096]. Got: {args.max_body_mb}")
     if not 1 <= args.processes <= 64:
         raise ConfigError(f"--processes must be an integer from 1 to 64. Got: {args.processes}")
+    if not 0 <= args.grpc_port <= 65535:
+        raise ConfigError(f"--grpc-port must lie in [0, 65535] (0: off). Got: {args.grpc_port}")
+    batching = {}
+    for spec in args.dynamic_batching:
+        name, config = parse_batching_spec(spec)
+        if name in batching:
+            raise ConfigError(f"--dynamic-batching is given twice for {name!r}.")
+        batching[name] = config
+    if args.processes > 1 and args.grpc_port:
+        raise ConfigError(
+            f"--processes {args.processes} serves HTTP only: add --grpc-port 0 "
+            "(or run one process to serve gRPC too)."
+        )
+    if args.processes > 1 and args.model_control != "none":
+        raise ConfigError(
+            "--model-control explicit needs one process (a load or unload would reach only one "
+            "of them): drop --processes or --model-control."
+        )
     token = read_token_file(args.token_file) if args.token_file else None
     settings = ServeSettings(
         host=args.host,
@@ -73,20 +120,30 @@ def run(args: Any) -> int:
     logging.basicConfig(level=logging.INFO if args.access_log else logging.WARNING)
     try:
         server = create_server(
-            args.paths, settings, backend=args.backend, threads=args.threads, workers=args.workers
+            args.paths,
+            settings,
+            backend=args.backend,
+            threads=args.threads,
+            workers=args.workers,
+            batching=batching,
+            model_control=args.model_control,
         )
     except OSError as exc:
         raise ConfigError(f"Cannot listen on {args.host}:{args.port}: {exc}") from exc
+    grpc_server = _start_grpc(server, args.grpc_port)
     models = [
         {"name": m.name, "path": str(m.path), "format": m.platform, "backend": m.backend}
         for m in server.app.registry
     ]
 
     def announce() -> None:
+        grpc_address = grpc_server.address if grpc_server else None
         if args.json:
-            print_json({"url": server.url, "models": models})
+            print_json({"url": server.url, "grpc": grpc_address, "models": models})
         else:
             print(f"edgeship serve: {len(models)} model(s) at {server.url}", flush=True)
+            if grpc_address:
+                print(f"edgeship serve: KServe v2 gRPC at {grpc_address}", flush=True)
             for m in models:
                 print(f"  {m['name']:<24} {m['backend']:<14} {m['path']}", flush=True)
         if args.host not in LOOPBACK and token is None:
@@ -101,12 +158,15 @@ def run(args: Any) -> int:
         from edgeship.serve.processes import serve_processes
 
         server.app.registry.close()  # loaded once to check the paths; each worker loads its own
-        options = {"backend": args.backend, "threads": args.threads, "workers": args.workers}
+        options = {"backend": args.backend, "threads": args.threads, "workers": args.workers,
+                   "batching": batching}  # fmt: skip
         return serve_processes(
             args.paths, settings, server.socket, args.processes, options, announce=announce
         )
 
     def _terminate(signum: int, frame: Any) -> None:
+        if grpc_server is not None:
+            threading.Thread(target=grpc_server.stop, daemon=True).start()
         server.stop()  # graceful: stop accepting, finish the requests in flight
 
     signal.signal(signal.SIGTERM, _terminate)
@@ -115,5 +175,20 @@ def run(args: Any) -> int:
     try:
         server.serve_forever()
     finally:
+        if grpc_server is not None:
+            grpc_server.stop()
         server.app.registry.close()
     return 0
+
+
+def _start_grpc(server: Any, port: int) -> Any:
+    """Start KServe v2 gRPC on ``port`` beside ``server`` (None when ``port`` is 0)."""
+    if not port:
+        return None
+    from edgeship.serve.grpc_server import GrpcServer
+
+    try:
+        return GrpcServer(server.app, server.settings, port).start()
+    except BaseException:
+        server.app.registry.close()
+        raise

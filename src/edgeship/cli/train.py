@@ -18,6 +18,9 @@ EXAMPLES = """\
   edgeship train --recipe lstm --dataset digits-seq --out runs/l
   edgeship train --recipe gan --dataset digits --epochs 50 --out runs/g
   edgeship train --recipe lenet5 --dataset npz:data.npz --strategy mirrored --jit --out runs/n
+  TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
+              "task": {"type": "worker", "index": 0}}' \\
+      edgeship train --strategy multi-worker --out runs/mw   # index 1 on host2
 """
 
 
@@ -48,6 +51,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--augment", action="store_true", help="random rotate/shift/zoom")
     parser.add_argument("--strategy", default="default", choices=[s.value for s in Strategy])
     parser.add_argument("--devices", default=None, help="mirrored devices, e.g. /gpu:0,/gpu:1")
+    parser.add_argument(
+        "--peer-timeout",
+        type=float,
+        default=120.0,
+        help="multi-worker: seconds to wait for the other workers (default 120)",
+    )
     parser.add_argument(
         "--mixed-precision", action="store_true", help="mixed_float16 (float32 output layer)"
     )
@@ -105,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         max_samples=args.max_samples,
         force=args.force,
         verbose=0 if (args.quiet or args.json) else 1,
+        peer_timeout=args.peer_timeout,
     )
 
 
@@ -123,9 +133,12 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(result.seconds, 3),
         "epochs_run": result.card.training.get("epochs_run"),
         "seconds_per_epoch": result.card.training.get("seconds_per_epoch"),
+        "chief": result.chief,
     }
     if args.json:
         print_json(summary)
+    elif not result.chief:
+        print(f"trained as a worker; the chief writes the model to {summary['model']}")
     else:
         acc = "n/a" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
         print(f"model:         {summary['model']}")

@@ -45,6 +45,9 @@ class PipelineConfig:
         bench_cold: fresh processes per variant x backend x threads timed from process start
             to the first result (cold start); 0 skips them.
         keras_baseline: also time the Keras model (needs TensorFlow) for the speed-up.
+        cluster: Dask scheduler of a device fleet (``tcp://HOST:PORT``); the bench step then
+            runs on ``devices`` and the pipeline recommends per device (no Keras baseline).
+        devices: device labels of ``cluster``.
     """
 
     out: str = "runs/pipeline"
@@ -65,6 +68,8 @@ class PipelineConfig:
     bench_runs: int = 50
     bench_cold: int = 3
     keras_baseline: bool = True
+    cluster: str | None = None
+    devices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -95,6 +100,18 @@ class PipelineConfig:
             raise ConfigError(
                 f"Unknown backend(s) {unknown or list(self.backends)}. Expected names from: "
                 f"{', '.join(BACKENDS)}."
+            )
+        if self.cluster:
+            from edgeship.fleet.cluster import check_address
+            from edgeship.fleet.labels import check_label
+
+            check_address(self.cluster)
+            for label in self.devices:
+                check_label(label)
+        if bool(self.cluster) != bool(self.devices):
+            raise ConfigError(
+                "cluster and devices go together (--cluster ADDRESS --device LABEL[,LABEL...]). "
+                f"Got: cluster {self.cluster!r}, devices {list(self.devices)}."
             )
         if self.bench_cold < 0 or self.bench_runs < 1 or self.bench_min_seconds < 0:
             raise ConfigError(
@@ -127,12 +144,14 @@ def coerce(base: PipelineConfig, values: dict[str, Any]) -> PipelineConfig:
         )
     clean: dict[str, Any] = {}
     for key, value in values.items():
-        if key in ("variants", "backends", "threads") and not isinstance(value, (str, list, tuple)):
+        if key in ("variants", "backends", "threads", "devices") and not isinstance(
+            value, (str, list, tuple)
+        ):
             raise ConfigError(
                 f"Pipeline setting {key} expects a list or a comma-separated string. "
                 f"Got: {value!r} ({type(value).__name__})."
             )
-        if key in ("variants", "backends"):
+        if key in ("variants", "backends", "devices"):
             items = value.split(",") if isinstance(value, str) else list(value)
             clean[key] = tuple(str(v).strip() for v in items if str(v).strip())
         elif key == "threads":

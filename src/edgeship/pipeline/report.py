@@ -90,7 +90,7 @@ def bench_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         key = (r.get("variant"), r.get("backend"), int(r.get("threads") or 1))
         rows.append(
             [
-                str(r.get("variant")),
+                (f"{r['device']}:" if r.get("device") else "") + str(r.get("variant")),
                 str(r.get("backend")),
                 _fmt(r.get("threads")),
                 _fmt(r.get("batch")),
@@ -119,6 +119,15 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _headline(results: dict[str, Any]) -> str:
+    per_device = results.get("recommendations") or {}
+    if per_device:
+        return " ".join(
+            f"On {device}: ship {rec['variant']} on {rec['backend']} with {rec['threads']} "
+            "thread(s)."
+            if rec.get("variant")
+            else f"On {device}: no variant meets every budget."
+            for device, rec in per_device.items()
+        )
     rec = results["recommendation"]
     if rec.get("variant"):
         return f"Ship {rec['variant']} on {rec['backend']} with {rec['threads']} thread(s)."

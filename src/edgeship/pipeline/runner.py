@@ -194,6 +194,8 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         "runs": config.bench_runs,
         "cold": config.bench_cold,
         "keras_baseline": config.keras_baseline,
+        "cluster": config.cluster,
+        "devices": list(config.devices),
     }
 
     def run_bench() -> dict[str, Any]:
@@ -205,27 +207,33 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         ]
         if not artifacts:
             raise ConfigError("No converted variant passed; nothing to benchmark.")
-        baselines = (f"keras:{_model_file(lay)}",) if config.keras_baseline else ()
-        results = run_sweep(
-            BenchConfig(
-                artifacts=tuple(artifacts),
-                backends=tuple(config.backends),
-                threads=tuple(config.threads),
-                batch=(1,),
-                min_seconds=config.bench_min_seconds,
-                min_runs=config.bench_runs,
-                cold=config.bench_cold,
-                eval_data=str(lay.model_dir / "eval.npz"),
-                baselines=baselines,
-            )
+        keras = config.keras_baseline and not config.cluster  # devices run without TensorFlow
+        baselines = (f"keras:{_model_file(lay)}",) if keras else ()
+        sweep = BenchConfig(
+            artifacts=tuple(artifacts),
+            backends=tuple(config.backends),
+            threads=tuple(config.threads),
+            batch=(1,),
+            min_seconds=config.bench_min_seconds,
+            min_runs=config.bench_runs,
+            cold=config.bench_cold,
+            eval_data=str(lay.model_dir / "eval.npz"),
+            baselines=baselines,
         )
+        if config.cluster:
+            from edgeship.fleet import FleetTarget, run_fleet
+
+            results = run_fleet(sweep, FleetTarget(config.cluster, config.devices))
+        else:
+            results = run_sweep(sweep)
         save_results(lay.bench_json, results)
         return {"configurations": len(results.get("results", []))}
 
+    where = f" on devices {', '.join(config.devices)}" if config.cluster else ""
     return Step(
         "bench",
         f"benchmark on {', '.join(config.backends)} x threads "
-        f"{', '.join(map(str, config.threads))}",
+        f"{', '.join(map(str, config.threads))}{where}",
         (lay.artifacts,),
         (lay.bench_json,),
         settings,

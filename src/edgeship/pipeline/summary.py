@@ -36,6 +36,13 @@ def keras_p50_ms(rows: list[dict[str, Any]]) -> float | None:
     return min(values) if values else None
 
 
+def _bench_target(config: PipelineConfig, out: str) -> str:
+    """The Keras baseline, or the fleet's devices (which run without TensorFlow)."""
+    if config.cluster:
+        return f"--cluster {config.cluster} --device {','.join(config.devices)}"
+    return f"--baseline keras:{out}/model/model.keras"
+
+
 def reproduce_commands(config: PipelineConfig) -> list[str]:
     """The exact commands that reproduce this run: from its config.json (every setting), as
     flags, and step by step."""
@@ -70,11 +77,20 @@ def reproduce_commands(config: PipelineConfig) -> list[str]:
         f"--max-accuracy-drop {config.max_accuracy_drop:g} --out {out}/artifacts --force",
         f"edgeship bench {out}/artifacts/*.tflite {out}/artifacts/*.onnx "
         f"--backend {','.join(config.backends)} --threads {','.join(map(str, config.threads))} "
-        f"--eval {out}/model/eval.npz --baseline keras:{out}/model/model.keras "
-        f"--json {out}/bench.json",
+        f"--eval {out}/model/eval.npz {_bench_target(config, out)} --json {out}/bench.json",
         f"edgeship report {out}/bench.json --out {out}/bench-report.html",
     ]
     return [exact, whole, *steps]
+
+
+def _overall(choice: dict[str, Any], per_device: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Without devices, ``choice``; with them, the first device's choice and every reason."""
+    if not per_device:
+        return choice
+    first = dict(next(iter(per_device.values())))
+    first["reason"] = " | ".join(f"On {d}: {rec['reason']}" for d, rec in per_device.items())
+    first["device"] = next(iter(per_device))
+    return first
 
 
 def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,12 +104,19 @@ def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[s
     keras = keras_p50_ms(rows)
     budgets = Budgets(config.max_accuracy_drop, config.max_latency_ms, config.max_size_mb)
     choice = recommend(variants, [r for r in rows if not is_keras_row(r)], budgets, keras)
+    per_device = {
+        device: recommend(
+            variants, [r for r in rows if r.get("device") == device], budgets, keras
+        ).to_dict()
+        for device in config.devices
+    }
     model_file = lay.model_path
     return {
         "schema": RESULTS_SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": config.to_dict(),
-        "recommendation": choice.to_dict(),
+        "recommendation": _overall(choice.to_dict(), per_device),
+        "recommendations": per_device,
         "model": {
             "path": str(model_file),
             "sha256": sha256_file(model_file) if model_file.is_file() else None,

@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from edgeship.serve.app import App
 from edgeship.serve.auth import BearerAuth, read_token_file
+from edgeship.serve.batching import BatchingConfig
+from edgeship.serve.model_control import ModelControl, ModelRepository
 from edgeship.serve.registry import Loader, ModelRegistry, ServedModel, load_registry
 from edgeship.serve.server import Server
 from edgeship.serve.settings import ServeSettings
 
 __all__ = [
     "App",
+    "BatchingConfig",
     "BearerAuth",
+    "ModelControl",
     "ModelRegistry",
     "ServeSettings",
     "ServedModel",
@@ -44,6 +48,8 @@ def create_server(
     threads: int | None = None,
     workers: int = 1,
     loader: Loader | None = None,
+    batching: Mapping[str, BatchingConfig] | None = None,
+    model_control: ModelControl | str = ModelControl.NONE,
     sock: socket.socket | None = None,
 ) -> Server:
     """Load the models under ``paths`` and build a (not yet started) :class:`Server`.
@@ -56,6 +62,8 @@ def create_server(
         threads: interpreter threads per engine.
         workers: engines per model (requests that run a model at the same time).
         loader: replacement for ``edgeship.runtime.load`` (same signature).
+        batching: dynamic batching by model name (``"*"``: every model); off by default.
+        model_control: ``"explicit"`` lets clients load and unload models from ``paths``.
         sock: an already bound, listening socket to serve on (else one is bound).
 
     Returns:
@@ -63,10 +71,15 @@ def create_server(
     """
     settings = settings or ServeSettings()
     registry = load_registry(
-        paths, backend=backend, threads=threads, workers=workers, loader=loader
+        paths, backend=backend, threads=threads, workers=workers, loader=loader, batching=batching
     )
-    app = App(registry, BearerAuth(settings.token), max_body_bytes=settings.max_body_bytes)
     try:
+        app = App(
+            registry,
+            BearerAuth(settings.token),
+            max_body_bytes=settings.max_body_bytes,
+            repository=ModelRepository(registry, paths, model_control),
+        )
         return Server(app, settings, sock=sock)
     except BaseException:
         registry.close()

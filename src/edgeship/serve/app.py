@@ -6,7 +6,9 @@ Routes (``{m}`` is a loaded model's name; ``/versions/{v}`` may follow it):
 GET         /v2, /v2/health/live, /v2/health/ready KServe v2 server metadata and health
 GET         /v2/models/{m}[/ready|/config]         KServe v2 model metadata, readiness
 POST        /v2/models/{m}/infer                   KServe v2 inference (JSON or binary)
-POST        /v2/repository/index                   models held (Triton extension)
+GET         /v2/models[/{m}]/stats                 statistics (Triton extension)
+POST        /v2/repository/index                   models in the repository (Triton extension)
+POST        /v2/repository/models/{m}/load|unload  model control (``--model-control explicit``)
 GET         /v1/models/{m}[/metadata]              TF Serving status and metadata
 POST        /v1/models/{m}:predict                 TF Serving predict
 POST        /v1/models/{m}:classify                image in, top-k labels out
@@ -33,6 +35,7 @@ from edgeship.serve import classify, kserve_v2, tfserving
 from edgeship.serve.auth import BearerAuth
 from edgeship.serve.metrics import CONTENT_TYPE as METRICS_TYPE
 from edgeship.serve.metrics import Metrics
+from edgeship.serve.model_control import ModelControl, ModelRepository, control_parameters
 from edgeship.serve.protocol import (
     HttpError,
     Request,
@@ -42,6 +45,7 @@ from edgeship.serve.protocol import (
     parse_json,
 )
 from edgeship.serve.registry import ModelRegistry, ServedModel
+from edgeship.serve.stats import statistics
 from edgeship.serve.tensors import check_feeds
 
 log = logging.getLogger("edgeship.serve")
@@ -49,7 +53,9 @@ log = logging.getLogger("edgeship.serve")
 _MODEL_PATH = re.compile(
     r"^/v(?P<api>[12])/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<rest>.*)$"
 )
+_CONTROL_PATH = re.compile(r"^/v2/repository/models/(?P<name>[^/]+)/(?P<action>load|unload)$")
 Handler = Callable[[Request, ServedModel], Response]
+INFER_ENDPOINTS = frozenset({"v2_infer", "v1_predict", "v1_classify"})
 
 
 class App:
@@ -59,6 +65,7 @@ class App:
         registry: the loaded models.
         auth: bearer-token check (disabled when its token is None).
         max_body_bytes: limit on a decompressed request body.
+        repository: the model repository for index and load/unload (default: control off).
     """
 
     def __init__(
@@ -66,8 +73,10 @@ class App:
         registry: ModelRegistry,
         auth: BearerAuth | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
+        repository: ModelRepository | None = None,
     ) -> None:
         self.registry = registry
+        self.repository = repository or ModelRepository(registry, [], ModelControl.NONE)
         self.auth = auth or BearerAuth(None)
         self.max_body_bytes = max_body_bytes
         self.metrics = Metrics(models_loaded=len(registry))
@@ -75,6 +84,7 @@ class App:
             ("GET", "2", ""): ("v2_model_metadata", self._v2_metadata),
             ("GET", "2", "/ready"): ("v2_model_ready", self._v2_ready),
             ("GET", "2", "/config"): ("v2_model_config", self._v2_config),
+            ("GET", "2", "/stats"): ("v2_model_stats", self._v2_stats),
             ("POST", "2", "/infer"): ("v2_infer", self._v2_infer),
             ("GET", "1", ""): ("v1_status", self._v1_status),
             ("GET", "1", "/metadata"): ("v1_metadata", self._v1_metadata),
@@ -99,14 +109,35 @@ class App:
         except Exception as exc:  # a bug: report it, keep serving
             log.exception("unexpected error on %s %s", request.method, request.path[:200])
             response = error_response(500, f"Internal error: {type(exc).__name__}.")
-        self.metrics.observe_request(
-            model_label, endpoint, response.status, time.perf_counter() - start
-        )
+        elapsed = time.perf_counter() - start
+        self.metrics.observe_request(model_label, endpoint, response.status, elapsed)
+        if endpoint in INFER_ENDPOINTS:
+            self.record_request(model_label, response.status < 400, elapsed)
         return response
+
+    def waits(self, request: Request) -> bool:
+        """True when answering ``request`` may block while using no CPU: inference on a model
+        with dynamic batching (it waits for others) and model load/unload. A server that
+        calls :meth:`handle` on an event loop must run these on a thread."""
+        if request.path.startswith("/v2/repository/models/"):
+            return True
+        match = _MODEL_PATH.match(request.path)
+        if match is None:
+            return False
+        model = self.registry.get(urllib.parse.unquote(match["name"]))
+        return model is not None and model.batcher is not None
+
+    def record_request(self, model_name: str, ok: bool, seconds: float) -> None:
+        """Count one finished inference request in its model's statistics."""
+        model = self.registry.get(model_name)
+        if model is not None:
+            model.stats.record_request(ok, int(seconds * 1e9))
 
     def _route(self, request: Request) -> tuple[str, str, Callable[[], Response]]:
         path, method = request.path, request.method
         self.auth.check(request)
+        if path.startswith("/v2/repository/models/") or path.rstrip("/") == "/v2/models/stats":
+            return self._extension_route(request)
         match = _MODEL_PATH.match(path)
         if match is None:
             endpoint, fixed = self._fixed_route(method, path)
@@ -127,6 +158,30 @@ class App:
         )
         endpoint, handler = route
         return model.name, endpoint, lambda: handler(request, model)
+
+    def _extension_route(self, request: Request) -> tuple[str, str, Callable[[], Response]]:
+        if request.path.rstrip("/") == "/v2/models/stats":
+            if request.method != "GET":
+                raise HttpError(405, f"{request.method} is not allowed here.", {"Allow": "GET"})
+            return "", "v2_stats", lambda: json_response(statistics(self.registry))
+        match = _CONTROL_PATH.match(request.path)
+        if match is None:
+            raise HttpError(
+                404, f"No route for {request.path[:200]!r}. Expected .../models/NAME/load|unload."
+            )
+        if request.method != "POST":
+            raise HttpError(405, f"{request.method} is not allowed here.", {"Allow": "POST"})
+        name, action = urllib.parse.unquote(match["name"]), match["action"]
+        return "", f"v2_{action}", lambda: self._control(request, name, action)
+
+    def _control(self, request: Request, name: str, action: str) -> Response:
+        params = control_parameters(self._body(request))
+        if action == "load":
+            self.repository.load(name, params)
+        else:
+            self.repository.unload(name, params)
+        self.metrics.models_loaded = len(self.registry)
+        return json_response({})
 
     def _fixed_route(self, method: str, path: str) -> tuple[str, Callable[[Request], Response]]:
         routes: dict[str, tuple[str, str, Callable[[Request], Response]]] = {
@@ -165,10 +220,16 @@ class App:
             )
         return data
 
-    def _run(self, model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        check_feeds(model, feeds)
+    def infer(self, model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Check ``feeds`` against ``model`` and run them (batched when the model batches):
+        the path every protocol shares.
+
+        Raises:
+            HttpError: 400 for feeds the model cannot take; 503 when its queue is full.
+        """
+        feeds = check_feeds(model, feeds)
         start = time.perf_counter()
-        results = model.predict(feeds)
+        results = model.infer(feeds)
         self.metrics.observe_inference(model.name, time.perf_counter() - start)
         return results
 
@@ -181,9 +242,10 @@ class App:
         return json_response(kserve_v2.server_metadata())
 
     def _v2_index(self, request: Request) -> Response:
-        return json_response(
-            [{"name": m.name, "version": m.version, "state": "READY"} for m in self.registry]
-        )
+        body = self._body(request)
+        doc = parse_json(body, "repository index request") if body.strip() else {}
+        ready = isinstance(doc, dict) and doc.get("ready") is True
+        return json_response(self.repository.index(ready_only=ready))
 
     def _metrics(self, request: Request) -> Response:
         return Response(body=self.metrics.render().encode("utf-8"), content_type=METRICS_TYPE)
@@ -199,12 +261,15 @@ class App:
     def _v2_config(self, request: Request, model: ServedModel) -> Response:
         return json_response(kserve_v2.model_config(model))
 
+    def _v2_stats(self, request: Request, model: ServedModel) -> Response:
+        return json_response(statistics([model]))
+
     def _v2_infer(self, request: Request, model: ServedModel) -> Response:
         body = self._body(request)
         feeds, wanted, rid = kserve_v2.parse_infer_request(
             model, body, request.header(kserve_v2.HEADER_LENGTH)
         )
-        results = self._run(model, feeds)
+        results = self.infer(model, feeds)
         return kserve_v2.build_infer_response(model, results, wanted, rid)
 
     def _v1_status(self, request: Request, model: ServedModel) -> Response:
@@ -216,13 +281,13 @@ class App:
     def _v1_predict(self, request: Request, model: ServedModel) -> Response:
         doc = parse_json(self._body(request))
         feeds, rows = tfserving.parse_predict(model, doc)
-        results = self._run(model, feeds)
+        results = self.infer(model, feeds)
         return json_response(tfserving.build_predict(model, results, rows))
 
     def _v1_classify(self, request: Request, model: ServedModel) -> Response:
         image = classify.extract_image(self._body(request), request.header("content-type"))
         x = classify.preprocess_image(model, image)
-        results = self._run(model, {model.inputs[0].name: x})
+        results = self.infer(model, {model.inputs[0].name: x})
         scores = results[model.outputs[0].name]
         k = classify.parse_top_k(request.query.get("top_k"), int(np.asarray(scores).size))
         return json_response(

@@ -67,9 +67,9 @@ class AsgiAdapter:
         self.settings = settings
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="edgeship")
         self._cost: dict[bytes, float] = {}  # raw path -> moving average of handle() CPU s
-        self.offload: Callable[[Request], bool] | None = None
-        """Optional rule: True for a request that must leave the event loop (e.g. one that
-        waits for other requests, as dynamic batching does)."""
+        self.offload: Callable[[Request], bool] | None = getattr(app, "waits", None)
+        """Rule: True for a request that must leave the event loop (one that waits for
+        other requests, as dynamic batching does, or loads a model); ``App.waits``."""
 
     def close(self) -> None:
         """Stop the thread pool (waits for running calls)."""

@@ -33,7 +33,13 @@ def server_metadata() -> dict[str, Any]:
     return {
         "name": "edgeship",
         "version": __version__,
-        "extensions": ["binary_tensor_data", "classification"],
+        "extensions": [
+            "binary_tensor_data",
+            "classification",
+            "statistics",
+            "model_repository",
+            "model_configuration",
+        ],
     }
 
 
@@ -52,16 +58,32 @@ def model_metadata(model: ServedModel) -> dict[str, Any]:
     }
 
 
+def _config_tensor(meta: TensorMeta, batched: bool) -> dict[str, Any]:
+    # Triton's ModelInput/ModelOutput: dims leave out the batch axis when max_batch_size > 0.
+    entry = _tensor_meta(meta)
+    entry["data_type"] = "TYPE_" + entry["datatype"]
+    entry["dims"] = list(meta.shape[1:] if batched and meta.shape else meta.shape)
+    return entry
+
+
 def model_config(model: ServedModel) -> dict[str, Any]:
-    """Body of ``GET /v2/models/{name}/config`` (the fields Triton clients read)."""
-    return {
+    """Body of ``GET /v2/models/{name}/config`` (the fields Triton clients read).
+
+    ``max_batch_size`` is 0 unless the model batches dynamically; then the
+    ``dynamic_batching`` block says how.
+    """
+    batching = model.batching
+    config: dict[str, Any] = {
         "name": model.name,
         "platform": PLATFORMS.get(model.platform, model.platform),
         "backend": model.backend,
-        "max_batch_size": 0,
-        "input": [_tensor_meta(m) for m in model.inputs],
-        "output": [_tensor_meta(m) for m in model.outputs],
+        "max_batch_size": batching.max_batch_size if batching else 0,
+        "input": [_config_tensor(m, batching is not None) for m in model.inputs],
+        "output": [_config_tensor(m, batching is not None) for m in model.outputs],
     }
+    if batching is not None:
+        config["dynamic_batching"] = batching.as_triton()
+    return config
 
 
 def _header_length(value: str | None, body_len: int) -> int | None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import queue
 import re
-from collections.abc import Callable, Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +23,13 @@ import numpy as np
 
 from edgeship.card import ModelCard, find_card
 from edgeship.errors import ConfigError, ModelLoadError
-from edgeship.fileio import read_json
+from edgeship.serve.batching import RETRY_AFTER, BatchingConfig, DynamicBatcher
+from edgeship.serve.discovery import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, discover
+from edgeship.serve.protocol import HttpError
+from edgeship.serve.stats import Execution, ModelStats
 
-ARTIFACT_SUFFIXES = (".tflite", ".onnx")
-MANIFEST_FILENAME = "manifest.json"
 MODEL_VERSION = "1"
+__all__ = ["ARTIFACT_SUFFIXES", "MANIFEST_FILENAME", "discover"]  # re-exported
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -77,7 +81,13 @@ class ServedModel:
     version: str = MODEL_VERSION
     aliases: dict[str, str] = field(default_factory=dict)
     engines: list[EngineLike] = field(default_factory=list)
+    batching: BatchingConfig | None = None
+    stats: ModelStats = field(default_factory=ModelStats, repr=False)
+    batcher: DynamicBatcher | None = field(default=None, repr=False)
     _pool: queue.Queue[EngineLike] = field(default_factory=queue.Queue, repr=False)
+    _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _inflight: int = field(default=0, repr=False)
+    _retired: bool = field(default=False, repr=False)
 
     def canonical(self, name: str) -> str:
         """The model's own input name for ``name`` (which may be an alias such as ``image``
@@ -100,21 +110,82 @@ class ServedModel:
         finally:
             self._pool.put(eng)
 
-    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the model on ``feeds`` (by input name) and return outputs by name."""
+    def _call(self, eng: EngineLike, feeds: dict[str, np.ndarray]) -> Any:
+        # A single-input model takes the bare array: the runtime's fastest path.
         single = len(self.inputs) == 1 and len(feeds) == 1
-        with self.engine() as eng:
-            # A single-input model takes the bare array: the runtime's fastest path.
-            result = eng.predict(next(iter(feeds.values())) if single else feeds)
+        return eng.predict(next(iter(feeds.values())) if single else feeds)
+
+    def _outputs(self, result: Any) -> dict[str, np.ndarray]:
         if isinstance(result, dict):
             return {str(k): np.asarray(v) for k, v in result.items()}
         return {self.outputs[0].name: np.asarray(result)}
 
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on ``feeds`` (by input name) and return outputs by name."""
+        with self.engine() as eng:
+            result = self._call(eng, feeds)
+        return self._outputs(result)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests inside :meth:`infer` now (queued, waiting for an engine or running)."""
+        return self._inflight
+
+    @contextmanager
+    def _request(self) -> Iterator[None]:
+        """Count a request in flight; refuse it once the model is being unloaded."""
+        with self._idle:
+            if self._retired:
+                raise HttpError(503, f"Model '{self.name}' is being unloaded.", RETRY_AFTER)
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                if not self._inflight:
+                    self._idle.notify_all()
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Serve one checked request: through the dynamic batcher when the model has one,
+        else straight on a free engine; either way counted in :attr:`stats`.
+
+        Raises:
+            HttpError: 503 once the model is being unloaded, or from the batcher.
+        """
+        with self._request():
+            return self._infer(feeds)
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.batcher is not None:
+            return self.batcher.submit(feeds)
+        start = time.perf_counter_ns()
+        with self.engine() as eng:
+            got = time.perf_counter_ns()
+            result = self._call(eng, feeds)
+        ran = time.perf_counter_ns()
+        outputs = self._outputs(result)
+        rows = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+        self.stats.record_execution(
+            Execution(rows, (got - start,), 0, ran - got, time.perf_counter_ns() - ran)
+        )
+        return outputs
+
     def close(self) -> None:
-        """Close every engine of the pool."""
+        """Stop the batcher and close every engine of the pool."""
+        if self.batcher is not None:
+            self.batcher.close()
         for eng in self.engines:
             eng.close()
         self.engines.clear()
+
+    def retire(self, timeout_s: float = 30.0) -> None:
+        """Close the model once the requests already on it have finished (for unload); new
+        ones get a 503. After ``timeout_s`` a stuck request no longer keeps the model."""
+        with self._idle:
+            self._retired = True
+            self._idle.wait_for(lambda: not self._inflight, timeout=timeout_s)
+        self.close()
 
 
 def _dims(shape: Any) -> tuple[int, ...]:
@@ -149,7 +220,12 @@ def _example_feeds(specs: Sequence[TensorMeta]) -> dict[str, np.ndarray]:
 
 
 def _load_model(
-    name: str, path: Path, loader: Loader, workers: int, options: dict[str, Any]
+    name: str,
+    path: Path,
+    loader: Loader,
+    workers: int,
+    options: dict[str, Any],
+    batching: BatchingConfig | None = None,
 ) -> ServedModel:
     engines = [loader(str(path), **options) for _ in range(workers)]
     first = engines[0]
@@ -180,64 +256,43 @@ def _load_model(
         TensorMeta(m.name, m.shape, str(warm[m.name].dtype) if m.name in warm else m.dtype)
         for m in model.outputs
     )
+    if batching is not None:
+        model.batching = batching
+        model.batcher = DynamicBatcher(name, batching, model.predict, model.stats, workers)
     return model
 
 
-def _manifest_entries(directory: Path) -> list[tuple[str, Path]]:
-    try:
-        manifest = read_json(directory / MANIFEST_FILENAME)
-        variants = manifest["variants"]
-        entries = [
-            (str(v["name"]), directory / str(v["file"]))
-            for v in variants
-            if isinstance(v, dict) and v.get("status") == "ok"
-        ]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelLoadError(
-            f"{directory / MANIFEST_FILENAME} is not a readable edgeship manifest: {exc!r}. "
-            "Expected the 'variants' list written by 'edgeship convert'."
-        ) from exc
-    if not entries:
-        raise ModelLoadError(
-            f"{directory / MANIFEST_FILENAME} lists no variant with status 'ok'. "
-            "Re-run 'edgeship convert' or serve one artifact file."
-        )
-    return entries
+@dataclass(frozen=True)
+class LoadOptions:
+    """How the registry's models were loaded, to load more the same way (model control).
 
-
-def discover(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
-    """Return ``(model name, artifact path)`` pairs for one artifact or directory.
-
-    Raises:
-        ModelLoadError: the path does not exist or holds no artifact.
+    Attributes:
+        loader: function with the signature of ``edgeship.runtime.load``.
+        workers: engines per model.
+        options: keyword arguments for ``loader`` (backend, threads).
+        batching: dynamic batching by model name; ``"*"`` applies to every other model.
     """
-    p = Path(path)
-    if p.is_file():
-        if p.suffix.lower() not in ARTIFACT_SUFFIXES:
-            raise ModelLoadError(
-                f"Cannot serve {p}: expected a .tflite or .onnx artifact or a directory. "
-                f"Got a '{p.suffix}' file."
-            )
-        card = find_card(p)
-        return [(card.name if card else p.stem, p)]
-    if p.is_dir():
-        if (p / MANIFEST_FILENAME).is_file():
-            return _manifest_entries(p)
-        found = sorted(f for f in p.iterdir() if f.suffix.lower() in ARTIFACT_SUFFIXES)
-        if not found:
-            raise ModelLoadError(
-                f"No .tflite or .onnx artifact in {p}. Expected a convert output directory "
-                "(with manifest.json) or a directory of artifacts."
-            )
-        return [(f.stem, f) for f in found]
-    raise ModelLoadError(f"Cannot serve {p}: no such file or directory.")
+
+    loader: Loader
+    workers: int = 1
+    options: Mapping[str, Any] = field(default_factory=dict)
+    batching: Mapping[str, BatchingConfig] = field(default_factory=dict)
+
+    def load(self, name: str, path: Path) -> ServedModel:
+        """Load, warm up and (when configured) start batching one model."""
+        config = self.batching.get(name, self.batching.get("*"))
+        return _load_model(name, path, self.loader, self.workers, dict(self.options), config)
 
 
 class ModelRegistry:
     """Models by name. Names are the only way a request reaches a model."""
 
-    def __init__(self, models: Sequence[ServedModel]) -> None:
+    def __init__(
+        self, models: Sequence[ServedModel], load_options: LoadOptions | None = None
+    ) -> None:
         self._models = {m.name: m for m in models}
+        self._lock = threading.Lock()
+        self.load_options = load_options
 
     def get(self, name: str) -> ServedModel | None:
         """Return the model called ``name``, or None."""
@@ -249,14 +304,30 @@ class ModelRegistry:
         return sorted(self._models)
 
     def __iter__(self) -> Iterator[ServedModel]:
-        return iter(self._models[n] for n in self.names)
+        models = dict(self._models)
+        return iter(models[n] for n in sorted(models))
 
     def __len__(self) -> int:
         return len(self._models)
 
+    def put(self, model: ServedModel) -> ServedModel | None:
+        """Serve ``model`` under its name; return the model it replaces, if any."""
+        with self._lock:
+            old = self._models.get(model.name)
+            self._models = {**self._models, model.name: model}
+        return old
+
+    def pop(self, name: str) -> ServedModel | None:
+        """Stop serving the model called ``name`` and return it (None if unknown)."""
+        with self._lock:
+            models = dict(self._models)
+            model = models.pop(name, None)
+            self._models = models
+        return model
+
     def close(self) -> None:
         """Close every model's engines."""
-        for model in self._models.values():
+        for model in list(self._models.values()):
             model.close()
 
 
@@ -267,6 +338,7 @@ def load_registry(
     threads: int | None = None,
     workers: int = 1,
     loader: Loader | None = None,
+    batching: Mapping[str, BatchingConfig] | None = None,
 ) -> ModelRegistry:
     """Load every artifact under ``paths`` into a :class:`ModelRegistry`.
 
@@ -276,6 +348,7 @@ def load_registry(
         threads: interpreter threads per engine.
         workers: engines per model; that many requests run a model at the same time.
         loader: function with the signature of ``edgeship.runtime.load`` (default: that one).
+        batching: dynamic batching by model name (``"*"``: every model); off by default.
 
     Raises:
         ConfigError: bad ``workers``, a model name used twice or not URL-safe.
@@ -308,12 +381,19 @@ def load_registry(
                 "Serve them from separate directories or rename one."
             )
         seen[name] = artifact
+    unknown = sorted(set(batching or {}) - set(seen) - {"*"})
+    if unknown:
+        raise ConfigError(
+            f"Dynamic batching is set for {unknown}, which this server does not load. "
+            f"Models: {sorted(seen)}."
+        )
+    load_options = LoadOptions(loader, workers, options, dict(batching or {}))
     models: list[ServedModel] = []
     try:
         for name, artifact in entries:
-            models.append(_load_model(name, artifact, loader, workers, options))
+            models.append(load_options.load(name, artifact))
     except BaseException:
         for m in models:
             m.close()
         raise
-    return ModelRegistry(models)
+    return ModelRegistry(models, load_options)

@@ -77,6 +77,8 @@ class TrainConfig:
         calibration_samples: number of training inputs written to ``calibration.npz``.
         max_samples: use at most this many training samples (quick runs and tests).
         force: replace an existing ``model.keras`` in ``out``.
+        peer_timeout: ``multi-worker`` only: seconds a worker waits for its peers to start
+            (and the longest silence of a peer during training) before it fails.
         verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
     """
 
@@ -105,6 +107,7 @@ class TrainConfig:
     max_samples: int | None = None
     force: bool = False
     verbose: int = 1
+    peer_timeout: float = 120.0
 
     def __post_init__(self) -> None:
         if self.recipe not in RECIPE_NAMES:
@@ -152,6 +155,17 @@ class TrainConfig:
             raise ConfigError(
                 f"fine_tune_epochs applies to the mobilenetv2 recipe only. Got recipe "
                 f"{self.recipe!r}."
+            )
+        if not (
+            isinstance(self.peer_timeout, (int, float)) and 1.0 <= self.peer_timeout <= 86400.0
+        ):
+            raise ConfigError(
+                f"peer_timeout must be a number of seconds in 1..86400. Got: {self.peer_timeout!r}"
+            )
+        if self.strategy == Strategy.MULTI_WORKER.value and self.recipe == "gan":
+            raise ConfigError(
+                "strategy 'multi-worker' trains the classifier recipes; recipe 'gan' trains on "
+                "one worker. Use --strategy default or mirrored for the gan."
             )
         if self.verbose not in (0, 1, 2):
             raise ConfigError(f"verbose must be 0, 1 or 2. Got: {self.verbose!r}")

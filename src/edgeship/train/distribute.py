@@ -5,7 +5,7 @@
   given in ``TrainConfig.devices``); the global batch is ``batch_size * replicas``.
 * ``multi-worker``: ``tf.distribute.MultiWorkerMirroredStrategy`` configured from the
   ``TF_CONFIG`` environment variable (create it at program start, before other TF work);
-  only the chief writes to the output folder.
+  only the chief writes to the output folder (see :mod:`edgeship.train.multiworker`).
 
 Mixed precision sets the Keras global dtype policy for the duration of model building and
 restores the previous policy afterwards; recipes keep their output layer in float32.
@@ -14,13 +14,13 @@ restores the previous policy afterwards; recipes keep their output layer in floa
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 from edgeship.errors import ConfigError, TrainingError
+from edgeship.train.cluster import read_cluster
 from edgeship.train.config import Strategy, TrainConfig
 
 
@@ -43,49 +43,29 @@ def make_strategy(config: TrainConfig) -> Any:
             return tf.distribute.MirroredStrategy(devices=devices)
         except (ValueError, RuntimeError) as exc:
             raise TrainingError(f"Cannot create MirroredStrategy: {exc}") from exc
-    raw = os.environ.get("TF_CONFIG")
-    if raw:
-        try:
-            spec = json.loads(raw)
-            if not isinstance(spec["cluster"]["worker"], list):
-                raise TypeError("cluster.worker must be a list")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                "TF_CONFIG is malformed. Expected JSON like "
-                '{"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                f'"task": {{"type": "worker", "index": 0}}}}. Got: {raw!r}'
-            ) from exc
-    try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    except (ValueError, RuntimeError) as exc:
-        raise TrainingError(
-            f"Cannot create MultiWorkerMirroredStrategy: {exc}. Set TF_CONFIG on every worker "
-            "and start the strategy before any other TensorFlow work."
-        ) from exc
+    from edgeship.train.multiworker import make_multi_worker_strategy
+
+    return make_multi_worker_strategy(config)
 
 
 def is_chief() -> bool:
-    """True unless ``TF_CONFIG`` names this process a non-chief worker of a cluster."""
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return True
-    try:
-        spec = json.loads(raw)
-        task, cluster = spec.get("task", {}), spec.get("cluster", {})
-    except (ValueError, AttributeError):
-        return True  # make_strategy reports the malformed TF_CONFIG
-    if task.get("type") == "chief":
-        return True
-    return (
-        task.get("type", "worker") == "worker"
-        and "chief" not in cluster
-        and (int(task.get("index", 0)) == 0)
-    )
+    """True unless ``TF_CONFIG`` names this process a worker of a cluster that is not its
+    chief (``chief`` 0, else ``worker`` 0).
+
+    Raises:
+        ConfigError: ``TF_CONFIG`` is malformed.
+    """
+    cluster = read_cluster()
+    return cluster is None or cluster.is_chief
 
 
 def worker_config(config: TrainConfig) -> TrainConfig:
     """Multi-worker runs: only the chief writes to ``config.out``; every other worker
-    writes its (identical) files to a private temporary folder."""
+    writes its (identical) files to a private temporary folder (removed by ``train``).
+
+    Raises:
+        ConfigError: ``TF_CONFIG`` is malformed (checked before any other work).
+    """
     if config.strategy != Strategy.MULTI_WORKER.value or is_chief():
         return config
     return config.replace(out=tempfile.mkdtemp(prefix="edgeship-worker-"), force=True)

@@ -15,7 +15,9 @@ Order of work (every check that can fail runs before the first epoch):
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +32,8 @@ from edgeship.errors import (
     TrainingError,
 )
 from edgeship.fileio import atomic_path, make_dirs
-from edgeship.train import cardgen
-from edgeship.train.config import TrainConfig
+from edgeship.train import backup, cardgen
+from edgeship.train.config import Strategy, TrainConfig
 from edgeship.train.datasets import DataSplits, load_dataset, make_tf_dataset
 from edgeship.train.distribute import (
     check_batch_memory,
@@ -55,6 +57,8 @@ class TrainResult:
         test_accuracy: accuracy on the test split (0..1), None for generative recipes.
         seconds: wall time of the whole run.
         history: per-epoch metrics (``loss``, ``val_loss``, ...).
+        chief: False on the workers of a multi-worker run that do not write ``out`` (their
+            files went to a temporary folder, now removed).
     """
 
     out: Path
@@ -63,6 +67,7 @@ class TrainResult:
     test_accuracy: float | None
     seconds: float
     history: dict[str, list[float]] = field(default_factory=dict)
+    chief: bool = True
 
 
 def prepare_out(config: TrainConfig) -> Path:
@@ -195,7 +200,13 @@ def compile_classifier(model: Any, learning_rate: float, jit: bool) -> None:
 
 
 def fit(
-    model: Any, train_ds: Any, val_ds: Any, epochs: int, callbacks: list[Any], verbose: int
+    model: Any,
+    train_ds: Any,
+    val_ds: Any,
+    epochs: int,
+    callbacks: list[Any],
+    verbose: int,
+    initial_epoch: int = 0,
 ) -> dict[str, list[float]]:
     """``model.fit`` with out-of-memory and NaN turned into :class:`TrainingError`."""
     import tensorflow as tf
@@ -208,6 +219,7 @@ def fit(
             callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # tf.data already shuffles
+            initial_epoch=initial_epoch,
         )
     except tf.errors.ResourceExhaustedError as exc:
         raise TrainingError(
@@ -216,6 +228,8 @@ def fit(
         ) from exc
     values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     losses = values.get("loss", [])
+    if initial_epoch >= epochs:  # resumed after the last epoch: nothing left to run
+        return values
     if not losses or not all(math.isfinite(v) for v in losses):
         raise TrainingError(
             f"Training loss is not finite (got {losses[-3:]}). Lower --learning-rate, "
@@ -231,7 +245,20 @@ def train(config: TrainConfig) -> TrainResult:
         A :class:`TrainResult` with the model path, the card and the test accuracy.
     """
     start = time.perf_counter()
-    config = worker_config(config)
+    shared = Path(config.out)
+    config = worker_config(config)  # checks TF_CONFIG of a multi-worker run first
+    if Path(config.out) == shared:
+        return _train(config, shared, start)
+    try:  # a worker that is not the chief: its files go to a private folder, then away
+        result = _train(config, shared, start)
+    finally:
+        shutil.rmtree(config.out, ignore_errors=True)
+    return dataclasses.replace(
+        result, out=shared, model_path=shared / cardgen.MODEL_FILENAME, chief=False
+    )
+
+
+def _train(config: TrainConfig, shared: Path, start: float) -> TrainResult:
     out = prepare_out(config)
     data = load_dataset(config)
     if config.recipe == "gan":
@@ -256,14 +283,24 @@ def train(config: TrainConfig) -> TrainResult:
     with precision_policy(config.precision), strategy.scope():
         model = recipe.build(data.input_shape, data.num_classes, config)
         compile_classifier(model, learning_rate, config.jit)
+    resumable = config.strategy == Strategy.MULTI_WORKER.value
+    if resumable:
+        from edgeship.train.multiworker import adapt_model
+
+        adapt_model(model, strategy, (data.x_train[:2], data.y_train[:2]))
 
     timer = make_epoch_timer()
     ckpt = checkpoint_path(out)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    ckpt.unlink(missing_ok=True)  # never restore a previous run's weights
+    ckpt.unlink(missing_ok=True)  # never restore a previous run's best weights
     with atomic_path(out / cardgen.HISTORY_FILENAME) as history_tmp:
-        callbacks = [timer, *make_callbacks(config, out, history_tmp, phase=0)]
-        history = fit(model, train_ds, val_ds, config.epochs, callbacks, config.verbose)
+        initial_epoch, extra = backup.resume(config, model, strategy, shared, out, history_tmp)
+        callbacks = [timer, *make_callbacks(config, out, history_tmp, phase=int(initial_epoch > 0))]
+        history = fit(
+            model, train_ds, val_ds, config.epochs, callbacks + extra, config.verbose, initial_epoch
+        )
+        if initial_epoch:
+            history = backup.read_history(history_tmp)
         if ckpt.is_file():
             model.load_weights(str(ckpt))
         if config.fine_tune_epochs and hasattr(recipe, "unfreeze"):
@@ -300,8 +337,12 @@ def train(config: TrainConfig) -> TrainResult:
         fine_tune_epochs=config.fine_tune_epochs,
         augment=config.augment,
         weights=config.weights,
+        **({"resumed_from_epoch": initial_epoch} if resumable else {}),
     )
-    return finish(model, data, config, out, metrics, training, history, start)
+    result = finish(model, data, config, out, metrics, training, history, start)
+    if resumable:
+        backup.remove_backup(backup.backup_dir(out))
+    return result
 
 
 def finish(

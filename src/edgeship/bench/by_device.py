@@ -1,0 +1,57 @@
+"""Results from several devices (``edgeship bench --cluster``): grouping and side-by-side view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The table column that names a row's device.
+DEVICE_COLUMN = ("device", "device")
+
+
+def has_devices(rows: list[dict[str, Any]]) -> bool:
+    """Whether any row names the device it ran on."""
+    return any(r.get("device") for r in rows)
+
+
+def device_names(rows: list[dict[str, Any]]) -> list[str]:
+    """Device labels in the order they first appear."""
+    return list(dict.fromkeys(str(r["device"]) for r in rows if r.get("device")))
+
+
+def configuration(row: dict[str, Any]) -> str:
+    """A row's configuration without its device, e.g. ``tflite-int8/litert t1 b1``."""
+    text = f"{row.get('variant')}/{row.get('backend')} t{row.get('threads')} b{row.get('batch')}"
+    if row.get("delegate"):
+        text += f" [{row['delegate']}]"
+    if row.get("scenario") not in (None, "single-stream"):
+        text += f" {row['scenario']}"
+    return text
+
+
+def side_by_side(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """p50 latency (ms) of each configuration on each device.
+
+    Returns:
+        ``(header, body)``: header ``["configuration", "<device> p50 ms", ...]``; one body
+        line per configuration, ``–`` where a device has no measured row.
+    """
+    names = device_names(rows)
+    table: dict[str, dict[str, float]] = {}
+    for row in rows:
+        lat = row.get("latency_ms") or {}
+        if row.get("error") or not row.get("device") or lat.get("p50") is None:
+            continue
+        table.setdefault(configuration(row), {})[str(row["device"])] = float(lat["p50"])
+    header = ["configuration", *(f"{name} p50 ms" for name in names)]
+    body = [
+        [config, *(f"{per[n]:.4g}" if n in per else "–" for n in names)]
+        for config, per in sorted(table.items())
+    ]
+    return header, body
+
+
+def for_plots(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose variant names carry their device, so plots tell devices apart."""
+    return [
+        dict(r, variant=f"{r['device']}:{r.get('variant')}") if r.get("device") else r for r in rows
+    ]
