@@ -108,7 +108,7 @@ def test_bounded_load_every_answer_is_its_own(server, artifacts, engines):
 def _start_cli(artifacts, *extra: str) -> tuple[subprocess.Popen[str], dict]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.fp32_tflite),
-           "--port", "0", "--json", *extra]  # fmt: skip
+           "--port", "0", "--grpc-port", "0", "--json", *extra]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     text = ""
@@ -193,6 +193,17 @@ def test_processes_share_the_port_and_stop_on_sigterm(artifacts, engines):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_processes_refuse_grpc_and_model_control(artifacts):
+    base = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.fp32_tflite),
+            "--port", "0", "--processes", "2"]  # fmt: skip
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    grpc = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
+    assert grpc.returncode == 1 and "serves HTTP only: add --grpc-port 0" in grpc.stderr
+    control = subprocess.run([*base, "--grpc-port", "0", "--model-control", "explicit"],
+                             capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert control.returncode == 1 and "needs one process" in control.stderr
 
 
 def test_processes_stopped_while_loading_still_exit_0(artifacts):

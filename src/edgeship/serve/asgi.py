@@ -120,9 +120,12 @@ class AsgiAdapter:
             pairs = urllib.parse.parse_qs(query_string.decode("latin-1"))
             query = {k: v[0] for k, v in pairs.items()}
         method = scope["method"]
+        raw_path: bytes | None = scope.get("raw_path")
         request = Request(
             method="GET" if method == "HEAD" else method,
-            path=scope["path"],
+            # still percent-encoded, as the App expects: it decodes model names itself, so
+            # '%2F' stays inside a name instead of becoming a path separator
+            path=raw_path.decode("latin-1") if raw_path else scope["path"],
             query=query,
             headers=headers,
             body=body,
