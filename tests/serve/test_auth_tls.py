@@ -30,7 +30,7 @@ def _get(port, path, headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", path, headers=headers or {})
     resp = conn.getresponse()
-    out = resp.status, dict(resp.getheaders()), resp.read()
+    out = resp.status, resp.headers, resp.read()  # header names are case-insensitive
     conn.close()
     return out
 

@@ -52,7 +52,7 @@ SCRIPT = textwrap.dedent(
 
 
 def _has_grpc(python: str) -> bool:
-    code = "import grpc, google.protobuf"
+    code = "import grpc, google.protobuf, uvicorn, httptools"  # the serve extra
     return subprocess.run([python, "-c", code], capture_output=True, timeout=60).returncode == 0
 
 

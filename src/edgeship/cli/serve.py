@@ -18,6 +18,7 @@ EXAMPLES = """\
   curl -X POST localhost:8000/v1/models/tflite-fp32:predict -d '{"instances": [...]}'
   curl -X POST localhost:8000/v1/models/tflite-fp32:classify?top_k=3 --data-binary @digit.png
   edgeship serve model.tflite --port 8080 --workers 2   # one file: named by its card or stem
+  edgeship serve runs/m/artifacts --processes 4   # 4 processes, each with its own engines
   curl -X POST localhost:8080/v2/repository/index   # lists the names it serves
   edgeship serve runs/m/artifacts --host 0.0.0.0 --token-file token.txt \\
       --tls-cert cert.pem --tls-key key.pem
@@ -40,6 +41,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
     parser.add_argument("--workers", type=int, default=1, help="engines per model (default 1)")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="server processes sharing the port (default 1)"
+    )
     parser.add_argument("--backend", default="auto", choices=BACKENDS, help="runtime backend")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads")
     parser.add_argument("--max-body-mb", type=float, default=16.0, help="request body limit")
@@ -81,6 +85,8 @@ def run(args: Any) -> int:
 
     if not 0 < args.max_body_mb <= 4096:
         raise ConfigError(f"--max-body-mb must lie in (0, 4096]. Got: {args.max_body_mb}")
+    if not 1 <= args.processes <= 64:
+        raise ConfigError(f"--processes must be an integer from 1 to 64. Got: {args.processes}")
     if not 0 <= args.grpc_port <= 65535:
         raise ConfigError(f"--grpc-port must lie in [0, 65535] (0: off). Got: {args.grpc_port}")
     batching = {}
@@ -89,6 +95,16 @@ def run(args: Any) -> int:
         if name in batching:
             raise ConfigError(f"--dynamic-batching is given twice for {name!r}.")
         batching[name] = config
+    if args.processes > 1 and args.grpc_port:
+        raise ConfigError(
+            f"--processes {args.processes} serves HTTP only: add --grpc-port 0 "
+            "(or run one process to serve gRPC too)."
+        )
+    if args.processes > 1 and args.model_control != "none":
+        raise ConfigError(
+            "--model-control explicit needs one process (a load or unload would reach only one "
+            "of them): drop --processes or --model-control."
+        )
     token = read_token_file(args.token_file) if args.token_file else None
     settings = ServeSettings(
         host=args.host,
@@ -119,33 +135,45 @@ def run(args: Any) -> int:
         {"name": m.name, "path": str(m.path), "format": m.platform, "backend": m.backend}
         for m in server.app.registry
     ]
-    grpc_address = grpc_server.address if grpc_server else None
-    if args.json:
-        print_json({"url": server.url, "grpc": grpc_address, "models": models})
-    else:
-        print(f"edgeship serve: {len(models)} model(s) at {server.url}", flush=True)
-        if grpc_address:
-            print(f"edgeship serve: KServe v2 gRPC at {grpc_address}", flush=True)
-        for m in models:
-            print(f"  {m['name']:<24} {m['backend']:<14} {m['path']}", flush=True)
-    if args.host not in LOOPBACK and token is None:
-        print(
-            f"edgeship serve: warning: listening on {args.host} without --token-file: "
-            "anyone who can reach this address can use the models.",
-            file=sys.stderr,
+
+    def announce() -> None:
+        grpc_address = grpc_server.address if grpc_server else None
+        if args.json:
+            print_json({"url": server.url, "grpc": grpc_address, "models": models})
+        else:
+            print(f"edgeship serve: {len(models)} model(s) at {server.url}", flush=True)
+            if grpc_address:
+                print(f"edgeship serve: KServe v2 gRPC at {grpc_address}", flush=True)
+            for m in models:
+                print(f"  {m['name']:<24} {m['backend']:<14} {m['path']}", flush=True)
+        if args.host not in LOOPBACK and token is None:
+            print(
+                f"edgeship serve: warning: listening on {args.host} without --token-file: "
+                "anyone who can reach this address can use the models.",
+                file=sys.stderr,
+            )
+        sys.stdout.flush()
+
+    if args.processes > 1:
+        from edgeship.serve.processes import serve_processes
+
+        server.app.registry.close()  # loaded once to check the paths; each worker loads its own
+        options = {"backend": args.backend, "threads": args.threads, "workers": args.workers,
+                   "batching": batching}  # fmt: skip
+        return serve_processes(
+            args.paths, settings, server.socket, args.processes, options, announce=announce
         )
-    sys.stdout.flush()
 
     def _terminate(signum: int, frame: Any) -> None:
         if grpc_server is not None:
             threading.Thread(target=grpc_server.stop, daemon=True).start()
-        threading.Thread(target=server.stop, daemon=True).start()
+        server.stop()  # graceful: stop accepting, finish the requests in flight
 
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    announce()  # after the handlers: a client may signal as soon as it reads this
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         if grpc_server is not None:
             grpc_server.stop()

@@ -1,7 +1,8 @@
 """HTTP inference server: KServe v2 (with binary tensors), TF Serving REST, image classify.
 
-Imports only the standard library, numpy and the runtime backend a model needs (Pillow for
-the classify endpoint). Example::
+Imports only the standard library, numpy, the runtime backend a model needs and the HTTP
+server of the ``serve`` extra (uvicorn, httptools, uvloop, orjson; Pillow for the classify
+endpoint); never TensorFlow. Example::
 
     from edgeship.serve import ServeSettings, create_server
 
@@ -13,6 +14,7 @@ the classify endpoint). Example::
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping, Sequence
 
 from edgeship.serve.app import App
@@ -48,6 +50,7 @@ def create_server(
     loader: Loader | None = None,
     batching: Mapping[str, BatchingConfig] | None = None,
     model_control: ModelControl | str = ModelControl.NONE,
+    sock: socket.socket | None = None,
 ) -> Server:
     """Load the models under ``paths`` and build a (not yet started) :class:`Server`.
 
@@ -61,6 +64,7 @@ def create_server(
         loader: replacement for ``edgeship.runtime.load`` (same signature).
         batching: dynamic batching by model name (``"*"``: every model); off by default.
         model_control: ``"explicit"`` lets clients load and unload models from ``paths``.
+        sock: an already bound, listening socket to serve on (else one is bound).
 
     Returns:
         The server; call ``serve_forever()``, or use it as a context manager.
@@ -76,7 +80,7 @@ def create_server(
             max_body_bytes=settings.max_body_bytes,
             repository=ModelRepository(registry, paths, model_control),
         )
-        return Server(app, settings)
+        return Server(app, settings, sock=sock)
     except BaseException:
         registry.close()
         raise

@@ -145,11 +145,11 @@ class App:
         name = urllib.parse.unquote(match["name"])
         version = match["version"]
         rest = match["rest"]
-        methods = [m for (m, api, r) in self._model_routes if api == match["api"] and r == rest]
-        if not methods:
-            raise HttpError(404, f"No route for {path[:200]!r}.")
         route = self._model_routes.get((method, match["api"], rest))
-        if route is None:
+        if route is None:  # 404 or 405: the allowed methods only matter here
+            methods = [m for (m, api, r) in self._model_routes if api == match["api"] and r == rest]
+            if not methods:
+                raise HttpError(404, f"No route for {path[:200]!r}.")
             raise HttpError(
                 405, f"{method} is not allowed on {path[:200]!r}.", {"Allow": methods[0]}
             )

@@ -1,5 +1,9 @@
 """Prometheus metrics in the text exposition format (version 0.0.4), stdlib only.
 
+Kept hand-written rather than ``prometheus_client``: measured on the same series
+(benchmarks/README.md, Serve), recording one request costs 1.2-1.4 µs here vs 6.0-6.3 µs,
+and rendering ``/metrics`` 65 µs vs 330 µs.
+
 Series, labelled by model and endpoint (a fixed set of names, never a raw path, so a
 client cannot blow up the number of series):
 
