@@ -24,6 +24,9 @@ from edgeship.errors import IntegrityError, ModelLoadError
 MANIFEST_FILENAME = "manifest.json"
 TFLITE_SUFFIXES = (".tflite", ".lite")
 _FILE_KEYS = ("file", "path", "filename", "artifact")
+_CHILD_CODE = (
+    "import sys; from edgeship.runtime.verify import _child; sys.exit(_child(sys.argv[1:]))"
+)
 
 
 def sniff_format(path: Path, head: bytes) -> str:
@@ -117,7 +120,8 @@ def validate_in_subprocess(
     """
     import subprocess
 
-    cmd = [sys.executable, "-m", "edgeship.runtime.verify", str(path), "--backend", backend]
+    # ``-c`` rather than ``-m``: runpy would import this module twice in the child.
+    cmd = [sys.executable, "-c", _CHILD_CODE, str(path), "--backend", backend]
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
@@ -156,13 +160,16 @@ def validate_in_subprocess(
     raise cls(message)
 
 
-def _child(argv: list[str]) -> int:
-    import argparse
+_USAGE = "usage: python -m edgeship.runtime.verify PATH [--backend NAME]"
 
-    parser = argparse.ArgumentParser(prog="python -m edgeship.runtime.verify")
-    parser.add_argument("path")
-    parser.add_argument("--backend", default="auto")
-    args = parser.parse_args(argv)
+
+def _child(argv: list[str]) -> int:
+    """Validate one file; answer one JSON line on stdout. Imports only the runtime and the
+    backend (no argparse: every import here is paid by each first verification)."""
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--backend"):
+        print(_USAGE, file=sys.stderr)
+        return 2
+    path, backend = argv[0], (argv[2] if len(argv) == 3 else "auto")
     from edgeship.runtime import load
     from edgeship.runtime.verify_probe import probe
 
@@ -170,9 +177,10 @@ def _child(argv: list[str]) -> int:
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     try:
-        with load(args.path, backend=args.backend, verify=False) as engine:
+        with load(path, backend=backend, verify=False) as engine:
             note = probe(engine)
-            answer.write(json.dumps({"ok": True, "backend": engine.backend, "note": note}) + "\n")
+            done = {"ok": True, "backend": engine.backend, "version": engine.backend_version}
+            answer.write(json.dumps({**done, "note": note}) + "\n")
         return 0
     except errors.EdgeshipError as exc:
         answer.write(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))

@@ -102,6 +102,20 @@ def _version(info: BackendInfo) -> str | None:
     return None
 
 
+def backend_version(name: str) -> str:
+    """The installed version of backend ``name``: its package's ``__version__`` (importing the
+    package, as loading a model on it will), else the installed metadata."""
+    info = BACKENDS[name]
+    if name != "tf-lite":  # tensorflow itself is imported only when a model is loaded on it
+        try:
+            version = getattr(importlib.import_module(info.import_name), "__version__", None)
+        except ImportError:
+            version = None
+        if version:
+            return str(version)
+    return _version(info) or "unknown"
+
+
 def available_backends() -> dict[str, str]:
     """Return ``{backend name: version}`` of the installed backends, importing none of them."""
     found: dict[str, str] = {}
@@ -164,6 +178,7 @@ __all__ = [
     "Session",
     "SessionOptions",
     "available_backends",
+    "backend_version",
     "open_session",
     "resolve",
 ]
