@@ -11,9 +11,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,6 +85,8 @@ def manifest_trust(path: Path, data: bytes | None = None) -> bool:
     manifest = path.parent / MANIFEST_FILENAME
     if not manifest.is_file():
         return False
+    import json
+
     try:
         with open(manifest, encoding="utf-8") as fh:
             doc = json.load(fh)
@@ -118,6 +118,8 @@ def validate_in_subprocess(
         ModelLoadError: the child crashed, timed out or could not load the file (the child's
             own typed error is re-raised with its message).
     """
+    import json
+    import signal
     import subprocess
 
     # ``-c`` rather than ``-m``: runpy would import this module twice in the child.
@@ -170,6 +172,8 @@ def _child(argv: list[str]) -> int:
         print(_USAGE, file=sys.stderr)
         return 2
     path, backend = argv[0], (argv[2] if len(argv) == 3 else "auto")
+    import json
+
     from edgeship.runtime import load
     from edgeship.runtime.verify_probe import probe
 

@@ -1,0 +1,212 @@
+"""Cold start, whole process: edgeship against a bare LiteRT script, side by side in one run.
+
+Every scenario is a fresh process that loads the digits CNN (``mnist-cnn`` recipe, 8x8x1,
+float32 .tflite) and runs one prediction on one sample; rounds alternate the scenarios (the
+order is reversed every other round) and medians are reported against the bare script:
+
+* ``bare``: ``Interpreter`` -> ``allocate_tensors`` -> ``set_tensor`` -> ``invoke`` ->
+  ``get_tensor`` on ai-edge-litert, nothing else.
+* ``load``: ``edgeship.runtime.load(path, verify=False)`` + ``predict``.
+* ``load-manifest``: ``load(path)`` + ``predict`` with a ``manifest.json`` vouching for the file.
+* ``cli``: the ``edgeship predict PATH --input x.npy`` command on that vouched file.
+* ``untrusted-first``: ``load(path)`` + ``predict`` of a file without a manifest, with an
+  empty verdict cache: the file is checked in a child process (its first load anywhere).
+* ``untrusted-later``: the same with the verdict of an earlier load in the cache (every later
+  load of that file).
+
+Wall time and CPU time (user + system) and peak RSS come from ``wait4``; they include the
+validating child of ``untrusted-first`` (peak RSS: the larger of the two processes). The
+ratio columns are ratios of medians; ``paired`` is the median of the per-round ratios, each
+scenario against the bare run of its own round, which cancels the drift of a shared machine.
+Bytecode caches are warm, as for an installed package. One command::
+
+    python benchmarks/cold_start.py [--rounds 15] [--json cold_start.json]
+
+It builds the model first (in a child process that imports TensorFlow, ~10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PYCACHE = os.path.join(tempfile.gettempdir(), "edgeship-coldstart-pycache")
+TARGETS = {"load": 1.10, "cli": 1.15, "untrusted-later": 1.15}
+RSS_TARGETS = {"load": 1.05}
+
+BUILD = """
+import sys, numpy as np, keras, tensorflow as tf
+from edgeship.train.recipes.mnist_cnn import build
+keras.utils.set_random_seed(0)
+model = build((8, 8, 1), 10)
+open(sys.argv[1], "wb").write(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+np.save(sys.argv[2], np.zeros((1, 8, 8, 1), np.float32))
+"""
+BARE = """
+import sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+i = Interpreter(model_path=sys.argv[1]); i.allocate_tensors()
+d = i.get_input_details()[0]
+i.set_tensor(d["index"], np.load(sys.argv[2])); i.invoke()
+y = i.get_tensor(i.get_output_details()[0]["index"])
+"""
+EDGESHIP = """
+import sys
+import numpy as np
+from edgeship.runtime import load
+verify = {"none": None, "false": False}[sys.argv[3]]
+y = load(sys.argv[1], verify=verify).predict(np.load(sys.argv[2]))
+"""
+
+
+def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Return (wall s, CPU s, peak RSS MiB) of one process; raise if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd[:4]} failed: {stderr[-1500:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def edgeship_command() -> list[str]:
+    """The installed ``edgeship`` script beside this Python, else ``python -c`` calling main."""
+    script = Path(sys.executable).parent / "edgeship"
+    if script.is_file():
+        return [sys.executable, str(script)]
+    code = "import sys; from edgeship.cli.main import main; sys.exit(main())"
+    return [sys.executable, "-c", code]
+
+
+def prepare(work: Path) -> dict[str, tuple[list[str], dict[str, str] | None]]:
+    """Build the model and return ``{scenario: (command, env or None for the default)}``."""
+    untrusted, vouched = work / "untrusted", work / "vouched"
+    untrusted.mkdir()
+    vouched.mkdir()
+    model, x = untrusted / "digits_cnn-fp32.tflite", work / "x.npy"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    subprocess.run([sys.executable, "-c", BUILD, str(model), str(x)], check=True, env=env)
+    data = model.read_bytes()
+    (vouched / model.name).write_bytes(data)
+    entry = {"name": "tflite-fp32", "file": model.name, "sha256": hashlib.sha256(data).hexdigest()}
+    manifest = {"schema": "edgeship.manifest/1", "variants": [entry]}
+    (vouched / "manifest.json").write_text(json.dumps(manifest))
+    py, m, v = [sys.executable, "-c"], str(model), str(vouched / model.name)
+    warm = str(work / "cache-warm")
+    return {
+        "bare": ([*py, BARE, m, str(x)], None),
+        "load": ([*py, EDGESHIP, m, str(x), "false"], None),
+        "load-manifest": ([*py, EDGESHIP, v, str(x), "none"], None),
+        "cli": ([*edgeship_command(), "predict", v, "--input", str(x)], None),
+        "untrusted-first": ([*py, EDGESHIP, m, str(x), "none"], {}),  # fresh cache each run
+        "untrusted-later": ([*py, EDGESHIP, m, str(x), "none"], {"EDGESHIP_CACHE_DIR": warm}),
+    }
+
+
+def measure(work: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Run every scenario ``rounds`` times, alternating; per scenario wall, cpu, rss lists."""
+    scenarios = prepare(work)
+    base = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPYCACHEPREFIX=PYCACHE)
+    base.pop("PYTHONDONTWRITEBYTECODE", None)
+    base["EDGESHIP_CACHE_DIR"] = str(work / "cache-default")
+    fresh = iter(range(10**6))
+
+    def env_of(extra: dict[str, str] | None) -> dict[str, str]:
+        if extra is None:
+            return base
+        return {**base, "EDGESHIP_CACHE_DIR": str(work / f"cache-{next(fresh)}"), **extra}
+
+    for cmd, extra in scenarios.values():  # warm the page cache, .pyc files and warm cache
+        run_once(cmd, env_of(extra))
+    out: dict[str, dict[str, list[float]]] = {
+        k: {"wall": [], "cpu": [], "rss": []} for k in scenarios
+    }
+    names = list(scenarios)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            cmd, extra = scenarios[name]
+            wall, cpu, rss = run_once(cmd, env_of(extra))
+            out[name]["wall"].append(wall)
+            out[name]["cpu"].append(cpu)
+            out[name]["rss"].append(rss)
+    return out
+
+
+def summarize(raw: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
+    """One row per scenario: medians, ratios of medians and paired ratios against ``bare``."""
+    bare = raw["bare"]
+    rows = []
+    for name, runs in raw.items():
+        med = {k: statistics.median(v) for k, v in runs.items()}
+        paired = {
+            k: statistics.median(a / b for a, b in zip(runs[k], bare[k], strict=True)) for k in runs
+        }
+        row: dict[str, Any] = {
+            "scenario": name,
+            "wall_ms": round(med["wall"] * 1000, 1),
+            "cpu_ms": round(med["cpu"] * 1000, 1),
+            "peak_rss_mib": round(med["rss"], 1),
+            "wall_ratio": round(med["wall"] / statistics.median(bare["wall"]), 3),
+            "cpu_ratio": round(med["cpu"] / statistics.median(bare["cpu"]), 3),
+            "rss_ratio": round(med["rss"] / statistics.median(bare["rss"]), 3),
+            "wall_ratio_paired": round(paired["wall"], 3),
+        }
+        if name in TARGETS:
+            row["target_time"] = TARGETS[name]
+        if name in RSS_TARGETS:
+            row["target_rss"] = RSS_TARGETS[name]
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15, help="alternating rounds (>= 9)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    if args.rounds < 9:
+        parser.error(f"--rounds must be at least 9. Got: {args.rounds}")
+    with tempfile.TemporaryDirectory(prefix="edgeship-coldstart-") as tmp:
+        rows = summarize(measure(Path(tmp), args.rounds))
+    print(
+        f"{'scenario':16s} {'wall ms':>8s} {'x bare':>7s} {'paired':>7s} {'CPU ms':>8s} "
+        f"{'x bare':>7s} {'RSS MiB':>8s} {'x bare':>7s}  target"
+    )
+    for row in rows:
+        target = ", ".join(
+            f"{k.split('_')[1]} <= {v}x" for k, v in row.items() if k.startswith("target")
+        )
+        print(
+            f"{row['scenario']:16s} {row['wall_ms']:8.1f} {row['wall_ratio']:7.3f} "
+            f"{row['wall_ratio_paired']:7.3f} {row['cpu_ms']:8.1f} {row['cpu_ratio']:7.3f} "
+            f"{row['peak_rss_mib']:8.1f} {row['rss_ratio']:7.3f}  {target}"
+        )
+    if args.json:
+        from edgeship.fileio import atomic_write_json
+        from edgeship.versions import installed_versions
+
+        doc = {
+            "schema": "edgeship.cold_start/1",
+            "rounds": args.rounds,
+            "python": sys.version.split()[0],
+            "versions": installed_versions(),
+            "results": rows,
+        }
+        atomic_write_json(args.json, doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
