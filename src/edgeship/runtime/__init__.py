@@ -72,7 +72,7 @@ def _verify(p: Path, fmt: str, data: bytes | None, backend: str, use_cache: bool
     verdict (same bytes, backend version and Python) says it already passed. Returns the
     backend the file was validated on."""
     from edgeship.runtime import verdicts
-    from edgeship.runtime.backends import backend_version
+    from edgeship.runtime.backends import backend_version, preload
     from edgeship.runtime.structure import check_structure
 
     content = data if data is not None else p.read_bytes()
@@ -80,7 +80,7 @@ def _verify(p: Path, fmt: str, data: bytes | None, backend: str, use_cache: bool
     key = verdicts.key_for(content, fmt, backend, backend_version(backend))
     if use_cache and key is not None and verdicts.is_verified(key):
         return backend
-    used = validate_in_subprocess(p, backend)
+    used = validate_in_subprocess(p, backend, while_waiting=lambda: preload(backend))
     if key is not None and used == backend:
         verdicts.record_verified(key)
     return used

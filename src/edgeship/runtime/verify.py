@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +112,19 @@ def manifest_trust(path: Path, data: bytes | None = None) -> bool:
 
 
 def validate_in_subprocess(
-    path: Path, backend: str = "auto", timeout: float = 120.0, extra: list[str] | None = None
+    path: Path,
+    backend: str = "auto",
+    timeout: float = 120.0,
+    while_waiting: Callable[[], object] | None = None,
 ) -> str:
     """Load ``path`` and run one prediction in a child process; return the backend it used.
+
+    Args:
+        path: the file.
+        backend: the backend the child loads it on.
+        timeout: seconds before the child is killed and the file refused.
+        while_waiting: work for this process while the child runs (it must not read the
+            file: e.g. importing the backend); its errors are left to the later load.
 
     Raises:
         ModelLoadError: the child crashed, timed out or could not load the file (the child's
@@ -127,15 +139,22 @@ def validate_in_subprocess(
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    child = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    if while_waiting is not None:
+        with contextlib.suppress(Exception):
+            while_waiting()
     try:
-        proc = subprocess.run(
-            [*cmd, *(extra or [])], capture_output=True, text=True, timeout=timeout, env=env
-        )
+        stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        child.kill()
+        child.communicate()
         raise ModelLoadError(
             f"Validating {path} took longer than {timeout:.0f} s in a child process; the file "
             "was not loaded. Pass verify=False only for files you trust."
         ) from exc
+    proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     if proc.returncode < 0:
         try:
             sig = signal.Signals(-proc.returncode).name

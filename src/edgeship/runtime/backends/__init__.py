@@ -116,6 +116,14 @@ def backend_version(name: str) -> str:
     return _version(info) or "unknown"
 
 
+def preload(name: str) -> None:
+    """Import backend ``name`` and its interpreter module without opening any model (so it
+    can overlap with a validating child process)."""
+    info = BACKENDS[name]
+    module = importlib.import_module(f"edgeship.runtime.backends.{info.module}")
+    module.preload(name)
+
+
 def available_backends() -> dict[str, str]:
     """Return ``{backend name: version}`` of the installed backends, importing none of them."""
     found: dict[str, str] = {}
@@ -180,5 +188,6 @@ __all__ = [
     "available_backends",
     "backend_version",
     "open_session",
+    "preload",
     "resolve",
 ]
