@@ -82,6 +82,10 @@ def test_a_stored_verdict_must_say_ok_and_match_its_key(verdict_cache: Path):
         assert not verdicts.is_verified(key)
     path.write_text(json.dumps(doc)[:-5])  # half a file
     assert not verdicts.is_verified(key)
+    path.write_text(json.dumps(doc))
+    assert verdicts.is_verified(key)
+    path.chmod(0o666)  # others could have written it
+    assert not verdicts.is_verified(key)
 
 
 def test_a_crasher_is_never_cached(tmp_path: Path, counted, verdict_cache: Path):

@@ -10,8 +10,9 @@ only ever skip the child for a file that already passed it.
 Location: ``$EDGESHIP_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/edgeship``, else
 ``~/.cache/edgeship``; verdicts live in its ``verified/`` folder, one small JSON file each,
 written atomically (temporary file + rename), so two processes may race on the same file:
-each reader sees either no verdict or a whole one. The cache is an optimisation: a folder
-that cannot be written only means the next load validates again.
+each reader sees either no verdict or a whole one. A verdict counts only when the current
+user owns it and no one else may write it. The cache is an optimisation: a folder that
+cannot be written only means the next load validates again.
 """
 
 from __future__ import annotations
@@ -95,12 +96,21 @@ def is_verified(key: VerdictKey) -> bool:
     """True when a verdict for ``key`` says the file loaded and ran in a child process."""
     try:
         with open(_path(key), encoding="utf-8") as fh:
+            if not _private(os.fstat(fh.fileno())):
+                return False
             doc = json.load(fh)
     except (OSError, ValueError):
         return False
     if not isinstance(doc, dict) or doc.get("ok") is not True:
         return False
     return all(doc.get(k) == v for k, v in key.as_dict().items())
+
+
+def _private(st: os.stat_result) -> bool:
+    """A verdict counts only when this user wrote it and nobody else can change it."""
+    if not hasattr(os, "getuid"):  # Windows: no owner bits to check
+        return True
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def record_verified(key: VerdictKey, note: str = "") -> Path | None:
@@ -111,7 +121,7 @@ def record_verified(key: VerdictKey, note: str = "") -> Path | None:
     target = _path(key)
     doc = {**key.as_dict(), "ok": True, "note": note}
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".verdict.", suffix=".partial", dir=target.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
