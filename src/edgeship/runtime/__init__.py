@@ -68,18 +68,19 @@ def _check_options(
 
 
 def _verify(p: Path, fmt: str, data: bytes | None, backend: str, use_cache: bool) -> str:
-    """Check an untrusted file: its structure here, then a child process unless a cached
-    verdict (same bytes, backend version and Python) says it already passed. Returns the
-    backend the file was validated on."""
+    """Check an untrusted file, unless a cached verdict (same bytes, backend version and
+    Python) says it already passed: its structure here, then a load and a prediction in a
+    child process; a pass is recorded. Returns the backend the file was validated on."""
     from edgeship.runtime import verdicts
     from edgeship.runtime.backends import backend_version, preload
-    from edgeship.runtime.structure import check_structure
 
     content = data if data is not None else p.read_bytes()
-    check_structure(p, fmt, content)
     key = verdicts.key_for(content, fmt, backend, backend_version(backend))
     if use_cache and key is not None and verdicts.is_verified(key):
-        return backend
+        return backend  # these bytes passed both checks before
+    from edgeship.runtime.structure import check_structure
+
+    check_structure(p, fmt, content)
     used = validate_in_subprocess(p, backend, while_waiting=lambda: preload(backend))
     if key is not None and used == backend:
         verdicts.record_verified(key)
