@@ -19,9 +19,12 @@ validating child of ``untrusted-first`` (peak RSS: the larger of the two process
 ratio columns are ratios of medians; ``paired`` is the median of the per-round ratios, each
 scenario against the bare run of its own round, which cancels the drift of a shared machine;
 ``min`` is the fastest run of each (the one least disturbed by other work on the machine).
-Bytecode caches are warm, as for an installed package. One command::
+Bytecode caches are warm, as for an installed package. Where valgrind is installed, each
+scenario is also run once under callgrind and the instructions it executed (children
+included) are counted: a figure that, unlike time, does not move with the other work on a
+shared machine (``--no-count`` skips it; under callgrind a run takes ~15 s). One command::
 
-    python benchmarks/cold_start.py [--rounds 15] [--json cold_start.json]
+    python benchmarks/cold_start.py [--rounds 15] [--json cold_start.json] [--no-count]
 
 It builds the model first (in a child process that imports TensorFlow, ~10 s).
 """
@@ -32,6 +35,8 @@ import argparse
 import hashlib
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,6 +87,17 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def instructions(cmd: list[str], env: dict[str, str]) -> int:
+    """Instructions one process (and its children) executes, counted by valgrind's callgrind:
+    unlike time, the count does not move with the other work on a shared machine."""
+    vg = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--trace-children=yes"]
+    proc = subprocess.run([*vg, *cmd], capture_output=True, text=True, env=env)
+    counts = [int(m) for m in re.findall(r"Collected : (\d+)", proc.stderr)]
+    if proc.returncode != 0 or not counts:
+        raise RuntimeError(f"valgrind {cmd[:4]} failed: {proc.stderr[-1500:]}")
+    return sum(counts)
+
+
 def edgeship_command() -> list[str]:
     """The installed ``edgeship`` script beside this Python, else ``python -c`` calling main."""
     script = Path(sys.executable).parent / "edgeship"
@@ -116,8 +132,9 @@ def prepare(work: Path) -> dict[str, tuple[list[str], dict[str, str] | None]]:
     }
 
 
-def measure(work: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
-    """Run every scenario ``rounds`` times, alternating; per scenario wall, cpu, rss lists."""
+def measure(work: Path, rounds: int, count: bool) -> dict[str, dict[str, list[float]]]:
+    """Run every scenario ``rounds`` times, alternating; per scenario wall, cpu, rss lists
+    (and ``instr``, one instruction count each, with ``count``)."""
     scenarios = prepare(work)
     base = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPYCACHEPREFIX=PYCACHE)
     base.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -142,6 +159,9 @@ def measure(work: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
             out[name]["wall"].append(wall)
             out[name]["cpu"].append(cpu)
             out[name]["rss"].append(rss)
+    if count:
+        for name, (cmd, extra) in scenarios.items():
+            out[name]["instr"] = [float(instructions(cmd, env_of(extra)))]
     return out
 
 
@@ -150,9 +170,9 @@ def summarize(raw: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
     bare = raw["bare"]
     rows = []
     for name, runs in raw.items():
-        med = {k: statistics.median(v) for k, v in runs.items()}
+        med = {k: statistics.median(runs[k]) for k in ("wall", "cpu", "rss")}
         paired = {
-            k: statistics.median(a / b for a, b in zip(runs[k], bare[k], strict=True)) for k in runs
+            k: statistics.median(a / b for a, b in zip(runs[k], bare[k], strict=True)) for k in med
         }
         row: dict[str, Any] = {
             "scenario": name,
@@ -166,6 +186,9 @@ def summarize(raw: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
             "wall_ms_min": round(min(runs["wall"]) * 1000, 1),
             "wall_ratio_min": round(min(runs["wall"]) / min(bare["wall"]), 3),
         }
+        if "instr" in runs:
+            row["instructions_m"] = round(runs["instr"][0] / 1e6, 1)
+            row["instructions_ratio"] = round(runs["instr"][0] / bare["instr"][0], 3)
         if name in TARGETS:
             row["target_time"] = TARGETS[name]
         if name in RSS_TARGETS:
@@ -178,11 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="alternating rounds (>= 9)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--no-count", action="store_true", help="skip the instruction counts (valgrind)"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 9:
         parser.error(f"--rounds must be at least 9. Got: {args.rounds}")
+    count = not args.no_count and shutil.which("valgrind") is not None
     with tempfile.TemporaryDirectory(prefix="edgeship-coldstart-") as tmp:
-        rows = summarize(measure(Path(tmp), args.rounds))
+        rows = summarize(measure(Path(tmp), args.rounds, count))
     print(
         f"{'scenario':16s} {'wall ms':>8s} {'x bare':>7s} {'paired':>7s} {'min ms':>7s} "
         f"{'x bare':>7s} {'CPU ms':>8s} {'x bare':>7s} {'RSS MiB':>8s} {'x bare':>7s}  target"
@@ -197,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['wall_ratio_min']:7.3f} {row['cpu_ms']:8.1f} {row['cpu_ratio']:7.3f} "
             f"{row['peak_rss_mib']:8.1f} {row['rss_ratio']:7.3f}  {target}"
         )
+    if count:
+        print("instructions (valgrind callgrind, one run each, children included):")
+        for row in rows:
+            print(
+                f"  {row['scenario']:16s} {row['instructions_m']:9.1f} M  "
+                f"x{row['instructions_ratio']:.3f}"
+            )
     if args.json:
         from edgeship.fileio import atomic_write_json
         from edgeship.versions import installed_versions
