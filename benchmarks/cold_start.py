@@ -88,13 +88,24 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
 
 
 def instructions(cmd: list[str], env: dict[str, str]) -> int:
-    """Instructions one process (and its children) executes, counted by valgrind's callgrind:
-    unlike time, the count does not move with the other work on a shared machine."""
-    vg = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--trace-children=yes"]
-    proc = subprocess.run([*vg, *cmd], capture_output=True, text=True, env=env)
-    counts = [int(m) for m in re.findall(r"Collected : (\d+)", proc.stderr)]
+    """Instructions one process and its children execute, counted by valgrind's callgrind:
+    unlike time, the count does not move with the other work on a shared machine. numpy's
+    BLAS runs one thread here (idle BLAS threads spin, which would add to the count)."""
+    with tempfile.TemporaryDirectory(prefix="edgeship-callgrind-") as logs:
+        vg = [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--trace-children=yes",
+            f"--log-file={logs}/%p.log",
+        ]
+        proc = subprocess.run(
+            [*vg, *cmd], capture_output=True, text=True, env={**env, "OPENBLAS_NUM_THREADS": "1"}
+        )
+        text = "".join(p.read_text() for p in Path(logs).glob("*.log"))
+    counts = [int(m) for m in re.findall(r"Collected : (\d+)", text)]
     if proc.returncode != 0 or not counts:
-        raise RuntimeError(f"valgrind {cmd[:4]} failed: {proc.stderr[-1500:]}")
+        raise RuntimeError(f"valgrind {cmd[:4]} failed: {proc.stderr[-1500:]}{text[-1500:]}")
     return sum(counts)
 
 
