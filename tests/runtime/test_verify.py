@@ -116,3 +116,15 @@ def test_sniff_format_table(tmp_path: Path):
     assert verify_mod.sniff_format(tmp_path / "a.onnx", b"\x08\x07") == "onnx"
     assert verify_mod.sniff_format(tmp_path / "a", b"\x08\x07") == "onnx"
     assert verify_mod.sniff_format(tmp_path / "a.model", tfl) == "tflite"
+
+
+def test_hanging_child_is_killed_and_refused(
+    artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The child hangs (injected at its start-up): the file is refused after the timeout."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text("import time\ntime.sleep(60)\n")
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    with pytest.raises(ModelLoadError, match=r"took longer than 1 s in a child process"):
+        verify_mod.validate_in_subprocess(artifacts / "fp32.tflite", "litert", timeout=1.0)

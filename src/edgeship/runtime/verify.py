@@ -143,10 +143,10 @@ def validate_in_subprocess(
     child = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
-    if while_waiting is not None:
-        with contextlib.suppress(Exception):
-            while_waiting()
     try:
+        if while_waiting is not None:
+            with contextlib.suppress(Exception):
+                while_waiting()
         stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         child.kill()
@@ -155,6 +155,10 @@ def validate_in_subprocess(
             f"Validating {path} took longer than {timeout:.0f} s in a child process; the file "
             "was not loaded. Pass verify=False only for files you trust."
         ) from exc
+    except BaseException:  # interrupted: leave no child behind
+        child.kill()
+        child.communicate()
+        raise
     proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     if proc.returncode < 0:
         try:
