@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONHASHSEED", "0")
+# Verification verdicts go to a cache of this run, never to the user's ~/.cache/edgeship.
+os.environ["EDGESHIP_CACHE_DIR"] = tempfile.mkdtemp(prefix="edgeship-test-cache-")
+atexit.register(shutil.rmtree, os.environ["EDGESHIP_CACHE_DIR"], ignore_errors=True)
 
 DIGITS_EPOCHS = 6
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +66,8 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
             "pass --force (force=True) to replace it."
         )
     make_dirs(target.parent)
+    import tempfile  # here: reading files needs neither tempfile nor its shutil and random
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -118,12 +118,16 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, force: bool = 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, force: bool = True) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically. NaN/Inf are written as null."""
+    import json  # imported here, like tempfile: reading a model and an input needs neither
+
     text = json.dumps(_finite(obj), indent=2, sort_keys=False, default=_json_default)
     return atomic_write_text(path, text + "\n", force=force)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file."""
+    import json
+
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 

@@ -13,7 +13,7 @@ Files with ``x_test``/``y_test`` (the ``npz:PATH`` dataset layout) are read too.
 from __future__ import annotations
 
 import os
-import zipfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +76,14 @@ def save_samples(
     return Path(path)
 
 
+def _read_errors() -> tuple[type[Exception], ...]:
+    """What np.load raises on a bad file; zipfile's error only once numpy imported zipfile to
+    read an .npz (reading an .npy never imports it)."""
+    zipfile = sys.modules.get("zipfile")
+    zip_errors = (zipfile.BadZipFile,) if zipfile is not None else ()
+    return (OSError, ValueError, EOFError, *zip_errors)
+
+
 def load_samples(path: str | os.PathLike[str]) -> Samples:
     """Read a samples ``.npz`` (see the module docstring) with clear errors. A ``.npy`` file
     is one array of inputs for a single-input model, without labels."""
@@ -89,7 +97,7 @@ def load_samples(path: str | os.PathLike[str]) -> Samples:
                 return Samples({SINGLE_INPUT_KEY: loaded}, None)
             with loaded as data:
                 arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except _read_errors() as exc:
         raise DatasetError(
             f"Cannot read {p} as .npz or .npy ({exc}). Expected a file written by numpy.savez "
             "or numpy.save."

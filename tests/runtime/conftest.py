@@ -19,6 +19,30 @@ TFLITE_BACKENDS = ("litert", "tflite-runtime", "tf-lite")
 TFLITE_VARIANTS = ("fp32", "fp16", "dynamic", "int8", "uint8", "int8_floatio", "fixed1")
 
 
+@pytest.fixture(autouse=True)
+def verdict_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """A fresh, empty verification cache for every test (child processes inherit it)."""
+    path = tmp_path_factory.mktemp("verdicts")
+    monkeypatch.setenv("EDGESHIP_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Record the files validated in a child process (the validation itself still runs)."""
+    from edgeship.runtime import verify as verify_mod
+
+    calls: list[Path] = []
+    real = verify_mod.validate_in_subprocess
+
+    def spy(path: Path, backend: str = "auto", **kw):
+        calls.append(path)
+        return real(path, backend, **kw)
+
+    monkeypatch.setattr("edgeship.runtime.validate_in_subprocess", spy)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Directory of test artifacts (see build_artifacts.py for the list)."""

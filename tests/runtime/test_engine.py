@@ -140,7 +140,10 @@ def test_close_to_keras_on_digits(artifacts: Path, digits, variant: str):
     x, keras_out = digits["x"][:300], digits["keras"][:300]
     with load(artifacts / f"{variant}.tflite", verify=False) as engine:
         got = engine.predict(x)
-    tol = 1e-5 if variant == "fp32" else 5e-4 if variant == "fp16" else 0.05
+    # The weights come from a training run whose floats differ by processor and oneDNN
+    # setting, so the bounds leave room (measured here: fp32 3e-7, fp16 3.6e-4, int8 0.024):
+    # fp16 rounds each weight by up to 2**-11; int8 outputs step by 1/256.
+    tol = 1e-5 if variant == "fp32" else 2e-3 if variant == "fp16" else 0.08
     assert np.abs(got - keras_out).max() < tol
     assert (got.argmax(1) == keras_out.argmax(1)).mean() >= 0.9
 

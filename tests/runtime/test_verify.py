@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeship.errors import IntegrityError, ModelLoadError
+from edgeship.errors import BackendError, IntegrityError, ModelLoadError
 from edgeship.runtime import load
 from edgeship.runtime import verify as verify_mod
 
@@ -23,20 +23,6 @@ def _manifest(directory: Path, name: str, sha: str) -> None:
         "variants": [{"name": "v", "file": name, "sha256": sha, "status": "ok"}],
     }
     (directory / "manifest.json").write_text(json.dumps(doc))
-
-
-@pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Record the files validated in a child process (the validation itself still runs)."""
-    calls: list[Path] = []
-    real = verify_mod.validate_in_subprocess
-
-    def spy(path: Path, backend: str = "auto", **kw):
-        calls.append(path)
-        return real(path, backend, **kw)
-
-    monkeypatch.setattr("edgeship.runtime.validate_in_subprocess", spy)
-    return calls
 
 
 def test_trusted_manifest_skips_child_validation(artifacts: Path, tmp_path: Path, counted, digits):
@@ -82,17 +68,28 @@ def test_manifest_for_other_files_does_not_vouch(artifacts: Path, tmp_path: Path
 def test_child_reports_the_typed_error(tmp_path: Path):
     (tmp_path / "bad.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 200)
     with pytest.raises(ModelLoadError, match="could not read"):
+        verify_mod.validate_in_subprocess(tmp_path / "bad.tflite", "litert")
+
+
+def test_broken_structure_is_refused_without_a_child(tmp_path: Path, counted):
+    (tmp_path / "bad.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 200)
+    with pytest.raises(ModelLoadError, match=r"could not be read as a TFLite flatbuffer"):
         load(tmp_path / "bad.tflite", verify=True)
+    assert counted == []
 
 
 def test_crashing_file_never_takes_the_caller_down(tmp_path: Path):
     """A file that crashes the interpreter is a ModelLoadError with verify, never a dead caller.
 
-    The file reads uninitialised memory in LiteRT 2.3: depending on the process it segfaults
-    or fails a native allocation, so either typed outcome is correct here.
+    The file reads uninitialised memory in LiteRT 2.3: depending on the process (its
+    environment, its arguments) it segfaults, fails a native allocation or fails a native
+    check, so any of these typed outcomes is correct here. The crash itself is forced in
+    test_child_killed_by_a_signal_is_a_model_load_error.
     """
     shutil.copy(CRASHER, tmp_path / "crash.tflite")
-    with pytest.raises(ModelLoadError, match=r"crashed the litert interpreter|corrupt"):
+    with pytest.raises(
+        (ModelLoadError, BackendError), match=r"crashed the litert interpreter|corrupt|cannot run"
+    ):
         load(tmp_path / "crash.tflite")  # default: untrusted, so validated in a child
     assert np.add(1, 1) == 2  # still alive
 
@@ -119,3 +116,15 @@ def test_sniff_format_table(tmp_path: Path):
     assert verify_mod.sniff_format(tmp_path / "a.onnx", b"\x08\x07") == "onnx"
     assert verify_mod.sniff_format(tmp_path / "a", b"\x08\x07") == "onnx"
     assert verify_mod.sniff_format(tmp_path / "a.model", tfl) == "tflite"
+
+
+def test_hanging_child_is_killed_and_refused(
+    artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The child hangs (injected at its start-up): the file is refused after the timeout."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text("import time\ntime.sleep(60)\n")
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+    with pytest.raises(ModelLoadError, match=r"took longer than 1 s in a child process"):
+        verify_mod.validate_in_subprocess(artifacts / "fp32.tflite", "litert", timeout=1.0)

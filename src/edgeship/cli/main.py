@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from edgeship import __version__
+from edgeship.cli._common import HelpFormatter
 from edgeship.errors import EdgeshipError
 
 COMMAND_MODULES = (
@@ -52,7 +53,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeship",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"edgeship {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -67,6 +67,26 @@ def _check_options(
         raise ConfigError(f"verify must be True, False or None. Got: {verify!r}")
 
 
+def _verify(p: Path, fmt: str, data: bytes | None, backend: str, use_cache: bool) -> str:
+    """Check an untrusted file, unless a cached verdict (same bytes, backend version and
+    Python) says it already passed: its structure here, then a load and a prediction in a
+    child process; a pass is recorded. Returns the backend the file was validated on."""
+    from edgeship.runtime import verdicts
+    from edgeship.runtime.backends import backend_version, preload
+
+    content = data if data is not None else p.read_bytes()
+    key = verdicts.key_for(content, fmt, backend, backend_version(backend))
+    if use_cache and key is not None and verdicts.is_verified(key):
+        return backend  # these bytes passed both checks before
+    from edgeship.runtime.structure import check_structure
+
+    check_structure(p, fmt, content)
+    used = validate_in_subprocess(p, backend, while_waiting=lambda: preload(backend))
+    if key is not None and used == backend:
+        verdicts.record_verified(key)
+    return used
+
+
 def load(
     path: str | os.PathLike[str],
     backend: str = "auto",
@@ -91,7 +111,10 @@ def load(
         verify: validate the file in a child process before loading it, so a file that
             crashes the native interpreter raises ModelLoadError instead of killing this
             process. None (default): only when no ``manifest.json`` beside the file vouches
-            for its sha256. True: always. False: never.
+            for its sha256 and no cached verdict (``$XDG_CACHE_HOME/edgeship``, see
+            :mod:`edgeship.runtime.verdicts`) says these bytes already passed on this
+            backend version. True: always (the verdict is still recorded). False: never.
+            Files that are checked have their container structure checked here first.
 
     Returns:
         An :class:`Engine`.
@@ -118,7 +141,7 @@ def load(
     names = resolve(backend, fmt)
     trusted = manifest_trust(p, data) if verify is not False else False
     if verify is True or (verify is None and not trusted):
-        used = validate_in_subprocess(p, names[0])
+        used = _verify(p, fmt, data, names[0], use_cache=verify is None)
         names = [used] if used in names else names
     options = SessionOptions(
         threads=threads,

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import os
-import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ from edgeship.errors import IntegrityError, ModelLoadError
 MANIFEST_FILENAME = "manifest.json"
 TFLITE_SUFFIXES = (".tflite", ".lite")
 _FILE_KEYS = ("file", "path", "filename", "artifact")
+_CHILD_CODE = (
+    "import sys; from edgeship.runtime.verify import _child; sys.exit(_child(sys.argv[1:]))"
+)
 
 
 def sniff_format(path: Path, head: bytes) -> str:
@@ -84,6 +87,8 @@ def manifest_trust(path: Path, data: bytes | None = None) -> bool:
     manifest = path.parent / MANIFEST_FILENAME
     if not manifest.is_file():
         return False
+    import json
+
     try:
         with open(manifest, encoding="utf-8") as fh:
             doc = json.load(fh)
@@ -107,29 +112,54 @@ def manifest_trust(path: Path, data: bytes | None = None) -> bool:
 
 
 def validate_in_subprocess(
-    path: Path, backend: str = "auto", timeout: float = 120.0, extra: list[str] | None = None
+    path: Path,
+    backend: str = "auto",
+    timeout: float = 120.0,
+    while_waiting: Callable[[], object] | None = None,
 ) -> str:
     """Load ``path`` and run one prediction in a child process; return the backend it used.
+
+    Args:
+        path: the file.
+        backend: the backend the child loads it on.
+        timeout: seconds before the child is killed and the file refused.
+        while_waiting: work for this process while the child runs (it must not read the
+            file: e.g. importing the backend); its errors are left to the later load.
 
     Raises:
         ModelLoadError: the child crashed, timed out or could not load the file (the child's
             own typed error is re-raised with its message).
     """
+    import json
+    import signal
     import subprocess
 
-    cmd = [sys.executable, "-m", "edgeship.runtime.verify", str(path), "--backend", backend]
+    # ``-c`` rather than ``-m``: runpy would import this module twice in the child.
+    cmd = [sys.executable, "-c", _CHILD_CODE, str(path), "--backend", backend]
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS threads: the probe needs none
+    child = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
-        proc = subprocess.run(
-            [*cmd, *(extra or [])], capture_output=True, text=True, timeout=timeout, env=env
-        )
+        if while_waiting is not None:
+            with contextlib.suppress(Exception):
+                while_waiting()
+        stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        child.kill()
+        child.communicate()
         raise ModelLoadError(
             f"Validating {path} took longer than {timeout:.0f} s in a child process; the file "
             "was not loaded. Pass verify=False only for files you trust."
         ) from exc
+    except BaseException:  # interrupted: leave no child behind
+        child.kill()
+        child.communicate()
+        raise
+    proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     if proc.returncode < 0:
         try:
             sig = signal.Signals(-proc.returncode).name
@@ -156,13 +186,18 @@ def validate_in_subprocess(
     raise cls(message)
 
 
-def _child(argv: list[str]) -> int:
-    import argparse
+_USAGE = "usage: python -m edgeship.runtime.verify PATH [--backend NAME]"
 
-    parser = argparse.ArgumentParser(prog="python -m edgeship.runtime.verify")
-    parser.add_argument("path")
-    parser.add_argument("--backend", default="auto")
-    args = parser.parse_args(argv)
+
+def _child(argv: list[str]) -> int:
+    """Validate one file; answer one JSON line on stdout. Imports only the runtime and the
+    backend (no argparse: every import here is paid by each first verification)."""
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--backend"):
+        print(_USAGE, file=sys.stderr)
+        return 2
+    path, backend = argv[0], (argv[2] if len(argv) == 3 else "auto")
+    import json
+
     from edgeship.runtime import load
     from edgeship.runtime.verify_probe import probe
 
@@ -170,9 +205,10 @@ def _child(argv: list[str]) -> int:
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     try:
-        with load(args.path, backend=args.backend, verify=False) as engine:
+        with load(path, backend=backend, verify=False) as engine:
             note = probe(engine)
-            answer.write(json.dumps({"ok": True, "backend": engine.backend, "note": note}) + "\n")
+            done = {"ok": True, "backend": engine.backend, "version": engine.backend_version}
+            answer.write(json.dumps({**done, "note": note}) + "\n")
         return 0
     except errors.EdgeshipError as exc:
         answer.write(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))

@@ -102,6 +102,28 @@ def _version(info: BackendInfo) -> str | None:
     return None
 
 
+def backend_version(name: str) -> str:
+    """The installed version of backend ``name``: its package's ``__version__`` (importing the
+    package, as loading a model on it will), else the installed metadata."""
+    info = BACKENDS[name]
+    if name != "tf-lite":  # tensorflow itself is imported only when a model is loaded on it
+        try:
+            version = getattr(importlib.import_module(info.import_name), "__version__", None)
+        except ImportError:
+            version = None
+        if version:
+            return str(version)
+    return _version(info) or "unknown"
+
+
+def preload(name: str) -> None:
+    """Import backend ``name`` and its interpreter module without opening any model (so it
+    can overlap with a validating child process)."""
+    info = BACKENDS[name]
+    module = importlib.import_module(f"edgeship.runtime.backends.{info.module}")
+    module.preload(name)
+
+
 def available_backends() -> dict[str, str]:
     """Return ``{backend name: version}`` of the installed backends, importing none of them."""
     found: dict[str, str] = {}
@@ -164,6 +186,8 @@ __all__ = [
     "Session",
     "SessionOptions",
     "available_backends",
+    "backend_version",
     "open_session",
+    "preload",
     "resolve",
 ]

@@ -219,6 +219,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def preload(name: str) -> None:
+    """Import onnxruntime (no model is opened)."""
+    require("onnxruntime", "onnx", "run .onnx files")
+
+
 def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
     """Open a .onnx model on ONNX Runtime (``data`` is unused: external weights need the path)."""
     if options.delegate:

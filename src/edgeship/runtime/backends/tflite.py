@@ -323,6 +323,13 @@ def delegate_placement(nodes: Sequence[dict[str, Any]]) -> dict[str, int]:
     }
 
 
+def preload(name: str) -> None:
+    """Import backend ``name``'s interpreter module (no model is opened). tflite-runtime is
+    left alone beside TensorFlow, where loading it is refused anyway."""
+    if not _beside_tensorflow(name):
+        _interpreter_module(name)
+
+
 def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
     """Open a .tflite model on TFLite backend ``name``."""
     if options.providers:
