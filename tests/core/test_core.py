@@ -123,9 +123,18 @@ def test_samples_bad_files(tmp_path):
     (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(DatasetError, match="Cannot read"):
         load_samples(tmp_path / "corrupt.npz")
-    np.savez(tmp_path / "other.npz", foo=np.zeros(2))
+    np.savez(tmp_path / "labels_only.npz", y=np.zeros(2, dtype=np.int64))
     with pytest.raises(DatasetError, match="expected 'x'"):
-        load_samples(tmp_path / "other.npz")
+        load_samples(tmp_path / "labels_only.npz")
+
+
+def test_samples_keyed_by_input_names_are_read_as_they_are(tmp_path):
+    """Keys that are neither 'x' nor 'x:<input>' are the model's input names; whether they
+    match the model is checked where the model is known (runtime: "Unknown input name")."""
+    np.savez(tmp_path / "named.npz", image=np.zeros((2, 4)), features=np.ones((2, 3)), y=[0, 1])
+    samples = load_samples(tmp_path / "named.npz")
+    assert sorted(samples.inputs) == ["features", "image"]
+    assert samples.labels is not None and samples.labels.tolist() == [0, 1]
 
 
 def test_samples_from_a_plain_npy_array(tmp_path):
