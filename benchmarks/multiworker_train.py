@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,22 +28,11 @@ from statistics import median
 from typing import Any
 
 from edgeship.fileio import atomic_write_json
+from edgeship.netutil import free_ports
 from edgeship.versions import installed_versions
 
 CLI = "from edgeship.cli.main import main; raise SystemExit(main())"
 TIMEOUT = 1800.0
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports nobody listens on right now."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("localhost", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def launch(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeship.netutil import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (1, 96, 96, 3)
 BATCHING = "max_batch_size=8,max_queue_delay_microseconds=1000"
@@ -261,7 +263,7 @@ def main() -> int:
     try:
         for r in range(args.rounds):
             for batching in (False, True):
-                served = Served(model, batching, grpc_port=_free_port())
+                served = Served(model, batching, grpc_port=free_port())
                 try:
                     in_name, out_name = _io_names(served.url, served.model)
                     body, hlen = request_body(x, in_name, out_name)
@@ -328,14 +330,6 @@ def main() -> int:
             },
         )
     return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,13 +11,9 @@ import urllib.request
 
 import numpy as np
 
+from .cli_process import serve_env, start_serve_cli
+
 HEAVY = ("tensorflow", "keras", "tf2onnx")
-
-
-def _env():
-    env = dict(os.environ)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return env
 
 
 def test_serve_process_never_imports_tensorflow(artifacts, tmp_path):
@@ -41,26 +36,17 @@ def test_serve_process_never_imports_tensorflow(artifacts, tmp_path):
     )
     np.save(tmp_path / "x.npy", artifacts.digits[:2])
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=_env()
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=serve_env()
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
 def test_cli_serves_until_sigterm(artifacts):
-    cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.convert_dir),
-           "--port", "0", "--grpc-port", "0", "--workers", "2", "--json"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env())  # fmt: skip
+    proc, info = start_serve_cli(
+        str(artifacts.convert_dir), "--port", "0", "--grpc-port", "0", "--workers", "2"
+    )
     try:
-        text = ""
-        for _ in range(200):
-            text += proc.stdout.readline()
-            try:
-                info = json.loads(text)
-                break
-            except json.JSONDecodeError:
-                continue
         assert [m["name"] for m in info["models"]] == ["onnx-fp32", "tflite-fp32", "tflite-int8"]
         with urllib.request.urlopen(info["url"] + "/v2/health/ready", timeout=10) as resp:
             assert resp.status == 200
@@ -75,7 +61,7 @@ def test_cli_serves_until_sigterm(artifacts):
 def test_cli_reports_bad_path_as_error(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "edgeship.cli.main", "serve", str(tmp_path / "nope.tflite")],
-        capture_output=True, text=True, timeout=60, env=_env(),
+        capture_output=True, text=True, timeout=60, env=serve_env(),
     )  # fmt: skip
     assert out.returncode == 1
     assert "edgeship serve: error: Cannot serve" in out.stderr
@@ -85,7 +71,7 @@ def test_cli_reports_bad_path_as_error(tmp_path):
 def test_cli_help_has_examples():
     out = subprocess.run(
         [sys.executable, "-m", "edgeship.cli.main", "serve", "--help"],
-        capture_output=True, text=True, timeout=60, env=_env(),
+        capture_output=True, text=True, timeout=60, env=serve_env(),
     )  # fmt: skip
     assert out.returncode == 0
     assert "examples:" in out.stdout and "--token-file" in out.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
+
+from edgeship.netutil import free_port
+
+from .cli_process import start_serve_cli
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 NUMPY2 = os.environ.get("EDGESHIP_NUMPY2_PYTHON")
@@ -87,30 +90,14 @@ def test_grpc_serves_without_tensorflow(python, artifacts, engines, tmp_path):
         np.testing.assert_allclose(np.reshape(got[model], want.shape), want, rtol=1e-5, atol=1e-6)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_cli_serves_grpc_with_batching_and_model_control(artifacts, engines):
-    port = _free_port()
-    cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.convert_dir),
-           "--port", "0", "--grpc-port", str(port), "--model-control", "explicit",
-           "--dynamic-batching", "tflite-fp32:max_batch_size=4,max_queue_delay_microseconds=100",
-           "--json"]  # fmt: skip
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)  # fmt: skip
+    port = free_port()
+    proc, info = start_serve_cli(
+        str(artifacts.convert_dir), "--port", "0", "--grpc-port", str(port),
+        "--model-control", "explicit",
+        "--dynamic-batching", "tflite-fp32:max_batch_size=4,max_queue_delay_microseconds=100",
+    )  # fmt: skip
     try:
-        text = ""
-        for _ in range(200):
-            text += proc.stdout.readline()
-            try:
-                info = json.loads(text)
-                break
-            except json.JSONDecodeError:
-                continue
         assert info["grpc"] == f"127.0.0.1:{port}"
         client = tgrpc.InferenceServerClient(info["grpc"])
         config = client.get_model_config("tflite-fp32", as_json=True)["config"]

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from .cli_process import start_serve_cli
+
 LIMIT = 1024 * 1024  # the session server's max_body_bytes
 
 
@@ -106,20 +108,7 @@ def test_bounded_load_every_answer_is_its_own(server, artifacts, engines):
 
 
 def _start_cli(artifacts, *extra: str) -> tuple[subprocess.Popen[str], dict]:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.fp32_tflite),
-           "--port", "0", "--grpc-port", "0", "--json", *extra]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    text = ""
-    for _ in range(200):
-        text += proc.stdout.readline()
-        try:
-            return proc, json.loads(text)
-        except json.JSONDecodeError:
-            continue
-    proc.kill()
-    raise AssertionError(f"no JSON banner: {text[-500:]}")
+    return start_serve_cli(str(artifacts.fp32_tflite), "--port", "0", "--grpc-port", "0", *extra)
 
 
 def test_sigterm_finishes_the_request_in_flight_then_exits_0(artifacts, engines):

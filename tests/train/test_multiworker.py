@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,24 +20,13 @@ import numpy as np
 import pytest
 
 from edgeship.errors import ConfigError, TrainingError
+from edgeship.netutil import free_ports
 
 CLI = "from edgeship.cli.main import main; raise SystemExit(main())"
 # A few steps on digits: 300 samples, 16 per replica, 32 per global batch.
 ARGS = ["--recipe", "lenet5", "--dataset", "digits", "--max-samples", "300"]
 ARGS += ["--batch-size", "16", "--patience", "0", "--calibration-samples", "20", "--quiet"]
 RUN_TIMEOUT = 150.0  # hard limit of one cluster run (CI: 2 cores, both workers on them)
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports nobody listens on right now."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("localhost", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def tf_config(ports: Sequence[int], index: int) -> str:

@@ -7,7 +7,6 @@ stopped on exit, also after an error.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,13 +17,7 @@ from typing import Any
 
 from edgeship.errors import FleetError
 from edgeship.fleet.labels import check_label
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from edgeship.netutil import free_port
 
 
 class LocalFleet:
