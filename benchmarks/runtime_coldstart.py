@@ -29,14 +29,15 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cold_start
 
 # Bytecode caches as an installed package has them (pip compiles at install), kept out of the
 # source tree; the warm-up run of each scenario fills it.
@@ -73,14 +74,7 @@ def run_once(cmd: list[str]) -> tuple[float, float, float]:
     """Return (wall s, CPU s, peak RSS MiB) of one child process; raise if it fails."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPYCACHEPREFIX=PYCACHE)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd[:3]} failed: {stderr[-1000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return cold_start.run_once(cmd, env)
 
 
 def scenarios(models: Path, work: Path, with_tf: bool) -> dict[str, list[str]]:
