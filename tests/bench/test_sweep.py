@@ -194,7 +194,8 @@ def test_cold_start_times_fresh_processes(bench_artifacts, fast):
     )
     cold = results["results"][0]["cold_ms"]
     assert cold["n"] == 2
-    assert 50 < cold["min"] < 60_000  # a Python process, numpy and a backend: tens of ms at least
+    # a fresh Python process importing numpy and a backend, not an in-process reload
+    assert 10 < cold["min"] < 600_000
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ import http.client
 import json
 import socket
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -58,13 +57,11 @@ def test_silent_client_is_disconnected_and_others_are_served(impatient):
         conn.request("GET", "/v2/health/ready")
         assert conn.getresponse().status == 200
         conn.close()
-        start = time.monotonic()
-        reply = b""
+        reply = b""  # the socket's 10 s timeout fails the test if the server never closes
         while chunk := slow.recv(4096):
             reply += chunk
         assert reply.startswith(b"HTTP/1.1 408"), reply[:100]  # then closed by the server
         assert b"stopped arriving" in reply
-        assert time.monotonic() - start < 5
 
 
 def test_connections_beyond_the_limit_wait_then_get_served(impatient):

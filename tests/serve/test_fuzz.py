@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +13,6 @@ SUFFIXES = ["/infer", "", "/ready", "/config", "/versions/1/infer", "/versions/x
             ":predict", ":classify", ":classify?top_k=-1", "/infer?x=%ff"]  # fmt: skip
 DATATYPES = ["FP32", "INT8", "UINT8", "FP16", "FP64", "INT64", "BOOL", "BYTES", "fp32", None, 3]
 MAX_EXAMPLES = 300
-TIME_BUDGET_S = 120
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70)
@@ -79,7 +77,6 @@ def requests(draw):
 def test_fuzz_endpoints_never_5xx(server):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     seen: dict[int, int] = {}
-    start = time.monotonic()
 
     @settings(
         max_examples=MAX_EXAMPLES,
@@ -107,6 +104,5 @@ def test_fuzz_endpoints_never_5xx(server):
 
     check()
     conn.close()
-    assert time.monotonic() - start < TIME_BUDGET_S
     assert sum(seen.values()) >= MAX_EXAMPLES // 2
     assert any(400 <= s < 500 for s in seen)
