@@ -11,7 +11,7 @@ x variant -> status, route, size, max abs error, top-1 agreement) replaces the b
 the ``convert-zoo`` markers in benchmarks/README.md; the manifests' variant records go to
 benchmarks/results/convert_zoo.json. Max abs error and top-1 agreement are the parity step's
 numbers (the artifact run through edgeship.runtime on the bare interpreter, against Keras).
-Exit status 0 only when the issue's bar holds: every fp32 variant ok within 1e-4, at least 95%
+Exit status 0 only when the zoo's bar holds: every fp32 variant ok within 1e-4, at least 95%
 of the cells ok, and every failed cell with an error.
 """
 
