@@ -51,6 +51,7 @@ def doomed_fleet(hold_file):
     try:
         yield fleet
     finally:
+        hold_file.touch()  # no child waits for a marker that a failed test never wrote
         spawned = [p for pid in fleet.pids().values() for p in _descendants(pid)]
         fleet.stop()
         fleet._logs.cleanup()
