@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.bench import BenchConfig, run_sweep
+from edgeship.fileio import atomic_write_json
 from edgeship.fleet import FleetTarget, run_fleet
 from edgeship.fleet.local import LocalFleet
 
@@ -142,7 +143,7 @@ def main() -> int:
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_json(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}, indent=2))
     return 0 if abs(result["median_ratio_fleet_over_local"] - 1) <= 0.05 else 1
 

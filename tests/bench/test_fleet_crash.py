@@ -1,5 +1,9 @@
 """A device worker killed in the middle of a measurement: its rows fail, the rest are saved,
-and no process is left behind."""
+and no process is left behind.
+
+Every measuring child waits for a marker file (``EDGESHIP_TEST_HOLD_FILE``, a test-only hook of
+``edgeship.bench.worker``), so the doomed device is caught mid-run whatever the machine's speed.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import psutil
 import pytest
 
 from edgeship.bench import load_results
+from edgeship.bench.worker import HOLD_FILE_ENV
 from edgeship.fleet.local import LocalFleet
 
 
@@ -35,11 +40,18 @@ def _measuring(pid: int) -> list[psutil.Process]:
 
 
 @pytest.fixture
-def doomed_fleet():
-    fleet = LocalFleet(["cpu-a", "doomed"]).start()
+def hold_file(tmp_path):
+    """The marker file that lets the fleet's measuring children go on."""
+    return tmp_path / "go"
+
+
+@pytest.fixture
+def doomed_fleet(hold_file):
+    fleet = LocalFleet(["cpu-a", "doomed"], env={HOLD_FILE_ENV: str(hold_file)}).start()
     try:
         yield fleet
     finally:
+        hold_file.touch()  # no child waits for a marker that a failed test never wrote
         spawned = [p for pid in fleet.pids().values() for p in _descendants(pid)]
         fleet.stop()
         fleet._logs.cleanup()
@@ -47,13 +59,15 @@ def doomed_fleet():
         assert alive == [], f"processes left behind: {alive}"
 
 
-def test_a_worker_killed_mid_run_fails_its_rows_only(doomed_fleet, bench_artifacts, tmp_path):
+def test_a_worker_killed_mid_run_fails_its_rows_only(
+    doomed_fleet, hold_file, bench_artifacts, tmp_path
+):
     out = tmp_path / "fleet.json"
     bench = subprocess.Popen(
         [
             sys.executable, "-m", "edgeship.cli.main", "bench",
             str(bench_artifacts / "tflite-int8.tflite"), "--cluster", doomed_fleet.address,
-            "--device", "cpu-a,doomed", "--runs", "5", "--min-seconds", "3",
+            "--device", "cpu-a,doomed", "--runs", "5", "--min-seconds", "0.02",
             "--warmup-seconds", "0.01", "--json", str(out), "--quiet",
         ],
         stdout=subprocess.PIPE,
@@ -68,6 +82,7 @@ def test_a_worker_killed_mid_run_fails_its_rows_only(doomed_fleet, bench_artifac
             time.sleep(0.05)
         assert measuring, "the doomed device never started measuring"
         doomed_fleet.kill("doomed")  # SIGKILL: no chance to clean up
+        hold_file.touch()  # cpu-a measures; the doomed device's child is already orphaned
         _, stderr = bench.communicate(timeout=90)
     finally:
         if bench.poll() is None:

@@ -14,6 +14,8 @@ EXAMPLES = """\
   edgeship worker --cluster tcp://10.0.0.2:8786 --device jetson --backends onnxruntime
   edgeship bench runs/m/artifacts --cluster tcp://10.0.0.2:8786 --device pi5,jetson
 install on a device (no TensorFlow): pip install 'edgeship[litert,fleet]' or '[onnx,fleet]'
+exits 0 when stopped (Ctrl-C, SIGTERM), 1 when it cannot reach or loses the scheduler
+tls:// is refused: use a trusted network or an SSH tunnel (ssh -N -L 8786:localhost:8786 HOST)
 """
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from edgeship.errors import ConfigError, FleetError
 from edgeship.fleet.labels import parse_resources
 
-_ADDRESS = re.compile(r"^(tcp://|tls://)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+_ADDRESS = re.compile(r"^(tcp://)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 JOIN_HINT = (
     "Start a scheduler with 'dask scheduler --port 8786' and join each device with "
@@ -27,8 +27,22 @@ class Device:
     backends: tuple[str, ...]
 
 
+TLS_HINT = (
+    "edgeship passes no TLS certificates to Dask, so tls:// addresses are refused. Run the "
+    "scheduler and the devices on a trusted network with tcp://HOST:PORT, or reach a remote "
+    "scheduler through an SSH tunnel: 'ssh -N -L 8786:localhost:8786 USER@SCHEDULER-HOST' "
+    "on the device, then --cluster tcp://127.0.0.1:8786."
+)
+
+
 def check_address(address: str) -> str:
-    """``tcp://HOST:PORT`` (a bare ``HOST:PORT`` gets ``tcp://``); ConfigError otherwise."""
+    """``tcp://HOST:PORT`` (a bare ``HOST:PORT`` gets ``tcp://``); ConfigError otherwise.
+
+    ``tls://`` is refused with a hint (trusted network or SSH tunnel): no TLS settings are
+    passed to Dask, so such a connection could not be set up.
+    """
+    if isinstance(address, str) and address.strip().lower().startswith("tls://"):
+        raise ConfigError(f"TLS cluster addresses are not supported. Got: {address!r}. {TLS_HINT}")
     if not isinstance(address, str) or not _ADDRESS.match(address.strip()):
         raise ConfigError(
             f"A cluster address is tcp://HOST:PORT, e.g. tcp://10.0.0.2:8786. Got: {address!r}"

@@ -146,7 +146,11 @@ class LocalFleet:
         return {name: proc.pid for name, proc in self.procs.items()}
 
     def __enter__(self) -> LocalFleet:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self._logs.cleanup()  # start() stopped the processes; __exit__ will not run
+            raise
 
     def __exit__(
         self,

@@ -32,10 +32,12 @@ def serve(
         connect_timeout_s: seconds to wait for the scheduler before giving up.
 
     Returns:
-        0 after a clean stop (SIGINT/SIGTERM or the scheduler closing).
+        0 after a clean stop by SIGINT or SIGTERM.
 
     Raises:
-        FleetError: the scheduler cannot be reached; ConfigError: a bad label or backend.
+        FleetError: the scheduler cannot be reached, or the worker lost it (the scheduler
+            stopped, or the connection broke) and stopped; ConfigError: a bad label or
+            backend.
     """
     from edgeship._lazy import require
     from edgeship.bench.worker import EXIT_WITH_PARENT_ENV
@@ -53,7 +55,7 @@ def serve(
     if not connect_timeout_s > 0:
         raise ConfigError(f"connect timeout must be > 0. Got: {connect_timeout_s}")
     require("distributed", "fleet", "joining a device cluster")
-    os.environ[EXIT_WITH_PARENT_ENV] = "1"
+    os.environ[EXIT_WITH_PARENT_ENV] = str(os.getpid())
     resources = worker_resources(label, offered)
     return asyncio.run(_serve(address, label, resources, offered, connect_timeout_s))
 
@@ -90,8 +92,13 @@ async def _serve(
         memory_limit=0,
     )
     loop = asyncio.get_running_loop()
+    stopped: list[asyncio.Future[Any]] = []  # closings asked for by SIGINT/SIGTERM
+
+    def stop() -> None:
+        stopped.append(asyncio.ensure_future(worker.close()))
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.close()))
+        loop.add_signal_handler(sig, stop)
     try:
         await worker
     except (OSError, TimeoutError) as exc:
@@ -107,4 +114,10 @@ async def _serve(
         flush=True,
     )
     await worker.finished()
-    return 0
+    if stopped:
+        return 0
+    raise FleetError(
+        f"Lost the cluster at {address}: the scheduler stopped or the connection to it broke, "
+        f"so device {label} left the cluster. Expected the scheduler to keep running; restart "
+        f"it, then rejoin with 'edgeship worker --cluster {address} --device {label}'."
+    )
