@@ -292,12 +292,14 @@ def _train(config: TrainConfig, shared: Path, start: float) -> TrainResult:
     timer = make_epoch_timer()
     ckpt = checkpoint_path(out)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    ckpt.unlink(missing_ok=True)  # never restore a previous run's best weights
+    ckpt.unlink(missing_ok=True)  # never a previous run's best weights, unless resumed below
     with atomic_path(out / cardgen.HISTORY_FILENAME) as history_tmp:
-        initial_epoch, extra = backup.resume(config, model, strategy, shared, out, history_tmp)
+        restored = backup.resume(config, model, strategy, shared, history_tmp, ckpt)
+        initial_epoch = restored.epoch
         callbacks = [timer, *make_callbacks(config, out, history_tmp, phase=int(initial_epoch > 0))]
+        callbacks += backup.callbacks(config, out, history_tmp, ckpt, callbacks, restored)
         history = fit(
-            model, train_ds, val_ds, config.epochs, callbacks + extra, config.verbose, initial_epoch
+            model, train_ds, val_ds, config.epochs, callbacks, config.verbose, initial_epoch
         )
         if initial_epoch:
             history = backup.read_history(history_tmp)
