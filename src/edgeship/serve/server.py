@@ -8,8 +8,9 @@ Two things are added to uvicorn's HTTP protocol (:class:`_Protocol`):
 
 * ``max_connections`` connections are served at once; more are accepted but not read until
   one closes (they wait, as they did in the kernel backlog), instead of uvicorn's 503;
-* a connection that sends nothing (or half a request line) for ``request_timeout_s`` is
-  closed, not only idle keep-alive connections.
+* a connection that sends nothing for ``request_timeout_s`` is closed, not only idle
+  keep-alive connections; so is one whose request head (request line and headers) is not
+  complete ``request_timeout_s`` after its first byte, however slowly it trickles in.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
     class _Protocol(HttpToolsProtocol):  # type: ignore[misc]
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self._head_deadline: asyncio.TimerHandle | None = None
             if len(active) >= limit:
                 transport.pause_reading()
                 waiting.append(self)
@@ -89,6 +91,7 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             super().connection_lost(exc)
             self._unset_keepalive_if_required()
+            self._cancel_head_deadline()
             if self in active:
                 active.discard(self)
                 while waiting and len(active) < limit:
@@ -123,7 +126,11 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
                 self._reply_and_close(400, "Protocol upgrades are not supported.")
                 return
             if self.cycle is None or self.cycle.response_complete:
-                self._arm_idle_timer()  # between requests or inside a request's head
+                self._arm_head_deadline()  # inside a request's head: one deadline for it all
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self._cancel_head_deadline()  # the body has its own timeout (AsgiAdapter)
 
         def _reply_and_close(self, status: int, message: str) -> None:
             body = dump_json({"error": message})
@@ -132,6 +139,17 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
             head += b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
             self.transport.write(head + b"connection: close\r\n\r\n" + body)
             self.transport.close()
+
+        def _arm_head_deadline(self) -> None:
+            """Close the connection ``timeout`` s after its request head began, however the
+            bytes trickle in; set once per head, never extended by more data."""
+            if self._head_deadline is None and not self.transport.is_closing():
+                self._head_deadline = self.loop.call_later(timeout, self.transport.close)
+
+        def _cancel_head_deadline(self) -> None:
+            if self._head_deadline is not None:
+                self._head_deadline.cancel()
+                self._head_deadline = None
 
         def _arm_idle_timer(self) -> None:
             if self.transport.is_closing():
