@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pytest
 import requests
 
 from .cli_process import start_serve_cli
@@ -204,3 +205,16 @@ def test_processes_stopped_while_loading_still_exit_0(artifacts):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_start_raises_when_the_server_thread_dies_during_startup(artifacts, loader):
+    from edgeship.serve import ServerStartError, ServeSettings, create_server
+
+    srv = create_server([artifacts.fp32_onnx], ServeSettings(port=0), loader=loader)
+    srv.socket.close()  # uvicorn cannot listen on it: its thread dies while starting
+    try:
+        with pytest.raises(ServerStartError, match="stopped before accepting") as info:
+            srv.start()
+        assert info.value.cause is not None
+    finally:
+        srv.app.registry.close()

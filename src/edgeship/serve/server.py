@@ -27,7 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 from edgeship._lazy import require
-from edgeship.errors import ConfigError
+from edgeship.errors import ConfigError, EdgeshipError
 from edgeship.serve.app import App
 from edgeship.serve.asgi import MAX_URL_BYTES, AsgiAdapter
 from edgeship.serve.protocol import dump_json
@@ -35,6 +35,15 @@ from edgeship.serve.settings import ServeSettings
 
 log = logging.getLogger("edgeship.serve")
 _PURPOSE = "serve models over HTTP"
+
+
+class ServerStartError(EdgeshipError, RuntimeError):
+    """The server thread ended before it accepted connections; ``cause`` is why (None when
+    it ended without an exception)."""
+
+    def __init__(self, message: str, cause: BaseException | None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 def _tls_context(settings: ServeSettings) -> ssl.SSLContext | None:
@@ -251,11 +260,32 @@ class Server:
         await self._uvicorn.serve(sockets=[self._sock])
 
     def start(self) -> Server:
-        """Serve on a daemon thread and return self once it accepts connections."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        """Serve on a daemon thread and return self once it accepts connections.
+
+        Raises:
+            ServerStartError: the thread ended during startup (carries its exception).
+        """
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.serve_forever()
+            except BaseException as exc:  # uvicorn may sys.exit(); report it to start()
+                failure.append(exc)
+
+        self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
         while not self._uvicorn.started and self._thread.is_alive():
             self._thread.join(timeout=0.01)
+        if not self._uvicorn.started:
+            cause = failure[0] if failure else None
+            why = f"{type(cause).__name__}: {cause}" if cause else "it ended without an error"
+            where = self.url if self._sock.fileno() >= 0 else "its socket"
+            raise ServerStartError(
+                f"The server on {where} stopped before accepting connections ({why}). "
+                "Check the address, the TLS files and the log above.",
+                cause,
+            ) from cause
         return self
 
     def stop(self) -> None:
