@@ -15,8 +15,9 @@ from edgeship.serve.registry import load_registry
 class _Held:
     """A real engine whose calls can be held at a gate (a stuck request), recording closes."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, any_entered: threading.Event | None = None) -> None:
         self.engine = engine
+        self.any_entered = any_entered or threading.Event()
         self.inputs, self.outputs = engine.inputs, engine.outputs
         self.format, self.backend = engine.format, engine.backend
         self.gate = threading.Event()
@@ -29,6 +30,7 @@ class _Held:
     def predict(self, x: Any, raw: bool = False, check_finite: bool = False) -> Any:
         self.running = True
         self.entered.set()
+        self.any_entered.set()
         try:
             self.gate.wait()
             return self.engine.predict(x)
@@ -43,9 +45,10 @@ class _Held:
 
 def test_unload_never_closes_an_engine_a_stuck_request_runs(artifacts, loader):
     held: list[_Held] = []
+    entered = threading.Event()  # set by whichever engine the request reaches
 
     def load(path: str, **options: Any) -> _Held:
-        held.append(_Held(loader(path, **options)))
+        held.append(_Held(loader(path, **options), entered))
         return held[-1]
 
     registry = load_registry([artifacts.fp32_tflite], workers=2, loader=load)
@@ -54,10 +57,11 @@ def test_unload_never_closes_an_engine_a_stuck_request_runs(artifacts, loader):
     for eng in held:
         eng.gate.clear()
         eng.entered.clear()  # set by the warm-up call at load
+    entered.clear()
     got: list[Any] = []
     stuck = threading.Thread(target=lambda: got.append(model.infer({"x": artifacts.digits[:1]})))
     stuck.start()
-    assert any(e.entered.wait(10) for e in held)
+    assert entered.wait(30)
     busy = next(e for e in held if e.entered.is_set())
     idle = next(e for e in held if e is not busy)
 
