@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeship.fileio import atomic_write_json
 from edgeship.netutil import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,10 +305,9 @@ def main() -> int:
     summary = summarize(runs, cells, conns_list)
     print_table(summary, rss)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         doc = {"schema": "edgeship.bench.serve_http/1", "runs": runs, "summary": summary,
                "rss_mib": rss, "model": str(model)}  # fmt: skip
-        Path(args.json).write_text(json.dumps(doc, indent=2))
+        atomic_write_json(Path(args.json), doc)
     return 0
 
 

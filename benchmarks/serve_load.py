@@ -10,9 +10,10 @@ Beside it: the same model's in-process latency (Engine.predict, and App.handle w
     python benchmarks/serve_load.py --protocol v1-json --json runs/serve_load.json
     python benchmarks/serve_load.py --compare-stacks --candidates /tmp/serve_candidates
 
-``--compare-stacks`` runs the same load against the stdlib server and against uvicorn +
-starlette serving the very same App (install those into the ``--candidates`` directory with
-``pip install --target DIR uvicorn starlette httptools uvloop``; they are not dependencies).
+``--compare-stacks`` runs the same load against ``edgeship serve`` (stack ``edgeship``:
+uvicorn + httptools + uvloop behind edgeship's own ASGI adapter) and against uvicorn +
+starlette serving the very same App (stack ``starlette``; install starlette into the
+``--candidates`` directory with ``pip install --target DIR starlette``; it is not a dependency).
 Without ``--model``, the digits CNN is trained and converted (tflite-fp32) once under
 runs/serve_bench/.
 """
@@ -215,7 +216,7 @@ def expected_bodies(model_path: Path, protocol: str, meta: dict[str, Any], clien
 def start_server(stack: str, model_path: Path, port: int, candidates: str | None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), candidates]))
-    if stack == "stdlib":
+    if stack == "edgeship":
         cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(model_path),
                "--port", str(port)]  # fmt: skip
     else:
@@ -315,9 +316,9 @@ def main() -> int:
         "--procs", type=int, default=min(4, os.cpu_count() or 1), help="client processes"
     )
     p.add_argument("--protocol", choices=("v2-binary", "v2-json", "v1-json"), default="v2-binary")
-    p.add_argument("--stack", choices=("stdlib", "uvicorn"), default="stdlib")
-    p.add_argument("--compare-stacks", action="store_true", help="run stdlib and uvicorn")
-    p.add_argument("--candidates", default=None, help="directory holding uvicorn + starlette")
+    p.add_argument("--stack", choices=("edgeship", "starlette"), default="edgeship")
+    p.add_argument("--compare-stacks", action="store_true", help="run edgeship and starlette")
+    p.add_argument("--candidates", default=None, help="directory holding starlette")
     p.add_argument("--rounds", type=int, default=1, help="repeat (stacks alternate order)")
     p.add_argument("--port", type=int, default=18431)
     p.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -334,7 +335,7 @@ def main() -> int:
     with load(str(model_path)) as engine:
         meta = {"in": engine.inputs[0].name, "out": engine.outputs[0].name,
                 "x": digit_inputs(args.clients)}  # fmt: skip
-    stacks = ["stdlib", "uvicorn"] if args.compare_stacks else [args.stack]
+    stacks = ["edgeship", "starlette"] if args.compare_stacks else [args.stack]
     protocols = [args.protocol]
     record: dict[str, Any] = {
         "model": str(model_path), "cpus": os.cpu_count(), "machine": platform.machine(),

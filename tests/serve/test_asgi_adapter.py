@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from edgeship.serve import App, ServeSettings, load_registry
-from edgeship.serve.asgi import INLINE_BUDGET_S, AsgiAdapter
+from edgeship.serve.asgi import INLINE_BUDGET_S, MAX_TRACKED_ENDPOINTS, AsgiAdapter
 
 from .conftest import runtime_load
 
@@ -75,8 +75,8 @@ def test_slow_inference_moves_to_the_thread_pool_and_health_stays_inline(artifac
     main = threading.main_thread().name
     assert threads[first] == main  # a new endpoint starts inline
     assert all(name.startswith("edgeship") for name in threads[-5:]), threads  # then moves off
-    assert adapter._cost[b"/v1/models/tiny-digits:predict"] > INLINE_BUDGET_S
-    assert adapter._cost[b"/v2/health/ready"] < INLINE_BUDGET_S
+    assert adapter._cost["tiny-digits", "v1_predict"] > INLINE_BUDGET_S
+    assert adapter._cost["", "health"] < INLINE_BUDGET_S
 
 
 def test_the_offload_rule_sends_chosen_requests_off_the_loop(artifacts):
@@ -94,3 +94,48 @@ def test_the_offload_rule_sends_chosen_requests_off_the_loop(artifacts):
         adapter.close()
         registry.close()
     assert threads and threads[-1].startswith("edgeship")
+
+
+def _slow_adapter(artifacts, threads: list[str]):  # type: ignore[no-untyped-def]
+    load = runtime_load()
+    registry = load_registry(
+        [artifacts.fp32_tflite], loader=lambda *a, **k: _SlowEngine(load(*a, **k), threads)
+    )
+    return AsgiAdapter(App(registry), ServeSettings()), registry
+
+
+def test_cost_is_kept_per_model_and_endpoint_however_the_path_is_spelled(artifacts):
+    threads: list[str] = []
+    adapter, registry = _slow_adapter(artifacts, threads)
+    body = json.dumps({"instances": artifacts.digits[:1].tolist()}).encode()
+    spellings = [
+        "/v1/models/tiny-digits:predict",
+        "/v1/models/tiny-digits/versions/1:predict",
+        "/v1/models/%74iny-digits:predict",
+    ]
+    try:
+        for _ in range(10):
+            for path in spellings:
+                assert _call(adapter, "POST", path, body)[0] == 200
+        assert _call(adapter, "GET", "/v2/health/ready")[0] == 200
+    finally:
+        adapter.close()
+        registry.close()
+    assert set(adapter._cost) == {("tiny-digits", "v1_predict"), ("", "health")}
+    assert all(name.startswith("edgeship") for name in threads[-6:]), threads  # every spelling
+
+
+def test_once_the_cost_table_is_full_an_untracked_endpoint_runs_off_the_loop(artifacts):
+    threads: list[str] = []
+    adapter, registry = _slow_adapter(artifacts, threads)
+    for i in range(MAX_TRACKED_ENDPOINTS):  # fill the table with cheap endpoints
+        adapter._cost[f"m{i}", "v2_infer"] = 0.0
+    body = json.dumps({"instances": artifacts.digits[:1].tolist()}).encode()
+    try:
+        first = len(threads)
+        assert _call(adapter, "POST", "/v1/models/tiny-digits:predict", body)[0] == 200
+    finally:
+        adapter.close()
+        registry.close()
+    assert threads[first].startswith("edgeship"), threads  # its very first call
+    assert ("tiny-digits", "v1_predict") not in adapter._cost

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import threading
 
@@ -62,6 +63,30 @@ def test_silent_client_is_disconnected_and_others_are_served(impatient):
             reply += chunk
         assert reply.startswith(b"HTTP/1.1 408"), reply[:100]  # then closed by the server
         assert b"stopped arriving" in reply
+
+
+def test_trickling_request_head_is_closed_at_its_deadline(impatient):
+    """One header byte every 0.2 s (each well inside the 0.5 s timeout) must not hold the
+    connection: the head has one deadline from its first byte."""
+    head = b"GET /v2/health/live HTTP/1.1\r\nX-Slow: " + b"a" * 400
+    closed_after = None
+    with socket.create_connection(("127.0.0.1", impatient.port), timeout=10) as slow:
+        for sent in range(len(head)):
+            readable, _, _ = select.select([slow], [], [], 0.2)
+            if readable:
+                assert slow.recv(4096) == b""  # closed, no answer to half a request
+                closed_after = sent
+                break
+            try:
+                slow.sendall(head[sent : sent + 1])
+            except OSError:  # reset by the closed connection
+                closed_after = sent
+                break
+    assert closed_after is not None and closed_after < len(head), "never closed"
+    conn = http.client.HTTPConnection("127.0.0.1", impatient.port, timeout=10)
+    conn.request("GET", "/v2/health/live")  # the server still serves others
+    assert conn.getresponse().status == 200
+    conn.close()
 
 
 def test_connections_beyond_the_limit_wait_then_get_served(impatient):

@@ -160,3 +160,13 @@ def test_errors_are_typed_and_the_server_keeps_serving(client, server, artifacts
         client.get_model_metadata("nope")
     assert exc.value.status() == "StatusCode.NOT_FOUND"
     assert client.is_server_live()
+
+
+def test_stop_shuts_down_the_threads_that_ran_rpcs(server):
+    own = GrpcServer(server.app, server.settings, port=0).start()
+    c = tgrpc.InferenceServerClient(own.address)
+    assert c.is_server_live()
+    c.close()
+    own.stop(0)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        own._executor.submit(int)  # its thread pool is shut down, not left behind

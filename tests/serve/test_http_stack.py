@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pytest
 import requests
 
 from .cli_process import start_serve_cli
@@ -155,7 +156,9 @@ def _cmdline(pid: int) -> bytes:
 
 
 def test_processes_share_the_port_and_stop_on_sigterm(artifacts, engines):
-    proc, info = _start_cli(artifacts, "--processes", "2")
+    # as the --help example: no --grpc-port, so gRPC is off with a notice
+    proc, info = start_serve_cli(str(artifacts.fp32_tflite), "--port", "0", "--processes", "2")
+    assert info["grpc"] is None
     try:
         base = info["url"]
         x = artifacts.digits[:2]
@@ -177,6 +180,7 @@ def test_processes_share_the_port_and_stop_on_sigterm(artifacts, engines):
         assert len(workers) == 2, [_cmdline(p) for p in _children(proc.pid)]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        assert proc.stderr is not None and "HTTP only, no gRPC" in proc.stderr.read()
         assert not [p for p in workers if os.path.exists(f"/proc/{p}")]
     finally:
         if proc.poll() is None:
@@ -188,8 +192,9 @@ def test_processes_refuse_grpc_and_model_control(artifacts):
     base = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.fp32_tflite),
             "--port", "0", "--processes", "2"]  # fmt: skip
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    grpc = subprocess.run(base, capture_output=True, text=True, timeout=60, env=env)
-    assert grpc.returncode == 1 and "serves HTTP only: add --grpc-port 0" in grpc.stderr
+    grpc = subprocess.run([*base, "--grpc-port", "8001"], capture_output=True, text=True,
+                          timeout=60, env=env)  # fmt: skip
+    assert grpc.returncode == 1 and "serves HTTP only: drop --grpc-port 8001" in grpc.stderr
     control = subprocess.run([*base, "--grpc-port", "0", "--model-control", "explicit"],
                              capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
     assert control.returncode == 1 and "needs one process" in control.stderr
@@ -204,3 +209,16 @@ def test_processes_stopped_while_loading_still_exit_0(artifacts):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_start_raises_when_the_server_thread_dies_during_startup(artifacts, loader):
+    from edgeship.serve import ServerStartError, ServeSettings, create_server
+
+    srv = create_server([artifacts.fp32_onnx], ServeSettings(port=0), loader=loader)
+    srv.socket.close()  # uvicorn cannot listen on it: its thread dies while starting
+    try:
+        with pytest.raises(ServerStartError, match="stopped before accepting") as info:
+            srv.start()
+        assert info.value.cause is not None
+    finally:
+        srv.app.registry.close()

@@ -185,3 +185,16 @@ def http_on():
         return lambda method, path, body=b"": call(srv, method, path, body)
 
     return on
+
+
+def test_load_on_a_registry_without_load_options_is_a_config_error(repo, artifacts):
+    from edgeship.errors import ConfigError
+    from edgeship.serve.model_control import ModelRepository
+    from edgeship.serve.registry import ModelRegistry
+
+    root, *_ = repo
+    registry = ModelRegistry([], repo[1].app.registry.load_options)
+    repository = ModelRepository(registry, [root], ModelControl.EXPLICIT)
+    registry.load_options = None  # swapped after the repository was built
+    with pytest.raises(ConfigError, match="the registry has no load options"):
+        repository.load("alpha")

@@ -11,6 +11,7 @@ import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
 
 from edgeship.serve.grpc_server import GrpcServer
+from edgeship.serve.stats import MAX_BATCH_SIZES, Execution, ModelStats
 
 KEYS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
 
@@ -117,3 +118,13 @@ def test_all_models_and_errors(clients, http):
     assert status == 405 and headers["allow"] == "GET"
     with pytest.raises(Exception, match="Unknown model 'nope'"):
         g.get_inference_statistics("nope")
+
+
+def test_batch_sizes_chosen_by_clients_keep_the_table_bounded():
+    stats = ModelStats()
+    for rows in range(1, 3 * MAX_BATCH_SIZES):
+        stats.record_execution(Execution(rows, (1000,), 10, 20, 30))
+    got = stats.as_dict("m", "1")
+    assert len(got["batch_stats"]) == MAX_BATCH_SIZES
+    assert got["execution_count"] == 3 * MAX_BATCH_SIZES - 1  # every execution still counted
+    assert got["inference_stats"]["compute_infer"]["count"] == 3 * MAX_BATCH_SIZES - 1

@@ -18,7 +18,7 @@ EXAMPLES = """\
   curl -X POST localhost:8000/v1/models/tflite-fp32:predict -d '{"instances": [...]}'
   curl -X POST localhost:8000/v1/models/tflite-fp32:classify?top_k=3 --data-binary @digit.png
   edgeship serve model.tflite --port 8080 --workers 2   # one file: named by its card or stem
-  edgeship serve runs/m/artifacts --processes 4   # 4 processes, each with its own engines
+  edgeship serve runs/m/artifacts --processes 4   # 4 processes, own engines; HTTP only
   curl -X POST localhost:8080/v2/repository/index   # lists the names it serves
   edgeship serve runs/m/artifacts --host 0.0.0.0 --token-file token.txt \\
       --tls-cert cert.pem --tls-key key.pem
@@ -56,7 +56,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tls-key", default=None, help="PEM private key")
     parser.add_argument("--access-log", action="store_true", help="log each request on stderr")
     parser.add_argument(
-        "--grpc-port", type=int, default=8001, help="KServe v2 gRPC port (default 8001; 0: off)"
+        "--grpc-port",
+        type=int,
+        default=None,
+        help="KServe v2 gRPC port (default 8001, off with --processes; 0: off)",
     )
     parser.add_argument(
         "--dynamic-batching",
@@ -87,6 +90,13 @@ def run(args: Any) -> int:
         raise ConfigError(f"--max-body-mb must lie in (0, 4096]. Got: {args.max_body_mb}")
     if not 1 <= args.processes <= 64:
         raise ConfigError(f"--processes must be an integer from 1 to 64. Got: {args.processes}")
+    if args.grpc_port is None:  # not given: on, except where it cannot be (--processes)
+        args.grpc_port = 8001 if args.processes == 1 else 0
+        if not args.grpc_port:
+            print(
+                f"edgeship serve: --processes {args.processes}: HTTP only, no gRPC.",
+                file=sys.stderr,
+            )
     if not 0 <= args.grpc_port <= 65535:
         raise ConfigError(f"--grpc-port must lie in [0, 65535] (0: off). Got: {args.grpc_port}")
     batching = {}
@@ -97,8 +107,8 @@ def run(args: Any) -> int:
         batching[name] = config
     if args.processes > 1 and args.grpc_port:
         raise ConfigError(
-            f"--processes {args.processes} serves HTTP only: add --grpc-port 0 "
-            "(or run one process to serve gRPC too)."
+            f"--processes {args.processes} serves HTTP only: drop --grpc-port "
+            f"{args.grpc_port} (or run one process to serve gRPC too)."
         )
     if args.processes > 1 and args.model_control != "none":
         raise ConfigError(

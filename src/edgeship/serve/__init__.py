@@ -22,7 +22,7 @@ from edgeship.serve.auth import BearerAuth, read_token_file
 from edgeship.serve.batching import BatchingConfig
 from edgeship.serve.model_control import ModelControl, ModelRepository
 from edgeship.serve.registry import Loader, ModelRegistry, ServedModel, load_registry
-from edgeship.serve.server import Server
+from edgeship.serve.server import Server, ServerStartError
 from edgeship.serve.settings import ServeSettings
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "ServeSettings",
     "ServedModel",
     "Server",
+    "ServerStartError",
     "create_server",
     "load_registry",
     "read_token_file",

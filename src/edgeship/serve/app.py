@@ -96,19 +96,42 @@ class App:
 
     def handle(self, request: Request) -> Response:
         """Answer one request. Never raises."""
+        return self.prepare(request)[1]()
+
+    def prepare(self, request: Request) -> tuple[tuple[str, str], Callable[[], Response]]:
+        """Route ``request`` (cheap: checks the token, finds the model, reads no body).
+
+        Returns:
+            ``(model, endpoint)`` (``("", "unknown")`` when it does not route), and a call
+            that answers the request; that call never raises.
+        """
         start = time.perf_counter()
-        model_label, endpoint = "", "unknown"
         try:
             model_label, endpoint, run = self._route(request)
-            response = run()
-        except HttpError as exc:
-            response = error_response(exc.status, exc.message, exc.headers)
-        except (EdgeshipError, ValueError) as exc:
-            status = 400 if isinstance(exc, ValueError) else 500
-            response = error_response(status, str(exc))
-        except Exception as exc:  # a bug: report it, keep serving
-            log.exception("unexpected error on %s %s", request.method, request.path[:200])
-            response = error_response(500, f"Internal error: {type(exc).__name__}.")
+        except Exception as exc:
+            refusal = self._failure(request, exc)
+            return ("", "unknown"), lambda: self._done("", "unknown", refusal, start)
+
+        def answer() -> Response:
+            try:
+                response = run()
+            except Exception as exc:
+                response = self._failure(request, exc)
+            return self._done(model_label, endpoint, response, start)
+
+        return (model_label, endpoint), answer
+
+    @staticmethod
+    def _failure(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HttpError):
+            return error_response(exc.status, exc.message, exc.headers)
+        if isinstance(exc, (EdgeshipError, ValueError)):
+            return error_response(400 if isinstance(exc, ValueError) else 500, str(exc))
+        # a bug: report it, keep serving
+        log.error("unexpected error on %s %s", request.method, request.path[:200], exc_info=exc)
+        return error_response(500, f"Internal error: {type(exc).__name__}.")
+
+    def _done(self, model_label: str, endpoint: str, response: Response, start: float) -> Response:
         elapsed = time.perf_counter() - start
         self.metrics.observe_request(model_label, endpoint, response.status, elapsed)
         if endpoint in INFER_ENDPOINTS:

@@ -1,4 +1,4 @@
-"""A thin ASGI adapter: one HTTP request in, :meth:`App.handle` called, one response out.
+"""A thin ASGI adapter: one HTTP request in, routed by :meth:`App.prepare`, one response out.
 
 The :class:`~edgeship.serve.app.App` stays a plain object that knows nothing about sockets;
 this module turns an ASGI ``http`` scope into a :class:`Request` and the :class:`Response`
@@ -10,9 +10,11 @@ back into ASGI messages. What belongs to the transport lives here:
   :data:`DRAIN_MAX_BYTES` / :data:`DRAIN_IDLE_S`), so clients that do not send
   ``Expect: 100-continue`` (urllib, requests) read the 413 instead of a connection reset;
 * a body that stops arriving for ``request_timeout_s`` gets a 408 and the connection closes;
-* fast endpoints run inline on the event loop (no thread hop); an endpoint whose recent
-  calls took more than :data:`INLINE_BUDGET_S` of CPU runs on a thread pool, so a slow
-  model never stalls health checks or other models; so does any request for which
+* fast endpoints run inline on the event loop (no thread hop); an endpoint (a model and
+  what is asked of it, however the path is spelled) whose recent calls took more than
+  :data:`INLINE_BUDGET_S` of CPU runs on a thread pool, so a slow model never stalls health
+  checks or other models; so does an endpoint beyond the :data:`MAX_TRACKED_ENDPOINTS`
+  whose cost is tracked, and any request for which
   :attr:`AsgiAdapter.offload` says so (a request that waits for others must never block
   the loop).
 """
@@ -41,7 +43,7 @@ DRAIN_MAX_BYTES = 64 * 1024 * 1024  # read and drop at most this much of a refus
 DRAIN_IDLE_S = 2.0  # ... and stop when the client pauses this long
 INLINE_BUDGET_S = 0.001  # endpoints faster than this on average run on the event loop
 _COST_WEIGHT = 0.05  # moving average: a burst of slow calls moves it, one preempted call not
-_MAX_TRACKED_PATHS = 512
+MAX_TRACKED_ENDPOINTS = 512
 _CLOSE = (b"connection", b"close")
 
 
@@ -66,7 +68,7 @@ class AsgiAdapter:
         self.app = app
         self.settings = settings
         self._executor = ThreadPoolExecutor(executor_threads, thread_name_prefix="edgeship")
-        self._cost: dict[bytes, float] = {}  # raw path -> moving average of handle() CPU s
+        self._cost: dict[tuple[str, str], float] = {}  # (model, endpoint) -> average CPU s
         self.offload: Callable[[Request], bool] | None = getattr(app, "waits", None)
         """Rule: True for a request that must leave the event loop (one that waits for
         other requests, as dynamic batching does, or loads a model); ``App.waits``."""
@@ -130,7 +132,7 @@ class AsgiAdapter:
             headers=headers,
             body=body,
         )
-        response = await self._handle(scope.get("raw_path") or b"", request)
+        response = await self._handle(request)
         await self._send(send, response)
 
     def _refuse(self, scope: Scope, raw_headers: list[tuple[bytes, bytes]]) -> Response | None:
@@ -226,23 +228,27 @@ class AsgiAdapter:
             pass
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _handle(self, key: bytes, request: Request) -> Response:
-        cost = self._cost.get(key, 0.0)
+    async def _handle(self, request: Request) -> Response:
+        key, answer = self.app.prepare(request)
+        cost = self._cost.get(key)
+        tracked = cost is not None or len(self._cost) < MAX_TRACKED_ENDPOINTS
+        cost = cost or 0.0
         offload = self.offload
-        if cost < INLINE_BUDGET_S and (offload is None or not offload(request)):
-            response, seconds = self._timed(request)
-        else:
+        if tracked and cost < INLINE_BUDGET_S and (offload is None or not offload(request)):
+            response, seconds = self._timed(answer)
+        else:  # slow, unknown once the table is full, or waiting for others
             loop = asyncio.get_running_loop()
-            response, seconds = await loop.run_in_executor(self._executor, self._timed, request)
-        if key in self._cost or len(self._cost) < _MAX_TRACKED_PATHS:
+            response, seconds = await loop.run_in_executor(self._executor, self._timed, answer)
+        if tracked:
             seconds = min(seconds, 2 * INLINE_BUDGET_S)  # one outlier moves it by <= 0.1 ms
             self._cost[key] = cost + _COST_WEIGHT * (seconds - cost)
         return response
 
-    def _timed(self, request: Request) -> tuple[Response, float]:
-        """Handle and return the CPU seconds it took (neither queueing nor preemption count)."""
+    @staticmethod
+    def _timed(answer: Callable[[], Response]) -> tuple[Response, float]:
+        """Answer and return the CPU seconds it took (neither queueing nor preemption count)."""
         start = time.thread_time()
-        response = self.app.handle(request)
+        response = answer()
         return response, time.thread_time() - start
 
     @staticmethod

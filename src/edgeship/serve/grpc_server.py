@@ -220,8 +220,9 @@ class GrpcServer:
             ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
         ]
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc")
         self._server = grpc.server(
-            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+            self._executor,
             handlers=[_Handlers(app).generic()],
             options=options,
             maximum_concurrent_rpcs=settings.max_connections,
@@ -235,8 +236,10 @@ class GrpcServer:
             else:
                 bound = self._server.add_insecure_port(address)
         except (RuntimeError, OSError) as exc:
+            self.stop(0)
             raise ConfigError(f"Cannot listen for gRPC on {address}: {exc}") from exc
         if not bound:
+            self.stop(0)
             raise ConfigError(f"Cannot listen for gRPC on {address}: the port is taken.")
         self.port = int(bound)
 
@@ -252,8 +255,10 @@ class GrpcServer:
         return self
 
     def stop(self, grace_s: float = 5.0) -> None:
-        """Stop accepting; let running RPCs finish for up to ``grace_s`` seconds."""
+        """Stop accepting; let running RPCs finish for up to ``grace_s`` seconds; then stop
+        the threads that ran them."""
         self._server.stop(grace_s).wait(grace_s + 1)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> GrpcServer:
         return self.start()

@@ -135,7 +135,11 @@ class ModelRepository:
                 f"{artifact.resolve()}, outside the model repository {root.resolve()}.",
             )
         options = self.registry.load_options
-        assert options is not None  # checked in __init__
+        if options is None:  # checked in __init__; the registry may have been swapped since
+            raise ConfigError(
+                f"Cannot load '{name}': the registry has no load options. Expected a registry "
+                "built by load_registry(); build the ModelRepository over that one."
+            )
         with self._lock:
             try:
                 model = options.load(name, artifact)

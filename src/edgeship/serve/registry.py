@@ -9,7 +9,6 @@ named by its file stem. A single artifact is named by its model card, or by its 
 from __future__ import annotations
 
 import os
-import queue
 import re
 import threading
 import time
@@ -25,6 +24,7 @@ from edgeship.card import ModelCard, find_card
 from edgeship.errors import ConfigError, ModelLoadError
 from edgeship.serve.batching import RETRY_AFTER, BatchingConfig, DynamicBatcher
 from edgeship.serve.discovery import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, discover
+from edgeship.serve.pool import EnginePool, build_engines
 from edgeship.serve.protocol import HttpError
 from edgeship.serve.stats import Execution, ModelStats
 
@@ -84,10 +84,15 @@ class ServedModel:
     batching: BatchingConfig | None = None
     stats: ModelStats = field(default_factory=ModelStats, repr=False)
     batcher: DynamicBatcher | None = field(default=None, repr=False)
-    _pool: queue.Queue[EngineLike] = field(default_factory=queue.Queue, repr=False)
+    _pool: EnginePool = field(init=False, repr=False)
     _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _inflight: int = field(default=0, repr=False)
     _retired: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._pool = EnginePool(self.name)
+        for eng in self.engines:
+            self._pool.add(eng)
 
     def canonical(self, name: str) -> str:
         """The model's own input name for ``name`` (which may be an alias such as ``image``
@@ -103,12 +108,13 @@ class ServedModel:
 
     @contextmanager
     def engine(self) -> Iterator[EngineLike]:
-        """Borrow an engine for one call; each engine serves one thread at a time."""
-        eng = self._pool.get()
-        try:
+        """Borrow an engine for one call; each engine serves one thread at a time.
+
+        Raises:
+            HttpError: 503 once the model is closed.
+        """
+        with self._pool.borrow() as eng:
             yield eng
-        finally:
-            self._pool.put(eng)
 
     def _call(self, eng: EngineLike, feeds: dict[str, np.ndarray]) -> Any:
         # A single-input model takes the bare array: the runtime's fastest path.
@@ -172,16 +178,17 @@ class ServedModel:
         return outputs
 
     def close(self) -> None:
-        """Stop the batcher and close every engine of the pool."""
+        """Stop the batcher and close the engines: idle ones now, one still borrowed by a
+        request when that request gives it back (never under a running call)."""
         if self.batcher is not None:
             self.batcher.close()
-        for eng in self.engines:
-            eng.close()
+        self._pool.close()
         self.engines.clear()
 
     def retire(self, timeout_s: float = 30.0) -> None:
         """Close the model once the requests already on it have finished (for unload); new
-        ones get a 503. After ``timeout_s`` a stuck request no longer keeps the model."""
+        ones get a 503. After ``timeout_s`` the model is closed anyway, but an engine that a
+        stuck request still runs is closed only when that request returns it."""
         with self._idle:
             self._retired = True
             self._idle.wait_for(lambda: not self._inflight, timeout=timeout_s)
@@ -227,7 +234,7 @@ def _load_model(
     options: dict[str, Any],
     batching: BatchingConfig | None = None,
 ) -> ServedModel:
-    engines = [loader(str(path), **options) for _ in range(workers)]
+    engines = build_engines(lambda: loader(str(path), **options), workers)
     first = engines[0]
     inputs = tuple(TensorMeta(s.name, _dims(s.shape), str(s.dtype)) for s in first.inputs)
     model = ServedModel(
@@ -241,8 +248,6 @@ def _load_model(
         aliases=input_aliases(inputs),
         engines=engines,
     )
-    for eng in engines:
-        model._pool.put(eng)
     # One warm-up call tells the dtype the server returns for each output (quantized outputs
     # come back dequantized to float32) and fails early on a model that cannot run.
     try:

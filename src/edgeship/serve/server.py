@@ -8,8 +8,9 @@ Two things are added to uvicorn's HTTP protocol (:class:`_Protocol`):
 
 * ``max_connections`` connections are served at once; more are accepted but not read until
   one closes (they wait, as they did in the kernel backlog), instead of uvicorn's 503;
-* a connection that sends nothing (or half a request line) for ``request_timeout_s`` is
-  closed, not only idle keep-alive connections.
+* a connection that sends nothing for ``request_timeout_s`` is closed, not only idle
+  keep-alive connections; so is one whose request head (request line and headers) is not
+  complete ``request_timeout_s`` after its first byte, however slowly it trickles in.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 from edgeship._lazy import require
-from edgeship.errors import ConfigError
+from edgeship.errors import ConfigError, EdgeshipError
 from edgeship.serve.app import App
 from edgeship.serve.asgi import MAX_URL_BYTES, AsgiAdapter
 from edgeship.serve.protocol import dump_json
@@ -34,6 +35,15 @@ from edgeship.serve.settings import ServeSettings
 
 log = logging.getLogger("edgeship.serve")
 _PURPOSE = "serve models over HTTP"
+
+
+class ServerStartError(EdgeshipError, RuntimeError):
+    """The server thread ended before it accepted connections; ``cause`` is why (None when
+    it ended without an exception)."""
+
+    def __init__(self, message: str, cause: BaseException | None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 def _tls_context(settings: ServeSettings) -> ssl.SSLContext | None:
@@ -79,6 +89,7 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
     class _Protocol(HttpToolsProtocol):  # type: ignore[misc]
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self._head_deadline: asyncio.TimerHandle | None = None
             if len(active) >= limit:
                 transport.pause_reading()
                 waiting.append(self)
@@ -89,6 +100,7 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             super().connection_lost(exc)
             self._unset_keepalive_if_required()
+            self._cancel_head_deadline()
             if self in active:
                 active.discard(self)
                 while waiting and len(active) < limit:
@@ -123,7 +135,11 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
                 self._reply_and_close(400, "Protocol upgrades are not supported.")
                 return
             if self.cycle is None or self.cycle.response_complete:
-                self._arm_idle_timer()  # between requests or inside a request's head
+                self._arm_head_deadline()  # inside a request's head: one deadline for it all
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self._cancel_head_deadline()  # the body has its own timeout (AsgiAdapter)
 
         def _reply_and_close(self, status: int, message: str) -> None:
             body = dump_json({"error": message})
@@ -132,6 +148,17 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
             head += b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
             self.transport.write(head + b"connection: close\r\n\r\n" + body)
             self.transport.close()
+
+        def _arm_head_deadline(self) -> None:
+            """Close the connection ``timeout`` s after its request head began, however the
+            bytes trickle in; set once per head, never extended by more data."""
+            if self._head_deadline is None and not self.transport.is_closing():
+                self._head_deadline = self.loop.call_later(timeout, self.transport.close)
+
+        def _cancel_head_deadline(self) -> None:
+            if self._head_deadline is not None:
+                self._head_deadline.cancel()
+                self._head_deadline = None
 
         def _arm_idle_timer(self) -> None:
             if self.transport.is_closing():
@@ -233,11 +260,32 @@ class Server:
         await self._uvicorn.serve(sockets=[self._sock])
 
     def start(self) -> Server:
-        """Serve on a daemon thread and return self once it accepts connections."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        """Serve on a daemon thread and return self once it accepts connections.
+
+        Raises:
+            ServerStartError: the thread ended during startup (carries its exception).
+        """
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.serve_forever()
+            except BaseException as exc:  # uvicorn may sys.exit(); report it to start()
+                failure.append(exc)
+
+        self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
         while not self._uvicorn.started and self._thread.is_alive():
             self._thread.join(timeout=0.01)
+        if not self._uvicorn.started:
+            cause = failure[0] if failure else None
+            why = f"{type(cause).__name__}: {cause}" if cause else "it ended without an error"
+            where = self.url if self._sock.fileno() >= 0 else "its socket"
+            raise ServerStartError(
+                f"The server on {where} stopped before accepting connections ({why}). "
+                "Check the address, the TLS files and the log above.",
+                cause,
+            ) from cause
         return self
 
     def stop(self) -> None:

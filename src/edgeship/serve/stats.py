@@ -62,6 +62,11 @@ class Execution:
     output_ns: int
 
 
+MAX_BATCH_SIZES = 64
+"""Distinct batch sizes broken out in ``batch_stats``; executions of further sizes count in
+``inference_stats`` only."""
+
+
 class ModelStats:
     """Thread-safe counters of one loaded model."""
 
@@ -91,6 +96,8 @@ class ModelStats:
             self._inference["compute_output"].add(execution.output_ns * requests, requests)
             per_batch = self._batches.get(execution.rows)
             if per_batch is None:
+                if len(self._batches) >= MAX_BATCH_SIZES:
+                    return  # clients choose row counts: the table stays bounded
                 per_batch = self._batches[execution.rows] = (Duration(), Duration(), Duration())
             per_batch[0].add(execution.input_ns)
             per_batch[1].add(execution.infer_ns)
