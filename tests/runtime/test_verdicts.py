@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -185,10 +186,8 @@ def _other_provider() -> str:
 def _load_and_close(path: Path, **options) -> None:
     """Load and close; a provider or delegate missing here is refused only after the check
     in the child, which is what these tests count."""
-    try:
+    with contextlib.suppress(BackendError):
         load(path, **options).close()
-    except BackendError:
-        pass
 
 
 def test_a_delegate_or_another_provider_neither_reads_nor_records_a_verdict(
@@ -216,3 +215,12 @@ def test_a_delegate_or_another_provider_neither_reads_nor_records_a_verdict(
     with pytest.raises(BackendError, match="delegate"):
         load(tfl, delegate=missing)
     assert len(counted) == 6  # not read
+
+
+def test_which_provider_lists_are_the_cpu_only():
+    from edgeship.runtime.backends.onnxruntime import cpu_only
+
+    for cpu in (None, (), "cpu", ["CPUExecutionProvider"], ("cpu", {"arena": "1"}), [("CPU", {})]):
+        assert cpu_only(cpu), cpu
+    for other in (["cuda"], ["azure", "cpu"], [("cpu", {}), "openvino"], [1], [()]):
+        assert not cpu_only(other), other
