@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,8 +33,9 @@ def test_a_file_verified_once_loads_without_the_child(
     assert counted == [tmp_path / "m.tflite"]
     (verdict,) = _verdict_files(verdict_cache)
     doc = json.loads(verdict.read_text())
-    assert doc["schema"] == "edgeship.verdict/1" and doc["ok"] is True
+    assert doc["schema"] == "edgeship.verdict/2" and doc["ok"] is True
     assert doc["backend"] == "litert" and doc["version"] == backend_version("litert")
+    assert doc["checks"] == verdicts.checks_version()
     assert doc["sha256"] == verdicts.key_for((tmp_path / "m.tflite").read_bytes(), "tflite",
                                              "litert", doc["version"]).sha256  # fmt: skip
     for _ in range(2):
@@ -68,6 +70,7 @@ def test_key_covers_content_backend_version_and_python(artifacts: Path, verdict_
         verdicts.key_for(data, "tflite", "tflite-runtime", "2.3.0"),
         verdicts.key_for(data, "tflite", "litert", "2.3.1"),
         verdicts.VerdictKey(key.sha256, key.backend, key.version, "cpython-3.12.0-linux"),
+        key._replace(checks="edgeship-0.0.9/checks-0"),
     ]
     assert not any(verdicts.is_verified(k) for k in others if k is not None)
 
@@ -95,7 +98,6 @@ def test_a_crasher_is_never_cached(tmp_path: Path, counted, verdict_cache: Path)
             load(tmp_path / "crash.tflite")
     assert len(counted) == 2  # validated in a child both times
     assert _verdict_files(verdict_cache) == []
-    assert np.add(1, 1) == 2
 
 
 def test_onnx_with_external_data_is_validated_every_time(artifacts: Path, counted):
@@ -159,3 +161,66 @@ def test_two_processes_racing_on_one_cache(
     with load(tmp_path / "m.tflite"):
         pass
     assert counted == []  # the racers' verdict is used here
+
+
+def test_a_verdict_of_older_checks_is_not_trusted(tmp_path: Path, counted, verdict_cache: Path):
+    """A later edgeship that checks more checks files that an earlier one let pass."""
+    bad = b"\x1c\x00\x00\x00TFL3" + b"\x00" * 200  # refused by today's structure check
+    (tmp_path / "bad.tflite").write_bytes(bad)
+    today = verdicts.key_for(bad, "tflite", "litert", backend_version("litert"))
+    assert today is not None and today.checks == verdicts.checks_version()
+    assert verdicts.record_verified(today._replace(checks="edgeship-0.0.1/checks-0"))
+    with pytest.raises(ModelLoadError, match=r"could not be read as a TFLite flatbuffer"):
+        load(tmp_path / "bad.tflite")
+    assert counted == []  # refused by the structure check, before any child
+
+
+def _other_provider() -> str:
+    """An execution provider other than the CPU's, available here if one is."""
+    import onnxruntime as ort
+
+    others = [p for p in ort.get_available_providers() if p != "CPUExecutionProvider"]
+    return others[0] if others else "CUDAExecutionProvider"
+
+
+def _load_and_close(path: Path, **options) -> None:
+    """Load and close; a provider or delegate missing here is refused only after the check
+    in the child, which is what these tests count."""
+    with contextlib.suppress(BackendError):
+        load(path, **options).close()
+
+
+def test_a_delegate_or_another_provider_neither_reads_nor_records_a_verdict(
+    artifacts: Path, tmp_path: Path, counted, verdict_cache: Path
+):
+    onnx, tfl = tmp_path / "m.onnx", tmp_path / "m.tflite"
+    shutil.copy(artifacts / "fp32.onnx", onnx)
+    shutil.copy(artifacts / "fp32.tflite", tfl)
+    other = _other_provider()
+    _load_and_close(onnx, providers=[other, "cpu"])
+    assert len(counted) == 1 and _verdict_files(verdict_cache) == []  # not recorded
+    load(onnx, providers=[("CPUExecutionProvider", {})]).close()  # CPU only: recorded
+    assert len(counted) == 2 and len(_verdict_files(verdict_cache)) == 1
+    load(onnx, providers="cpu").close()
+    assert len(counted) == 2  # read
+    _load_and_close(onnx, providers=[other, "cpu"])
+    assert len(counted) == 3  # not read
+
+    missing = str(tmp_path / "libno_such_delegate.so")
+    with pytest.raises(BackendError, match="delegate"):
+        load(tfl, delegate=missing)
+    assert len(counted) == 4 and len(_verdict_files(verdict_cache)) == 1  # not recorded
+    load(tfl).close()
+    assert len(counted) == 5 and len(_verdict_files(verdict_cache)) == 2
+    with pytest.raises(BackendError, match="delegate"):
+        load(tfl, delegate=missing)
+    assert len(counted) == 6  # not read
+
+
+def test_which_provider_lists_are_the_cpu_only():
+    from edgeship.runtime.backends.onnxruntime import cpu_only
+
+    for cpu in (None, (), "cpu", ["CPUExecutionProvider"], ("cpu", {"arena": "1"}), [("CPU", {})]):
+        assert cpu_only(cpu), cpu
+    for other in (["cuda"], ["azure", "cpu"], [("cpu", {}), "openvino"], [1], [()]):
+        assert not cpu_only(other), other

@@ -29,7 +29,12 @@ from edgeship.errors import ConfigError, MissingDependencyError, ModelLoadError
 from edgeship.runtime.backends import SessionOptions, available_backends, open_session, resolve
 from edgeship.runtime.engine import Engine
 from edgeship.runtime.specs import TensorSpec
-from edgeship.runtime.verify import manifest_trust, sniff_format, validate_in_subprocess
+from edgeship.runtime.verify import (
+    has_external_data,
+    manifest_trust,
+    sniff_format,
+    validate_in_subprocess,
+)
 
 __all__ = ["Engine", "TensorSpec", "available_backends", "load"]
 
@@ -67,24 +72,60 @@ def _check_options(
         raise ConfigError(f"verify must be True, False or None. Got: {verify!r}")
 
 
-def _verify(p: Path, fmt: str, data: bytes | None, backend: str, use_cache: bool) -> str:
-    """Check an untrusted file, unless a cached verdict (same bytes, backend version and
-    Python) says it already passed: its structure here, then a load and a prediction in a
-    child process; a pass is recorded. Returns the backend the file was validated on."""
+def _verify(
+    p: Path, fmt: str, data: bytes, backend: str, read_cache: bool, write_cache: bool
+) -> str:
+    """Check an untrusted file, unless a cached verdict (same bytes, backend version, Python
+    and edgeship checks) says it already passed: its structure here, then a load and a
+    prediction in a child process; a pass is recorded. Both checks see exactly ``data``, the
+    bytes hashed for the verdict and loaded afterwards (an ONNX model with external data is
+    read from ``p`` by the child, which needs its folder, and is never cached). Returns the
+    backend the file was validated on."""
     from edgeship.runtime import verdicts
     from edgeship.runtime.backends import backend_version, preload
 
-    content = data if data is not None else p.read_bytes()
-    key = verdicts.key_for(content, fmt, backend, backend_version(backend))
-    if use_cache and key is not None and verdicts.is_verified(key):
+    key = None
+    if read_cache or write_cache:
+        key = verdicts.key_for(data, fmt, backend, backend_version(backend))
+    if read_cache and key is not None and verdicts.is_verified(key):
         return backend  # these bytes passed both checks before
     from edgeship.runtime.structure import check_structure
 
-    check_structure(p, fmt, content)
-    used = validate_in_subprocess(p, backend, while_waiting=lambda: preload(backend))
-    if key is not None and used == backend:
+    check_structure(p, fmt, data)
+    whole = not (fmt == "onnx" and has_external_data(data))
+    used = validate_in_subprocess(
+        p, backend, while_waiting=lambda: preload(backend), data=data if whole else None
+    )
+    if write_cache and key is not None and used == backend:
         verdicts.record_verified(key)
     return used
+
+
+def _cacheable(options: SessionOptions) -> bool:
+    """Verdicts are about the child's default CPU load: a delegate or a non-CPU execution
+    provider runs other native code, which no verdict covers."""
+    if options.delegate:
+        return False
+    if not options.providers:
+        return True
+    from edgeship.runtime.backends.onnxruntime import cpu_only
+
+    return cpu_only(options.providers)
+
+
+def _open_engine(
+    p: Path, fmt: str, data: bytes | None, names: Sequence[str], options: SessionOptions
+) -> Engine:
+    """Open ``data`` (or, when None, the file ``p``) on the first of ``names`` installed."""
+    last: Exception | None = None
+    for name in names:
+        try:
+            session = open_session(name, str(p), data, options)
+        except MissingDependencyError as exc:
+            last = exc
+            continue
+        return Engine(session, p, fmt)
+    raise last if last is not None else MissingDependencyError(f"No backend for {p}.")
 
 
 def load(
@@ -115,6 +156,9 @@ def load(
             :mod:`edgeship.runtime.verdicts`) says these bytes already passed on this
             backend version. True: always (the verdict is still recorded). False: never.
             Files that are checked have their container structure checked here first.
+            The bytes checked are the bytes loaded: the file is read once. With a delegate
+            or a non-CPU provider no verdict is read or recorded (the child checks the
+            default CPU load, not theirs).
 
     Returns:
         An :class:`Engine`.
@@ -136,13 +180,10 @@ def load(
         raise ModelLoadError(f"{p} is {what}. Expected a .tflite or .onnx model file.")
     with open(p, "rb") as fh:
         head = fh.read(16)
-    fmt = sniff_format(p, head)
-    data = p.read_bytes() if fmt == "tflite" else None
+        fmt = sniff_format(p, head)
+        # Read once: what the manifest or the verdict vouches for is what gets loaded.
+        data = head + fh.read() if fmt == "tflite" or verify is not False else None
     names = resolve(backend, fmt)
-    trusted = manifest_trust(p, data) if verify is not False else False
-    if verify is True or (verify is None and not trusted):
-        used = _verify(p, fmt, data, names[0], use_cache=verify is None)
-        names = [used] if used in names else names
     options = SessionOptions(
         threads=threads,
         delegate=delegate,
@@ -151,12 +192,11 @@ def load(
         if isinstance(providers, str)
         else (tuple(providers) if providers else None),
     )
-    last: Exception | None = None
-    for name in names:
-        try:
-            session = open_session(name, str(p), data, options)
-        except MissingDependencyError as exc:
-            last = exc
-            continue
-        return Engine(session, p, fmt)
-    raise last if last is not None else MissingDependencyError(f"No backend for {p}.")
+    trusted = manifest_trust(p, data) if verify is not False else False
+    if data is not None and (verify is True or (verify is None and not trusted)):
+        cache = _cacheable(options)
+        used = _verify(p, fmt, data, names[0], cache and verify is None, cache)
+        names = [used] if used in names else names
+    if fmt == "onnx" and data is not None and has_external_data(data):
+        data = None  # onnxruntime finds the weight files beside the model by its path
+    return _open_engine(p, fmt, data, names, options)

@@ -1,11 +1,14 @@
 """Verdicts of the child-process validation, cached by content so a file is checked once.
 
 A verdict is stored only when the child loaded the file and ran it without crashing. It is
-keyed by everything that decides whether the file can crash this process: the sha256 of the
-exact bytes that will be loaded, the backend's name and version, and the Python build. A
-changed file, another interpreter version or another Python misses the cache and is
-validated again. A failed or crashed validation is never stored, so a cached verdict can
-only ever skip the child for a file that already passed it.
+keyed by everything that decides whether the file can crash this process or is refused: the
+sha256 of the exact bytes that will be loaded, the backend's name and version, the Python
+build and the version of edgeship's own checks (its structure check and probe). A changed
+file, another interpreter version, another Python or a later edgeship whose checks changed
+misses the cache and is validated again. Verdicts are about the default CPU load the child
+makes: a load with a delegate or a non-CPU execution provider neither reads nor records one.
+A failed or crashed validation is never stored, so a cached verdict can only ever skip the
+child for a file that already passed it.
 
 Location: ``$EDGESHIP_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/edgeship``, else
 ``~/.cache/edgeship``; verdicts live in its ``verified/`` folder, one small JSON file each,
@@ -26,9 +29,11 @@ from typing import NamedTuple
 
 #: Environment variable naming the cache folder (overrides ``$XDG_CACHE_HOME/edgeship``).
 CACHE_ENV = "EDGESHIP_CACHE_DIR"
-SCHEMA = "edgeship.verdict/1"
-#: An ONNX model whose tensors live in other files: the verdict would not cover them.
-_EXTERNAL_DATA = b"\x0a\x08location"
+SCHEMA = "edgeship.verdict/2"
+#: Version of the checks a verdict vouches for: bump it whenever
+#: :func:`edgeship.runtime.structure.check_structure`, the child's load or its probe refuse
+#: more, so that files cached by an earlier release are checked again.
+CHECKS_VERSION = 1
 
 
 def cache_dir() -> Path:
@@ -40,6 +45,13 @@ def cache_dir() -> Path:
     return Path(base) / "edgeship"
 
 
+def checks_version() -> str:
+    """The checks of this edgeship, e.g. ``edgeship-0.1.0/checks-1``."""
+    from edgeship import __version__
+
+    return f"edgeship-{__version__}/checks-{CHECKS_VERSION}"
+
+
 def python_build() -> str:
     """The Python that loads the file, e.g. ``cpython-3.11.7-linux``."""
     v = sys.version_info
@@ -47,7 +59,7 @@ def python_build() -> str:
 
 
 class VerdictKey(NamedTuple):
-    """What a verdict is about: file content, backend and the Python that runs it.
+    """What a verdict is about: file content, backend, the Python that runs it and the checks.
 
     A NamedTuple rather than a frozen dataclass: building a dataclass costs about a
     millisecond at import, on the path of every load of an untrusted file.
@@ -57,17 +69,19 @@ class VerdictKey(NamedTuple):
         backend: backend name (``"litert"``, ``"onnxruntime"``, ...).
         version: the backend package's version.
         python: :func:`python_build` of the process.
+        checks: :func:`checks_version`, the edgeship checks the file passed.
     """
 
     sha256: str
     backend: str
     version: str
     python: str
+    checks: str = checks_version()
 
     @property
     def digest(self) -> str:
         """File name of the verdict: a hash of every field."""
-        text = "\0".join((SCHEMA, self.sha256, self.backend, self.version, self.python))
+        text = "\0".join((SCHEMA, *self))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def as_dict(self) -> dict[str, str]:
@@ -78,13 +92,16 @@ class VerdictKey(NamedTuple):
             "backend": self.backend,
             "version": self.version,
             "python": self.python,
+            "checks": self.checks,
         }
 
 
 def key_for(data: bytes, fmt: str, backend: str, version: str) -> VerdictKey | None:
     """The key of ``data`` on ``backend``; None where a verdict could not cover the model
     (an ONNX model with external data files)."""
-    if fmt == "onnx" and _EXTERNAL_DATA in data:
+    from edgeship.runtime.verify import has_external_data
+
+    if fmt == "onnx" and has_external_data(data):
         return None
     return VerdictKey(hashlib.sha256(data).hexdigest(), backend, version, python_build())
 

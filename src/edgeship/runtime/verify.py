@@ -5,7 +5,9 @@
   vouches for the file, a different one is an :class:`IntegrityError`.
 * :func:`validate_in_subprocess` loads the file and runs one prediction in a child process,
   so a file that crashes the interpreter (abort, segfault) fails with a clean error instead
-  of taking the caller down. Run as ``python -m edgeship.runtime.verify FILE``.
+  of taking the caller down. Run as ``python -m edgeship.runtime.verify FILE``. Given the
+  bytes the caller read, the child checks exactly those (sent on its stdin), never whatever
+  the path holds by the time it reads it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from edgeship import errors
 from edgeship.errors import IntegrityError, ModelLoadError
@@ -24,6 +26,8 @@ from edgeship.errors import IntegrityError, ModelLoadError
 MANIFEST_FILENAME = "manifest.json"
 TFLITE_SUFFIXES = (".tflite", ".lite")
 _FILE_KEYS = ("file", "path", "filename", "artifact")
+#: An ONNX model whose tensors live in other files (a ``location`` entry of external data).
+_EXTERNAL_DATA = b"\x0a\x08location"
 _CHILD_CODE = (
     "import sys; from edgeship.runtime.verify import _child; sys.exit(_child(sys.argv[1:]))"
 )
@@ -59,6 +63,12 @@ def sniff_format(path: Path, head: bytes) -> str:
         f"{path} has an unknown format (suffix {suffix or 'none'!r}). Expected a .tflite "
         "(TFLite flatbuffer) or .onnx (ONNX protobuf) file."
     )
+
+
+def has_external_data(data: bytes) -> bool:
+    """True when ONNX bytes refer to tensors stored in files beside the model: loading it
+    needs its path (the folder), and its bytes alone do not cover the model."""
+    return _EXTERNAL_DATA in data
 
 
 def _entries(obj: Any) -> list[dict[str, Any]]:
@@ -116,6 +126,7 @@ def validate_in_subprocess(
     backend: str = "auto",
     timeout: float = 120.0,
     while_waiting: Callable[[], object] | None = None,
+    data: bytes | None = None,
 ) -> str:
     """Load ``path`` and run one prediction in a child process; return the backend it used.
 
@@ -125,6 +136,9 @@ def validate_in_subprocess(
         timeout: seconds before the child is killed and the file refused.
         while_waiting: work for this process while the child runs (it must not read the
             file: e.g. importing the backend); its errors are left to the later load.
+        data: the file's bytes as this process read them (and will load them): the child
+            checks exactly these, from its stdin, and ``path`` only names the file. None:
+            the child reads ``path`` (an ONNX model with external data needs its folder).
 
     Raises:
         ModelLoadError: the child crashed, timed out or could not load the file (the child's
@@ -136,13 +150,20 @@ def validate_in_subprocess(
 
     # ``-c`` rather than ``-m``: runpy would import this module twice in the child.
     cmd = [sys.executable, "-c", _CHILD_CODE, str(path), "--backend", backend]
+    if data is not None:
+        cmd.append("--stdin")
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS threads: the probe needs none
-    child = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+    stdin = _unnamed_copy(data) if data is not None else None
+    try:
+        child = subprocess.Popen(
+            cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+    finally:
+        if stdin is not None:
+            stdin.close()  # the child holds its own descriptor
     try:
         if while_waiting is not None:
             with contextlib.suppress(Exception):
@@ -186,26 +207,62 @@ def validate_in_subprocess(
     raise cls(message)
 
 
-_USAGE = "usage: python -m edgeship.runtime.verify PATH [--backend NAME]"
+def _unnamed_copy(data: bytes) -> BinaryIO:
+    """``data`` in a file without a name (memory on Linux, else an unlinked temporary file),
+    at offset 0: the child's stdin, which no other process can swap or rewrite."""
+    import tempfile
+
+    fh: BinaryIO
+    try:
+        fh = os.fdopen(os.memfd_create("edgeship-model", os.MFD_CLOEXEC), "w+b")
+    except (AttributeError, OSError):  # not Linux, or memfd refused
+        fh = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, closed by the caller
+    try:
+        fh.write(data)
+        fh.flush()
+        fh.seek(0)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+_USAGE = "usage: python -m edgeship.runtime.verify PATH [--backend NAME] [--stdin]"
+
+
+def _open_for_check(path: str, backend: str, from_stdin: bool) -> Any:
+    """The Engine the child probes: ``path`` itself, or (``--stdin``) the bytes on stdin,
+    with ``path`` naming them."""
+    from edgeship.runtime import _open_engine, load
+
+    if not from_stdin:
+        return load(path, backend=backend, verify=False)
+    from edgeship.runtime.backends import SessionOptions, resolve
+
+    data = sys.stdin.buffer.read()
+    p = Path(path)
+    fmt = sniff_format(p, data[:16])
+    return _open_engine(p, fmt, data, resolve(backend, fmt), SessionOptions())
 
 
 def _child(argv: list[str]) -> int:
     """Validate one file; answer one JSON line on stdout. Imports only the runtime and the
     backend (no argparse: every import here is paid by each first verification)."""
+    from_stdin = "--stdin" in argv
+    argv = [a for a in argv if a != "--stdin"]
     if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--backend"):
         print(_USAGE, file=sys.stderr)
         return 2
     path, backend = argv[0], (argv[2] if len(argv) == 3 else "auto")
     import json
 
-    from edgeship.runtime import load
     from edgeship.runtime.verify_probe import probe
 
     # Native code may print to fd 1: answer on a private copy, send fd 1 to stderr.
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     try:
-        with load(path, backend=backend, verify=False) as engine:
+        with _open_for_check(path, backend, from_stdin) as engine:
             note = probe(engine)
             done = {"ok": True, "backend": engine.backend, "version": engine.backend_version}
             answer.write(json.dumps({**done, "note": note}) + "\n")

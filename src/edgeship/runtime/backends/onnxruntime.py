@@ -39,6 +39,30 @@ def _key(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "").removesuffix("executionprovider")
 
 
+def _as_list(providers: Sequence[Any]) -> Sequence[Any]:
+    """One name or one ``(name, options)`` pair as a list of one entry."""
+    if isinstance(providers, str) or (
+        isinstance(providers, tuple)
+        and len(providers) == 2
+        and isinstance(providers[0], str)
+        and isinstance(providers[1], dict)
+    ):
+        return [providers]
+    return providers
+
+
+def cpu_only(providers: Sequence[Any] | None) -> bool:
+    """True when ``providers`` (as :func:`normalize_providers` takes them) name only the CPU
+    provider, or none (the default); a malformed entry is not CPU."""
+    if not providers:
+        return True
+    names = [
+        e if isinstance(e, str) else (e[0] if isinstance(e, (tuple, list)) and e else None)
+        for e in _as_list(providers)
+    ]
+    return all(isinstance(n, str) and _key(n) == "cpu" for n in names)
+
+
 def normalize_providers(
     providers: Sequence[Any] | None, available: Sequence[str], known: Sequence[str]
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -50,13 +74,7 @@ def normalize_providers(
     """
     if not providers:
         return [("CPUExecutionProvider", {})]
-    if isinstance(providers, str) or (
-        isinstance(providers, tuple)
-        and len(providers) == 2
-        and isinstance(providers[0], str)
-        and isinstance(providers[1], dict)
-    ):
-        providers = [providers]
+    providers = _as_list(providers)
     by_key = {_key(p): p for p in [*known, *available]}
     out: list[tuple[str, dict[str, Any]]] = []
     for entry in providers:
@@ -98,7 +116,7 @@ class OrtSession(Session):
 
     thread_safe = True
 
-    def __init__(self, path: str, options: SessionOptions) -> None:
+    def __init__(self, path: str, data: bytes | None, options: SessionOptions) -> None:
         ort = require("onnxruntime", "onnx", "run .onnx files")
         self.backend = "onnxruntime"
         self.version = str(getattr(ort, "__version__", "") or _version(BACKENDS["onnxruntime"]))
@@ -109,9 +127,11 @@ class OrtSession(Session):
             for name, opts in providers:
                 if name == "XnnpackExecutionProvider":
                     opts.setdefault("intra_op_num_threads", str(options.threads))
-        self._path, self._threads, self._providers = path, options.threads, providers
+        # The bytes that were checked, when given (onnxruntime keeps them anyway), else the path.
+        self._model: str | bytes = data if data is not None else path
+        self._threads, self._providers = options.threads, providers
         try:
-            self._sess = _new_session(ort, path, providers, options.threads)
+            self._sess = _new_session(ort, self._model, providers, options.threads)
         except Exception as exc:  # onnxruntime raises its own pybind exception types
             raise ModelLoadError(
                 f"onnxruntime could not load {path}: {_first_line(exc)}. Expected a valid ONNX "
@@ -154,7 +174,7 @@ class OrtSession(Session):
     def op_placement(self) -> dict[str, int] | None:
         """Nodes per execution provider, read from one profiled run of a second session with
         the same providers (the timed session stays unprofiled); None if that fails."""
-        return provider_placement(self._path, self._providers, self._threads, self.inputs)
+        return provider_placement(self._model, self._providers, self._threads, self.inputs)
 
     def close(self) -> None:
         self._sess = None
@@ -162,13 +182,14 @@ class OrtSession(Session):
 
 def _new_session(
     ort: Any,
-    path: str,
+    model: str | bytes,
     providers: list[tuple[str, dict[str, str]]],
     threads: int | None,
     profile_prefix: str | None = None,
 ) -> Any:
-    """An ``InferenceSession`` with quiet logs, ``threads`` intra-op threads and, when
-    ``profile_prefix`` is set, profiling into files starting with it."""
+    """An ``InferenceSession`` of ``model`` (a path or the model's bytes) with quiet logs,
+    ``threads`` intra-op threads and, when ``profile_prefix`` is set, profiling into files
+    starting with it."""
     so = ort.SessionOptions()
     so.log_severity_level = 3
     if threads:
@@ -177,7 +198,7 @@ def _new_session(
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
     return ort.InferenceSession(
-        path,
+        model,
         sess_options=so,
         providers=[p for p, _ in providers],
         provider_options=[o for _, o in providers],
@@ -185,19 +206,20 @@ def _new_session(
 
 
 def provider_placement(
-    path: str,
+    model: str | bytes,
     providers: list[tuple[str, dict[str, str]]],
     threads: int | None,
     inputs: Sequence[TensorSpec],
 ) -> dict[str, int] | None:
-    """Run ``path`` once with profiling on and count the nodes each provider executed."""
+    """Run ``model`` (a path or the model's bytes) once with profiling on and count the nodes
+    each provider executed."""
     import json
     import tempfile
 
     ort = require("onnxruntime", "onnx", "run .onnx files")
     with tempfile.TemporaryDirectory(prefix="edgeship-ort-profile-") as tmp:
         try:
-            sess = _new_session(ort, path, providers, threads, str(Path(tmp) / "profile"))
+            sess = _new_session(ort, model, providers, threads, str(Path(tmp) / "profile"))
             feed = {
                 s.name: np.zeros([d if d is not None else 1 for d in s.shape], s.np_dtype)
                 for s in inputs
@@ -225,9 +247,10 @@ def preload(name: str) -> None:
 
 
 def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
-    """Open a .onnx model on ONNX Runtime (``data`` is unused: external weights need the path)."""
+    """Open a .onnx model on ONNX Runtime: the bytes ``data`` when given (``path`` then only
+    names them), else the file ``path`` (a model with external weights needs its folder)."""
     if options.delegate:
         raise ConfigError(
             "delegate= applies to TFLite only; for .onnx files use providers= instead."
         )
-    return OrtSession(path, options)
+    return OrtSession(path, data, options)
