@@ -7,7 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from edgeship.errors import BackendError, IntegrityError, ModelLoadError
@@ -91,7 +90,6 @@ def test_crashing_file_never_takes_the_caller_down(tmp_path: Path):
         (ModelLoadError, BackendError), match=r"crashed the litert interpreter|corrupt|cannot run"
     ):
         load(tmp_path / "crash.tflite")  # default: untrusted, so validated in a child
-    assert np.add(1, 1) == 2  # still alive
 
 
 def test_child_killed_by_a_signal_is_a_model_load_error(
@@ -106,7 +104,6 @@ def test_child_killed_by_a_signal_is_a_model_load_error(
     monkeypatch.setenv("PYTHONPATH", str(hook))
     with pytest.raises(ModelLoadError, match=r"crashed the litert interpreter \(SIGSEGV\)"):
         verify_mod.validate_in_subprocess(artifacts / "fp32.tflite", backend="litert")
-    assert np.add(1, 1) == 2
 
 
 def test_sniff_format_table(tmp_path: Path):
