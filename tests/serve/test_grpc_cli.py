@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 
-from edgeship.netutil import free_port
+from edgeship.netutil import free_ports
 
 from .cli_process import start_serve_cli
 
@@ -90,13 +90,22 @@ def test_grpc_serves_without_tensorflow(python, artifacts, engines, tmp_path):
         np.testing.assert_allclose(np.reshape(got[model], want.shape), want, rtol=1e-5, atol=1e-6)
 
 
+BATCHING = "tflite-fp32:max_batch_size=4,max_queue_delay_microseconds=100"
+
+
 def test_cli_serves_grpc_with_batching_and_model_control(artifacts, engines):
-    port = free_port()
-    proc, info = start_serve_cli(
-        str(artifacts.convert_dir), "--port", "0", "--grpc-port", str(port),
-        "--model-control", "explicit",
-        "--dynamic-batching", "tflite-fp32:max_batch_size=4,max_queue_delay_microseconds=100",
-    )  # fmt: skip
+    for attempt in range(3):  # a free port can be taken by another socket before the bind
+        http_port, port = free_ports(2)
+        try:
+            proc, info = start_serve_cli(
+                str(artifacts.convert_dir), "--port", str(http_port), "--grpc-port", str(port),
+                "--model-control", "explicit",
+                "--dynamic-batching", BATCHING,
+            )  # fmt: skip
+            break
+        except AssertionError as exc:
+            if attempt == 2 or "Cannot listen" not in str(exc):
+                raise
     try:
         assert info["grpc"] == f"127.0.0.1:{port}"
         client = tgrpc.InferenceServerClient(info["grpc"])
