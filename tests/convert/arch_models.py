@@ -17,6 +17,19 @@ from edgeship.samples import save_samples
 SEED = 0
 
 
+def randomize_batchnorm(bn: Any, rng: np.random.Generator) -> None:
+    """Give a BatchNormalization layer non-trivial scale, shift and running statistics."""
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights(
+        [
+            rng.uniform(0.5, 1.5, gamma.shape),
+            rng.normal(0, 0.1, beta.shape),
+            rng.normal(0, 0.2, mean.shape),
+            rng.uniform(0.5, 2.0, var.shape),
+        ]
+    )
+
+
 def _save(model: Any, out: Path, inputs: dict[str, np.ndarray], count: int = 40) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
@@ -62,15 +75,7 @@ def multi_io(out: Path) -> Path:
     value = keras.layers.Dense(1, name="value")(h)
     model = keras.Model([pixels, meta], [scores, value])
     rng = np.random.default_rng(SEED)
-    gamma, beta, mean, var = bn.get_weights()
-    bn.set_weights(
-        [
-            rng.uniform(0.5, 1.5, gamma.shape),
-            rng.normal(0, 0.1, beta.shape),
-            rng.normal(0, 0.2, mean.shape),
-            rng.uniform(0.5, 2.0, var.shape),
-        ]
-    )
+    randomize_batchnorm(bn, rng)
     inputs = {
         "pixels": rng.integers(0, 256, (60, 24, 24, 3)).astype("float32"),
         "meta": rng.random((60, 4), dtype=np.float32),
@@ -102,15 +107,7 @@ def bn_dropout_gap(out: Path) -> Path:
     h = keras.layers.GlobalAveragePooling2D()(h)
     model = keras.Model(inp, keras.layers.Dense(6, activation="softmax")(h))
     rng = np.random.default_rng(SEED)
-    gamma, beta, mean, var = bn.get_weights()
-    bn.set_weights(
-        [
-            rng.uniform(0.5, 1.5, gamma.shape),
-            rng.normal(0, 0.1, beta.shape),
-            rng.normal(0, 0.2, mean.shape),
-            rng.uniform(0.5, 2.0, var.shape),
-        ]
-    )
+    randomize_batchnorm(bn, rng)
     return _save(model, out, {"image": rng.random((60, 16, 16, 3), dtype=np.float32)})
 
 

@@ -35,3 +35,10 @@ def start_serve_cli(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     proc.kill()
     _, err = proc.communicate(timeout=30)
     raise AssertionError(f"no JSON banner from {cmd}: {text[-500:]} {err[-1500:]}")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Kill ``proc`` if it still runs (a test's clean-up after a failure), and reap it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()

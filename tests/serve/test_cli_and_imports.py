@@ -11,7 +11,7 @@ import urllib.request
 
 import numpy as np
 
-from .cli_process import serve_env, start_serve_cli
+from .cli_process import serve_env, start_serve_cli, stop
 
 HEAVY = ("tensorflow", "keras", "tf2onnx")
 
@@ -53,9 +53,7 @@ def test_cli_serves_until_sigterm(artifacts):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_cli_reports_bad_path_as_error(tmp_path):

@@ -17,7 +17,7 @@ import tritonclient.grpc as tgrpc
 
 from edgeship.netutil import free_ports
 
-from .cli_process import start_serve_cli
+from .cli_process import start_serve_cli, stop
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 NUMPY2 = os.environ.get("EDGESHIP_NUMPY2_PYTHON")
@@ -123,9 +123,7 @@ def test_cli_serves_grpc_with_batching_and_model_control(artifacts, engines):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_cli_refuses_bad_grpc_and_batching_flags(artifacts):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import requests
 
-from .cli_process import start_serve_cli
+from .cli_process import start_serve_cli, stop
 
 LIMIT = 1024 * 1024  # the session server's max_body_bytes
 
@@ -137,9 +137,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(artifacts, engines)
         np.testing.assert_array_equal(np.asarray(doc["predictions"], np.float32), want)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _children(pid: int) -> list[int]:
@@ -183,9 +181,7 @@ def test_processes_share_the_port_and_stop_on_sigterm(artifacts, engines):
         assert proc.stderr is not None and "HTTP only, no gRPC" in proc.stderr.read()
         assert not [p for p in workers if os.path.exists(f"/proc/{p}")]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_processes_refuse_grpc_and_model_control(artifacts):
@@ -206,9 +202,7 @@ def test_processes_stopped_while_loading_still_exit_0(artifacts):
         proc.send_signal(signal.SIGTERM)  # the workers are still starting
         assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:] if proc.stderr else ""
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_start_raises_when_the_server_thread_dies_during_startup(artifacts, loader):

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from edgeship.bench.by_device import configuration
 from edgeship.bench.stats import MAD_TO_SIGMA
 from edgeship.bench.storage import row_key
 from edgeship.errors import ConfigError
@@ -218,11 +219,7 @@ def _key_dict(key: tuple[Any, ...]) -> dict[str, Any]:
 
 def label(key: dict[str, Any]) -> str:
     """Short text for a row key, e.g. ``tflite-int8/litert t2 b1``."""
-    text = f"{key['variant']}/{key['backend']} t{key['threads']} b{key['batch']}"
-    if key.get("delegate"):
-        text += f" [{key['delegate']}]"
-    if key.get("scenario") not in (None, "single-stream"):
-        text += f" {key['scenario']}"
+    text = configuration(key)
     if key.get("device"):
         text += f" @{key['device']}"
     return text
