@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def _selftest_sleep(state: WorkerState, seconds: float) -> None:
     time.sleep(seconds)
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[..., Any]] = {
     "info": _info,
     "prepare": _prepare,
     "predict": _predict,

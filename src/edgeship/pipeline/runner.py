@@ -87,7 +87,7 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
                 "Expected a .keras/.h5 file or a SavedModel directory."
             )
         check_model_file(source)  # before anything is copied
-        settings = {"model": str(source), "dataset": config.dataset}
+        settings: dict[str, Any] = {"model": str(source), "dataset": config.dataset}
 
         def run_card() -> dict[str, Any]:
             lay.model_dir.mkdir(parents=True, exist_ok=True)
