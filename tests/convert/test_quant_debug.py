@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgeship.convert import convert, read_manifest
-from edgeship.convert.inspect import inspect_artifact
+from edgeship.convert.artifact_info import inspect_artifact
 from edgeship.errors import ParityError
 from edgeship.fileio import sha256_file
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from edgeship.cli._common import add_command, csv_list, print_json
+from edgeship.manifest import MANIFEST_FILENAME, Manifest
 
 EXAMPLES = """\
   edgeship convert runs/m/model.keras --to all --out runs/m/artifacts
@@ -32,8 +33,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="output directory for the artifacts")
     parser.add_argument(
         "--to",
-        default="tflite-fp32,tflite-int8,onnx-fp32",
-        help="comma-separated variant names or 'all' (default: %(default)s)",
+        default="default",
+        help="comma-separated variant names, or a preset: 'default' (tflite-fp32, tflite-int8, "
+        "onnx-fp32) or 'all' (default: %(default)s)",
     )
     parser.add_argument(
         "--calibration",
@@ -142,25 +144,23 @@ class _Progress:
             print(file=sys.stderr)
 
 
-def format_table(manifest: dict[str, Any]) -> str:
+def format_table(manifest: Manifest | dict[str, Any]) -> str:
     """A plain-text table of the manifest's variants (the route where it is not the primary)."""
     from edgeship.convert.routes import ladder
 
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.from_dict(manifest, require_schema=False)
     rows = [("variant", "status", "size", "max_abs_err", "top1", "acc_delta", "runtimes ok")]
-    for v in manifest.get("variants", []):
-        parity = v.get("parity") or {}
+    for v in manifest.variants:
+        parity = v.parity or {}
         runtimes = v.get("runtimes") or {}
         ok = [k.split(" ")[0] for k, r in runtimes.items() if r == "ok"]
         rows.append(
             (
-                v["name"],
-                v["status"]
-                + (
-                    f" (route {v['route']})"
-                    if v.get("route") and v["route"] != ladder(v["name"])[0].name
-                    else ""
-                ),
-                _size(v.get("size_bytes")),
+                v.name,
+                v.status
+                + (f" (route {v.route})" if v.route and v.route != ladder(v.name)[0].name else ""),
+                _size(v.size_bytes),
                 _num(parity.get("max_abs_error"), "{:.2e}"),
                 _num(parity.get("top1_agreement"), "{:.4f}"),
                 _num(parity.get("accuracy_delta"), "{:+.2f}"),
@@ -169,9 +169,9 @@ def format_table(manifest: dict[str, Any]) -> str:
         )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    for v in manifest.get("variants", []):
-        for err in v.get("errors") or []:
-            lines.append(f"  {v['name']}: {err}")
+    for v in manifest.variants:
+        for err in v.errors:
+            lines.append(f"  {v.name}: {err}")
     return "\n".join(lines)
 
 
@@ -186,7 +186,7 @@ def _size(value: Any) -> str:
 
 
 def run(args: Any) -> int:
-    from edgeship.convert import convert, read_manifest
+    from edgeship.convert import convert
     from edgeship.errors import ParityError
 
     progress = _Progress(args.quiet or args.json)
@@ -204,19 +204,18 @@ def run(args: Any) -> int:
             options=_options(args),
             check_runtimes=not args.skip_runtime_check,
         )
-    except ParityError:
+    except ParityError as exc:
         if not progress.quiet:
             print(file=sys.stderr)
-        manifest = read_manifest(args.out)
-        _show(manifest, args)
+        _show(exc.manifest or Manifest.read(args.out), args)
         raise
     _show(manifest, args)
     return 0
 
 
-def _show(manifest: dict[str, Any], args: Any) -> None:
+def _show(manifest: Manifest | dict[str, Any], args: Any) -> None:
     if args.json:
-        print_json(manifest)
+        print_json(manifest.to_dict() if isinstance(manifest, Manifest) else manifest)
     else:
         print(format_table(manifest))
-        print(f"manifest: {args.out}/manifest.json")
+        print(f"manifest: {args.out}/{MANIFEST_FILENAME}")

@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import Any
 
+from edgeship.backend_names import BACKEND_NAMES
 from edgeship.cli._common import add_command, print_json
 from edgeship.errors import ConfigError
 
@@ -31,7 +32,7 @@ EXAMPLES = """\
   curl -X POST localhost:8000/v2/repository/models/tflite-int8/unload
   curl localhost:8000/v2/models/tflite-int8/stats
 """
-BACKENDS = ("auto", "litert", "tflite-runtime", "tf-lite", "onnxruntime")
+BACKENDS = ("auto", *BACKEND_NAMES)
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +22,17 @@ from edgeship.convert.compat import (
     parse_target,
     plan_for_target,
 )
-from edgeship.convert.manifest import (
-    MANIFEST_FILENAME,
-    STATUS_FAILED,
-    STATUS_OK,
-    artifact_fields,
-    new_manifest,
-    write_manifest,
-)
+from edgeship.convert.manifest import artifact_fields, new_manifest
 from edgeship.convert.parity import check, compare, run_artifact
 from edgeship.convert.routes import explain_runtime_failures, ladder
-from edgeship.convert.variants import ConvertOptions, VariantSpec, resolve_variants
+from edgeship.convert.variants import PRESETS, ConvertOptions, VariantSpec, resolve_variants
 from edgeship.convert.worker import ConverterWorker, WorkerCrashed
 from edgeship.errors import ConfigError, EdgeshipError, ModelLoadError, ParityError
+from edgeship.manifest import MANIFEST_FILENAME, STATUS_FAILED, STATUS_OK, Manifest
 from edgeship.samples import check_label_range
 
 Progress = Callable[[str, int, int], None]
-DEFAULT_VARIANTS = ("tflite-fp32", "tflite-int8", "onnx-fp32")
+DEFAULT_VARIANTS = PRESETS["default"]
 
 
 def convert(
@@ -162,14 +156,16 @@ def convert(
         shutil.rmtree(workdir, ignore_errors=True)
     if card is not None:
         card.save(out)
-    write_manifest(out, manifest)
-    failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
+    written = Manifest.from_dict(manifest)
+    written = replace(written, location=written.write(out))
+    failed = written.failed_variants()
     if failed:
-        lines = "; ".join(f"{v['name']}: {' / '.join(v['errors'])[:400]}" for v in failed)
+        lines = "; ".join(f"{v.name}: {' / '.join(v.errors)[:400]}" for v in failed)
         raise ParityError(
             f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. They are marked "
             f"'failed' in {out / MANIFEST_FILENAME} (files that were built are kept).",
-            failures=[v["name"] for v in failed],
+            failures=[v.name for v in failed],
+            manifest=written,
         )
     return manifest
 

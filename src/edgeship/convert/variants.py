@@ -151,6 +151,13 @@ VARIANTS: dict[str, VariantSpec] = {
     )
 }
 
+#: Named selections of variants, accepted wherever variant names are: ``default`` (what
+#: ``convert`` builds unless told otherwise) and ``all`` (every variant, what the pipeline builds).
+PRESETS: dict[str, tuple[str, ...]] = {
+    "default": ("tflite-fp32", "tflite-int8", "onnx-fp32"),
+    "all": tuple(VARIANTS),
+}
+
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
 MAX_OPSET = 18
@@ -259,7 +266,8 @@ class ConvertOptions:
 
 
 def resolve_variants(variants: str | tuple[str, ...] | list[str]) -> tuple[VariantSpec, ...]:
-    """Turn ``"all"``, ``"a,b"`` or a sequence of names into specs, in a stable order.
+    """Turn ``"all"``, ``"a,b"`` or a sequence of names (or :data:`PRESETS`) into specs, in a
+    stable order.
 
     Raises:
         ConfigError: for an unknown name or an empty selection.
@@ -270,6 +278,7 @@ def resolve_variants(variants: str | tuple[str, ...] | list[str]) -> tuple[Varia
         names = [str(v).strip() for v in variants]
     if "all" in names:
         return tuple(VARIANTS.values())
+    names = [n for name in names for n in PRESETS.get(name, (name,))]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise ConfigError(

@@ -13,22 +13,16 @@ from pathlib import Path
 
 from edgeship.card import find_card
 from edgeship.errors import ModelLoadError
-from edgeship.fileio import read_json
+from edgeship.manifest import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, Manifest
 
-ARTIFACT_SUFFIXES = (".tflite", ".onnx")
-MANIFEST_FILENAME = "manifest.json"
+__all__ = ["ARTIFACT_SUFFIXES", "MANIFEST_FILENAME", "discover"]
 
 
 def _manifest_entries(directory: Path) -> list[tuple[str, Path]]:
     try:
-        manifest = read_json(directory / MANIFEST_FILENAME)
-        variants = manifest["variants"]
-        entries = [
-            (str(v["name"]), directory / str(v["file"]))
-            for v in variants
-            if isinstance(v, dict) and v.get("status") == "ok"
-        ]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        manifest = Manifest.read(directory / MANIFEST_FILENAME, require_schema=False)
+        entries = [(v.name, manifest.artifact_path(v)) for v in manifest.ok_variants()]
+    except (OSError, ModelLoadError) as exc:
         raise ModelLoadError(
             f"{directory / MANIFEST_FILENAME} is not a readable edgeship manifest: {exc!r}. "
             "Expected the 'variants' list written by 'edgeship convert'."

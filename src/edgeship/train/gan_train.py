@@ -19,7 +19,7 @@ from edgeship.errors import TrainingError
 from edgeship.fileio import atomic_path
 from edgeship.samples import save_samples
 from edgeship.train import cardgen
-from edgeship.train.config import Precision, TrainConfig
+from edgeship.train.config import ComputePrecision, TrainConfig
 from edgeship.train.datasets import DataSplits, make_tf_dataset
 from edgeship.train.distribute import (
     check_batch_memory,
@@ -28,15 +28,20 @@ from edgeship.train.distribute import (
     make_strategy,
     precision_policy,
 )
-from edgeship.train.loop import TrainResult, check_tensorboard, make_epoch_timer, training_record
 from edgeship.train.recipes import check, get_recipe
+from edgeship.train.records import (
+    TrainResult,
+    check_tensorboard,
+    make_epoch_timer,
+    training_record,
+)
 
 
 def _optimizer(learning_rate: float, precision: str) -> Any:
     import keras
 
     opt = keras.optimizers.Adam(learning_rate, beta_1=0.5)
-    if precision == Precision.MIXED_FLOAT16.value:
+    if precision == ComputePrecision.MIXED_FLOAT16.value:
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
 

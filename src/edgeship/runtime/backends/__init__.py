@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeship._lazy import is_available
+from edgeship.backend_names import AUTO_ORDER as AUTO_ORDER  # re-exported
 from edgeship.errors import BackendError, ConfigError, MissingDependencyError
 from edgeship.runtime.specs import TensorSpec
 
@@ -45,12 +46,6 @@ BACKENDS: dict[str, BackendInfo] = {
         ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
         "onnx",
     ),
-}
-
-#: Preference order of ``backend="auto"`` per artifact format.
-AUTO_ORDER: dict[str, tuple[str, ...]] = {
-    "tflite": ("litert", "tflite-runtime", "tf-lite"),
-    "onnx": ("onnxruntime",),
 }
 
 
