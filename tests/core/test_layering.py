@@ -15,8 +15,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 #: The modules at the root of the package: shared by everyone, importing only each other.
 CORE = {
-    "edgeship", "_lazy", "backend_names", "card", "errors", "fileio", "manifest", "metrics",
-    "modelfile", "netutil", "samples", "typecheck", "versions",
+    "edgeship", "_lazy", "card", "errors", "fileio", "manifest", "metrics",
+    "modelfile", "netutil", "runtime_flags", "samples", "typecheck", "versions",
 }  # fmt: skip
 
 #: What each package may import besides the core modules (lower layers only).

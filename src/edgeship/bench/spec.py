@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeship.backend_names import AUTO_ORDER
 from edgeship.bench.scenarios import Scenario
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
 from edgeship.manifest import ONNX_SUFFIX, TFLITE_SUFFIX
 from edgeship.runtime import max_threads
+from edgeship.runtime_flags import AUTO_ORDER
 
 #: What is measured: edgeship's runtime, the raw backend, or Keras (predict / __call__).
 KINDS = ("edgeship", "raw", "keras")

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command, csv_list, print_json
+from edgeship.cli._common import add_command, print_json
+from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import ConfigError
+from edgeship.runtime_flags import parse_key_values, parse_providers
 
 EXAMPLES = """\
   edgeship predict artifacts/tflite-int8.tflite --input digit.png
@@ -31,14 +33,7 @@ def register(subparsers: Any) -> None:
         help=".npy (model-ready batch), .npz (samples: 'x' or 'x:<input>'), or an image "
         "(.png/.jpg, preprocessed with the model card)",
     )
-    parser.add_argument(
-        "--backend", default="auto", help="auto|litert|tflite-runtime|tf-lite|onnxruntime"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
-    parser.add_argument("--delegate", default=None, help="TFLite delegate: edgetpu, gpu or a path")
-    parser.add_argument(
-        "--provider", default=None, help="ONNX Runtime providers, comma-separated (e.g. cuda,cpu)"
-    )
+    add_runtime_flags(parser)
     parser.add_argument("--top-k", type=int, default=5, help="classes to show per sample")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N samples")
     parser.add_argument(
@@ -109,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         threads=args.threads,
         delegate=args.delegate,
-        providers=csv_list(args.provider) or None,
+        delegate_options=parse_key_values(args.delegate_option) or None,
+        providers=parse_providers(args.provider),
         verify=False if args.no_verify else None,
     )
     with engine:

@@ -67,6 +67,7 @@ def reproduce_commands(config: PipelineConfig) -> list[str]:
     if config.target_runtime:
         whole += f" --target-runtime {shlex.quote(config.target_runtime)}"
     whole += f" --out {shlex.quote(out)}"
+    out = shlex.quote(out)  # a shell reads the steps: globs stay outside the quotes
     steps = []
     if not config.model:
         steps.append(

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from edgeship._lazy import is_available
-from edgeship.backend_names import AUTO_ORDER as AUTO_ORDER  # re-exported
 from edgeship.errors import BackendError, ConfigError, MissingDependencyError
 from edgeship.runtime.specs import TensorSpec
+from edgeship.runtime_flags import AUTO_ORDER as AUTO_ORDER  # re-exported
 
 
 @dataclass(frozen=True)
