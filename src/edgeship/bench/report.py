@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.bench import by_device, plots
-from edgeship.bench.storage import annotate_overhead
+from edgeship.bench.storage import CSV_COLUMNS, annotate_overhead
 from edgeship.errors import ConfigError
 from edgeship.fileio import atomic_write_text
 
@@ -193,36 +193,7 @@ def to_csv(results: dict[str, Any]) -> str:
     """The results table as CSV (numbers unformatted)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    keys = [
-        "variant",
-        "backend",
-        "backend_version",
-        "delegate",
-        "threads",
-        "batch",
-        "scenario",
-        "n",
-        "mean",
-        "std",
-        "min",
-        "p50",
-        "p90",
-        "p95",
-        "p99",
-        "p999",
-        "max",
-        "cv",
-        "throughput_ips",
-        "throughput_sps",
-        "load_ms",
-        "first_ms",
-        "peak_rss_mb",
-        "size_bytes",
-        "accuracy",
-        "artifact",
-        "sha256",
-        "error",
-    ]
+    keys = list(CSV_COLUMNS)
     writer.writerow(keys)
     for r in results.get("results", []):
         lat = r.get("latency_ms") or {}

@@ -33,6 +33,7 @@ from edgeship.train.records import (
     TrainResult,
     check_tensorboard,
     make_epoch_timer,
+    save_result,
     training_record,
 )
 
@@ -111,14 +112,9 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         "generated_pixel_mean": float(fakes.mean()),
         "real_pixel_mean": float(data.x_test.mean()),
     }
+    seconds = time.perf_counter() - start
     training = training_record(
-        config,
-        timer,
-        strategy,
-        batch,
-        learning_rate,
-        time.perf_counter() - start,
-        latent_dim=gan.latent_dim,
+        config, timer, strategy, batch, learning_rate, seconds, latent_dim=gan.latent_dim
     )
     save_samples(out / cardgen.CALIBRATION_FILENAME, calib)
     save_samples(out / cardgen.EVAL_FILENAME, evals)
@@ -139,13 +135,4 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         metrics=metrics,
         training=training,
     )
-    card.save(out)
-    model_path = cardgen.save_model_atomic(generator, out / cardgen.MODEL_FILENAME)
-    return TrainResult(
-        out=out,
-        model_path=model_path,
-        card=card,
-        test_accuracy=None,
-        seconds=time.perf_counter() - start,
-        history=history,
-    )
+    return save_result(generator, card, out, None, start, history)

@@ -44,6 +44,7 @@ from edgeship.train.records import (
     TrainResult,
     check_tensorboard,
     make_epoch_timer,
+    save_result,
     training_record,
 )
 
@@ -268,16 +269,7 @@ def finish(
     card = cardgen.classifier_card(
         model, data, name=f"{config.recipe}-{_slug(data.name)}", metrics=metrics, training=training
     )
-    card.save(out)
-    model_path = cardgen.save_model_atomic(model, out / cardgen.MODEL_FILENAME)
-    return TrainResult(
-        out=out,
-        model_path=model_path,
-        card=card,
-        test_accuracy=metrics.get("test_accuracy"),
-        seconds=time.perf_counter() - start,
-        history=history,
-    )
+    return save_result(model, card, out, metrics.get("test_accuracy"), start, history)
 
 
 def _datasets(data: DataSplits, config: TrainConfig, batch: int) -> tuple[Any, Any, Any]:

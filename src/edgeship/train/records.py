@@ -14,6 +14,7 @@ from typing import Any
 from edgeship._lazy import is_available
 from edgeship.card import ModelCard
 from edgeship.errors import MissingDependencyError
+from edgeship.train import cardgen
 from edgeship.train.config import TrainConfig
 
 
@@ -111,3 +112,25 @@ def check_tensorboard(config: TrainConfig) -> None:
             "--tensorboard needs the 'tensorboard' package, which is not installed. "
             "Install it with: pip install tensorboard (or train without --tensorboard)."
         )
+
+
+def save_result(
+    model: Any,
+    card: ModelCard,
+    out: Path,
+    test_accuracy: float | None,
+    start: float,
+    history: dict[str, list[float]],
+) -> TrainResult:
+    """Save the card, then (last, so a model file means a finished run) the model; return
+    the run's result (``start``: its ``time.perf_counter()`` at the beginning)."""
+    card.save(out)
+    model_path = cardgen.save_model_atomic(model, out / cardgen.MODEL_FILENAME)
+    return TrainResult(
+        out=out,
+        model_path=model_path,
+        card=card,
+        test_accuracy=test_accuracy,
+        seconds=time.perf_counter() - start,
+        history=history,
+    )
