@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ModelLoadError
-from edgeship.fileio import atomic_write_json, read_json
 
 MANIFEST_SCHEMA = "edgeship.manifest/1"
 #: Schemas :meth:`Manifest.read` accepts (older ones are read into today's records).
@@ -57,8 +55,36 @@ def _ordered(values: Mapping[str, Any], extra: Mapping[str, Any], order: Iterabl
     return out
 
 
-@dataclass(frozen=True)
-class VariantRecord:
+class _Frozen:
+    """An immutable record: attributes are set once, compared by :attr:`_compared`.
+
+    Plain classes rather than dataclasses: ``edgeship.runtime`` reads manifests, and a
+    dataclass compiles its methods when its module is imported.
+    """
+
+    __slots__ = ()
+    _compared: tuple[str, ...] = ()
+
+    def _set(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; use replace() for a copy.")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self._compared)
+
+    __hash__ = None  # type: ignore[assignment]  # records hold dicts
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._compared)
+        return f"{type(self).__name__}({fields})"
+
+
+class VariantRecord(_Frozen):
     """One variant of a manifest: its file, its verdict and everything convert measured.
 
     Attributes:
@@ -71,13 +97,28 @@ class VariantRecord:
             and fields added later), kept as read.
     """
 
+    __slots__ = ("extra", "file", "key_order", "name", "sha256", "size_bytes", "status")
+    _compared = ("name", "file", "status", "sha256", "size_bytes", "extra")
     name: str
     file: str | None
-    status: str = STATUS_FAILED
-    sha256: str | None = None
-    size_bytes: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    key_order: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    status: str
+    sha256: str | None
+    size_bytes: int | None
+    extra: Mapping[str, Any]
+    key_order: tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        file: str | None,
+        status: str = STATUS_FAILED,
+        sha256: str | None = None,
+        size_bytes: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+        key_order: tuple[str, ...] = (),
+    ) -> None:
+        self._set(name=name, file=file, status=status, sha256=sha256, size_bytes=size_bytes)
+        self._set(extra=dict(extra or {}), key_order=tuple(key_order))
 
     @property
     def ok(self) -> bool:
@@ -152,8 +193,7 @@ class VariantRecord:
         )
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(_Frozen):
     """A convert output: the source model, the settings and one record per variant.
 
     Attributes:
@@ -167,14 +207,45 @@ class Manifest:
         location: the file it was read from (None when built in memory).
     """
 
-    variants: tuple[VariantRecord, ...] = ()
-    schema: str = MANIFEST_SCHEMA
-    source: Mapping[str, Any] | None = None
-    card: str | None = None
-    target_runtime: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    key_order: tuple[str, ...] = field(default=(), repr=False, compare=False)
-    location: Path | None = field(default=None, compare=False)
+    __slots__ = (
+        "card",
+        "extra",
+        "key_order",
+        "location",
+        "schema",
+        "source",
+        "target_runtime",
+        "variants"
+    )  # fmt: skip
+    _compared = ("variants", "schema", "source", "card", "target_runtime", "extra")
+    variants: tuple[VariantRecord, ...]
+    schema: str
+    source: Mapping[str, Any] | None
+    card: str | None
+    target_runtime: str | None
+    extra: Mapping[str, Any]
+    key_order: tuple[str, ...]
+    location: Path | None
+
+    def __init__(
+        self,
+        variants: Iterable[VariantRecord] = (),
+        schema: str = MANIFEST_SCHEMA,
+        source: Mapping[str, Any] | None = None,
+        card: str | None = None,
+        target_runtime: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        key_order: tuple[str, ...] = (),
+        location: Path | None = None,
+    ) -> None:
+        self._set(variants=tuple(variants), schema=schema, source=source, card=card)
+        self._set(target_runtime=target_runtime, extra=dict(extra or {}))
+        self._set(key_order=tuple(key_order), location=location)
+
+    def replace(self, **changes: Any) -> Manifest:
+        """A copy with ``changes`` (constructor arguments) applied."""
+        values = {k: getattr(self, k) for k in self.__slots__}
+        return Manifest(**(values | changes))
 
     def ok_variants(self) -> tuple[VariantRecord, ...]:
         """The variants that passed every check."""
@@ -216,7 +287,7 @@ class Manifest:
 
     def with_variant(self, record: VariantRecord) -> Manifest:
         """A copy with ``record`` appended."""
-        return replace(self, variants=(*self.variants, record))
+        return self.replace(variants=(*self.variants, record))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document, keys in the order they were read."""
@@ -234,6 +305,8 @@ class Manifest:
 
     def write(self, out_dir: str | os.PathLike[str]) -> Path:
         """Write ``manifest.json`` atomically into ``out_dir``; returns its path."""
+        from edgeship.fileio import atomic_write_json
+
         return atomic_write_json(Path(out_dir) / MANIFEST_FILENAME, self.to_dict())
 
     @classmethod
@@ -285,7 +358,7 @@ class Manifest:
         """
         p = manifest_path(path)
         doc = read_manifest(p) if require_schema else _read_doc(p)
-        return replace(cls.from_dict(doc, require_schema=False, where=str(p)), location=p)
+        return cls.from_dict(doc, require_schema=False, where=str(p)).replace(location=p)
 
 
 def manifest_path(path: str | os.PathLike[str]) -> Path:
@@ -299,8 +372,11 @@ def _read_doc(p: Path) -> Any:
         raise ModelLoadError(
             f"No manifest at {p}. Expected '{MANIFEST_FILENAME}' from 'edgeship convert'."
         )
+    import json
+
     try:
-        return read_json(p)
+        with open(p, encoding="utf-8") as fh:
+            return json.load(fh)
     except ValueError as exc:
         raise ModelLoadError(f"Manifest {p} is not valid JSON: {exc}") from exc
 

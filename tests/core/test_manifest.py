@@ -159,3 +159,18 @@ def test_only_the_manifest_module_parses_manifest_json():
     # the check itself catches a hand-written reader
     sample = "MANIFEST_FILENAME = 'manifest.json'\nread_json(d / 'manifest.json')\n"
     assert len(_reads_manifest_by_hand(ast.parse(sample))) == 4
+
+
+def test_bench_names_a_row_by_the_manifest_record_of_its_file(tmp_path):
+    from edgeship.bench.single import variant_name
+    from edgeship.fileio import sha256_file
+
+    artifact = tmp_path / "model-a.tflite"
+    artifact.write_bytes(b"0000TFL3")
+    assert variant_name(str(artifact)) == "model-a"  # no manifest: the file name
+    record = VariantRecord("tflite-int8", artifact.name, "ok", sha256_file(artifact), 8)
+    write_manifest(tmp_path, Manifest().with_variant(record))
+    assert variant_name(str(artifact), sha256_file(artifact)) == "tflite-int8"
+    assert variant_name(str(artifact), "0" * 64) == "model-a"  # another file of that name
+    (tmp_path / MANIFEST_FILENAME).write_text("{broken")
+    assert variant_name(str(artifact)) == "model-a"

@@ -19,24 +19,37 @@ from edgeship.bench import scenarios as sc
 from edgeship.bench.machine import current_rss_mb, peak_rss_mb
 from edgeship.bench.spec import RunSpec, artifact_format
 from edgeship.bench.stats import is_noisy
-from edgeship.errors import ConfigError
+from edgeship.errors import ConfigError, ModelLoadError
 from edgeship.fileio import sha256_file
+from edgeship.manifest import MANIFEST_FILENAME, Manifest
 
 ACCURACY_CHUNK = 32
 
 
-def variant_name(artifact: str) -> str:
-    """The variant an artifact file stands for: its file name without the suffix."""
-    return Path(artifact).stem
+def variant_name(artifact: str, sha256: str | None = None) -> str:
+    """The variant an artifact file stands for: its name in the manifest beside it (when the
+    manifest records this file, with this ``sha256`` when given), else the file name without
+    the suffix."""
+    path = Path(artifact)
+    if (path.parent / MANIFEST_FILENAME).is_file():
+        try:
+            manifest = Manifest.read(path.parent / MANIFEST_FILENAME, require_schema=False)
+        except (OSError, ModelLoadError):
+            return path.stem
+        record = manifest.for_file(path.name)
+        if record is not None and (sha256 is None or record.sha256 == sha256):
+            return record.name
+    return path.stem
 
 
 def base_row(spec: RunSpec) -> dict[str, Any]:
     """The identifying fields of a result row, before anything runs."""
     path = Path(spec.artifact)
-    variant = variant_name(spec.artifact)
+    sha256 = sha256_file(path) if path.is_file() else None
+    variant = variant_name(spec.artifact, sha256) if spec.kind != "keras" else "keras"
     return {
         "artifact": str(path),
-        "sha256": sha256_file(path) if path.is_file() else None,
+        "sha256": sha256,
         "variant": {"raw": f"raw:{variant}", "keras": "keras"}.get(spec.kind, variant),
         "kind": spec.kind,
         "format": artifact_format(spec.artifact) if spec.kind != "keras" else "keras",

@@ -131,28 +131,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def expand_artifacts(items: list[str]) -> list[str]:
-    """Files as given; directories replaced by their .tflite and .onnx files (sorted)."""
-    out: list[str] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted([*path.glob("*.tflite"), *path.glob("*.onnx")])
-            if not found:
-                raise ConfigError(
-                    f"{path} holds no .tflite or .onnx files. "
-                    "Expected artifacts from 'edgeship convert'."
-                )
-            out += [str(p) for p in found]
-        elif path.is_file():
-            out.append(str(path))
-        else:
-            raise ConfigError(
-                f"{path} does not exist. Expected a .tflite/.onnx file or a directory of them."
-            )
-    return out
-
-
 def parse_pin(text: str | None) -> tuple[int, ...] | None:
     """``"0,2-3"`` -> ``(0, 2, 3)``."""
     if not text:
@@ -172,6 +150,7 @@ def parse_pin(text: str | None) -> tuple[int, ...] | None:
 def build_config(args: argparse.Namespace) -> Any:
     """The :class:`BenchConfig` for parsed arguments."""
     from edgeship.bench import BenchConfig
+    from edgeship.bench.artifacts import expand_artifacts
 
     baselines = [
         b

@@ -89,10 +89,8 @@ def _read_inputs(path: Path, engine: Any, preprocess: bool) -> tuple[Any, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the artifact, predict, print top-k per sample (or JSON)."""
-    import numpy as np
-
     from edgeship.runtime import load
-    from edgeship.runtime.preprocess import output_step, top_k
+    from edgeship.runtime.predictions import prediction_result
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1. Got: {args.top_k}")
@@ -120,37 +118,8 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         out = engine.predict(data)
         predict_ms = (time.perf_counter() - t0) * 1000
-        first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
-        card = engine.card
-        names = card.labels if card is not None else None
-        step = output_step(engine.outputs)
-        rows = [top_k(sample, names, args.top_k, step) for sample in first]
-        result = {
-            "artifact": str(engine.path),
-            "format": engine.format,
-            "backend": engine.backend,
-            "backend_version": engine.backend_version,
-            "samples": len(rows),
-            "outputs": {
-                k: list(v.shape)
-                for k, v in (
-                    out.items() if isinstance(out, dict) else [(engine.outputs[0].name, out)]
-                )
-            },
-            "predictions": [
-                {"top": [{"label": lab, "score": round(score, 6)} for lab, score in row]}
-                | ({"label": str(labels[i])} if labels is not None else {})
-                for i, row in enumerate(rows)
-            ],
-            "predict_ms": round(predict_ms, 3),
-            "total_ms": round((time.perf_counter() - start) * 1000, 3),
-        }
-        if labels is not None and rows:
-            hits = [
-                row[0][0] == (names[int(y)] if names else str(int(y)))
-                for row, y in zip(rows, labels, strict=False)
-            ]
-            result["accuracy"] = round(sum(hits) / len(hits), 6)
+        total_ms = (time.perf_counter() - start) * 1000
+        result, rows = prediction_result(engine, out, args.top_k, labels, predict_ms, total_ms)
     if args.json:
         print_json(result)
         return 0

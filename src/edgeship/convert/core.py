@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,7 @@ def convert(
     if card is not None:
         card.save(out)
     written = Manifest.from_dict(manifest)
-    written = replace(written, location=written.write(out))
+    written = written.replace(location=written.write(out))
     failed = written.failed_variants()
     if failed:
         lines = "; ".join(f"{v.name}: {' / '.join(v.errors)[:400]}" for v in failed)

@@ -123,17 +123,15 @@ def validate_in_subprocess(
             own typed error is re-raised with its message).
     """
     import json
-    import signal
     import subprocess
+
+    from edgeship.childproc import child_env, signal_name
 
     # ``-c`` rather than ``-m``: runpy would import this module twice in the child.
     cmd = [sys.executable, "-c", _CHILD_CODE, str(path), "--backend", backend]
     if data is not None:
         cmd.append("--stdin")
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS threads: the probe needs none
+    env = child_env(OPENBLAS_NUM_THREADS="1")  # numpy's BLAS threads: the probe needs none
     stdin = _unnamed_copy(data) if data is not None else None
     try:
         child = subprocess.Popen(
@@ -159,11 +157,8 @@ def validate_in_subprocess(
         child.communicate()
         raise
     proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
-    if proc.returncode < 0:
-        try:
-            sig = signal.Signals(-proc.returncode).name
-        except ValueError:
-            sig = f"signal {-proc.returncode}"
+    sig = signal_name(proc.returncode)
+    if sig is not None:
         raise ModelLoadError(
             f"{path} crashed the {backend} interpreter ({sig}) while being validated in a child "
             "process; it was not loaded. The file is corrupt or not supported by this backend."
