@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeship.errors import BackendError
+from edgeship.errors import BackendError, ModelLoadError
+from edgeship.runtime import quant
 from edgeship.runtime._inputs import aliases, prepare, split_inputs
 from edgeship.runtime.backends import Session
+from edgeship.runtime.ranges import NEVER, SAMPLE_EVERY, RangeGuard
 from edgeship.runtime.specs import TensorSpec
 
 if TYPE_CHECKING:
@@ -50,12 +52,17 @@ def _quantizer(spec: TensorSpec) -> Callable[[np.ndarray], np.ndarray] | None:
     scale, zero_point = np.float32(spec.quantization[0]), np.float32(spec.quantization[1])
     info = np.iinfo(spec.np_dtype)
     lo, hi, dtype = info.min, info.max, spec.np_dtype
-    rint, clip = np.rint, np.clip
+    rint, minimum, maximum = np.rint, np.minimum, np.maximum
 
     def quantize(x: np.ndarray) -> np.ndarray:
         q = rint(x / scale)
         q += zero_point
-        return clip(q, lo, hi, out=q).astype(dtype)
+        minimum(q, hi, out=q)  # the ufuncs: np.clip's Python wrapper costs more than both
+        maximum(q, lo, out=q)
+        total = q.sum()  # NaN survives rint, minimum and maximum; every other value is bounded
+        if total != total:
+            quant.quantize(x, float(scale), int(zero_point), dtype)  # raises its NaN error
+        return q.astype(dtype)
 
     return quantize
 
@@ -108,6 +115,9 @@ class Engine:
         self._post0 = self._post[0] if self._single else None
         self._fast_quant = _quantizer(self.inputs[0]) if self._single else None
         self._run1 = session.run1
+        # Input-range checks (edgeship.runtime.ranges): on the first call, then sampled.
+        self._guard: RangeGuard | None = None
+        self._tick = 1
 
     # ----------------------------------------------------------------- prediction
     def predict(self, x: Any, raw: bool = False, check_finite: bool = False) -> Output:
@@ -121,7 +131,13 @@ class Engine:
                 are passed as they are.
             raw: skip quantization and dequantization: integer inputs and outputs as stored.
             check_finite: refuse NaN/Inf in float inputs (InvalidInputError) and outputs
-                (BackendError).
+                (BackendError). Without it a float input passes NaN/Inf to the model (an
+                :class:`~edgeship.runtime.ranges.InputRangeWarning` says so, once) and a
+                quantized integer input refuses NaN (InvalidInputError).
+
+        Inputs far outside the value range recorded in the model card, or beyond what a
+        quantized input can represent, get one ``InputRangeWarning`` per input (checked on
+        the first call and then on a sample of calls; see :mod:`edgeship.runtime.ranges`).
 
         Returns:
             The output array (single-output model) or ``{output name: array}``. Quantized
@@ -133,6 +149,9 @@ class Engine:
         """
         # Hot path: one input, one output, an array of the shape of the last call.
         if type(x) is np.ndarray and x.shape == self._fast_shape and not (raw or check_finite):
+            self._tick -= 1
+            if self._tick <= 0:
+                self._sample((x,), False, 3)
             dtype = x.dtype
             if dtype == self._fast_dtype and x.flags.c_contiguous:
                 pass
@@ -152,6 +171,9 @@ class Engine:
 
     def _predict(self, x: Any, raw: bool, check_finite: bool) -> Output:
         values = split_inputs(x, self.inputs, self._names)
+        self._tick -= 1
+        if self._tick <= 0:
+            self._sample(values, raw, 4)
         arrays = [
             prepare(v, s, raw, check_finite) for v, s in zip(values, self.inputs, strict=False)
         ]
@@ -163,6 +185,19 @@ class Engine:
             if self._single and arrays[0].flags.c_contiguous:
                 self._fast_shape = arrays[0].shape
         return self._finish(results, raw, check_finite)
+
+    def _sample(self, values: Any, raw: bool, stacklevel: int) -> None:
+        """Run the input-range checks on this call's inputs; schedule the next sample.
+        ``stacklevel``: the user's frame, counted from here (1)."""
+        guard = self._guard
+        if guard is None:
+            try:
+                card = self.card
+            except ModelLoadError:  # a broken card beside the model: no ranges to check
+                card = None
+            guard = self._guard = RangeGuard(self.inputs, card)
+        guard.check(values, raw, stacklevel)
+        self._tick = NEVER if guard.done else SAMPLE_EVERY
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self._lock is None:
