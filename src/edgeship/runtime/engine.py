@@ -51,16 +51,20 @@ def _quantizer(spec: TensorSpec) -> Callable[[np.ndarray], np.ndarray] | None:
         return None
     scale, zero_point = np.float32(spec.quantization[0]), np.float32(spec.quantization[1])
     info = np.iinfo(spec.np_dtype)
-    lo, hi, dtype = info.min, info.max, spec.np_dtype
-    rint, minimum, maximum = np.rint, np.minimum, np.maximum
+    lo, hi, dtype = np.float32(info.min), np.float32(info.max), spec.np_dtype
+    divide, rint, add, minimum, maximum = np.divide, np.rint, np.add, np.minimum, np.maximum
+    total = np.add.reduce
 
     def quantize(x: np.ndarray) -> np.ndarray:
-        q = rint(x / scale)
-        q += zero_point
-        minimum(q, hi, out=q)  # the ufuncs: np.clip's Python wrapper costs more than both
+        # The ufuncs themselves, in place, with float32 bounds: np.clip's and ndarray.sum's
+        # Python wrappers and int-scalar type resolution cost more than the NaN check.
+        q = divide(x, scale)
+        rint(q, out=q)
+        add(q, zero_point, out=q)
+        minimum(q, hi, out=q)
         maximum(q, lo, out=q)
-        total = q.sum()  # NaN survives rint, minimum and maximum; every other value is bounded
-        if total != total:
+        s = total(q, None)  # NaN survives rint, minimum and maximum; all else is bounded
+        if s != s:
             quant.quantize(x, float(scale), int(zero_point), dtype)  # raises its NaN error
         return q.astype(dtype)
 
