@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from edgeship.card import ModelCard, Preprocessing, TensorInfo, load_card
@@ -56,3 +57,15 @@ def test_bad_ranges_are_refused():
         _card().with_input_ranges({"zz": (0.0, 1.0)})
     with pytest.raises(ValueError, match="kind must be"):
         _card().with_input_ranges([(0.0, 1.0)], "eval")
+
+
+def test_value_ranges_of_samples_feed_the_card():
+    from edgeship.samples import Samples, value_range, value_ranges
+
+    x = np.array([[0.0, np.nan], [0.123456789, np.inf]], np.float32)
+    assert value_range(x) == (0.0, 0.123457)
+    assert value_range(np.array([np.nan])) == (0.0, 0.0)
+    ranges = value_ranges(Samples({"a": np.arange(4.0), "b": -np.ones(3)}))
+    assert ranges == {"a": (0.0, 3.0), "b": (-1.0, -1.0)}
+    card = _card().with_input_ranges(ranges, "calibration")
+    assert [t.calibration_range for t in card.inputs] == [(0.0, 3.0), (-1.0, -1.0)]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgeship.card import CARD_FILENAME, ModelCard, Preprocessing, TensorInfo
-from edgeship.samples import save_samples
+from edgeship.samples import save_samples, value_range
 from edgeship.train.datasets import DataSplits
 from edgeship.versions import installed_versions
 
@@ -116,13 +116,6 @@ def classifier_card(
 
 def _round(value: float) -> float:
     return float(f"{value:.6g}")
-
-
-def value_range(x: np.ndarray) -> tuple[float, float]:
-    """``(min, max)`` of ``x``, rounded to 6 significant digits (0 for an empty array)."""
-    if x.size == 0:
-        return (0.0, 0.0)
-    return (_round(float(np.min(x))), _round(float(np.max(x))))
 
 
 def raw_range(data: DataSplits) -> list[float]:
