@@ -19,7 +19,12 @@ maximum to 1.
 Value ranges. Each input may record ``range``: ``[lo, hi]`` observed on the training data in
 the model's input domain (after preprocessing), and ``calibration_range``: the same for the
 calibration data a quantized variant was built from (written by ``convert``). The runtime
-warns when inputs fall far outside them (:mod:`edgeship.runtime.ranges`).
+warns when inputs fall far outside them (:mod:`edgeship.runtime.ranges`). Writing them::
+
+    from edgeship.samples import load_samples, value_ranges
+
+    ranges = value_ranges(load_samples("calibration.npz"))  # {input name, or "x": (lo, hi)}
+    card.with_input_ranges(ranges, "calibration").save(out)
 """
 
 from __future__ import annotations
@@ -195,7 +200,8 @@ class ModelCard:
         """A copy with the value range of each input set.
 
         Args:
-            ranges: ``(lo, hi)`` per input, by input name or in input order (None: unknown).
+            ranges: ``(lo, hi)`` per input, by input name or in input order (None: unknown);
+                ``{"x": ...}`` (a single-input samples file) names a single-input model's input.
             kind: ``"calibration"`` (``calibration_range``, what convert calibrated on) or
                 ``"training"`` (``range``).
 
@@ -205,6 +211,8 @@ class ModelCard:
         key = {"calibration": "calibration_range", "training": "range"}.get(kind)
         if key is None:
             raise ValueError(f"kind must be 'calibration' or 'training'. Got: {kind!r}")
+        if isinstance(ranges, Mapping) and list(ranges) == ["x"] and len(self.inputs) == 1:
+            ranges = [ranges["x"]]  # a single-input samples file's key (edgeship.samples)
         if isinstance(ranges, Mapping):
             unknown = set(ranges) - {t.name for t in self.inputs}
             if unknown:

@@ -69,3 +69,6 @@ def test_value_ranges_of_samples_feed_the_card():
     assert ranges == {"a": (0.0, 3.0), "b": (-1.0, -1.0)}
     card = _card().with_input_ranges(ranges, "calibration")
     assert [t.calibration_range for t in card.inputs] == [(0.0, 3.0), (-1.0, -1.0)]
+    one = ModelCard("m", (TensorInfo("image", (None, 4)),), (TensorInfo("p", (None, 3)),))
+    one = one.with_input_ranges(value_ranges(Samples({"x": np.arange(5.0)})), "calibration")
+    assert one.inputs[0].calibration_range == (0.0, 4.0)

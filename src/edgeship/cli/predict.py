@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
         "--input",
         required=True,
         help=".npy (model-ready batch), .npz (samples: 'x' or 'x:<input>'), or an image "
-        "(.png/.jpg, preprocessed with the model card)",
+        "(.png/.jpg, 8- or 16-bit: mapped onto the card's raw range, then preprocessed)",
     )
     parser.add_argument(
         "--backend", default="auto", help="auto|litert|tflite-runtime|tf-lite|onnxruntime"

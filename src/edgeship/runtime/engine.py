@@ -257,6 +257,10 @@ class Engine:
     def predict_image(self, path: str | Path, top_k: int = 5) -> list[tuple[str, float]]:
         """Classify an image file with the card's preprocessing; top ``top_k`` labels and scores.
 
+        The file's bit depth (0..255, 0..65535) is mapped onto the card's raw domain first
+        (:mod:`edgeship.runtime.images`), so a 0..255 PNG reaches the model in the value range
+        it was trained on.
+
         Needs Pillow (``pip install 'edgeship[image]'``) for .png/.jpg; .npy files work without.
         """
         from edgeship.runtime.preprocess import predict_image
