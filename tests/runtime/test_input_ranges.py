@@ -116,3 +116,14 @@ def test_predict_cli_labels_beyond_the_classes(artifacts: Path, digits, tmp_path
     assert "Traceback" not in err and "IndexError" not in err
     assert "go up to 42, but the model scores 10 classes (labels 0..9)" in err
     assert main([*argv, "--no-verify", "--limit", "2"]) == 0  # the first two are fine
+
+
+def test_nan_into_an_int8_input_gets_the_error_not_also_a_warning(artifacts: Path, digits):
+    bad = digits["x"][:2].copy()
+    bad[0, 0, 0, 0] = np.nan
+    with load(artifacts / "int8.tflite", verify=False) as engine:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(InvalidInputError, match="NaN"):
+                engine.predict(bad)
+        assert caught == []

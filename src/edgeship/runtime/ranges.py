@@ -106,6 +106,9 @@ class RangeGuard:
         self._checks = [
             _InputCheck(s, _card_range(card, s, len(specs)), representable_range(s)) for s in specs
         ]
+        for check in self._checks:
+            if check.representable is not None:  # quantizing refuses NaN itself, with an error
+                check.reported.add("finite")
 
     @property
     def done(self) -> bool:
