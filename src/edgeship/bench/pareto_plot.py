@@ -20,6 +20,7 @@ from edgeship.bench.plots import (
     colors,
     finish,
     pareto_front,
+    plain_log_ticks,
     pyplot,
     text_box,
 )
@@ -121,6 +122,7 @@ def pareto(
     ax.plot([q[0] for q in line], [q[1] for q in line], "--", color="0.3", lw=1, zorder=2)
     ax.set_xscale("log")
     _pad_limits(ax, points)
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("p50 latency per query (ms, log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"{title}: outlined and labelled = Pareto front; marker area = size", fontsize=10)

@@ -115,6 +115,36 @@ def finish(fig: Any, key: str, caption: str, labels: Sequence[Any] = ()) -> Figu
     return Figure(key, caption, buf.getvalue(), texts, boxes)
 
 
+def plain_log_ticks(axis: Any) -> None:
+    """Tick labels such as ``0.01`` and ``0.012`` on a log axis (call after setting limits).
+
+    Minor ticks get labels only on an axis spanning two decades or less, where the
+    major ticks alone would be too few.
+    """
+    import math
+
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    lo, hi = sorted(axis.get_view_interval())
+    decades = math.log10(hi / lo) if lo > 0 else math.inf
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if decades < 0.5:  # a narrow axis: label every minor tick
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    elif decades < 2.1:  # one or two decades: 2x, 3x and 5x a power of ten
+        axis.set_minor_formatter(
+            FuncFormatter(lambda v, _: f"{v:g}" if _lead(v) in (2, 3, 5) else "")
+        )
+    else:
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _lead(value: float) -> float:
+    """The leading digit of a tick value (``0.03`` -> 3)."""
+    import math
+
+    return round(value / 10 ** math.floor(math.log10(value)), 6)
+
+
 def pareto_front(points: list[tuple[float, ...]]) -> list[int]:
     """Indices of points no other point dominates, every coordinate lower-is-better."""
     front = []
@@ -165,6 +195,7 @@ def latency_distribution(rows: list[dict[str, Any]]) -> Figure | None:
     lows = [r["latency_quantiles_ms"][0] for r in rows if r["latency_quantiles_ms"][0] > 0]
     if lows:
         ax.set_xlim(min(lows) / 1.4, max(r["latency_quantiles_ms"][100] for r in rows) * 1.4)
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("latency per query (ms, log scale)")
     ax.set_title(
         "Latency per configuration: box p25-p75, black line p50, whiskers p1-p99, dots min/max",
