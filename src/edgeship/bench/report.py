@@ -190,7 +190,8 @@ def html_table(rows: list[dict[str, Any]]) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td class="{"l" if f.text else "n"}">{html.escape(f.cell(r))}</td>' for f in cols
+            ("<td>" if f.text else '<td class="n">') + html.escape(f.cell(r)) + "</td>"
+            for f in cols
         )
         + "</tr>"
         for r in ordered(rows)
@@ -228,9 +229,9 @@ def to_html(results: dict[str, Any], title: str = "Benchmark") -> str:
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
-td { white-space: nowrap; }
-th { background: #f0f0f0; } td.l { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; }
+td { white-space: nowrap; } td.n, th { text-align: right; }
+th { background: #f0f0f0; }
 .notes { font-size: 13px; color: #444; }
 figure { margin: 1.5em 0; } img { max-width: 100%; }
 figcaption { font-size: 13px; color: #444; }
