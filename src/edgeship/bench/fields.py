@@ -30,10 +30,10 @@ def placement_text(placement: Mapping[str, int]) -> str:
 
 
 def number(value: Any) -> str:
-    """A measurement: 4 significant digits, thousands separators from 100,000 up."""
+    """A measurement: 4 significant digits below 1,000, whole numbers with separators above."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def rate(value: Any) -> str:
