@@ -44,11 +44,13 @@ class ParetoPoint:
     latency_ms: float
     accuracy_pct: float
     size_bytes: int
+    batch: int = 1
 
     @property
     def label(self) -> str:
-        """``tflite-int8/litert t1``."""
-        return f"{self.variant}/{self.backend} t{self.threads}"
+        """``tflite-int8/litert t1`` (`` b8`` appended for a batch of 8)."""
+        text = f"{self.variant}/{self.backend} t{self.threads}"
+        return text if self.batch == 1 else f"{text} b{self.batch}"
 
 
 def front_of(points: Sequence[ParetoPoint]) -> list[int]:
@@ -57,14 +59,12 @@ def front_of(points: Sequence[ParetoPoint]) -> list[int]:
 
 
 def points_from_rows(rows: Sequence[dict[str, Any]]) -> list[ParetoPoint]:
-    """Bench rows with an accuracy and a p50; single-stream batch 1 rows where there are any."""
-    single = [
-        r
-        for r in rows
-        if (r.get("batch") or 1) == 1 and r.get("scenario") in (None, "single-stream")
-    ]
+    """Bench rows with an accuracy and a p50; batch 1 rows where there are any (a query of
+    one sample), the single-stream ones among them where there are any."""
+    single = [r for r in rows if (r.get("batch") or 1) == 1] or list(rows)
+    single = [r for r in single if r.get("scenario") in (None, "single-stream")] or single
     out = []
-    for r in single or rows:
+    for r in single:
         if r.get("kind", "edgeship") != "edgeship":
             continue  # Keras and raw-loop baselines are references, not artifacts to ship
         p50 = (r.get("latency_ms") or {}).get("p50")
@@ -78,6 +78,7 @@ def points_from_rows(rows: Sequence[dict[str, Any]]) -> list[ParetoPoint]:
                 float(p50),
                 100.0 * float(r["accuracy"]),
                 int(r.get("size_bytes") or 0),
+                int(r.get("batch") or 1),
             )
         )
     return out

@@ -166,8 +166,9 @@ def name(row: dict[str, Any]) -> str:
 
 def colors(keys: Sequence[str]) -> dict[str, Any]:
     """One distinct colour per key (up to 20, then they repeat)."""
-    cmap = pyplot().get_cmap("tab20" if len(keys) > 10 else "tab10")
-    return {k: cmap(i % cmap.N) for i, k in enumerate(dict.fromkeys(keys))}
+    unique = list(dict.fromkeys(keys))
+    cmap = pyplot().get_cmap("tab20" if len(unique) > 10 else "tab10")
+    return {k: cmap(i % cmap.N) for i, k in enumerate(unique)}
 
 
 def latency_distribution(rows: list[dict[str, Any]]) -> Figure | None:
@@ -229,15 +230,18 @@ def throughput(rows: list[dict[str, Any]]) -> Figure | None:
             if r.get(axis) is not None:
                 key = (f"{r.get('variant')}/{r.get('backend')}", r.get(other))
                 series.setdefault(key, []).append((int(r[axis]), float(r["throughput_sps"])))
-        for (label, fixed), pts in sorted(series.items(), key=lambda kv: str(kv[0])):
+        fixed_values = sorted({k[1] for k in series}, key=lambda v: (v is None, v or 0))
+        for (label, fixed), pts in sorted(series.items(), key=lambda kv: _series_order(kv[0])):
             if len(pts) < 2:
                 continue
             pts.sort()
+            style = fixed_values.index(fixed)  # line style and marker tell the fixed value
             ax.plot(
                 [p[0] for p in pts],
                 [p[1] for p in pts],
-                "o-",
                 color=palette[label],
+                ls=("-", "--", ":", "-.")[style % 4],
+                marker="osD^v"[style % 5],
                 label=f"{label} ({other} {fixed})",
             )
         ticks = sorted({int(r[axis]) for r in rows if r.get(axis) is not None})
@@ -247,6 +251,7 @@ def throughput(rows: list[dict[str, Any]]) -> Figure | None:
         ax.set_xlabel(axis)
         ax.set_ylabel("samples/s")
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
         ax.set_title(f"Throughput vs {axis}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0][-1].get_legend_handles_labels()
@@ -256,6 +261,11 @@ def throughput(rows: list[dict[str, Any]]) -> Figure | None:
     if handles:
         fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     return finish(fig, "throughput", "Throughput (samples/s) vs threads and vs batch size.")
+
+
+def _series_order(key: tuple[str, Any]) -> tuple[str, bool, float]:
+    label, fixed = key
+    return (label, fixed is None, float(fixed or 0))
 
 
 def size_per_variant(sizes: Sequence[tuple[str, int]]) -> Figure | None:

@@ -196,7 +196,8 @@ def html_table(rows: list[dict[str, Any]]) -> str:
         + "</tr>"
         for r in ordered(rows)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide">{table}</div>'
 
 
 def to_html(results: dict[str, Any], title: str = "Benchmark") -> str:
@@ -231,7 +232,7 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; }
 td { white-space: nowrap; } td.n, th { text-align: right; }
-th { background: #f0f0f0; }
+th { background: #f0f0f0; } .wide { overflow-x: auto; }
 .notes { font-size: 13px; color: #444; }
 figure { margin: 1.5em 0; } img { max-width: 100%; }
 figcaption { font-size: 13px; color: #444; }
