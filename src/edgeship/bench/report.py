@@ -186,7 +186,9 @@ def to_csv(results: dict[str, Any]) -> str:
 def html_table(rows: list[dict[str, Any]]) -> str:
     """The results table in HTML, label columns left-aligned."""
     cols = table_fields(rows)
-    head = "".join(f"<th>{html.escape(f.header)}</th>" for f in cols)
+    head = "".join(
+        ("<th>" if f.text else '<th class="n">') + html.escape(f.header) + "</th>" for f in cols
+    )
     body = "".join(
         "<tr>"
         + "".join(
@@ -231,7 +233,7 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; }
-td { white-space: nowrap; } td.n, th { text-align: right; }
+td { white-space: nowrap; } td.n, th.n { text-align: right; }
 th { background: #f0f0f0; } .wide { overflow-x: auto; }
 .notes { font-size: 13px; color: #444; }
 figure { margin: 1.5em 0; } img { max-width: 100%; }
