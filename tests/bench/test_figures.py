@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import sys
 
 import pytest
 
 from edgeship.bench import figures, plots, quant_plot
 from edgeship.bench.pareto_plot import ParetoPoint, front_of, pareto, points_from_rows
-from edgeship.bench.report import write_report
+from edgeship.bench.report import to_html, write_report
 from edgeship.bench.stats import quantiles, summarize
 from edgeship.bench.storage import make_results
 
@@ -161,3 +162,14 @@ def test_bench_html_embeds_the_figures_and_stays_self_contained(demo, tmp_path):
     ids = re.findall(r'<figure class="plot" id="fig-([a-z-]+)"><img', page)
     assert ids == ["pareto", "latency", "throughput", "size", "quant-error"]
     assert "http:" not in page and "https:" not in page
+
+
+def test_without_matplotlib_the_page_keeps_its_tables_and_says_how_to_get_figures(
+    demo, monkeypatch
+):
+    rows, _ = demo
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    assert not plots.available() and figures.build(rows) == []
+    page = to_html(make_results({}, rows), "Digits")
+    assert "<figure" not in page and "pip install 'edgeship[plot]'" in page
+    assert "<th>variant</th>" in page
