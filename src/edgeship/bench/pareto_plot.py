@@ -32,6 +32,8 @@ OFFSETS: tuple[tuple[int, int], ...] = tuple(
     for dx, dy in ((8, 6), (8, -10), (-8, 6), (-8, -10), (0, 12), (0, -14))
 )
 MARKERS = ("o", "s", "^", "D", "v", "P")
+#: Front points labelled at most (the fastest ones); more would not stay readable.
+MAX_LABELS = 30
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ def pareto(
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="colour / shape")
     fig.canvas.draw()
     fig.set_layout_engine("none")  # keep the axes where they are while labels are placed
-    labels = _place_labels(ax, points, sorted(front, key=lambda i: points[i].latency_ms), area)
+    order = sorted(front, key=lambda i: points[i].latency_ms)[:MAX_LABELS]
+    labels = _place_labels(ax, points, order, area)
     return finish(
         fig,
         "pareto",
