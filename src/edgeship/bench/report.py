@@ -183,23 +183,26 @@ def to_csv(results: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+def html_grid(header: list[str], body: list[list[str]], text: list[bool]) -> str:
+    """An HTML table in a horizontally scrolling box; ``text`` marks the left-aligned
+    (word) columns, the others are numbers aligned right."""
+    cls = ["" if t else ' class="n"' for t in text]
+    head = "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header, strict=True))
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td{c}>{html.escape(v)}</td>" for c, v in zip(cls, line, strict=True))
+        + "</tr>"
+        for line in body
+    )
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f'<div class="wide">{table}</div>'
+
+
 def html_table(rows: list[dict[str, Any]]) -> str:
     """The results table in HTML, label columns left-aligned."""
     cols = table_fields(rows)
-    head = "".join(
-        ("<th>" if f.text else '<th class="n">') + html.escape(f.header) + "</th>" for f in cols
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(
-            ("<td>" if f.text else '<td class="n">') + html.escape(f.cell(r)) + "</td>"
-            for f in cols
-        )
-        + "</tr>"
-        for r in ordered(rows)
-    )
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    return f'<div class="wide">{table}</div>'
+    body = [fields.cells(r, cols) for r in ordered(rows)]
+    return html_grid(fields.headers(cols), body, [f.text for f in cols])
 
 
 def to_html(results: dict[str, Any], title: str = "Benchmark") -> str:

@@ -9,6 +9,7 @@ from edgeship.bench import fields
 from edgeship.bench import figures as bench_figures
 from edgeship.bench.pareto_plot import ParetoPoint
 from edgeship.bench.plots import Figure
+from edgeship.bench.report import html_grid
 from edgeship.pipeline.recommend import candidates, pareto_front
 from edgeship.pipeline.summary import is_keras_row
 
@@ -176,20 +177,22 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+#: Columns of words rather than numbers, left-aligned in the HTML tables.
+TEXT_COLUMNS = frozenset(
+    {f.header for f in fields.FIELDS if f.text} | {"status", "runs on", "Pareto"}
+)
+
+
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return html_grid(header, rows, [h in TEXT_COLUMNS for h in header])
 
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}
-th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 td{white-space:nowrap}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+th{background:#f3f3f3}th.n,td.n{text-align:right}.wide{overflow-x:auto}
 .rec{background:#eef8ee;border-left:6px solid #2a2;padding:1rem}
 .none{background:#fff1f0;border-left:6px solid #c33;padding:1rem}
 pre{background:#f6f6f6;padding:1rem;overflow-x:auto}
