@@ -188,7 +188,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 td{white-space:nowrap}
