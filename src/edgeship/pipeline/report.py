@@ -164,6 +164,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         "## Latency (single-stream, ★ = Pareto-optimal in accuracy, latency and size)\n\n"
         + _md_table(*bench_table(results))
         + "".join(f"\n- {note}" for note in column_notes(results)),
+        "## Figures\n\nIn report.html: accuracy vs latency (Pareto front labelled), latency "
+        "distributions, throughput vs threads and batch, size per variant, and per-layer "
+        "quantization error when convert --debug-quant ran.",
         "## Reproduce\n\n```\n" + "\n".join(results["commands"]) + "\n```",
         "## Steps\n\n"
         + _md_table(
