@@ -395,6 +395,21 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def variant_name(artifact: str | os.PathLike[str], sha256: str | None = None) -> str:
+    """The variant an artifact file stands for: its name in the manifest beside it (when the
+    manifest records this file, with this ``sha256`` when given), else the file name without
+    the suffix (also when that manifest cannot be read)."""
+    path = Path(artifact)
+    if (path.parent / MANIFEST_FILENAME).is_file():
+        try:
+            record = Manifest.read(path.parent, require_schema=False).for_file(path.name)
+        except (OSError, ModelLoadError):
+            return path.stem
+        if record is not None and (sha256 is None or record.sha256 == sha256):
+            return record.name
+    return path.stem
+
+
 def write_manifest(out_dir: str | os.PathLike[str], manifest: Manifest | Mapping[str, Any]) -> Path:
     """Write ``manifest.json`` atomically into ``out_dir`` (a :class:`Manifest` or its dict)."""
     if not isinstance(manifest, Manifest):

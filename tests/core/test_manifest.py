@@ -161,9 +161,10 @@ def test_only_the_manifest_module_parses_manifest_json():
     assert len(_reads_manifest_by_hand(ast.parse(sample))) == 4
 
 
-def test_bench_names_a_row_by_the_manifest_record_of_its_file(tmp_path):
-    from edgeship.bench.single import variant_name
+def test_bench_and_serve_name_an_artifact_by_its_manifest_record(tmp_path):
     from edgeship.fileio import sha256_file
+    from edgeship.manifest import variant_name
+    from edgeship.serve.naming import variant_of
 
     artifact = tmp_path / "model-a.tflite"
     artifact.write_bytes(b"0000TFL3")
@@ -171,6 +172,7 @@ def test_bench_names_a_row_by_the_manifest_record_of_its_file(tmp_path):
     record = VariantRecord("tflite-int8", artifact.name, "ok", sha256_file(artifact), 8)
     write_manifest(tmp_path, Manifest().with_variant(record))
     assert variant_name(str(artifact), sha256_file(artifact)) == "tflite-int8"
+    assert variant_of(artifact) == "tflite-int8"  # what serve names it
     assert variant_name(str(artifact), "0" * 64) == "model-a"  # another file of that name
     (tmp_path / MANIFEST_FILENAME).write_text("{broken")
     assert variant_name(str(artifact)) == "model-a"

@@ -35,7 +35,8 @@ MEASURE_KEYS = ("throughput_ips", "load_ms", "first_ms", "peak_rss_mb", "size_by
 #: The latency summary (``latency_ms``), as :func:`edgeship.bench.stats.summarize` makes it.
 LATENCY_KEYS = ("n", "mean", "std", "min", "p50", "p90", "p95", "p99", "p999", "max")
 REQUIRED_ROW_KEYS = (*FILE_KEYS, *CONFIG_KEYS, "latency_ms", *MEASURE_KEYS)
-#: The columns of the CSV export: the configuration, its latency, the measures, the file.
+#: The columns of the CSV export: the configuration, its latency, the measures (with the
+#: headline numbers of the server scenario and cold starts), the file.
 CSV_COLUMNS = (
     *CONFIG_KEYS,
     *LATENCY_KEYS,
@@ -43,6 +44,10 @@ CSV_COLUMNS = (
     MEASURE_KEYS[0],
     "throughput_sps",
     *MEASURE_KEYS[1:],
+    "max_qps",
+    "latency_bound_ms",
+    "meets_bound",
+    "cold_p50_ms",
     *FILE_KEYS,
     "error",
 )

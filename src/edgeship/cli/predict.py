@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> None:
         "--input",
         required=True,
         help=".npy (model-ready batch), .npz (samples: 'x' or 'x:<input>'), or an image "
-        "(.png/.jpg, preprocessed with the model card)",
+        "(.png/.jpg, 8- or 16-bit: mapped onto the card's raw range, then preprocessed)",
     )
     add_runtime_flags(parser)
     parser.add_argument("--top-k", type=int, default=5, help="classes to show per sample")
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the artifact, predict, print top-k per sample (or JSON)."""
     from edgeship.runtime import load
     from edgeship.runtime.predictions import prediction_result
+    from edgeship.runtime.ranges import InputRangeWarning
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1. Got: {args.top_k}")
@@ -115,11 +117,17 @@ def run(args: argparse.Namespace) -> int:
                 else data[: args.limit]
             )
             labels = None if labels is None else labels[: args.limit]
-        t0 = time.perf_counter()
-        out = engine.predict(data)
-        predict_ms = (time.perf_counter() - t0) * 1000
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputRangeWarning)
+            t0 = time.perf_counter()
+            out = engine.predict(data, check_finite=True)
+            predict_ms = (time.perf_counter() - t0) * 1000
+        for warning in caught:
+            print(f"edgeship predict: warning: {warning.message}", file=sys.stderr)
         total_ms = (time.perf_counter() - start) * 1000
-        result, rows = prediction_result(engine, out, args.top_k, labels, predict_ms, total_ms)
+        result, rows = prediction_result(
+            engine, out, args.top_k, labels, predict_ms, total_ms, f"--input {args.input}"
+        )
     if args.json:
         print_json(result)
         return 0

@@ -20,6 +20,7 @@ def prediction_result(
     labels: np.ndarray | None,
     predict_ms: float,
     total_ms: float,
+    labels_from: str = "labels",
 ) -> tuple[dict[str, Any], list[Row]]:
     """The result record of ``engine.predict`` output ``out`` and its top-``k`` rows.
 
@@ -30,11 +31,15 @@ def prediction_result(
         labels: true class ids per sample, or None.
         predict_ms: time of the prediction.
         total_ms: time of the whole command so far.
+        labels_from: where ``labels`` came from, named in errors.
 
     Returns:
         ``(record, rows)``: the record (``artifact``, ``format``, ``backend``,
         ``backend_version``, ``samples``, ``outputs``, ``predictions``, ``predict_ms``,
         ``total_ms``, and ``accuracy`` with labels) and the ``(label, score)`` rows.
+
+    Raises:
+        DatasetError: a label beyond the model's classes.
     """
     first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
     card = engine.card
@@ -58,6 +63,11 @@ def prediction_result(
         "total_ms": round(total_ms, 3),
     }
     if labels is not None and rows:
+        from edgeship.samples import check_label_range
+
+        classes = int(first.shape[-1]) if first.ndim >= 2 else 1
+        check_label_range(labels, classes, labels_from)
+        names = names if names is not None and len(names) == classes else None
         hits = [
             row[0][0] == (names[int(y)] if names else str(int(y)))
             for row, y in zip(rows, labels, strict=False)
