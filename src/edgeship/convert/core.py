@@ -290,7 +290,11 @@ def _build_one(
             variant=spec.name,
             path=str(path),
             options=opts.to_dict(),
-            calibration=cal_inputs if spec.needs_calibration or spec.name == "onnx-int8" else None,
+            calibration=(
+                cal_inputs
+                if spec.needs_calibration or spec.name == "onnx-int8" or opts.debug_quant
+                else None
+            ),
             route=route,
         )
     except WorkerCrashed as exc:

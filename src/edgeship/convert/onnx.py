@@ -170,7 +170,8 @@ def _dynamic(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict
             per_channel=False,
             nodes_to_exclude=list(spec.options.keep_float),
         )
-    return {"weights": "uint8", "activations": "dynamic uint8"}
+    extra = _debug(model, source, Path(path), spec) if spec.options.debug_quant else {}
+    return extra | {"weights": "uint8", "activations": "dynamic uint8"}
 
 
 class _Reader:
@@ -239,18 +240,7 @@ def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
             calibrate_method=getattr(q.CalibrationMethod, _METHODS[opts.calibration_method]),
             nodes_to_exclude=keep,
         )
-    extra: dict[str, Any] = {}
-    if opts.debug_quant:
-        from edgeship.convert.debug import onnx_layer_errors
-
-        csv_path = Path(path).with_name(f"{spec.variant.name}.quant-debug.csv")
-        try:
-            worst = onnx_layer_errors(
-                prepared, Path(path), _Reader(batches), model.workdir, csv_path
-            )
-            extra = {"quant_debug": csv_path.name, "worst_layers": worst}
-        except Exception as exc:
-            extra = {"quant_debug_error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    extra = _debug(model, prepared, Path(path), spec) if opts.debug_quant else {}
     return extra | {
         "format": "QDQ",
         "activations": opts.activation_type.value,
@@ -260,6 +250,22 @@ def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
         "calibration_samples": len(batches),
         "keep_float": keep,
     }
+
+
+def _debug(model: SourceModel, fp32: Path, path: Path, spec: ConversionSpec) -> dict[str, Any]:
+    """Per-layer error of the quantized artifact against its float source (``--debug-quant``)."""
+    from edgeship.convert.debug import onnx_layer_errors
+
+    if not spec.calibration:
+        return {"quant_debug_error": "no calibration samples to run the debugger on (pass "
+                "--calibration FILE.npz or a dataset name)"}  # fmt: skip
+    csv_path = path.with_name(f"{spec.variant.name}.quant-debug.csv")
+    try:
+        batches = spec.calibration_batches()
+        worst = onnx_layer_errors(fp32, path, _Reader(batches), model.workdir, csv_path)
+    except Exception as exc:
+        return {"quant_debug_error": f"{type(exc).__name__}: {exc}"}
+    return {"quant_debug": csv_path.name, "worst_layers": worst}
 
 
 def _nodes(model_path: Path, names: tuple[str, ...]) -> list[str]:

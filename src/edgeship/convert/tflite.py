@@ -57,28 +57,37 @@ def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dic
     if integer_inputs and spec.variant.needs_calibration:
         params["integer_inputs"] = integer_inputs  # kept as given; the float part is quantized
     atomic_write_bytes(path, flatbuffer)
-    if spec.options.debug_quant and spec.variant.needs_calibration:
-        params.update(_debug(tf, model, Path(path), spec))
+    if spec.options.debug_quant and _quantized(spec):
+        params.update(_debug(tf, model, Path(path), spec, flatbuffer))
     return params
 
 
-def _debug(tf: Any, model: SourceModel, path: Path, spec: ConversionSpec) -> dict[str, Any]:
-    """Per-layer error of this variant's quantization (a fresh converter, float I/O)."""
+def _debug(
+    tf: Any, model: SourceModel, path: Path, spec: ConversionSpec, artifact: bytes
+) -> dict[str, Any]:
+    """Per-layer error of the artifact just written against a float model of its route."""
     from edgeship.convert.debug import tflite_layer_errors
 
-    converter, params = _make_converter(tf, model, spec)
-    keyed = params["route"] != "frozen_concrete_function"
-    _configure(tf, converter, spec, keyed)
-    converter.inference_input_type = tf.float32
-    converter.inference_output_type = tf.float32
-    batches = spec.calibration_batches()
+    if not spec.calibration:
+        return {"quant_debug_error": "no calibration samples to run the debugger on (pass "
+                "--calibration FILE.npz or a dataset name)"}  # fmt: skip
     csv_path = path.with_name(f"{spec.variant.name}.quant-debug.csv")
     try:
-        # The debugger feeds lists in input order (it does not take signature dicts).
-        worst = tflite_layer_errors(tf, converter, lambda: _samples(batches, False), csv_path)
+        batches = spec.calibration_batches()
+        converter, _ = _make_converter(tf, model, spec)  # no optimizations: float32
+        reference = converter.convert()
+        # The interpreters take lists in input order (not signature dicts).
+        worst = tflite_layer_errors(
+            tf, artifact, reference, lambda: _samples(batches, False), csv_path
+        )
     except Exception as exc:
-        return {"quant_debug_error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        return {"quant_debug_error": f"{type(exc).__name__}: {exc}"}
     return {"quant_debug": csv_path.name, "worst_layers": worst}
+
+
+def _quantized(spec: ConversionSpec) -> bool:
+    """Variants whose tensors or weights are integers (``--debug-quant`` measures them)."""
+    return spec.variant.needs_calibration or spec.variant.precision is Precision.DYNAMIC
 
 
 def _make_converter(
