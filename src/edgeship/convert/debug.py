@@ -149,6 +149,7 @@ def tflite_layer_errors(
         ]
         scale, zero_point = _quant_params(d)
         own = entry.sqnr_db
+        steps = entry.rmse / scale if scale and entry.rmse is not None else None
         rows.append(
             {
                 "op_name": op["op_name"] if op else "INPUT",
@@ -157,7 +158,7 @@ def tflite_layer_errors(
                 "scale": f"{scale:.6g}" if scale else "",
                 "zero_point": str(zero_point) if scale else "",
                 "rmse": _fmt(entry.rmse),
-                "rmse/scale": _fmt(entry.rmse / scale if scale and entry.rmse else entry.rmse),
+                "rmse/scale": _fmt(steps),
                 "max_abs_error": _fmt(entry.max_abs if entry.count else None),
                 "sqnr_db": _fmt(own),
                 "sqnr_loss_db": _fmt(
