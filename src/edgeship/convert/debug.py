@@ -116,6 +116,7 @@ def tflite_layer_errors(
     ops = quant._get_ops_details()
     producer = {int(t): op for op in ops for t in op["outputs"]}
     inputs = {int(d["index"]) for d in quant.get_input_details()}
+    outputs = {int(d["index"]) for d in quant.get_output_details()}
     reference_of = _references(details, float_index, ops)
     rows_of = [
         d
@@ -154,6 +155,7 @@ def tflite_layer_errors(
             {
                 "op_name": op["op_name"] if op else "INPUT",
                 "tensor_name": d["name"],
+                "role": "input" if index in inputs else ("output" if index in outputs else ""),
                 "dtype": np.dtype(d["dtype"]).name,
                 "scale": f"{scale:.6g}" if scale else "",
                 "zero_point": str(zero_point) if scale else "",
@@ -268,6 +270,8 @@ def onnx_layer_errors(
     float_nodes = {out: node for node in float_graph.node for out in node.output}
     quant_nodes = {out: node for node in quant_graph.node for out in node.output}
     constants = {t.name: t for t in float_graph.initializer}
+    scales = _qdq_scales(quant_graph)
+    graph_outputs = {o.name for o in float_graph.output}
     pairs = dbg.create_activation_matching(quant_acts)  # QDQ pairs: pre_qdq / post_qdq
     rows = []
     for name, float_values in float_acts.items():
@@ -289,6 +293,8 @@ def onnx_layer_errors(
                 "tensor_name": name,
                 "node": node.name,
                 "op_type": node.op_type,
+                "role": "output" if name in graph_outputs else "",
+                "scale": _fmt(scales.get(name)),
                 "qdq_sqnr_db": _fmt(entry.local_sqnr_db),
                 "xmodel_sqnr_db": _fmt(entry.sqnr_db),
                 "max_abs_error": _fmt(entry.max_abs if entry.count else None),
@@ -301,6 +307,20 @@ def onnx_layer_errors(
         key=lambda r: float(r["xmodel_sqnr_db"]),
     )
     return [r["node"] for r in ranked[:WORST]]
+
+
+def _qdq_scales(graph: Any) -> dict[str, float]:
+    """Scale of each tensor a QuantizeLinear quantizes with one (per-tensor) scale."""
+    from onnx import numpy_helper
+
+    constants = {t.name: t for t in graph.initializer}
+    found = {}
+    for node in graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[1] in constants:
+            value = numpy_helper.to_array(constants[node.input[1]])
+            if value.size == 1:
+                found[node.input[0]] = float(value.reshape(-1)[0])
+    return found
 
 
 def _fused_activation(

@@ -265,7 +265,11 @@ def _debug(model: SourceModel, fp32: Path, path: Path, spec: ConversionSpec) -> 
         worst = onnx_layer_errors(fp32, path, _Reader(batches), model.workdir, csv_path)
     except Exception as exc:
         return {"quant_debug_error": f"{type(exc).__name__}: {exc}"}
-    return {"quant_debug": csv_path.name, "worst_layers": worst}
+    return {
+        "quant_debug": csv_path.name,
+        "worst_layers": worst,
+        "float_bytes": fp32.stat().st_size,
+    }
 
 
 def _nodes(model_path: Path, names: tuple[str, ...]) -> list[str]:

@@ -82,7 +82,7 @@ def _debug(
         )
     except Exception as exc:
         return {"quant_debug_error": f"{type(exc).__name__}: {exc}"}
-    return {"quant_debug": csv_path.name, "worst_layers": worst}
+    return {"quant_debug": csv_path.name, "worst_layers": worst, "float_bytes": len(reference)}
 
 
 def _quantized(spec: ConversionSpec) -> bool:
@@ -146,23 +146,33 @@ def _configure(tf: Any, converter: Any, spec: ConversionSpec, keyed: bool) -> di
 
 
 def _convert_keep_float(tf: Any, converter: Any, spec: ConversionSpec) -> tuple[bytes, list[str]]:
-    """Selective quantization: the named layers stay float (QuantizationDebugger denylist).
+    """Selective quantization: the named layers stay float (MLIR quantizer denylist).
 
     Returns the model and the names that are tensors of it (those kept in float).
     """
-    batches = spec.calibration_batches()
-    options = tf.lite.experimental.QuantizationDebugOptions(
-        denylisted_nodes=list(spec.options.keep_float)
+    if spec.variant.precision is Precision.INT16X8:
+        raise ConfigError(
+            "--keep-float cannot build tflite-int16x8: TFLite's selective quantization makes "
+            "int8 activations only, so the file would not be the 16x8 model its name promises. "
+            "Keep layers in float in tflite-int8 or tflite-int8-float-io instead."
+        )
+    from tensorflow.lite.python import convert as tfl_convert
+
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+    kept = _tensors_named(tf, calibrated, spec.options.keep_float)
+    model = bytes(
+        tfl_convert.mlir_quantize(
+            calibrated,
+            disable_per_channel=converter._experimental_disable_per_channel,
+            denylisted_nodes=list(spec.options.keep_float),
+            # the same dense-layer scheme as the variant without kept layers
+            disable_per_channel_for_dense_layers=not spec.options.tflite_int8_per_channel_dense,
+        )
     )
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter,
-        debug_dataset=lambda: _samples(batches, keyed=False),
-        debug_options=options,
-    )
-    kept = _tensors_named(tf, debugger.calibrated_model, spec.options.keep_float)
-    model = bytes(debugger.get_nondebug_quantized_model())
     if spec.variant.precision is Precision.INT8:
-        # The debugger's model keeps float I/O; tflite-int8 promises int8 input and output.
+        # The quantizer's model keeps float I/O; tflite-int8 promises int8 input and output.
         from tensorflow.lite.python.util import modify_model_io_type
 
         model = bytes(modify_model_io_type(model, tf.int8, tf.int8))
