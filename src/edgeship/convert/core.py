@@ -202,7 +202,7 @@ def _build(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]
     route = record["route"]
     return auto_keep_float(
         lambda o: _build_one(job, spec, o, route) | {"route": route},
-        spec, opts, record, job.out, job.reference,
+        spec, opts, record, job.out, job.reference, job.eval_inputs,
     )  # fmt: skip
 
 

@@ -10,7 +10,8 @@ The search runs in the parent around the variant's builds (``build(options) -> r
    for accuracy, a tenth of the cosine gap without labels). When no such path passes but the
    all-layers build did, every layer that set does not need is dropped from it.
 4. A build bigger than the float model is refused: an integer variant that outgrows float32
-   is not worth shipping.
+   is not worth shipping. A variant that still fails keeps no layer in float (the report
+   says which layers came closest).
 
 Whatever the outcome, the record says what was tried and, when the variant still fails, the
 likely cause (the 8-bit output cannot separate close class scores; data outside the
@@ -80,6 +81,7 @@ def auto_keep_float(
     record: dict[str, Any],
     out: Path,
     reference: Sequence[np.ndarray],
+    eval_inputs: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Search the layers to keep in float for the failing ``record``; see the module doc.
 
@@ -98,7 +100,7 @@ def auto_keep_float(
         debug = build(opts.with_changes(debug_quant=True))
     params = debug.get("params") or {}
     rows = _csv_rows(out / params["quant_debug"]) if params.get("quant_debug") else []
-    report["likely_cause"] = likely_cause(spec, rows, reference)
+    report["likely_cause"] = likely_cause(spec, rows, reference, eval_inputs or {})
     candidates = [w for w in params.get("worst_layers", []) if w not in keep]
     float_bytes = params.get("float_bytes")
     best, kept = debug, []
@@ -138,15 +140,24 @@ def auto_keep_float(
             if best.get("status") != STATUS_OK and bound.get("status") == STATUS_OK:
                 kept, best = _prune(attempt, list(candidates), bound)
             if best.get("status") != STATUS_OK:
-                report["stopped"] = (
-                    "no layer kept in float brought the variant through the gate"
-                    if kept
-                    else "no layer kept in float improved the gate metric by more than noise"
-                )
+                if kept:
+                    report["stopped"] = (
+                        f"keeping {len(kept)} layer(s) in float improved the gate metric "
+                        f"({_describe(best)}, against {_describe(debug)} with none) but not "
+                        "through the gate; the variant is kept without them"
+                    )
+                    report["best_without_passing"] = {"keep_float": kept, "result": _describe(best)}
+                else:
+                    report["stopped"] = (
+                        "no layer kept in float improved the gate metric by more than noise"
+                    )
+                kept, best = [], debug
     on_disk = artifact_fields(out / spec.filename)["sha256"]
     if on_disk != best.get("sha256") or (opts.debug_quant and "quant_debug" not in best["params"]):
         # a later trial replaced the file (or the debug CSV must describe the kept model)
         best = build(opts.with_changes(keep_float=(*keep, *kept)))
+    if float_bytes:
+        best.setdefault("params", {}).setdefault("float_bytes", float_bytes)
     return _finish(best, kept, report)
 
 
@@ -183,14 +194,32 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 def likely_cause(
-    spec: VariantSpec, rows: list[dict[str, str]], reference: Sequence[np.ndarray]
+    spec: VariantSpec,
+    rows: list[dict[str, str]],
+    reference: Sequence[np.ndarray],
+    eval_inputs: dict[str, np.ndarray],
 ) -> str:
     """What keeps the quantized variant from the float model's answers, from its debug rows.
 
-    Checks the quantized output first (class scores closer together than one output step
-    become ties), then the calibrated ranges (values clipped at the edge of the int range).
+    Checks the quantized input against the eval data (values outside the calibrated range are
+    clipped), the quantized output (class scores closer together than one output step become
+    ties), then the ranges inside the model on the calibration data.
     """
     causes = []
+    for row in rows:
+        if row.get("role") != "input" or not row.get("scale") or len(eval_inputs) != 1:
+            continue
+        info = np.iinfo(np.dtype(row["dtype"]))
+        scale, zero_point = float(row["scale"]), int(row["zero_point"])
+        low, high = (info.min - zero_point) * scale, (info.max - zero_point) * scale
+        values = np.asarray(next(iter(eval_inputs.values())), np.float64)
+        outside = float(np.mean((values < low - scale / 2) | (values > high + scale / 2)))
+        if outside > 0:
+            causes.append(
+                f"the calibration range: {outside:.1%} of the eval input values lie outside "
+                f"the range the quantized input was calibrated for ({low:.3g} to {high:.3g}) "
+                "and are clipped; calibrate on data that covers what the model will see"
+            )
     scores = next((r for r in reference if np.ndim(r) == 2 and np.shape(r)[1] > 1), None)
     output = next((r for r in rows if r.get("role") == "output" and r.get("scale")), None)
     if scores is not None and output is not None:
@@ -210,10 +239,8 @@ def likely_cause(
             )
     clipped = [r for r in rows if r.get("clipped") and float(r["clipped"]) > CLIPPED_WARN]
     for row in clipped[:2]:
-        where = "the quantized input" if row.get("role") == "input" else repr(row["tensor_name"])
         causes.append(
-            f"the calibration range: {float(row['clipped']):.1%} of the values of {where} fall "
-            "outside its calibrated range and are clipped; calibrate on data that covers "
-            "what the model will see"
+            f"the calibration range: {float(row['clipped']):.1%} of the values of "
+            f"{row['tensor_name']!r} fall outside its calibrated range and are clipped"
         )
     return "; ".join(causes)
