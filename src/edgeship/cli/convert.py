@@ -85,7 +85,7 @@ def register(subparsers: Any) -> None:
         "--auto-keep-float",
         action="store_true",
         help="keep layers of a failing int8 variant in float where that measurably helps "
-        "(up to 3); name the likely cause when it cannot pass",
+        "(among the 5 worst-ranked layers); name the likely cause when it cannot pass",
     )
     parser.add_argument("--force", action="store_true", help="replace existing artifacts")
     parser.add_argument(

@@ -34,7 +34,7 @@ from edgeship.convert.variants import ConvertOptions, Precision, VariantSpec
 
 Build = Callable[[ConvertOptions], dict[str, Any]]
 
-MAX_KEPT = 3
+MAX_KEPT = 5  # the debugger ranks five layers at most
 MAX_TRIALS = 5
 COSINE_NOISE = 0.1  # a measurable change removes at least a tenth of the gap to cosine 1
 CLIPPED_WARN = 0.01

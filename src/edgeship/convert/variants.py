@@ -176,7 +176,8 @@ class ConvertOptions:
             dynamic range) against the float model (``<variant>.quant-debug.csv``) and
             record the worst layers.
         auto_keep_float: when a calibrated variant fails its gate, keep layers in float
-            where that measurably helps (up to 3; see :mod:`edgeship.convert.keep_float`).
+            where that measurably helps (among the five worst-ranked layers; see
+            :mod:`edgeship.convert.keep_float`).
         batch_size: fix the batch dimension of every artifact (e.g. 1 for the Edge TPU
             compiler and NPU toolchains, which need static shapes). None keeps it free; the
             runtime feeds larger batches in chunks of the fixed size. Keras models only.
