@@ -6,7 +6,8 @@ the calibration samples. TFLite: the artifact and a float TFLite model of the sa
 with all tensors kept; each row gives the artifact's own dtype, scale and zero point, the error
 in units of its quantization step (``rmse/scale``), the signal-to-quantization-noise ratio
 and how many dB the op loses against its inputs (``sqnr_loss_db``). ONNX: the artifact's
-activations against the float model's (``xmodel_sqnr_db``) and, for QDQ tensors, the error of
+activations against the float model's (``xmodel_sqnr_db``, and the dB each node loses against
+its inputs, ``sqnr_loss_db``) and, for QDQ tensors, the error of
 the quantize/dequantize pair alone (``qdq_sqnr_db``), with a fused activation (Conv+Relu)
 applied to the tensor before the pair, so both sides are post-activation. Both write a CSV
 beside the artifact and return the worst layers, whose names ``--keep-float`` accepts.
@@ -255,7 +256,7 @@ def onnx_layer_errors(
     """SQNR of every activation of the quantized ONNX model against the float model.
 
     Works for QDQ (static) and dynamic-range models. Returns the names of the float model's
-    nodes producing the worst activations (``nodes_to_exclude``).
+    nodes that lose the most signal against their inputs (``nodes_to_exclude``).
     """
     import onnx
     from onnxruntime.quantization import qdq_loss_debug as dbg
@@ -297,16 +298,37 @@ def onnx_layer_errors(
                 "scale": _fmt(scales.get(name)),
                 "qdq_sqnr_db": _fmt(entry.local_sqnr_db),
                 "xmodel_sqnr_db": _fmt(entry.sqnr_db),
+                "sqnr_loss_db": "",
                 "max_abs_error": _fmt(entry.max_abs if entry.count else None),
                 "note": note,
             }
         )
+    sqnr = {r["tensor_name"]: float(r["xmodel_sqnr_db"]) for r in rows if r["xmodel_sqnr_db"]}
+    for row in rows:
+        if row["tensor_name"] in sqnr:
+            upstream = _upstream(float_nodes[row["tensor_name"]], float_nodes, sqnr)
+            own = sqnr[row["tensor_name"]]
+            if upstream:  # a node fed by the graph input alone has nothing to compare with
+                row["sqnr_loss_db"] = _fmt(max(0.0, min(upstream) - own))
     _write(csv_path, rows)
     ranked = sorted(
-        (r for r in rows if r["node"] and r["xmodel_sqnr_db"]),
-        key=lambda r: float(r["xmodel_sqnr_db"]),
+        (r for r in rows if r["sqnr_loss_db"] and float(r["sqnr_loss_db"]) > 0.0),
+        key=lambda r: (-float(r["sqnr_loss_db"]), float(r["xmodel_sqnr_db"])),
     )
     return [r["node"] for r in ranked[:WORST]]
+
+
+def _upstream(
+    node: Any, nodes: dict[str, Any], sqnr: dict[str, float], depth: int = 8
+) -> list[float]:
+    """SQNR of the measured tensors feeding ``node``, through unmeasured (fused) ones."""
+    found: list[float] = []
+    for name in node.input:
+        if name in sqnr:
+            found.append(sqnr[name])
+        elif name in nodes and depth > 0:
+            found += _upstream(nodes[name], nodes, sqnr, depth - 1)
+    return found
 
 
 def _qdq_scales(graph: Any) -> dict[str, float]:

@@ -117,41 +117,10 @@ def auto_keep_float(
         report["tried"].append(entry)
         return trial
 
-    if not candidates:
-        report["stopped"] = "the debugger ranked no layer that could stay in float"
+    if candidates:
+        kept, best = _search(attempt, debug, candidates, report)
     else:
-        bound = attempt(candidates)
-        if bound.get("parity") is not None and not helps(bound, debug):
-            report["stopped"] = (
-                f"keeping all {len(candidates)} ranked layers in float does not reach the gate "
-                f"({_describe(bound)}, against {_describe(debug)} with none): float-keeping "
-                "cannot reach it"
-            )
-        else:
-            current = debug
-            for name in candidates[:MAX_TRIALS]:
-                if len(kept) >= MAX_KEPT or current.get("status") == STATUS_OK:
-                    break
-                trial = attempt([*kept, name])
-                if trial.get("parity") is not None and helps(trial, current):
-                    kept.append(name)
-                    current = trial
-            best = current
-            if best.get("status") != STATUS_OK and bound.get("status") == STATUS_OK:
-                kept, best = _prune(attempt, list(candidates), bound)
-            if best.get("status") != STATUS_OK:
-                if kept:
-                    report["stopped"] = (
-                        f"keeping {len(kept)} layer(s) in float improved the gate metric "
-                        f"({_describe(best)}, against {_describe(debug)} with none) but not "
-                        "through the gate; the variant is kept without them"
-                    )
-                    report["best_without_passing"] = {"keep_float": kept, "result": _describe(best)}
-                else:
-                    report["stopped"] = (
-                        "no layer kept in float improved the gate metric by more than noise"
-                    )
-                kept, best = [], debug
+        report["stopped"] = "the debugger ranked no layer that could stay in float"
     on_disk = artifact_fields(out / spec.filename)["sha256"]
     if on_disk != best.get("sha256") or (opts.debug_quant and "quant_debug" not in best["params"]):
         # a later trial replaced the file (or the debug CSV must describe the kept model)
@@ -161,8 +130,60 @@ def auto_keep_float(
     return _finish(best, kept, report)
 
 
+Attempt = Callable[[list[str]], dict[str, Any]]
+
+
+def _search(
+    attempt: Attempt, plain: dict[str, Any], candidates: list[str], report: dict[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
+    """The layers to keep and their record; ``([], plain)`` when no set passes the gate."""
+    bound = attempt(candidates)
+    if bound.get("parity") is not None and not helps(bound, plain):
+        report["stopped"] = (
+            f"keeping all {len(candidates)} ranked layers in float does not reach the gate "
+            f"({_describe(bound)}, against {_describe(plain)} with none): float-keeping "
+            "cannot reach it"
+        )
+        return [], plain
+    kept: list[str] = []
+    buildable: list[str] = []
+    current = plain
+    for name in candidates[:MAX_TRIALS]:
+        if len(kept) >= MAX_KEPT or current.get("status") == STATUS_OK:
+            break
+        trial = attempt([*kept, name])
+        if trial.get("parity") is None:
+            continue  # this layer cannot stay float here (e.g. the int8 input/output)
+        buildable.append(name)
+        if helps(trial, current):
+            kept.append(name)
+            current = trial
+    if current.get("status") == STATUS_OK:
+        return kept, current
+    if bound.get("parity") is None and len(buildable) > 1 and buildable != kept:
+        bound = attempt(buildable)  # every layer that can stay float, at once
+        candidates = buildable
+    if bound.get("status") == STATUS_OK:
+        return _prune(attempt, list(candidates), bound)
+    if kept:
+        report["stopped"] = (
+            f"keeping {len(kept)} layer(s) in float improved the gate metric "
+            f"({_describe(current)}, against {_describe(plain)} with none) but not through "
+            "the gate; the variant is kept without them"
+        )
+        report["best_without_passing"] = {"keep_float": kept, "result": _describe(current)}
+    elif bound.get("parity") is not None:
+        report["stopped"] = (
+            f"keeping every layer that can stay float ({len(candidates)}) does not reach the "
+            f"gate ({_describe(bound)}): float-keeping cannot reach it"
+        )
+    else:
+        report["stopped"] = "no layer kept in float improved the gate metric by more than noise"
+    return [], plain
+
+
 def _prune(
-    attempt: Callable[[list[str]], dict[str, Any]], names: list[str], passing: dict[str, Any]
+    attempt: Attempt, names: list[str], passing: dict[str, Any]
 ) -> tuple[list[str], dict[str, Any]]:
     """Drop, least harmful first, every layer the passing set does not need."""
     for name in reversed(list(names)):
