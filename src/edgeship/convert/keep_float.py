@@ -201,6 +201,9 @@ def _finish(record: dict[str, Any], kept: list[str], report: dict[str, Any]) -> 
     params["auto_keep_float_report"] = report
     if record.get("status") != STATUS_OK:
         line = f"--auto-keep-float: {report['stopped'] or 'the variant still fails'}"
+        refused = [e for e in report["tried"] if e.get("refused")]
+        if refused:
+            line += f" ({len(refused)} build(s) refused: {refused[0]['refused']})"
         if report["likely_cause"]:
             line += f". Likely cause: {report['likely_cause']}"
         record["errors"] = [*record.get("errors", []), line]
