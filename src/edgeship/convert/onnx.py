@@ -254,7 +254,7 @@ def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
 
 def _debug(model: SourceModel, fp32: Path, path: Path, spec: ConversionSpec) -> dict[str, Any]:
     """Per-layer error of the quantized artifact against its float source (``--debug-quant``)."""
-    from edgeship.convert.debug import onnx_layer_errors
+    from edgeship.convert.onnx_debug import onnx_layer_errors
 
     if not spec.calibration:
         return {"quant_debug_error": "no calibration samples to run the debugger on (pass "
