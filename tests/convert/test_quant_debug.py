@@ -13,7 +13,14 @@ from edgeship.convert import read_manifest
 
 from .conftest import convert_keep
 
-DEBUGGED = ("tflite-int8", "tflite-int16x8", "tflite-dynamic", "onnx-int8", "onnx-dynamic")
+DEBUGGED = (
+    "tflite-int8",
+    "tflite-int16x8",
+    "tflite-dynamic",
+    "onnx-fp16",
+    "onnx-dynamic",
+    "onnx-int8",
+)
 
 
 @pytest.fixture(scope="session")

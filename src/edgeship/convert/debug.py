@@ -115,10 +115,11 @@ def tflite_layer_errors(
     inputs = {int(d["index"]) for d in quant.get_input_details()}
     outputs = {int(d["index"]) for d in quant.get_output_details()}
     reference_of = _references(details, float_index, ops)
+    computed = {i for i in producer if not _from_constant(producer[i], producer, inputs)}
     rows_of = [
         d
         for name, d in details.items()
-        if name in reference_of and (int(d["index"]) in producer or int(d["index"]) in inputs)
+        if name in reference_of and (int(d["index"]) in computed or int(d["index"]) in inputs)
     ]
     stats = {d["name"]: TensorError() for d in rows_of}
     first = True
@@ -140,13 +141,15 @@ def tflite_layer_errors(
     for d in rows_of:
         entry, index = stats[d["name"]], int(d["index"])
         op = producer.get(index)
-        upstream = [
-            stats[by_index[int(i)]].sqnr_db
-            for i in (op["inputs"] if op else [])
-            if int(i) in by_index and stats[by_index[int(i)]].sqnr_db is not None
-        ]
+        feeds = [int(i) for i in (op["inputs"] if op else []) if int(i) in computed | inputs]
+        upstream = [stats[by_index[i]].sqnr_db for i in feeds if i in by_index]
         scale, zero_point = _quant_params(d)
         own = entry.sqnr_db
+        # an activation input without a float twin leaves the loss unknown, not 100 dB
+        measured = [u for u in upstream if u is not None]
+        loss = None
+        if own is not None and len(measured) == len(feeds):
+            loss = max(0.0, min(measured, default=SQNR_CAP_DB) - own)
         steps = entry.rmse / scale if scale and entry.rmse is not None else None
         rows.append(
             {
@@ -160,9 +163,7 @@ def tflite_layer_errors(
                 "rmse/scale": fmt(steps),
                 "max_abs_error": fmt(entry.max_abs if entry.count else None),
                 "sqnr_db": fmt(own),
-                "sqnr_loss_db": fmt(
-                    max(0.0, min(upstream, default=SQNR_CAP_DB) - own) if own is not None else None
-                ),
+                "sqnr_loss_db": fmt(loss),
                 "clipped": fmt(entry.clipped / entry.count if entry.count and scale else None),
             }
         )
@@ -178,6 +179,14 @@ def tflite_layer_errors(
         key=lambda r: -float(r["sqnr_loss_db"]),
     )
     return [r["tensor_name"] for r in ranked[:WORST]]
+
+
+def _from_constant(op: dict[str, Any], producer: dict[int, Any], inputs: set[int]) -> bool:
+    """A DEQUANTIZE of stored weights (float16 or int8), not of an activation."""
+    if op["op_name"] != "DEQUANTIZE":
+        return False
+    source = int(op["inputs"][0])
+    return source not in producer and source not in inputs
 
 
 def _references(

@@ -104,6 +104,8 @@ def _fp16(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[st
     with atomic_path(path) as tmp:
         onnx.save(proto, str(tmp))
     params: dict[str, Any] = {"keep_io_types": True}
+    if spec.options.debug_quant:
+        params.update(_debug(model, _fp32_file(model, spec.options.opset), Path(path), spec))
     if integer:
         params["integer_path_nodes_float32"] = len(integer)
     if loops:

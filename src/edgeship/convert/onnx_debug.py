@@ -111,7 +111,9 @@ def _qdq_scales(graph: Any) -> dict[str, float]:
         if node.op_type == "QuantizeLinear" and node.input[1] in constants:
             value = numpy_helper.to_array(constants[node.input[1]])
             if value.size == 1:
-                found[node.input[0]] = float(value.reshape(-1)[0])
+                # a graph output is quantized under a new name: ``<output>_QuantizeLinear_Input``
+                name = node.input[0].removesuffix("_QuantizeLinear_Input")
+                found[name] = float(value.reshape(-1)[0])
     return found
 
 

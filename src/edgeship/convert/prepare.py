@@ -124,8 +124,8 @@ def calibration_data(
     opts: ConvertOptions,
 ) -> tuple[dict[str, np.ndarray] | None, str | None]:
     needed = any(s.needs_calibration or s.name == "onnx-int8" for s in specs)
-    # --debug-quant of dynamic-range variants runs the debugger on calibration samples too.
-    wanted = opts.debug_quant and any(s.precision is Precision.DYNAMIC for s in specs)
+    # --debug-quant of dynamic-range and fp16 variants runs on calibration samples too.
+    wanted = opts.debug_quant and any(s.precision is not Precision.FP32 for s in specs)
     if not needed and not wanted and given is None:
         return None, None
     path = given if given is not None else calib.find_default(source, card, "calibration")

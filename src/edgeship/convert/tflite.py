@@ -86,7 +86,7 @@ def _debug(
 
 
 def _quantized(spec: ConversionSpec) -> bool:
-    """Variants whose tensors or weights are integers (``--debug-quant`` measures them)."""
+    """Variants with integer tensors or weights (``--debug-quant`` measures them)."""
     return spec.variant.needs_calibration or spec.variant.precision is Precision.DYNAMIC
 
 
