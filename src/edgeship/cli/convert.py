@@ -79,7 +79,7 @@ def register(subparsers: Any) -> None:
         "--debug-quant",
         action="store_true",
         help="write the per-layer error of each quantized variant (int8, int16x8, dynamic "
-        "range) against the float model to <variant>.quant-debug.csv",
+        "range, onnx-fp16) against the float model to <variant>.quant-debug.csv",
     )
     parser.add_argument(
         "--auto-keep-float",
