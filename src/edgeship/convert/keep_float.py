@@ -98,6 +98,8 @@ def auto_keep_float(
     debug = record
     if "worst_layers" not in (record.get("params") or {}):
         debug = build(opts.with_changes(debug_quant=True))
+    if debug.get("status") == STATUS_OK:  # the same build passed this time
+        return _finish(debug, [], report)
     params = debug.get("params") or {}
     rows = _csv_rows(out / params["quant_debug"]) if params.get("quant_debug") else []
     report["likely_cause"] = likely_cause(spec, rows, reference, eval_inputs or {})
