@@ -83,3 +83,38 @@ def test_narrow_calibration_is_named_as_the_cause(
     assert report["likely_cause"].startswith("the calibration range: ")
     assert "lie outside the range the quantized input was calibrated for" in report["likely_cause"]
     assert "Likely cause: the calibration range" in record["errors"][-1]
+
+
+def _record(status: str, delta: float | None, cosine: float = 0.9) -> dict[str, Any]:
+    parity = {"accuracy_delta": delta, "samples": 360, "cosine": cosine}
+    return {"status": status, "parity": parity}
+
+
+def test_a_layer_helps_only_by_more_than_one_eval_sample() -> None:
+    from edgeship.convert.keep_float import helps
+
+    plain = _record("failed", -0.8333)
+    assert not helps(_record("failed", -0.5556), plain)  # one sample of 360: noise
+    assert helps(_record("failed", -0.2778), plain)  # two samples
+    assert helps(_record("ok", -0.8333), plain)  # passing the gate is what it is for
+    assert not helps({"status": "failed", "parity": None}, plain)  # not built
+    # without labels: the cosine gap must shrink by more than a tenth
+    assert not helps(_record("failed", None, 0.905), _record("failed", None, 0.90))
+    assert helps(_record("failed", None, 0.92), _record("failed", None, 0.90))
+
+
+def test_close_class_scores_name_the_quantized_output() -> None:
+    from edgeship.convert.keep_float import likely_cause
+    from edgeship.convert.variants import VARIANTS
+
+    scores = np.array([[0.5, 0.499, 0.001], [0.9, 0.05, 0.05], [0.4, 0.3, 0.3]])
+    rows = [{"role": "output", "scale": "0.00390625", "tensor_name": "out", "clipped": "0"}]
+    cause = likely_cause(VARIANTS["tflite-int8"], rows, [scores], {})
+    assert cause.startswith("the quantized output: 1 of 3 eval samples")
+    assert "build tflite-int8-float-io" in cause
+    wide = [{"role": "input", "scale": "0.001", "zero_point": "-128", "dtype": "int8",
+             "tensor_name": "x", "clipped": ""}]  # fmt: skip
+    inputs = {"x": np.array([0.0, 0.1, 0.5, 1.0])}  # calibrated for 0..0.255
+    assert likely_cause(VARIANTS["onnx-int8"], wide, [scores[1:2]], inputs).startswith(
+        "the calibration range: 50.0% of the eval input values"
+    )
