@@ -108,19 +108,35 @@ def test_onnx_debug_compares_post_activation_tensors(debugged: Path) -> None:
     assert min(float(r["xmodel_sqnr_db"]) for r in dynamic) < 99
 
 
-def test_keep_float_refuses_to_call_an_int8_model_int16x8(
+def test_keep_float_builds_what_the_variant_promises(
     digits_model_dir: Path, debugged: Path, tmp_path: Path
 ) -> None:
-    """TFLite's selective quantization makes int8 activations; the 16x8 variant says so."""
-    layer = _records(debugged)["tflite-int16x8"]["params"]["worst_layers"][0]
+    """TFLite's selective quantization makes int8 activations: tflite-int16x8 refuses it;
+    tflite-int8 keeps its per-tensor dense weights and int8 input/output."""
+    import tensorflow as tf
+
+    rows = _rows(debugged, "tflite-int8")
+    layer = next(r["tensor_name"] for r in rows if r["op_name"] == "FULLY_CONNECTED")
     out = tmp_path / "out"
     convert_keep(
         digits_model_dir / "model.keras",
         out,
-        variants=("tflite-int16x8",),
+        variants=("tflite-int16x8", "tflite-int8"),
         options={"keep_float": (layer,)},
         check_runtimes=False,
     )
-    [record] = read_manifest(out)["variants"]
-    assert record["status"] == "failed"
-    assert "--keep-float cannot build tflite-int16x8" in " ".join(record["errors"])
+    records = _records(out)
+    assert records["tflite-int16x8"]["status"] == "failed"
+    assert "--keep-float cannot build tflite-int16x8" in " ".join(
+        records["tflite-int16x8"]["errors"]
+    )
+    assert records["tflite-int8"]["params"]["keep_float"] == [layer]
+    interpreter = tf.lite.Interpreter(model_path=str(out / "tflite-int8.tflite"))
+    weights = [
+        d
+        for d in interpreter.get_tensor_details()
+        if d["dtype"] == np.int8 and len(d["shape"]) == 2 and "MatMul" in d["name"]
+    ]
+    assert weights and all(len(d["quantization_parameters"]["scales"]) == 1 for d in weights)
+    io = interpreter.get_input_details() + interpreter.get_output_details()
+    assert {d["dtype"] for d in io} == {np.int8}
