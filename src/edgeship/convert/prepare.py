@@ -12,7 +12,7 @@ import numpy as np
 from edgeship import modelfile
 from edgeship.card import CARD_FILENAME, ModelCard, load_card
 from edgeship.convert import calibration as calib
-from edgeship.convert.variants import ConvertOptions, VariantSpec
+from edgeship.convert.variants import ConvertOptions, Precision, VariantSpec
 from edgeship.errors import ArtifactExistsError, DatasetError
 from edgeship.fileio import make_dirs
 from edgeship.manifest import ARTIFACT_SUFFIXES, MANIFEST_FILENAME
@@ -80,9 +80,13 @@ def calibration_data(
     opts: ConvertOptions,
 ) -> tuple[dict[str, np.ndarray] | None, str | None]:
     needed = any(s.needs_calibration or s.name == "onnx-int8" for s in specs)
-    if not needed and given is None:
+    # --debug-quant of dynamic-range and fp16 variants runs on calibration samples too.
+    wanted = opts.debug_quant and any(s.precision is not Precision.FP32 for s in specs)
+    if not needed and not wanted and given is None:
         return None, None
     path = given if given is not None else calib.find_default(source, card, "calibration")
+    if path is None and not needed:
+        return None, None
     if path is None:
         names = [s.name for s in specs if s.needs_calibration or s.name == "onnx-int8"]
         raise DatasetError(
