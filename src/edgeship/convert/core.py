@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeship.card import CARD_FILENAME, TensorInfo
-from edgeship.convert import prepare
+from edgeship.card import CARD_FILENAME, ModelCard, TensorInfo
+from edgeship.convert import prepare, staging
 from edgeship.convert.compat import (
     TargetRuntime,
     installed_interpreters,
@@ -107,8 +107,40 @@ def convert(
         # Fail on bad data before anything is written or TensorFlow starts.
         prepare.eval_data(eval_data, source, card, card.inputs)
         prepare.calibration_data(calibration, source, card, card.inputs, specs, opts)
-    out = Path(out_dir)
-    prepare.prepare_out_dir(out, force)
+    final = Path(out_dir)
+    prepare.prepare_out_dir(final, force)
+    with staging.staged(final) as stage:
+        manifest = _convert_staged(
+            stage, source, card, specs, opts, notes, target, eval_data, calibration,
+            max_accuracy_drop, check_runtimes, progress,
+        )  # fmt: skip
+        staging.commit(stage, final)
+    failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
+    if failed:
+        lines = "; ".join(f"{v['name']}: {' / '.join(v['errors'])[:400]}" for v in failed)
+        raise ParityError(
+            f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. They are marked "
+            f"'failed' in {final / MANIFEST_FILENAME} (files that were built are kept).",
+            failures=[v["name"] for v in failed],
+        )
+    return manifest
+
+
+def _convert_staged(
+    out: Path,
+    source: Path,
+    card: ModelCard | None,
+    specs: tuple[VariantSpec, ...],
+    opts: ConvertOptions,
+    notes: list[str],
+    target: TargetRuntime | None,
+    eval_data: str | os.PathLike[str] | None,
+    calibration: str | os.PathLike[str] | None,
+    max_accuracy_drop: float,
+    check_runtimes: bool,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """Build, check and record every variant in the staging folder ``out`` (manifest last)."""
     notify = progress or (lambda step, done, total: None)
     workdir = Path(tempfile.mkdtemp(prefix="edgeship-convert-"))
     try:
@@ -163,14 +195,6 @@ def convert(
     if card is not None:
         card.save(out)
     write_manifest(out, manifest)
-    failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
-    if failed:
-        lines = "; ".join(f"{v['name']}: {' / '.join(v['errors'])[:400]}" for v in failed)
-        raise ParityError(
-            f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. They are marked "
-            f"'failed' in {out / MANIFEST_FILENAME} (files that were built are kept).",
-            failures=[v["name"] for v in failed],
-        )
     return manifest
 
 

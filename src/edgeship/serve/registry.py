@@ -23,7 +23,12 @@ import numpy as np
 from edgeship.card import ModelCard, find_card
 from edgeship.errors import ConfigError, ModelLoadError
 from edgeship.serve.batching import RETRY_AFTER, BatchingConfig, DynamicBatcher
-from edgeship.serve.discovery import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, discover
+from edgeship.serve.discovery import (
+    ARTIFACT_SUFFIXES,
+    MANIFEST_FILENAME,
+    DiscoveryPolicy,
+    discover,
+)
 from edgeship.serve.pool import EnginePool, build_engines
 from edgeship.serve.protocol import HttpError
 from edgeship.serve.stats import Execution, ModelStats
@@ -276,12 +281,14 @@ class LoadOptions:
         workers: engines per model.
         options: keyword arguments for ``loader`` (backend, threads).
         batching: dynamic batching by model name; ``"*"`` applies to every other model.
+        discovery: which artifacts of a directory count (manifest-less, failed variants).
     """
 
     loader: Loader
     workers: int = 1
     options: Mapping[str, Any] = field(default_factory=dict)
     batching: Mapping[str, BatchingConfig] = field(default_factory=dict)
+    discovery: DiscoveryPolicy = field(default_factory=DiscoveryPolicy)
 
     def load(self, name: str, path: Path) -> ServedModel:
         """Load, warm up and (when configured) start batching one model."""
@@ -344,6 +351,7 @@ def load_registry(
     workers: int = 1,
     loader: Loader | None = None,
     batching: Mapping[str, BatchingConfig] | None = None,
+    discovery: DiscoveryPolicy | None = None,
 ) -> ModelRegistry:
     """Load every artifact under ``paths`` into a :class:`ModelRegistry`.
 
@@ -354,6 +362,7 @@ def load_registry(
         workers: engines per model; that many requests run a model at the same time.
         loader: function with the signature of ``edgeship.runtime.load`` (default: that one).
         batching: dynamic batching by model name (``"*"``: every model); off by default.
+        discovery: serve directories without a manifest, or failed variants (default: no).
 
     Raises:
         ConfigError: bad ``workers``, a model name used twice or not URL-safe.
@@ -372,7 +381,7 @@ def load_registry(
         options["threads"] = threads
     entries: list[tuple[str, Path]] = []
     for p in paths:
-        entries.extend(discover(p))
+        entries.extend(discover(p, discovery))
     seen: dict[str, Path] = {}
     for name, artifact in entries:
         if not _NAME_RE.match(name):
@@ -392,7 +401,9 @@ def load_registry(
             f"Dynamic batching is set for {unknown}, which this server does not load. "
             f"Models: {sorted(seen)}."
         )
-    load_options = LoadOptions(loader, workers, options, dict(batching or {}))
+    load_options = LoadOptions(
+        loader, workers, options, dict(batching or {}), discovery or DiscoveryPolicy()
+    )
     models: list[ServedModel] = []
     try:
         for name, artifact in entries:
