@@ -153,6 +153,7 @@ def format_table(manifest: dict[str, Any]) -> str:
     from edgeship.convert.routes import ladder
 
     rows = [("variant", "status", "size", "max_abs_err", "top1", "acc_delta", "runtimes ok")]
+    random_inputs = str((manifest.get("data") or {}).get("eval") or "").startswith("random")
     for v in manifest.get("variants", []):
         parity = v.get("parity") or {}
         runtimes = v.get("runtimes") or {}
@@ -160,10 +161,11 @@ def format_table(manifest: dict[str, Any]) -> str:
         rows.append(
             (
                 v["name"],
-                _status(v, ladder(v["name"])[0].name),
+                _status(v, ladder(v["name"])[0].name)
+                + (" (random inputs: agreement only)" if random_inputs else ""),
                 _size(v.get("size_bytes")),
                 _num(parity.get("max_abs_error"), "{:.2e}"),
-                _num(parity.get("top1_agreement"), "{:.4f}"),
+                _num(None if random_inputs else parity.get("top1_agreement"), "{:.4f}"),
                 _num(parity.get("accuracy_delta"), "{:+.2f}"),
                 ",".join(ok) or "-",
             )
@@ -175,6 +177,16 @@ def format_table(manifest: dict[str, Any]) -> str:
             lines.append(f"  {v['name']}: target {manifest.get('target_runtime')}: {v['target']}")
         for err in v.get("errors") or []:
             lines.append(f"  {v['name']}: {_display(err)}")
+        limits = (v.get("parity") or {}).get("error_limits") or {}
+        if not limits.get("gate"):  # with labels: the accuracy gate decided; say it anyway
+            for reason in limits.get("exceeded") or []:
+                lines.append(f"  {v['name']}: beside the accuracy: {reason}")
+    if random_inputs:
+        lines.append(
+            "parity ran on random inputs (no eval data): agreement with the source model only, "
+            "no accuracy. Pass --eval with real samples."
+        )
+    lines += [f"warning: {w}" for w in manifest.get("warnings") or []]
     return "\n".join(lines)
 
 

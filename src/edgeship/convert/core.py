@@ -16,11 +16,13 @@ import numpy as np
 
 from edgeship.card import CARD_FILENAME, ModelCard, TensorInfo
 from edgeship.convert import prepare, staging
+from edgeship.convert import ranges as value_ranges
 from edgeship.convert.compat import (
     TargetRuntime,
-    installed_interpreters,
     parse_target,
     plan_for_target,
+    runtime_verdicts,
+    target_check,
 )
 from edgeship.convert.manifest import (
     MANIFEST_FILENAME,
@@ -114,6 +116,8 @@ def convert(
             stage, source, card, specs, opts, notes, target, eval_data, calibration,
             max_accuracy_drop, check_runtimes, progress,
         )  # fmt: skip
+        manifest = staging.relocate(manifest, stage, final)  # messages name the final paths
+        write_manifest(stage, manifest)  # last: it vouches for everything written before
         staging.commit(stage, final)
     failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
     if failed:
@@ -140,7 +144,7 @@ def _convert_staged(
     check_runtimes: bool,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    """Build, check and record every variant in the staging folder ``out`` (manifest last)."""
+    """Build, check and record every variant (and the card) in the staging folder ``out``."""
     notify = progress or (lambda step, done, total: None)
     workdir = Path(tempfile.mkdtemp(prefix="edgeship-convert-"))
     try:
@@ -166,6 +170,7 @@ def _convert_staged(
             if len(classifiers) == 1:  # labels of a one-classifier model index its scores
                 check_label_range(labels, int(np.shape(classifiers[0])[1]), str(eval_from))
             timings = {k: round(v, 3) for k, v in timings.items()}
+            ranges, warnings = value_ranges.data_fields(cal_inputs, eval_inputs, str(eval_from))
             manifest = new_manifest(
                 source,
                 info["kind"],
@@ -177,8 +182,10 @@ def _convert_staged(
                     "calibration": cal_from,
                     "eval": eval_from,
                     "eval_samples": len(reference[0]),
+                    **ranges,
                 },
                 notes=notes,
+                warnings=warnings,
                 timings=timings,
             )
             job = _Job(
@@ -188,13 +195,14 @@ def _convert_staged(
             for index, spec in enumerate(specs):
                 notify(spec.name, index, len(specs))
                 record = _build(job, spec, opts)
+                if spec.needs_calibration or spec.name == "onnx-int8":
+                    record["calibration_range"] = ranges["calibration_range"]
                 manifest["variants"].append(record)
             notify("done", len(specs), len(specs))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if card is not None:
         card.save(out)
-    write_manifest(out, manifest)
     return manifest
 
 
@@ -326,9 +334,9 @@ def _build_one(
     record.update(artifact_fields(path))
     record.update(params=params, seconds=seconds, parity=None, runtimes={})
     if not errors and path.is_file():
-        runtimes = _runtimes(workers, path, spec, eval_inputs) if check_runtimes else {}
+        runtimes = runtime_verdicts(workers, path, spec, eval_inputs) if check_runtimes else {}
         record["runtimes"] = runtimes
-        target_errors, verdict = _target_check(target, spec, runtimes)
+        target_errors, verdict = target_check(target, spec, runtimes)
         errors += target_errors
         if verdict is not None:
             record["target"] = verdict
@@ -363,53 +371,3 @@ def _parity(
     result = compare(reference, got, output_names, labels)
     result["backend"] = backend
     return result
-
-
-def _runtimes(
-    workers: tuple[ConverterWorker, ConverterWorker],
-    path: Path,
-    spec: VariantSpec,
-    inputs: dict[str, np.ndarray],
-) -> dict[str, str]:
-    """Run ``path`` on every installed interpreter, each in a child process.
-
-    ``tf-lite`` runs in the converter process (TensorFlow is loaded there already); the other
-    interpreters run in a second child that never imports TensorFlow, because tflite-runtime
-    fails inside a process that holds TensorFlow.
-    """
-    found: dict[str, str] = {}
-    sample = {k: v[:1] for k, v in inputs.items()}
-    for backend, version in installed_interpreters(spec.format.value).items():
-        worker = workers[0] if backend == "tf-lite" else workers[1]
-        try:
-            found[f"{backend} {version}"] = worker.call(
-                "check", path=str(path), backend=backend, inputs=sample
-            )
-        except WorkerCrashed as exc:
-            found[f"{backend} {version}"] = f"crashed ({exc.signal_name or 'exit'})"
-        except EdgeshipError as exc:
-            found[f"{backend} {version}"] = str(exc)[:300]
-    return found
-
-
-def _target_check(
-    target: TargetRuntime | None, spec: VariantSpec, runtimes: dict[str, str]
-) -> tuple[list[str], str | None]:
-    """Errors and a verdict for ``target``: verified on an installed matching interpreter,
-    or not verifiable here (the settings were still chosen for it)."""
-    if target is None or target.format != spec.format.value:
-        return [], None
-    if target.name == "opset":
-        return [], f"built for {target}"
-    for key, verdict in runtimes.items():
-        name, _, version = key.partition(" ")
-        if name == target.name and target.allows(version):
-            if verdict != "ok":
-                return [f"does not run on target {target}: {verdict}"], f"fails on {key}"
-            return [], f"runs on {key}"
-    installed = [k for k in runtimes if k.partition(" ")[0] == target.name]
-    return [], (
-        f"not verified: no {target} installed here"
-        + (f" (found {', '.join(installed)})" if installed else "")
-        + "; settings were chosen for it"
-    )

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from edgeship.card import CARD_FILENAME
 from edgeship.convert.manifest import MANIFEST_FILENAME
@@ -90,6 +91,19 @@ def commit(staging: Path, out: Path) -> None:
     os.replace(out, old)
     os.replace(staging, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def relocate(value: Any, staging: Path, out: Path) -> Any:
+    """``value`` (a manifest) with every mention of the staging folder's path turned into
+    ``out``'s: messages name the files where they will be, not where they were built."""
+    old, new = str(staging), str(_real(out))
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: relocate(v, staging, out) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relocate(v, staging, out) for v in value]
+    return value
 
 
 def clean_stale(out: Path) -> list[Path]:

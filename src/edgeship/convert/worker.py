@@ -179,7 +179,7 @@ def _log_tail(path: Path, lines: int = 3) -> str:
         for line in text
         if line.strip() and "warn" not in line.lower() and not line.startswith("<frozen")
     ][-lines:]
-    return " | ".join(line.strip()[:200] for line in useful)
+    return " | ".join(line.strip() for line in useful)
 
 
 def _rebuild_error(kind: str, message: str) -> Exception:

@@ -1,0 +1,74 @@
+"""Gates beyond accuracy: error limits per variant when there are no labels (reported beside
+the accuracy when there are), random-input parity called agreement only, and calibration data
+outside the eval data's range flagged."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgeship.cli.main import main
+from edgeship.convert import read_manifest
+from edgeship.convert.variants import VARIANTS
+from edgeship.samples import save_samples
+
+
+def test_each_precision_has_its_own_error_limits() -> None:
+    limits = {
+        name: (VARIANTS[name].tolerance.unlabeled_atol, VARIANTS[name].tolerance.unlabeled_rtol)
+        for name in ("tflite-int8", "tflite-int16x8", "tflite-dynamic")
+    }
+    assert len(set(limits.values())) == 3 and all(a is not None for a, _ in limits.values())
+    assert VARIANTS["tflite-fp16"].tolerance.atol != VARIANTS["tflite-fp32"].tolerance.atol
+
+
+def test_with_labels_the_error_limits_are_reported_beside_the_accuracy(digits_all: Path) -> None:
+    for record in read_manifest(digits_all)["variants"]:
+        limits = record["parity"]["error_limits"]
+        assert limits["gate"] is False and limits["exceeded"] == [], record["name"]
+        assert record["parity"]["accuracy_delta"] is not None
+
+
+def test_without_labels_the_error_limits_gate_and_bad_calibration_is_flagged(
+    digits_model_dir: Path, digits_samples, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Calibration with 8-bit pixel values (0-255) for a model that sees 0-1: flagged, and
+    without labels the int8 error limits fail the variant."""
+    x = digits_samples.single
+    save_samples(tmp_path / "pixels.npz", x[:100] * 255.0)
+    save_samples(tmp_path / "unlabeled.npz", x[100:300])
+    out = tmp_path / "out"
+    args = ["convert", str(digits_model_dir / "model.keras"), "--to", "tflite-int8", "--out",
+            str(out), "--calibration", str(tmp_path / "pixels.npz"), "--eval",
+            str(tmp_path / "unlabeled.npz"), "--skip-runtime-check", "--quiet"]  # fmt: skip
+    assert main(args) == 1
+    console = capsys.readouterr().out
+    assert "warning: calibration input" in console and "coarser steps" in console
+    manifest = read_manifest(out)
+    [name] = manifest["data"]["calibration_range"]
+    assert manifest["data"]["calibration_range"][name][1] > 200
+    assert manifest["data"]["eval_range"][name] == [0.0, 1.0]
+    assert any("255" in w and "[0, 1]" in w for w in manifest["warnings"])
+    [record] = manifest["variants"]
+    assert record["calibration_range"] == manifest["data"]["calibration_range"]
+    assert record["status"] == "failed" and record["parity"]["accuracy"] is None
+    assert record["parity"]["error_limits"]["gate"] is True
+    assert any("(error limit without labels)" in e for e in record["errors"])
+
+
+def test_parity_on_random_inputs_is_called_agreement_only(
+    digits_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model file alone (no card, no eval data) is checked on random inputs."""
+    shutil.copy(digits_model_dir / "model.keras", tmp_path / "model.keras")
+    out = tmp_path / "out"
+    args = ["convert", str(tmp_path / "model.keras"), "--to", "tflite-fp32", "--out", str(out),
+            "--skip-runtime-check", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    console = capsys.readouterr().out
+    assert "ok (random inputs: agreement only)" in console
+    row = next(line for line in console.splitlines() if line.startswith("tflite-fp32"))
+    assert "1.0000" not in row  # no top-1 figure that reads like an accuracy
+    assert read_manifest(out)["data"]["eval"].startswith("random")
