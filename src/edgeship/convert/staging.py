@@ -27,6 +27,7 @@ from typing import Any
 
 from edgeship.card import CARD_FILENAME
 from edgeship.convert.manifest import MANIFEST_FILENAME
+from edgeship.errors import ConfigError
 from edgeship.fileio import make_dirs
 
 STAGING_MARK = ".edgeship-staging-"
@@ -62,7 +63,16 @@ def staged(out: Path) -> Iterator[Path]:
     out = _real(out)
     make_dirs(out.parent)
     clean_stale(out)
-    staging = Path(tempfile.mkdtemp(prefix=f"{staging_prefix(out)}{os.getpid()}-", dir=out.parent))
+    try:
+        staging = Path(
+            tempfile.mkdtemp(prefix=f"{staging_prefix(out)}{os.getpid()}-", dir=out.parent)
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot create a staging folder beside {out}: {exc.strerror or exc}. convert builds "
+            "next to the output folder and swaps it in whole; choose an output folder whose "
+            "parent is writable."
+        ) from exc
     try:
         os.chmod(staging, out.stat().st_mode & 0o7777 if out.is_dir() else 0o777 & ~_umask())
         with _terminate_raises():
@@ -77,6 +87,7 @@ def commit(staging: Path, out: Path) -> None:
     if not out.is_dir():
         os.replace(staging, out)
         return
+    inside = _inside(out)
     for entry in out.iterdir():
         if is_convert_output(entry.name) or (staging / entry.name).exists():
             continue
@@ -85,12 +96,30 @@ def commit(staging: Path, out: Path) -> None:
         else:
             _link(entry, staging / entry.name)
     if _exchange(staging, out):
+        _reenter(out, inside)
         shutil.rmtree(staging, ignore_errors=True)  # now holds the old folder
         return
     old = staging.with_name(staging.name.replace(STAGING_MARK, OLD_MARK))
     os.replace(out, old)
     os.replace(staging, out)
+    _reenter(out, inside)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _inside(out: Path) -> str | None:
+    """The working directory relative to ``out`` when it lies inside it, else None."""
+    try:
+        rel = os.path.relpath(os.getcwd(), out)
+    except (OSError, ValueError):
+        return None
+    return None if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
+def _reenter(out: Path, rel: str | None) -> None:
+    """Move a working directory that was inside the old folder into the new one."""
+    if rel is not None:
+        target = out / rel
+        os.chdir(target if target.is_dir() else out)
 
 
 def relocate(value: Any, staging: Path, out: Path) -> Any:
