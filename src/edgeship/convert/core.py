@@ -6,6 +6,7 @@ import math
 import os
 import shutil
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,7 +122,10 @@ def convert(
         staging.commit(stage, final)
     failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
     if failed:
-        lines = "; ".join(f"{v['name']}: {' / '.join(v['errors'])[:400]}" for v in failed)
+        lines = "; ".join(  # cut for display only: the manifest keeps every error whole
+            f"{v['name']}: {textwrap.shorten(' / '.join(v['errors']), 400, placeholder=' ...')}"
+            for v in failed
+        )
         raise ParityError(
             f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. They are marked "
             f"'failed' in {final / MANIFEST_FILENAME} (files that were built are kept).",
