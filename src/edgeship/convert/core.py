@@ -61,12 +61,14 @@ def convert(
 
     Args:
         model_path: ``.keras``/``.h5`` file or SavedModel directory (card beside it is used).
-        out_dir: where ``<variant>.tflite|.onnx``, ``manifest.json`` and the card go.
+        out_dir: where ``<variant>.tflite|.onnx``, ``manifest.json`` and the card go. They
+            are built in a staging folder beside it, swapped in whole at the end (see
+            :mod:`edgeship.convert.staging`): an interrupted convert leaves it as it was.
         variants: names from :data:`VARIANTS`, a comma-separated string, or ``"all"``.
         calibration: ``.npz``, dataset name, or None for the card's ``calibration.npz``.
         eval_data: ``.npz``, dataset name, or None for the card's ``eval.npz``.
         max_accuracy_drop: largest accepted accuracy drop in percentage points.
-        force: replace artifacts already in ``out_dir``.
+        force: replace the convert output already in ``out_dir`` (all of it).
         target_runtime: e.g. ``"tflite-runtime==2.14"``; settings are chosen to stay
             compatible and variants it cannot run fail.
         progress: ``progress(step, done, total)`` callback.
