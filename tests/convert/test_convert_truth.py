@@ -1,9 +1,11 @@
 """What convert says must be whole and true: errors kept whole in the manifest, a target
-runtime that could not be checked here called "not verified" (and a failure with --strict)."""
+runtime that could not be checked here called "not verified" (and a failure with --strict),
+parity on random inputs called agreement only."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,20 +59,26 @@ def test_long_errors_are_cut_for_display_only() -> None:
     assert manifest["variants"][0]["errors"] == [error]
 
 
-def test_an_unverifiable_target_runtime_is_said_and_fails_with_strict(
+def test_what_was_not_checked_is_said_on_the_console(
     digits_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """onnxruntime 1.14 is not installed here: the settings are chosen for it, but nothing
-    ran the artifact on it; the console says so, and --strict makes it an error."""
+    """A model file alone (no card, no eval data) is checked on random inputs: agreement only,
+    no top-1 figure that reads like an accuracy. onnxruntime 1.14 is not installed here: the
+    settings are chosen for it but nothing ran the artifact on it; the console says "not
+    verified", and --strict makes that an error."""
+    shutil.copy(digits_model_dir / "model.keras", tmp_path / "model.keras")
     out = tmp_path / "out"
-    args = ["convert", str(digits_model_dir / "model.keras"), "--to", "onnx-fp32", "--out",
-            str(out), "--target-runtime", "onnxruntime==1.14", "--quiet", "--strict"]  # fmt: skip
+    args = ["convert", str(tmp_path / "model.keras"), "--to", "onnx-fp32", "--out", str(out),
+            "--target-runtime", "onnxruntime==1.14", "--quiet", "--strict"]  # fmt: skip
     assert main(args) == 1
     captured = capsys.readouterr()
-    assert "ok, target not verified" in captured.out
+    row = next(line for line in captured.out.splitlines() if line.startswith("onnx-fp32 "))
+    assert "ok, target not verified (random inputs: agreement only)" in row
+    assert "1.0000" not in row
     assert "onnx-fp32: target onnxruntime==1.14: not verified: no onnxruntime==1.14" in captured.out
+    assert "parity ran on random inputs (no eval data): agreement" in captured.out
     assert "--strict: onnx-fp32 could not be verified on target onnxruntime==1.14" in captured.err
     manifest = json.loads((out / "manifest.json").read_text())
     assert [v["status"] for v in manifest["variants"]] == ["ok"]
+    assert manifest["data"]["eval"].startswith("random")
     assert not_verified(manifest) == ["onnx-fp32"]
-    assert "target not verified" in format_table(manifest)  # what the run without --strict shows

@@ -1,10 +1,9 @@
 """Gates beyond accuracy: error limits per variant when there are no labels (reported beside
-the accuracy when there are), random-input parity called agreement only, and calibration data
-outside the eval data's range flagged."""
+the accuracy when there are), and calibration data outside the eval data's range flagged.
+(Random-input parity called agreement only: test_convert_truth.py.)"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -56,19 +55,3 @@ def test_without_labels_the_error_limits_gate_and_bad_calibration_is_flagged(
     assert record["status"] == "failed" and record["parity"]["accuracy"] is None
     assert record["parity"]["error_limits"]["gate"] is True
     assert any("(error limit without labels)" in e for e in record["errors"])
-
-
-def test_parity_on_random_inputs_is_called_agreement_only(
-    digits_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A model file alone (no card, no eval data) is checked on random inputs."""
-    shutil.copy(digits_model_dir / "model.keras", tmp_path / "model.keras")
-    out = tmp_path / "out"
-    args = ["convert", str(tmp_path / "model.keras"), "--to", "tflite-fp32", "--out", str(out),
-            "--skip-runtime-check", "--quiet"]  # fmt: skip
-    assert main(args) == 0
-    console = capsys.readouterr().out
-    assert "ok (random inputs: agreement only)" in console
-    row = next(line for line in console.splitlines() if line.startswith("tflite-fp32"))
-    assert "1.0000" not in row  # no top-1 figure that reads like an accuracy
-    assert read_manifest(out)["data"]["eval"].startswith("random")
