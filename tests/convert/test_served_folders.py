@@ -94,3 +94,16 @@ def test_cli_flags(command: str, one_failed: Path) -> None:
     assert discovery_policy(args) == DiscoveryPolicy()
     args = parser.parse_args([command, str(one_failed), "--include-failed", "--allow-no-manifest"])
     assert discovery_policy(args) == DiscoveryPolicy(allow_no_manifest=True, include_failed=True)
+
+
+@pytest.mark.parametrize("command", ["serve", "bench"])
+def test_the_cli_refuses_a_folder_without_manifest(
+    command: str, half_written: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgeship.cli.main import main
+
+    extra = ["--port", "0"] if command == "serve" else ["--in-process"]
+    assert main([command, str(half_written), *extra]) == 1
+    err = capsys.readouterr().err
+    assert f"edgeship {command}: error:" in err and "but no manifest.json" in err
+    assert "--allow-no-manifest" in err
