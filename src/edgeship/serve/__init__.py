@@ -54,6 +54,7 @@ def create_server(
     batching: Mapping[str, BatchingConfig] | None = None,
     model_control: ModelControl | str = ModelControl.NONE,
     sock: socket.socket | None = None,
+    names: Mapping[str, str | os.PathLike[str]] | None = None,
     discovery: DiscoveryPolicy | None = None,
 ) -> Server:
     """Load the models under ``paths`` and build a (not yet started) :class:`Server`.
@@ -69,6 +70,7 @@ def create_server(
         batching: dynamic batching by model name (``"*"``: every model); off by default.
         model_control: ``"explicit"`` lets clients load and unload models from ``paths``.
         sock: an already bound, listening socket to serve on (else one is bound).
+        names: ``{name: artifact file}`` to serve (or rename) under these names.
         discovery: serve directories without a manifest, or failed variants (default: no).
 
     Returns:
@@ -82,6 +84,7 @@ def create_server(
         workers=workers,
         loader=loader,
         batching=batching,
+        names=names,
         discovery=discovery,
     )
     try:
