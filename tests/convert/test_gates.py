@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeship.card import load_card
 from edgeship.cli.main import main
 from edgeship.convert import read_manifest
 from edgeship.convert.variants import VARIANTS
@@ -49,7 +50,10 @@ def test_without_labels_the_error_limits_gate_and_bad_calibration_is_flagged(
     [name] = manifest["data"]["calibration_range"]
     assert manifest["data"]["calibration_range"][name][1] > 200
     assert manifest["data"]["eval_range"][name] == [0.0, 1.0]
-    assert any("255" in w and "[0, 1]" in w for w in manifest["warnings"])
+    assert any("255" in w and "training data spans [0, 1]" in w for w in manifest["warnings"])
+    # the card beside the artifacts keeps it too: the runtime's range check reads it there
+    [card_input] = load_card(out).inputs
+    assert list(card_input.calibration_range) == manifest["data"]["calibration_range"][name]
     [record] = manifest["variants"]
     assert record["calibration_range"] == manifest["data"]["calibration_range"]
     assert record["status"] == "failed" and record["parity"]["accuracy"] is None

@@ -176,7 +176,9 @@ def _convert_staged(
             if len(classifiers) == 1:  # labels of a one-classifier model index its scores
                 check_label_range(labels, int(np.shape(classifiers[0])[1]), str(eval_from))
             timings = {k: round(v, 3) for k, v in timings.items()}
-            ranges, warnings = value_ranges.data_fields(cal_inputs, eval_inputs, str(eval_from))
+            ranges, warnings = value_ranges.data_fields(
+                cal_inputs, eval_inputs, str(eval_from), card
+            )
             manifest = new_manifest(
                 source,
                 info["kind"],
@@ -208,7 +210,7 @@ def _convert_staged(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if card is not None:
-        card.save(out)
+        value_ranges.card_with_calibration(card, ranges["calibration_range"]).save(out)
     return manifest
 
 
