@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.cli._common import add_command, csv_list, int_list
+from edgeship.cli._discovery import add_discovery_flags, discovery_policy
 from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import BenchError, ConfigError
 from edgeship.runtime_flags import parse_key_values, parse_providers
@@ -132,7 +133,36 @@ def register(subparsers: Any) -> None:
         default=10.0,
         help="seconds to wait for --cluster's scheduler (default 10)",
     )
+    add_discovery_flags(parser, "measure")
     parser.set_defaults(func=run)
+
+
+def expand_artifacts(items: list[str], policy: Any = None) -> list[str]:
+    """Files as given; a directory replaced by the variants its manifest marks ``ok``.
+
+    ``policy`` (:class:`edgeship.serve.discovery.DiscoveryPolicy`) may also take the failed
+    variants, or the .tflite/.onnx files of a directory without a manifest.
+    """
+    from edgeship.serve.discovery import discover
+
+    out: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted([*path.glob("*.tflite"), *path.glob("*.onnx")])
+            if not found:
+                raise ConfigError(
+                    f"{path} holds no .tflite or .onnx files. "
+                    "Expected artifacts from 'edgeship convert'."
+                )
+            out += [str(p) for _, p in discover(path, policy)]
+        elif path.is_file():
+            out.append(str(path))
+        else:
+            raise ConfigError(
+                f"{path} does not exist. Expected a .tflite/.onnx file or a directory of them."
+            )
+    return out
 
 
 def parse_pin(text: str | None) -> tuple[int, ...] | None:
@@ -154,7 +184,6 @@ def parse_pin(text: str | None) -> tuple[int, ...] | None:
 def build_config(args: argparse.Namespace) -> Any:
     """The :class:`BenchConfig` for parsed arguments."""
     from edgeship.bench import BenchConfig
-    from edgeship.bench.artifacts import expand_artifacts
 
     baselines = [
         b
@@ -162,7 +191,7 @@ def build_config(args: argparse.Namespace) -> Any:
         for b in ([item] if item.startswith("keras:") else csv_list(item))
     ]
     return BenchConfig(
-        artifacts=tuple(expand_artifacts(args.artifacts)),
+        artifacts=tuple(expand_artifacts(args.artifacts, discovery_policy(args))),
         backends=tuple(csv_list(args.backend) or ["auto"]),
         threads=tuple(int_list(args.threads, "--threads")),
         batch=tuple(int_list(args.batch, "--batch")),

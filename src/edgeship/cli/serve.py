@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from edgeship.cli._common import add_command, print_json
+from edgeship.cli._discovery import add_discovery_flags, discovery_policy
 from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import ConfigError
 
@@ -85,6 +86,7 @@ def register(subparsers: Any) -> None:
         choices=("none", "explicit"),
         help="explicit: clients may load/unload models of PATH (POST /v2/repository/...)",
     )
+    add_discovery_flags(parser, "serve")
     parser.add_argument("--json", action="store_true", help="print the URL and models as JSON")
     parser.set_defaults(func=run)
 
@@ -147,6 +149,7 @@ def run(args: Any) -> int:
             workers=args.workers,
             batching=batching,
             model_control=args.model_control,
+            discovery=discovery_policy(args),
             names=names,
         )
     except OSError as exc:
@@ -180,7 +183,8 @@ def run(args: Any) -> int:
 
         server.app.registry.close()  # loaded once to check the paths; each worker loads its own
         options = {"backend": args.backend, "threads": args.threads, "workers": args.workers,
-                   "batching": batching, "names": names}  # fmt: skip
+                   "batching": batching, "names": names,
+                   "discovery": discovery_policy(args)}  # fmt: skip
         return serve_processes(
             args.paths, settings, server.socket, args.processes, options, announce=announce
         )
