@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edgeship._records import Frozen
 from edgeship.errors import ModelLoadError
 
 MANIFEST_SCHEMA = "edgeship.manifest/1"
@@ -62,36 +63,7 @@ def _ordered(values: Mapping[str, Any], extra: Mapping[str, Any], order: Iterabl
     return out
 
 
-class _Frozen:
-    """An immutable record: attributes are set once, compared by :attr:`_compared`.
-
-    Plain classes rather than dataclasses: ``edgeship.runtime`` reads manifests, and a
-    dataclass compiles its methods when its module is imported.
-    """
-
-    __slots__ = ()
-    _compared: tuple[str, ...] = ()
-
-    def _set(self, **values: Any) -> None:
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable; use replace() for a copy.")
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, k) == getattr(other, k) for k in self._compared)
-
-    __hash__ = None  # type: ignore[assignment]  # records hold dicts
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._compared)
-        return f"{type(self).__name__}({fields})"
-
-
-class VariantRecord(_Frozen):
+class VariantRecord(Frozen):
     """One variant of a manifest: its file, its verdict and everything convert measured.
 
     Attributes:
@@ -200,7 +172,7 @@ class VariantRecord(_Frozen):
         )
 
 
-class Manifest(_Frozen):
+class Manifest(Frozen):
     """A convert output: the source model, the settings and one record per variant.
 
     Attributes:
@@ -248,11 +220,6 @@ class Manifest(_Frozen):
         self._set(variants=tuple(variants), schema=schema, source=source, card=card)
         self._set(target_runtime=target_runtime, extra=dict(extra or {}))
         self._set(key_order=tuple(key_order), location=location)
-
-    def replace(self, **changes: Any) -> Manifest:
-        """A copy with ``changes`` (constructor arguments) applied."""
-        values = {k: getattr(self, k) for k in self.__slots__}
-        return Manifest(**(values | changes))
 
     def ok_variants(self) -> tuple[VariantRecord, ...]:
         """The variants that passed every check."""
@@ -330,12 +297,8 @@ class Manifest(_Frozen):
         Raises:
             ModelLoadError: not an object, another schema, or malformed variants.
         """
-        schema = data.get("schema") if isinstance(data, Mapping) else None
-        if require_schema and schema not in READABLE_SCHEMAS:
-            got = schema if isinstance(data, Mapping) else type(data).__name__
-            raise ModelLoadError(
-                f"Expected a manifest with schema '{MANIFEST_SCHEMA}'. Got: {got!r}."
-            )
+        if require_schema:
+            _check_schema(data)
         if not isinstance(data, Mapping):
             raise ModelLoadError(f"{where} is not a JSON object. Got: {type(data).__name__}.")
         variants = data.get("variants", [])
@@ -346,6 +309,7 @@ class Manifest(_Frozen):
         source = data.get("source")
         card = data.get("card")
         target = data.get("target_runtime")
+        schema = data.get("schema")
         return cls(
             variants=tuple(VariantRecord.from_dict(v) for v in variants),
             schema=str(schema) if schema is not None else MANIFEST_SCHEMA,
@@ -394,12 +358,15 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         ModelLoadError: missing file, bad JSON or another schema.
     """
-    p = manifest_path(path)
-    data = _read_doc(p)
+    data = _read_doc(manifest_path(path))
+    _check_schema(data)
+    return data  # type: ignore[no-any-return]  # a dict: _check_schema said so
+
+
+def _check_schema(data: Any) -> None:
     if not isinstance(data, dict) or data.get("schema") not in READABLE_SCHEMAS:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise ModelLoadError(f"Expected a manifest with schema '{MANIFEST_SCHEMA}'. Got: {got!r}.")
-    return data
 
 
 def variant_name(artifact: str | os.PathLike[str], sha256: str | None = None) -> str:

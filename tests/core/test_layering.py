@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 #: The modules at the root of the package: shared by everyone, importing only each other.
 CORE = {
-    "edgeship", "_lazy", "card", "childproc", "errors", "fileio", "manifest", "metrics",
+    "edgeship", "_lazy", "_records", "card", "childproc", "errors", "fileio", "manifest", "metrics",
     "modelfile", "netutil", "runtime_flags", "samples", "typecheck", "versions",
 }  # fmt: skip
 
