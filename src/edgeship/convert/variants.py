@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ConfigError
@@ -326,6 +327,15 @@ class ConversionSpec:
         from edgeship.convert.routes import check_route
 
         object.__setattr__(self, "route", check_route(self.variant.name, self.route))
+
+    def debug_setup(self, path: Path) -> tuple[Path | None, dict[str, Any]]:
+        """``--debug-quant`` of the artifact at ``path``: where its per-layer errors go
+        (``<variant>.quant-debug.csv`` beside it), or None and the params that say why it
+        cannot run (no calibration samples to run the debugger on)."""
+        if not self.calibration:
+            reason = "no calibration samples to run the debugger on (pass --calibration "
+            return None, {"quant_debug_error": reason + "FILE.npz or a dataset name)"}
+        return path.with_name(f"{self.variant.name}.quant-debug.csv"), {}
 
     def calibration_batches(self) -> list[dict[str, Any]]:
         """The calibration samples as one-sample batches (dicts by input name)."""
