@@ -192,6 +192,7 @@ class _Uvicorn:
             log_config=None,
             access_log=settings.access_log,
             server_header=False,
+            proxy_headers=False,  # the access log names the peer, not X-Forwarded-For
             timeout_keep_alive=max(1, round(settings.request_timeout_s)),
             timeout_graceful_shutdown=max(1, round(settings.request_timeout_s)),
             backlog=1024,
