@@ -93,8 +93,13 @@ def test_every_process_serves_grpc_with_the_answers_of_http(artifacts, engines):
             f"/proc/{p}/cmdline").read_bytes()]  # fmt: skip
         assert len(workers) == 2
         # each worker holds its own listening socket on the gRPC port; the parent none
-        listening = _listening_inodes(grpc_port)
-        held = [_socket_inodes(pid) & listening for pid in workers]
+        deadline = time.monotonic() + 60  # one worker may still be loading
+        while True:
+            listening = _listening_inodes(grpc_port)
+            held = [_socket_inodes(pid) & listening for pid in workers]
+            if all(held) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert all(len(h) == 1 for h in held) and held[0] != held[1], (held, listening)
         assert not _socket_inodes(proc.pid) & listening
 
