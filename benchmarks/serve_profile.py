@@ -5,7 +5,8 @@ ASGI adapter in process, timed over N requests, and a cProfile of the same loop.
     python benchmarks/serve_profile.py --n 20000 --no-profile
     python benchmarks/serve_profile.py --protocol v2-binary
 
-The request is the one ``serve_http.py`` sends (digits CNN ``tflite-fp32``, batch 1). Timings
+The request is the one ``serve_http.py`` sends (digits CNN ``tflite-fp32``, batch 1), and for
+v2 JSON the same ASGI call is timed on that script's bare Starlette endpoint (the floor). Timings
 are CPU time per request: the best of ``--repeats`` loops of ``--n`` calls
 (``time.process_time``, steadier than wall time on a shared machine),
 beside ``Engine.predict`` on the same input (the floor any server pays). cProfile inflates
@@ -45,8 +46,15 @@ def _asgi_call(adapter: Any, path: str, body: bytes, headers: dict[str, str]) ->
              "raw_path": path.encode(), "query_string": b"", "headers": raw}  # fmt: skip
     message = {"type": "http.request", "body": body, "more_body": False}
 
-    async def receive() -> dict[str, Any]:
-        return message
+    class _Cycle:  # as uvicorn's request cycle: the body has arrived
+        def __init__(self) -> None:
+            self.message_event = asyncio.Event()
+            self.message_event.set()
+
+        async def receive(self) -> dict[str, Any]:
+            return message
+
+    receive = _Cycle().receive
 
     async def send(msg: Any) -> None:
         return None
@@ -68,12 +76,13 @@ def main() -> int:
     p.add_argument("--top", type=int, default=30, help="cProfile rows to print")
     args = p.parse_args()
 
-    from serve_http import payloads
+    from serve_http import bare_app, payloads
     from serve_load import digit_inputs, prepare_model
 
     from edgeship.serve import App, ServeSettings, load_registry
     from edgeship.serve.asgi import AsgiAdapter
     from edgeship.serve.protocol import Request
+    from edgeship.serve.server import new_event_loop
 
     model = Path(args.model) if args.model else prepare_model(ROOT / "runs" / "serve_bench")
     x = digit_inputs(1)
@@ -90,10 +99,13 @@ def main() -> int:
     engine = registry.get(name).engines[0] if registry.get(name).engines else None  # type: ignore[union-attr]
     adapter = AsgiAdapter(app, ServeSettings())
     many = _asgi_call(adapter, path, body, headers)
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop()  # uvloop, as the server runs
 
     rows = {"App.handle": _per_call_us(lambda: app.handle(request), args.n, args.repeats)}
     rows["ASGI adapter + App"] = min(_timed_loop(loop, many, args.n) for _ in range(args.repeats))
+    if args.protocol == "v2-json":  # the bare Starlette endpoint of serve_http.py, same input
+        bare = _asgi_call(bare_app(str(model)), path, body, headers)
+        rows["bare Starlette"] = min(_timed_loop(loop, bare, args.n) for _ in range(args.repeats))
     if engine is not None:
         rows["Engine.predict"] = _per_call_us(lambda: engine.predict(x), args.n, args.repeats)
     for label, us in rows.items():
