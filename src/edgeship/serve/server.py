@@ -76,6 +76,42 @@ def bind_socket(settings: ServeSettings) -> socket.socket:
     return sock
 
 
+class _HeadWithBody:
+    """The transport as one request's response cycle sees it: the response head (status line
+    and headers) is held until the body's bytes are written, and both leave in one write, so
+    a small response is one TCP segment and one system call instead of two.
+
+    uvicorn writes the body (even an empty one) right after the head for every method but
+    HEAD, so nothing is held for long; ``close()`` sends what is held first. The interim
+    ``100 Continue`` passes at once.
+    """
+
+    __slots__ = ("_head", "_started", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif not self._started and not data.startswith(b"HTTP/1.1 100 "):
+            self._started = True
+            self._head = bytes(data)
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:
+            self._transport.write(self._head)
+            self._head = None
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
     """uvicorn's httptools protocol with a connection limit and an idle timeout."""
     import httptools
@@ -140,6 +176,9 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             self._cancel_head_deadline()  # the body has its own timeout (AsgiAdapter)
+            cycle = self.cycle  # the new request's (not after an upgrade, which returns early)
+            if cycle is not None and cycle.scope is self.scope and self.scope["method"] != "HEAD":
+                cycle.transport = _HeadWithBody(self.transport)  # HEAD: no body to wait for
 
         def _reply_and_close(self, status: int, message: str) -> None:
             body = dump_json({"error": message})
