@@ -176,9 +176,10 @@ def _protocol_class(settings: ServeSettings) -> type[asyncio.Protocol]:
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             self._cancel_head_deadline()  # the body has its own timeout (AsgiAdapter)
-            cycle = self.cycle  # the new request's (not after an upgrade, which returns early)
+            # head and body in one write; not for HEAD (no body follows), nor after an upgrade
+            cycle = self.cycle  # (which returns early, leaving no new cycle)
             if cycle is not None and cycle.scope is self.scope and self.scope["method"] != "HEAD":
-                cycle.transport = _HeadWithBody(self.transport)  # HEAD: no body to wait for
+                cycle.transport = _HeadWithBody(self.transport)  # type: ignore[assignment]
 
         def _reply_and_close(self, status: int, message: str) -> None:
             body = dump_json({"error": message})
