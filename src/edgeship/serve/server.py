@@ -4,13 +4,15 @@ Chosen by measurement with a native load generator (``benchmarks/serve_http.py``
 benchmarks/README.md): on the same model, uvicorn + httptools + uvloop served about twice the
 requests per second of the standard library's threaded server, with a 4-5x shorter tail.
 
-Two things are added to uvicorn's HTTP protocol (:class:`_Protocol`):
+Three things are added to uvicorn's HTTP protocol (:class:`_Protocol`):
 
 * ``max_connections`` connections are served at once; more are accepted but not read until
   one closes (they wait, as they did in the kernel backlog), instead of uvicorn's 503;
 * a connection that sends nothing for ``request_timeout_s`` is closed, not only idle
   keep-alive connections; so is one whose request head (request line and headers) is not
-  complete ``request_timeout_s`` after its first byte, however slowly it trickles in.
+  complete ``request_timeout_s`` after its first byte, however slowly it trickles in;
+* a response's head and body leave in one write (:class:`_HeadWithBody`): one TCP segment
+  and one system call per small response instead of two, for the server and its client.
 """
 
 from __future__ import annotations
