@@ -108,7 +108,8 @@ def start(kind: str, model: Path, port: int) -> subprocess.Popen[bytes]:
         filter(None, [str(ROOT / "src"), str(Path(__file__).parent), env.get("PYTHONPATH")])
     )
     if kind.startswith("edgeship"):
-        cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(model), "--port", str(port)]
+        cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(model), "--port", str(port),
+               "--grpc-port", str(free_port())]  # fmt: skip
         if kind.startswith("edgeship-p"):  # edgeship-pN: N server processes
             cmd += ["--processes", kind.removeprefix("edgeship-p")]
     elif kind == "bare":
