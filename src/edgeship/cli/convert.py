@@ -78,13 +78,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--debug-quant",
         action="store_true",
-        help="write per-layer quantization error of quantized variants to "
-        "<variant>.quant-debug.csv",
+        help="write the per-layer error of each quantized variant (int8, int16x8, dynamic "
+        "range, onnx-fp16) against the float model to <variant>.quant-debug.csv",
     )
     parser.add_argument(
         "--auto-keep-float",
         action="store_true",
-        help="keep the worst layers in float (up to 3) until a failing quantized variant passes",
+        help="keep layers of a failing int8 variant in float where that measurably helps "
+        "(among the 5 worst-ranked layers); name the likely cause when it cannot pass",
     )
     parser.add_argument("--force", action="store_true", help="replace existing artifacts")
     parser.add_argument(

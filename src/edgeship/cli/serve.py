@@ -18,6 +18,8 @@ EXAMPLES = """\
   curl -X POST localhost:8000/v1/models/tflite-fp32:predict -d '{"instances": [...]}'
   curl -X POST localhost:8000/v1/models/tflite-fp32:classify?top_k=3 --data-binary @digit.png
   edgeship serve model.tflite --port 8080 --workers 2   # one file: named by its card or stem
+  edgeship serve out/tflite-int8.tflite out/onnx-fp32.onnx   # one card: <card>-<variant> names
+  edgeship serve --name digits=out/tflite-int8.tflite --name digits-onnx=out/onnx-fp32.onnx
   edgeship serve runs/m/artifacts --processes 4   # 4 processes, own engines, HTTP and gRPC
   curl -X POST localhost:8080/v2/repository/index   # lists the names it serves
   edgeship serve runs/m/artifacts --host 0.0.0.0 --token-file token.txt \\
@@ -37,7 +39,15 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 def register(subparsers: Any) -> None:
     parser = add_command(subparsers, "serve", SUMMARY, EXAMPLES)
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="artifact file(s) or directory")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="artifact file(s) or directory")
+    parser.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="serve the artifact file PATH as NAME (renames it when PATH is served already); "
+        "repeatable",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
     parser.add_argument("--workers", type=int, default=1, help="engines per model (default 1)")
@@ -86,6 +96,7 @@ def run(args: Any) -> int:
     from edgeship.serve import ServeSettings, create_server, read_token_file
     from edgeship.serve.batching import parse_batching_spec
 
+    names = _names(args)
     if not 0 < args.max_body_mb <= 4096:
         raise ConfigError(f"--max-body-mb must lie in (0, 4096]. Got: {args.max_body_mb}")
     if not 1 <= args.processes <= 64:
@@ -127,6 +138,7 @@ def run(args: Any) -> int:
             workers=args.workers,
             batching=batching,
             model_control=args.model_control,
+            names=names,
         )
     except OSError as exc:
         raise ConfigError(f"Cannot listen on {args.host}:{args.port}: {exc}") from exc
@@ -159,7 +171,7 @@ def run(args: Any) -> int:
 
         server.app.registry.close()  # loaded once to check the paths; each worker loads its own
         options = {"backend": args.backend, "threads": args.threads, "workers": args.workers,
-                   "batching": batching,
+                   "batching": batching, "names": names,
                    "grpc_port": grpc_server.port if grpc_server else 0}  # fmt: skip
         try:
             return serve_processes(
@@ -184,6 +196,28 @@ def run(args: Any) -> int:
             grpc_server.stop()
         server.app.registry.close()
     return 0
+
+
+def _names(args: Any) -> dict[str, str]:
+    """``--name NAME=PATH`` options as ``{name: path}``, checked against the other options."""
+    from edgeship.serve.naming import parse_name
+
+    names: dict[str, str] = {}
+    for spec in args.name:
+        name, path = parse_name(spec)
+        if name in names:
+            raise ConfigError(f"--name {name} is given twice. Give each model one name.")
+        names[name] = path
+    if not args.paths and not names:
+        raise ConfigError(
+            "Expected an artifact file or directory to serve (PATH or --name NAME=PATH). Got none."
+        )
+    if names and args.model_control != "none":
+        raise ConfigError(
+            "--name cannot be combined with --model-control explicit: the model repository "
+            "names models by their paths. Drop one of them."
+        )
+    return names
 
 
 def _start_grpc(server: Any, port: int, processes: int = 1) -> Any:

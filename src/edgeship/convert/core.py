@@ -190,40 +190,20 @@ class _Job:
     check_runtimes: bool
 
 
-AUTO_KEEP_FLOAT_ROUNDS = 3
-
-
 def _build(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
-    """Build one variant along its route ladder; with ``auto_keep_float``, retry a failing one
-    with its worst layers kept in float (one more layer per round) until it passes."""
+    """Build one variant along its route ladder; with ``auto_keep_float``, search the layers
+    of a failing one to keep in float (:mod:`edgeship.convert.keep_float`)."""
     record = _ladder(job, spec, opts)
     calibrated = spec.needs_calibration or spec.name == "onnx-int8"
     if not opts.auto_keep_float or not calibrated or record["status"] == STATUS_OK:
         return record
-    keep = list(opts.keep_float)
-    tried: list[str] = []
-    debug_opts = opts.with_changes(debug_quant=True)
-    if "worst_layers" not in (record.get("params") or {}):
-        record = _build_one(job, spec, debug_opts, record["route"])
-    candidates = [w for w in (record.get("params") or {}).get("worst_layers", []) if w not in keep]
-    for candidate in candidates:
-        if len(tried) >= AUTO_KEEP_FLOAT_ROUNDS or record["status"] == STATUS_OK:
-            break
-        trial = _build_one(
-            job, spec, debug_opts.with_changes(keep_float=(*keep, candidate)), record["route"]
-        )
-        if trial.get("parity") is None:
-            continue  # this layer cannot stay float here (e.g. int8 I/O would break)
-        keep.append(candidate)
-        tried.append(candidate)
-        record = trial
-    if artifact_fields(job.out / spec.filename)["sha256"] != record.get("sha256"):
-        # a rejected trial replaced the file: build the kept configuration again
-        record = _build_one(
-            job, spec, debug_opts.with_changes(keep_float=tuple(keep)), record["route"]
-        )
-    record.setdefault("params", {})["auto_keep_float"] = tried
-    return record
+    from edgeship.convert.keep_float import auto_keep_float
+
+    route = record["route"]
+    return auto_keep_float(
+        lambda o: _build_one(job, spec, o, route) | {"route": route},
+        spec, opts, record, job.out, job.reference, job.eval_inputs,
+    )  # fmt: skip
 
 
 def _ladder(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
@@ -290,7 +270,11 @@ def _build_one(
             variant=spec.name,
             path=str(path),
             options=opts.to_dict(),
-            calibration=cal_inputs if spec.needs_calibration or spec.name == "onnx-int8" else None,
+            calibration=(
+                cal_inputs
+                if spec.needs_calibration or spec.name == "onnx-int8" or opts.debug_quant
+                else None
+            ),
             route=route,
         )
     except WorkerCrashed as exc:

@@ -172,10 +172,12 @@ class ConvertOptions:
             per channel. Off by default: TFLite's int8 quantization spec (which NPU and Edge
             TPU delegates implement) has per-tensor FULLY_CONNECTED weights.
         keep_float: layer (TFLite) or node (ONNX) names to leave in float.
-        debug_quant: write per-layer quantization error next to quantized artifacts
-            (``<variant>.quant-debug.csv``) and record the worst layers.
-        auto_keep_float: when a calibrated variant fails its gate, keep its worst layer in
-            float and build it again (up to 3 layers).
+        debug_quant: write the per-layer error of quantized artifacts (int8, int16x8,
+            dynamic range) against the float model (``<variant>.quant-debug.csv``) and
+            record the worst layers.
+        auto_keep_float: when a calibrated variant fails its gate, keep layers in float
+            where that measurably helps (among the five worst-ranked layers; see
+            :mod:`edgeship.convert.keep_float`).
         batch_size: fix the batch dimension of every artifact (e.g. 1 for the Edge TPU
             compiler and NPU toolchains, which need static shapes). None keeps it free; the
             runtime feeds larger batches in chunks of the fixed size. Keras models only.

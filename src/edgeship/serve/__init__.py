@@ -52,6 +52,7 @@ def create_server(
     batching: Mapping[str, BatchingConfig] | None = None,
     model_control: ModelControl | str = ModelControl.NONE,
     sock: socket.socket | None = None,
+    names: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> Server:
     """Load the models under ``paths`` and build a (not yet started) :class:`Server`.
 
@@ -66,13 +67,20 @@ def create_server(
         batching: dynamic batching by model name (``"*"``: every model); off by default.
         model_control: ``"explicit"`` lets clients load and unload models from ``paths``.
         sock: an already bound, listening socket to serve on (else one is bound).
+        names: ``{name: artifact file}`` to serve (or rename) under these names.
 
     Returns:
         The server; call ``serve_forever()``, or use it as a context manager.
     """
     settings = settings or ServeSettings()
     registry = load_registry(
-        paths, backend=backend, threads=threads, workers=workers, loader=loader, batching=batching
+        paths,
+        backend=backend,
+        threads=threads,
+        workers=workers,
+        loader=loader,
+        batching=batching,
+        names=names,
     )
     try:
         app = App(
