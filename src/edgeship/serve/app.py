@@ -153,7 +153,7 @@ class App:
         if request.path.startswith("/v2/repository/models/"):
             return True
         hit = self._route_cache.get((request.method, request.path))
-        if hit is not None:
+        if hit is not None and self.registry.get(hit[2].name) is hit[2]:
             return hit[2].batcher is not None
         match = _MODEL_PATH.match(request.path)
         if match is None:
