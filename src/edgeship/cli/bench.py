@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.cli._common import add_command, csv_list, int_list
+from edgeship.cli._discovery import add_discovery_flags, discovery_policy
 from edgeship.errors import BenchError, ConfigError
 
 SUMMARY = "benchmark .tflite/.onnx artifacts: latency percentiles, throughput, memory, accuracy"
@@ -152,11 +153,18 @@ def register(subparsers: Any) -> None:
         default=10.0,
         help="seconds to wait for --cluster's scheduler (default 10)",
     )
+    add_discovery_flags(parser, "measure")
     parser.set_defaults(func=run)
 
 
-def expand_artifacts(items: list[str]) -> list[str]:
-    """Files as given; directories replaced by their .tflite and .onnx files (sorted)."""
+def expand_artifacts(items: list[str], policy: Any = None) -> list[str]:
+    """Files as given; a directory replaced by the variants its manifest marks ``ok``.
+
+    ``policy`` (:class:`edgeship.serve.discovery.DiscoveryPolicy`) may also take the failed
+    variants, or the .tflite/.onnx files of a directory without a manifest.
+    """
+    from edgeship.serve.discovery import discover
+
     out: list[str] = []
     for item in items:
         path = Path(item)
@@ -167,7 +175,7 @@ def expand_artifacts(items: list[str]) -> list[str]:
                     f"{path} holds no .tflite or .onnx files. "
                     "Expected artifacts from 'edgeship convert'."
                 )
-            out += [str(p) for p in found]
+            out += [str(p) for _, p in discover(path, policy)]
         elif path.is_file():
             out.append(str(path))
         else:
@@ -228,7 +236,7 @@ def build_config(args: argparse.Namespace) -> Any:
         for b in ([item] if item.startswith("keras:") else csv_list(item))
     ]
     return BenchConfig(
-        artifacts=tuple(expand_artifacts(args.artifacts)),
+        artifacts=tuple(expand_artifacts(args.artifacts, discovery_policy(args))),
         backends=tuple(csv_list(args.backend) or ["auto"]),
         threads=tuple(int_list(args.threads, "--threads")),
         batch=tuple(int_list(args.batch, "--batch")),

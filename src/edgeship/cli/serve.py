@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from edgeship.cli._common import add_command, print_json
+from edgeship.cli._discovery import add_discovery_flags, discovery_policy
 from edgeship.errors import ConfigError
 
 SUMMARY = "serve artifacts: KServe v2 over HTTP and gRPC (tritonclient), TF Serving REST, classify"
@@ -86,6 +87,7 @@ def register(subparsers: Any) -> None:
         choices=("none", "explicit"),
         help="explicit: clients may load/unload models of PATH (POST /v2/repository/...)",
     )
+    add_discovery_flags(parser, "serve")
     parser.add_argument("--json", action="store_true", help="print the URL and models as JSON")
     parser.set_defaults(func=run)
 
@@ -138,6 +140,7 @@ def run(args: Any) -> int:
             workers=args.workers,
             batching=batching,
             model_control=args.model_control,
+            discovery=discovery_policy(args),
             names=names,
         )
     except OSError as exc:
@@ -172,6 +175,7 @@ def run(args: Any) -> int:
         server.app.registry.close()  # loaded once to check the paths; each worker loads its own
         options = {"backend": args.backend, "threads": args.threads, "workers": args.workers,
                    "batching": batching, "names": names,
+                   "discovery": discovery_policy(args),
                    "grpc_port": grpc_server.port if grpc_server else 0}  # fmt: skip
         try:
             return serve_processes(

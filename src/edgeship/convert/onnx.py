@@ -69,7 +69,7 @@ def to_onnx(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
     except Exception as exc:
         raise ConversionError(
             f"ONNX conversion of {spec.variant.name} failed: {type(exc).__name__}: "
-            f"{str(exc).strip()[:600]}. Try another --opset, or replace unsupported layers."
+            f"{str(exc).strip()}. Try another --opset, or replace unsupported layers."
         ) from exc
     params["convert_seconds"] = round(time.perf_counter() - started, 3)
     repairs = model._cache.get(f"onnx-repairs:{spec.options.opset}")

@@ -86,9 +86,8 @@ def prepare_out_dir(out: Path, force: bool) -> None:
             f"{out} already holds {', '.join(existing[:6])}. Expected an empty output directory; "
             "pass --force (force=True) to replace them."
         )
-    make_dirs(out)
-    # A stale manifest would vouch for files that are about to change.
-    (out / MANIFEST_FILENAME).unlink(missing_ok=True)
+    # Nothing is written here: convert builds beside ``out`` and swaps the folder in whole.
+    make_dirs(out.parent)
 
 
 def card_for(source: Path) -> ModelCard | None:

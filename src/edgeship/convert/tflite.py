@@ -229,7 +229,7 @@ def float_ops(tf: Any, flatbuffer: bytes) -> list[str]:
 
 def _explain(variant: str, exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    head = " ".join(line.strip() for line in text[:6])[:600]
+    head = " ".join(line.strip() for line in text if line.strip())  # whole: the manifest keeps it
     hint = "Replace unsupported layers with built-in Keras layers"
     if "16x8" in head:
         hint = (

@@ -24,7 +24,12 @@ from pathlib import Path
 from edgeship.card import find_card
 from edgeship.errors import ConfigError
 from edgeship.fileio import read_json
-from edgeship.serve.discovery import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, discover
+from edgeship.serve.discovery import (
+    ARTIFACT_SUFFIXES,
+    MANIFEST_FILENAME,
+    DiscoveryPolicy,
+    discover,
+)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -81,7 +86,9 @@ def _key(path: Path) -> Path:
 
 
 def assign_names(
-    paths: Sequence[str | os.PathLike[str]], names: Mapping[str, str | os.PathLike[str]] | None
+    paths: Sequence[str | os.PathLike[str]],
+    names: Mapping[str, str | os.PathLike[str]] | None,
+    discovery: DiscoveryPolicy | None = None,
 ) -> list[tuple[str, Path]]:
     """``(name, artifact)`` for everything ``paths`` and ``names`` serve (see the module
     docstring).
@@ -89,6 +96,7 @@ def assign_names(
     Args:
         paths: artifact files or directories.
         names: ``{name: artifact file}`` given by the user.
+        discovery: whether directories without a manifest and failed variants count.
 
     Raises:
         ConfigError: a name used twice, not URL-safe, or for a path that is no artifact file.
@@ -97,7 +105,7 @@ def assign_names(
     entries: list[tuple[str, Path]] = []
     carded: list[int] = []  # entries named by their card: single files given one by one
     for p in paths:
-        found = discover(p)
+        found = discover(p, discovery)
         if Path(p).is_file() and find_card(p) is not None:
             carded.append(len(entries))
         entries.extend(found)

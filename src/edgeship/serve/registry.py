@@ -25,7 +25,12 @@ import numpy as np
 from edgeship.card import ModelCard, find_card
 from edgeship.errors import ConfigError, ModelLoadError
 from edgeship.serve.batching import RETRY_AFTER, BatchingConfig, DynamicBatcher
-from edgeship.serve.discovery import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, discover
+from edgeship.serve.discovery import (
+    ARTIFACT_SUFFIXES,
+    MANIFEST_FILENAME,
+    DiscoveryPolicy,
+    discover,
+)
 from edgeship.serve.naming import assign_names
 from edgeship.serve.pool import EnginePool, build_engines
 from edgeship.serve.protocol import HttpError
@@ -270,12 +275,14 @@ class LoadOptions:
         workers: engines per model.
         options: keyword arguments for ``loader`` (backend, threads).
         batching: dynamic batching by model name; ``"*"`` applies to every other model.
+        discovery: which artifacts of a directory count (manifest-less, failed variants).
     """
 
     loader: Loader
     workers: int = 1
     options: Mapping[str, Any] = field(default_factory=dict)
     batching: Mapping[str, BatchingConfig] = field(default_factory=dict)
+    discovery: DiscoveryPolicy = field(default_factory=DiscoveryPolicy)
 
     def load(self, name: str, path: Path) -> ServedModel:
         """Load, warm up and (when configured) start batching one model."""
@@ -339,6 +346,7 @@ def load_registry(
     loader: Loader | None = None,
     batching: Mapping[str, BatchingConfig] | None = None,
     names: Mapping[str, str | os.PathLike[str]] | None = None,
+    discovery: DiscoveryPolicy | None = None,
 ) -> ModelRegistry:
     """Load every artifact under ``paths`` into a :class:`ModelRegistry`.
 
@@ -351,6 +359,7 @@ def load_registry(
         batching: dynamic batching by model name (``"*"``: every model); off by default.
         names: ``{name: artifact file}``: serve (or rename) these files under these names
             (see :mod:`edgeship.serve.naming`, which also gives the default names).
+        discovery: serve directories without a manifest, or failed variants (default: no).
 
     Raises:
         ConfigError: bad ``workers``, a model name used twice or not URL-safe.
@@ -367,7 +376,7 @@ def load_registry(
     options: dict[str, Any] = {"backend": backend}
     if threads is not None:
         options["threads"] = threads
-    entries = assign_names(paths, names)
+    entries = assign_names(paths, names, discovery)
     seen = dict(entries)
     unknown = sorted(set(batching or {}) - set(seen) - {"*"})
     if unknown:
@@ -375,7 +384,9 @@ def load_registry(
             f"Dynamic batching is set for {unknown}, which this server does not load. "
             f"Models: {sorted(seen)}."
         )
-    load_options = LoadOptions(loader, workers, options, dict(batching or {}))
+    load_options = LoadOptions(
+        loader, workers, options, dict(batching or {}), discovery or DiscoveryPolicy()
+    )
     models: list[ServedModel] = []
     try:
         for name, artifact in entries:
