@@ -176,3 +176,30 @@ def test_bench_and_serve_name_an_artifact_by_its_manifest_record(tmp_path):
     assert variant_name(str(artifact), "0" * 64) == "model-a"  # another file of that name
     (tmp_path / MANIFEST_FILENAME).write_text("{broken")
     assert variant_name(str(artifact)) == "model-a"
+
+
+def test_a_real_convert_reads_back_whole_and_its_parity_error_carries_it(
+    digits_model_dir, tmp_path
+):
+    """What convert writes is what the records give back, key for key; a failed gate's
+    error holds that manifest, so no caller reads it again."""
+    from edgeship.convert import convert
+
+    out = tmp_path / "out"
+    with pytest.raises(ParityError) as info:
+        convert(
+            digits_model_dir / "model.keras",
+            out,
+            variants=("tflite-fp32",),
+            max_accuracy_drop=-100.0,  # a gain no variant can show: the gate fails
+            check_runtimes=False,
+        )
+    on_disk = read_manifest(out)
+    manifest = info.value.manifest
+    assert manifest is not None and manifest.location == out / MANIFEST_FILENAME
+    assert json.dumps(manifest.to_dict()) == json.dumps(on_disk)
+    assert manifest == Manifest.read(out)
+    [record] = manifest.failed_variants()
+    assert record.name == "tflite-fp32" and record.sha256 == on_disk["variants"][0]["sha256"]
+    assert any("accuracy" in e for e in record.errors) and record.parity is not None
+    assert manifest.ok_variants() == () and info.value.failures == ["tflite-fp32"]
