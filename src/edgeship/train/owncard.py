@@ -19,11 +19,11 @@ import numpy as np
 
 from edgeship import metrics
 from edgeship.card import ModelCard
+from edgeship.datasets import DataSplits, load_dataset
 from edgeship.errors import ArtifactExistsError, ConfigError, InvalidInputError, ModelLoadError
 from edgeship.fileio import make_dirs
 from edgeship.train import cardgen
 from edgeship.train.config import TrainConfig
-from edgeship.train.datasets import DataSplits, load_dataset
 
 
 @dataclass(frozen=True)
