@@ -4,6 +4,8 @@ Run by test_fuzz.py as a child process: a file that crashes the native interpret
 only this worker (the test restarts it and records the crash). Answers:
 ``{"outcome": "ok"}``, ``{"outcome": "typed", "error": NAME}`` (an edgeship error) or
 ``{"outcome": "untyped", "error": NAME, "message": ...}`` (anything else: a bug).
+With ``--verify`` each file is loaded with ``verify=True`` (checked in a child first): then
+this worker must never crash or hang, whatever the file.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ def main() -> None:
     # Native code may print to fd 1: keep a private copy for answers, send fd 1 to stderr.
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
+    verify = "--verify" in sys.argv[1:]
     for line in sys.stdin:
         path = line.strip()
         if not path:
             continue
         try:
-            with load(path, verify=False) as engine:
+            with load(path, verify=verify) as engine:
                 probe(engine)
             answer = {"outcome": "ok"}
         except EdgeshipError as exc:
