@@ -5,13 +5,15 @@ only this worker (the test restarts it and records the crash). Answers:
 ``{"outcome": "ok"}``, ``{"outcome": "typed", "error": NAME}`` (an edgeship error) or
 ``{"outcome": "untyped", "error": NAME, "message": ...}`` (anything else: a bug).
 With ``--verify`` each file is loaded with ``verify=True`` (checked in a child first): then
-this worker must never crash or hang, whatever the file.
+this worker must never crash or hang, whatever the file. The line ``<crash>`` makes the
+worker kill itself with SIGSEGV: the test's proof that it sees a crash.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 from edgeship.errors import EdgeshipError
@@ -28,6 +30,8 @@ def main() -> None:
         path = line.strip()
         if not path:
             continue
+        if path == "<crash>":
+            os.kill(os.getpid(), signal.SIGSEGV)
         try:
             with load(path, verify=verify) as engine:
                 probe(engine)
