@@ -159,3 +159,24 @@ def check_label_range(labels: np.ndarray | None, classes: int, source: str) -> N
             f"Labels in {source} go up to {top}, but the model scores {classes} classes "
             f"(labels 0..{classes - 1}). Use the labels of this model's dataset."
         )
+
+
+def value_range(x: np.ndarray) -> tuple[float, float]:
+    """``(min, max)`` of the finite values of ``x``, rounded to 6 significant digits: the
+    ``range`` / ``calibration_range`` a model card records (0, 0 for no finite value)."""
+    arr = np.asarray(x)
+    if not arr.size:
+        return (0.0, 0.0)
+    lo, hi = float(arr.min()), float(arr.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # only then a pass to drop NaN/Inf
+        finite = arr[np.isfinite(arr)]
+        if not finite.size:
+            return (0.0, 0.0)
+        lo, hi = float(finite.min()), float(finite.max())
+    return (float(f"{lo:.6g}"), float(f"{hi:.6g}"))
+
+
+def value_ranges(samples: Samples) -> dict[str, tuple[float, float]]:
+    """:func:`value_range` of each input of ``samples``, by input name (``"x"`` for a
+    single-input file), for ``ModelCard.with_input_ranges``."""
+    return {name: value_range(arr) for name, arr in samples.inputs.items()}

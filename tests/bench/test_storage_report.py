@@ -140,7 +140,7 @@ def test_html_report_is_self_contained_with_plots(results, tmp_path):
     html = path.read_text()
     assert "<table>" in html and "Digits" in html and "http" not in html.replace("https://", "")
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 3  # distribution, Pareto, throughput vs threads
+    assert len(images) == 4  # Pareto, distribution, throughput vs threads, size
     assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
 
 

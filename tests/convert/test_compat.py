@@ -55,7 +55,7 @@ def test_opset_is_lowered_or_rejected() -> None:
 
 
 def test_target_verdicts() -> None:
-    from edgeship.convert.core import _target_check
+    from edgeship.convert.compat import target_check as _target_check
     from edgeship.convert.variants import VARIANTS
 
     spec = VARIANTS["tflite-dynamic"]

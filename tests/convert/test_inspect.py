@@ -28,9 +28,10 @@ def test_tflite_int8(digits_all: Path) -> None:
 
 
 def test_fixed_batch_makes_int8_edgetpu_ready(
-    digits_model_dir: Path, digits_samples, tmp_path: Path
+    digits_model_dir: Path, digits_samples, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--batch-size 1: static shapes, no SHAPE op; the runtime still takes any batch."""
+    """--batch-size 1: static shapes, no SHAPE op; the runtime still takes any batch. A 16x8
+    model with static shapes is still not ready: the Edge TPU runs 8-bit operators only."""
     from edgeship.convert import convert
     from edgeship.runtime import load
 
@@ -38,7 +39,7 @@ def test_fixed_batch_makes_int8_edgetpu_ready(
     manifest = convert(
         digits_model_dir / "model.keras",
         out,
-        variants="tflite-int8,onnx-fp32",
+        variants="tflite-int8,tflite-int16x8,onnx-fp32",
         options={"batch_size": 1},
         check_runtimes=False,
     )
@@ -46,6 +47,12 @@ def test_fixed_batch_makes_int8_edgetpu_ready(
     info = inspect_artifact(out / "tflite-int8.tflite", gpu_check=False)
     assert info["inputs"][0]["shape"] == [1, 8, 8, 1]
     assert info["edgetpu"] == {"ready": True, "reasons": []}
+    wide = inspect_artifact(out / "tflite-int16x8.tflite", gpu_check=False)
+    assert wide["inputs"][0]["shape"] == [1, 8, 8, 1]
+    assert wide["edgetpu"]["ready"] is False
+    assert any("int16 tensors, not 8-bit" in r for r in wide["edgetpu"]["reasons"])
+    assert main(["inspect", str(out / "tflite-int16x8.tflite"), "--no-gpu-check"]) == 0
+    assert "edge tpu ready: no" in capsys.readouterr().out
     x = digits_samples.single[:37]
     for name in ("tflite-int8.tflite", "onnx-fp32.onnx"):
         with load(out / name, verify=False) as engine:

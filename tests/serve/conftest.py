@@ -170,7 +170,7 @@ def loader():  # type: ignore[no-untyped-def]
 def server(artifacts: Artifacts) -> Iterator[Server]:
     """One server on a free loopback port holding the convert directory and the multi model."""
     srv = create_server(
-        [artifacts.convert_dir, artifacts.multi_dir],
+        [artifacts.convert_dir, artifacts.multi_dir / "multi.tflite"],
         ServeSettings(port=0, max_body_bytes=1024 * 1024, request_timeout_s=5),
         workers=2,
         loader=runtime_load(),

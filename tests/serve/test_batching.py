@@ -34,7 +34,7 @@ BATCHING = {
 @pytest.fixture(scope="module")
 def batching(artifacts, loader):
     settings = ServeSettings(port=0, request_timeout_s=30)
-    paths = [artifacts.convert_dir, artifacts.multi_dir]
+    paths = [artifacts.convert_dir, artifacts.multi_dir / "multi.tflite"]
     with (
         create_server(paths, settings, loader=loader, batching=BATCHING) as srv,
         GrpcServer(srv.app, settings, port=0) as grpc_srv,

@@ -23,10 +23,12 @@ def _png(pixels: np.ndarray, mode: str = "L") -> bytes:
 
 @pytest.mark.parametrize("model", ["tflite-fp32", "onnx-fp32", "tflite-int8"])
 def test_png_matches_engine_on_card_preprocessing(http, engines, artifacts, model):
-    raw = np.rint(artifacts.digits[7, :, :, 0] * 16)  # 0..16, the digits' raw scale
-    want = engines[model].predict((raw / 16).astype(np.float32)[None, :, :, None])[0]
+    pixels = np.rint(artifacts.digits[7, :, :, 0] * 255)  # an 8-bit image file: 0..255
+    # The card's raw domain is [0, 1/scale] = [0, 16]: 0..255 maps onto it, then * 1/16.
+    x = pixels * np.float32(16 / 255) * np.float32(1 / 16)
+    want = engines[model].predict(x.astype(np.float32)[None, :, :, None])[0]
     status, _, body = http(
-        "POST", f"/v1/models/{model}:classify?top_k=3", _png(raw), {"Content-Type": "image/png"}
+        "POST", f"/v1/models/{model}:classify?top_k=3", _png(pixels), {"Content-Type": "image/png"}
     )
     assert status == 200
     preds = json.loads(body)["predictions"]
@@ -38,10 +40,11 @@ def test_png_matches_engine_on_card_preprocessing(http, engines, artifacts, mode
 
 def test_multipart_upload_and_resized_rgb_image(http, engines):
     rng = np.random.default_rng(3)
-    rgb = rng.integers(0, 17, size=(24, 16, 3))
+    rgb = rng.integers(0, 256, size=(24, 16, 3))
     png = _png(rgb, "RGB")
     img = Image.open(io.BytesIO(png)).convert("L").resize((8, 8), Image.Resampling.BILINEAR)
-    x = (np.asarray(img, dtype=np.float32) * np.float32(1 / 16))[None, :, :, None]
+    x = np.asarray(img, dtype=np.float32) * np.float32(16 / 255) * np.float32(1 / 16)
+    x = x[None, :, :, None]
     want = engines["tflite-fp32"].predict(x)[0]
     body = (
         b'--XyZ\r\nContent-Disposition: form-data; name="image"; filename="d.png"\r\n'

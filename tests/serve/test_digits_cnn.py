@@ -45,10 +45,11 @@ def test_classify_reads_the_trained_card(digits_server, digits_samples, loader):
     assert card is not None and card.labels is not None
     pre = card.preprocessing
     x = digits_samples.single[:20]
-    raw = np.rint((x[..., 0] - pre.offset) / pre.scale)  # back to the raw 0..16 pixel values
+    assert pre.raw_domain() == (0.0, 16.0)  # raw arrays 0..16; 8-bit images map 0..255 onto it
+    raw = np.rint(x[..., 0] * 255)  # 8-bit image files of the same digits
     agree = 0
     with loader(str(out / "tflite-fp32.tflite")) as engine:
-        want = engine.predict(x.astype(np.float32))
+        want = engine.predict((raw[..., None] / 255).astype(np.float32))
     for i in range(len(x)):
         buf = io.BytesIO()
         Image.fromarray(raw[i].astype(np.uint8), "L").save(buf, format="PNG")

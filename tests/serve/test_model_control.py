@@ -13,12 +13,14 @@ import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
 from tritonclient.utils import InferenceServerException
 
-from edgeship.serve import ServeSettings, create_server
+from edgeship.serve import DiscoveryPolicy, ServeSettings, create_server
 from edgeship.serve.grpc_server import GrpcServer
 from edgeship.serve.model_control import ModelControl
 from edgeship.serve.protocol import HttpError
 
 IN = "serving_default_image:0"
+#: A repository of artifacts dropped in by hand: no manifest vouches for them.
+UNVERIFIED_OK = DiscoveryPolicy(allow_no_manifest=True)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,9 @@ def repo(artifacts, loader, tmp_path_factory):
     shutil.copy(artifacts.fp32_onnx, root / "beta.onnx")
     settings = ServeSettings(port=0)
     with (
-        create_server([root], settings, loader=loader, model_control="explicit") as srv,
+        create_server(
+            [root], settings, loader=loader, model_control="explicit", discovery=UNVERIFIED_OK
+        ) as srv,
         GrpcServer(srv.app, settings, port=0) as grpc_srv,
     ):
         h = thttp.InferenceServerClient(f"127.0.0.1:{srv.port}", connection_timeout=10)

@@ -20,7 +20,7 @@ def test_single_artifact_is_named_by_card_else_stem(artifacts, tmp_path):
     lone = tmp_path / "lone.onnx"
     shutil.copy(artifacts.fp32_onnx, lone)
     assert discover(lone) == [("lone", lone)]
-    assert [n for n, _ in discover(artifacts.multi_dir)] == ["multi"]
+    assert [n for n, _ in discover(artifacts.multi_dir / "multi.tflite")] == ["multi"]
 
 
 def test_bad_paths_give_clear_errors(tmp_path, artifacts):

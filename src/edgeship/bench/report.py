@@ -1,12 +1,12 @@
-"""Bench reports: Markdown, and one self-contained HTML file (plots as base64 PNG).
+"""Bench reports: Markdown, CSV, and one self-contained HTML file (figures as base64 PNG).
 
-Plots need matplotlib (``pip install 'edgeship[plot]'``); without it the HTML holds the
-tables and says how to get the plots.
+The table's columns come from :mod:`edgeship.bench.fields`, the figures from
+:mod:`edgeship.bench.figures`. Figures need matplotlib (``pip install 'edgeship[plot]'``);
+without it the HTML holds the tables and says how to get the figures.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -14,79 +14,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgeship.bench import by_device, plots
+from edgeship.bench import by_device, fields, figures
+from edgeship.bench.fields import placement_text as placement_text
 from edgeship.bench.storage import annotate_overhead
 from edgeship.errors import ConfigError
 from edgeship.fileio import atomic_write_text
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("variant", "variant"),
-    ("backend", "backend"),
-    ("delegate", "delegate"),
-    ("op_placement", "ops placed"),
-    ("threads", "threads"),
-    ("batch", "batch"),
-    ("scenario", "scenario"),
-    ("p50", "p50 ms"),
-    ("p90", "p90 ms"),
-    ("p99", "p99 ms"),
-    ("overhead_vs_raw_us", "vs raw µs"),
-    ("cv", "CV"),
-    ("throughput_ips", "inferences/s"),
-    ("load_ms", "load ms"),
-    ("first_ms", "first ms"),
-    ("peak_rss_mb", "peak RSS MiB"),
-    ("size_bytes", "size KiB"),
-    ("accuracy", "accuracy %"),
-)
 
-
-def placement_text(placement: dict[str, int]) -> str:
-    """``3/7 delegated (2 partitions)`` for TFLite, ``CPU 13`` or ``CUDA 40, CPU 2`` for ONNX
-    Runtime's nodes per execution provider."""
-    if "delegated" in placement:
-        return (
-            f"{placement['delegated']}/{placement['ops']} delegated "
-            f"({placement.get('partitions', 0)} partitions)"
-        )
-    return ", ".join(
-        f"{name.removesuffix('ExecutionProvider')} {count}" for name, count in placement.items()
-    )
-
-
-def _fmt(value: Any, key: str) -> str:
-    if value is None:
-        return "–"
-    if key == "op_placement":
-        return placement_text(value)
-    if key == "size_bytes":
-        return f"{value / 1024:.1f}"
-    if key == "accuracy":
-        return f"{value * 100:.2f}"
-    if key == "cv":
-        return f"{value:.2f}"
-    if key == "overhead_vs_raw_us":
-        return f"{value:+.1f}"
-    if key.startswith("throughput"):
-        return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
-    return str(value)
-
-
-def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    """:data:`COLUMNS`, led by a device column when rows come from several devices."""
-    return (by_device.DEVICE_COLUMN, *COLUMNS) if by_device.has_devices(rows) else COLUMNS
-
-
-def cells(row: dict[str, Any], cols: tuple[tuple[str, str], ...] = COLUMNS) -> list[str]:
-    """One row's table cells, in ``cols`` order (default :data:`COLUMNS`)."""
-    lat = row.get("latency_ms") or {}
-    out = []
-    for key, _ in cols:
-        value = lat.get(key) if key in ("p50", "p90", "p99", "cv") else row.get(key)
-        out.append(_fmt(value, key))
-    return out
+def table_fields(rows: list[dict[str, Any]]) -> tuple[fields.Field, ...]:
+    """The columns of the results table: :data:`edgeship.bench.fields.FIELDS` minus the
+    optional ones no row fills (a device column only for fleet runs, max QPS only after
+    ``--find-max-qps``, cold starts only with ``--cold``, samples/s only for batched or
+    offline runs)."""
+    return fields.visible(ordered(rows))
 
 
 def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -160,7 +100,8 @@ def to_markdown(results: dict[str, Any], title: str = "Benchmark") -> str:
     rows = results.get("results", [])
     lines = [f"# {title}", ""]
     lines += [f"- {line}" for line in env_lines(results.get("env") or {})]
-    lines += ["", markdown_table(rows), "", OVERHEAD_NOTE]
+    lines += ["", markdown_table(rows), ""]
+    lines += [f"- {note}" for note in column_notes(rows)]
     if by_device.has_devices(rows):
         header, body = by_device.side_by_side(rows)
         lines += ["", "## Devices side by side", "", "| " + " | ".join(header) + " |"]
@@ -177,16 +118,22 @@ def to_markdown(results: dict[str, Any], title: str = "Benchmark") -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The results table in Markdown."""
-    cols = columns(rows)
-    left = 6 + len(cols) - len(COLUMNS)
-    head = [name for _, name in cols]
+    """The results table in Markdown (also what ``edgeship bench`` prints)."""
+    cols = table_fields(rows)
     out = [
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join("---" if i < left else "---:" for i in range(len(head))) + "|",
+        "| " + " | ".join(fields.headers(cols)) + " |",
+        "|" + "|".join("---" if f.text else "---:" for f in cols) + "|",
     ]
-    out += ["| " + " | ".join(cells(r, cols)) + " |" for r in ordered(rows)]
+    out += [
+        "| " + " | ".join(c.replace("|", "\\|") for c in fields.cells(r, cols)) + " |"
+        for r in ordered(rows)
+    ]
     return "\n".join(out)
+
+
+def column_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """What the table's columns mean: the raw-overhead note and the shown headline columns."""
+    return [OVERHEAD_NOTE, *fields.notes(table_fields(rows))]
 
 
 def to_csv(results: dict[str, Any]) -> str:
@@ -219,75 +166,81 @@ def to_csv(results: dict[str, Any]) -> str:
         "peak_rss_mb",
         "size_bytes",
         "accuracy",
+        "max_qps",
+        "latency_bound_ms",
+        "meets_bound",
+        "cold_p50_ms",
         "artifact",
         "sha256",
         "error",
     ]
     writer.writerow(keys)
     for r in results.get("results", []):
-        lat = r.get("latency_ms") or {}
+        lat = dict(r.get("latency_ms") or {}, cold_p50_ms=fields.cold_p50(r))
         writer.writerow(
             ["" if (v := (lat.get(k) if k in lat else r.get(k))) is None else v for k in keys]
         )
     return buf.getvalue()
 
 
-def _img(png: bytes | None, alt: str) -> str:
-    if png is None:
-        return ""
-    data = base64.b64encode(png).decode("ascii")
-    alt = html.escape(alt)
-    return (
-        f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{alt}</figcaption></figure>"
+def html_grid(header: list[str], body: list[list[str]], text: list[bool]) -> str:
+    """An HTML table in a horizontally scrolling box; ``text`` marks the left-aligned
+    (word) columns, the others are numbers aligned right."""
+    cls = ["" if t else ' class="n"' for t in text]
+    head = "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header, strict=True))
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td{c}>{html.escape(v)}</td>" for c, v in zip(cls, line, strict=True))
+        + "</tr>"
+        for line in body
     )
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f'<div class="wide">{table}</div>'
+
+
+def html_table(rows: list[dict[str, Any]]) -> str:
+    """The results table in HTML, label columns left-aligned."""
+    cols = table_fields(rows)
+    body = [fields.cells(r, cols) for r in ordered(rows)]
+    return html_grid(fields.headers(cols), body, [f.text for f in cols])
 
 
 def to_html(results: dict[str, Any], title: str = "Benchmark") -> str:
-    """One self-contained HTML page: environment, table, plots (when matplotlib is there)."""
+    """One self-contained HTML page: environment, table, figures (when matplotlib is there)."""
     rows = results.get("results", [])
-    ok = ordered(rows)
-    cols = columns(rows)
-    head = "".join(f"<th>{html.escape(name)}</th>" for _, name in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r, cols)) + "</tr>" for r in ok
-    )
     side = _html_side_by_side(rows)
-    ok = by_device.for_plots(ok)
     env = "".join(f"<li>{html.escape(line)}</li>" for line in env_lines(results.get("env") or {}))
-    if plots.available():
-        figures = "".join(
-            [
-                _img(plots.latency_distribution(ok), "Latency distribution per configuration"),
-                _img(plots.pareto(ok), "Accuracy vs latency vs size, Pareto front in red"),
-                _img(plots.throughput(ok), "Throughput vs threads and batch"),
-            ]
-        )
-    else:
-        figures = "<p>Plots need matplotlib: <code>pip install 'edgeship[plot]'</code>.</p>"
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in column_notes(rows))
+    plotted = figures.to_html(figures.build(by_device.for_plots(ordered(rows))))
     failed = "".join(f"<li>{html.escape(_failure(r))}</li>" for r in failures(rows))
     warnings = "".join(
         f"<li>{html.escape(w)}</li>" for w in results.get("warnings", []) if "failed:" not in w
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 13px; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 7px; text-align: right; }}
-th {{ background: #f0f0f0; }} td:nth-child(-n+6) {{ text-align: left; }}
-figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
-</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <ul>{env}</ul>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
-<p>{html.escape(OVERHEAD_NOTE)}</p>
+{html_table(rows)}
+<ul class="notes">{notes}</ul>
 {side}
 {"<h2>Failed configurations</h2><ul>" + failed + "</ul>" if failed else ""}
 {"<h2>Warnings</h2><ul>" + warnings + "</ul>" if warnings else ""}
-<h2>Plots</h2>
-{figures}
+<h2>Figures</h2>
+{plotted}
 </body></html>
+"""
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; }
+td { white-space: nowrap; } td.n, th.n { text-align: right; }
+th { background: #f0f0f0; } .wide { overflow-x: auto; }
+.notes { font-size: 13px; color: #444; }
+figure { margin: 1.5em 0; } img { max-width: 100%; }
+figcaption { font-size: 13px; color: #444; }
 """
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.cli._common import add_command, csv_list, int_list
+from edgeship.cli._discovery import add_discovery_flags, discovery_policy
 from edgeship.errors import BenchError, ConfigError
 
 SUMMARY = "benchmark .tflite/.onnx artifacts: latency percentiles, throughput, memory, accuracy"
@@ -18,6 +19,7 @@ EXAMPLES = """\
       --baseline keras:runs/m/model.keras --md bench.md   # runs/m: edgeship train --out
   edgeship bench model.tflite --scenario server --find-max-qps --latency-bound-ms 5
   edgeship bench model.tflite --cold 5 --pin 0 --min-seconds 2 --runs 200
+  edgeship bench model.tflite --scenario offline --batch 1,32 --html bench.html
   edgeship bench model.onnx --provider CUDAExecutionProvider --provider CPUExecutionProvider
   edgeship bench runs/m/artifacts --cluster tcp://10.0.0.2:8786 --device pi5,jetson \
       --json fleet.json   # devices joined with: edgeship worker --cluster ... --device pi5
@@ -130,6 +132,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--csv", metavar="OUT", help="write the table as CSV")
     parser.add_argument("--md", metavar="OUT", help="write a Markdown report")
+    parser.add_argument(
+        "--html", metavar="OUT", help="write a self-contained HTML report with figures"
+    )
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no live table on stderr")
     parser.add_argument(
@@ -148,11 +153,18 @@ def register(subparsers: Any) -> None:
         default=10.0,
         help="seconds to wait for --cluster's scheduler (default 10)",
     )
+    add_discovery_flags(parser, "measure")
     parser.set_defaults(func=run)
 
 
-def expand_artifacts(items: list[str]) -> list[str]:
-    """Files as given; directories replaced by their .tflite and .onnx files (sorted)."""
+def expand_artifacts(items: list[str], policy: Any = None) -> list[str]:
+    """Files as given; a directory replaced by the variants its manifest marks ``ok``.
+
+    ``policy`` (:class:`edgeship.serve.discovery.DiscoveryPolicy`) may also take the failed
+    variants, or the .tflite/.onnx files of a directory without a manifest.
+    """
+    from edgeship.serve.discovery import discover
+
     out: list[str] = []
     for item in items:
         path = Path(item)
@@ -163,7 +175,7 @@ def expand_artifacts(items: list[str]) -> list[str]:
                     f"{path} holds no .tflite or .onnx files. "
                     "Expected artifacts from 'edgeship convert'."
                 )
-            out += [str(p) for p in found]
+            out += [str(p) for _, p in discover(path, policy)]
         elif path.is_file():
             out.append(str(path))
         else:
@@ -224,7 +236,7 @@ def build_config(args: argparse.Namespace) -> Any:
         for b in ([item] if item.startswith("keras:") else csv_list(item))
     ]
     return BenchConfig(
-        artifacts=tuple(expand_artifacts(args.artifacts)),
+        artifacts=tuple(expand_artifacts(args.artifacts, discovery_policy(args))),
         backends=tuple(csv_list(args.backend) or ["auto"]),
         threads=tuple(int_list(args.threads, "--threads")),
         batch=tuple(int_list(args.batch, "--batch")),
@@ -273,17 +285,17 @@ def fleet_target(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeship.bench import LiveTable, run_sweep, save_results
-    from edgeship.bench.report import markdown_table, to_csv, to_markdown
+    from edgeship.bench import LiveTable, fields, run_sweep, save_results
+    from edgeship.bench.report import markdown_table, table_fields, to_csv, to_html, to_markdown
     from edgeship.cli._common import print_json
     from edgeship.errors import ArtifactExistsError
     from edgeship.fileio import atomic_write_text, check_output_file
 
     config = build_config(args)
-    outputs = [out for out in (args.json, args.csv, args.md) if out and out != "-"]
+    outputs = [out for out in (args.json, args.csv, args.md, args.html) if out and out != "-"]
     if len({Path(out).resolve() for out in outputs}) < len(outputs):
         raise ConfigError(
-            f"--json, --csv and --md must name different files. Got: {', '.join(outputs)}"
+            f"--json, --csv, --md and --html must name different files. Got: {', '.join(outputs)}"
         )
     for out in outputs:  # checked before the sweep, so no result is lost at the end
         if not args.force and Path(out).exists():
@@ -307,8 +319,12 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.csv, to_csv(results))
     if args.md:
         atomic_write_text(args.md, to_markdown(results))
+    if args.html:
+        atomic_write_text(args.html, to_html(results))
     if args.json != "-":
         print(markdown_table(results["results"]))
+        for note in fields.notes(table_fields(results["results"])):  # headline columns shown
+            print(f"- {note}")
     noisy = [w for w in results.get("warnings", []) if "coefficient of variation" in w]
     for warning in results.get("warnings", []):
         if warning not in noisy or len(noisy) < 3:

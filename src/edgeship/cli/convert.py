@@ -12,6 +12,7 @@ EXAMPLES = """\
   edgeship convert runs/m/model.keras --to all --out runs/m/artifacts
   edgeship convert model.keras --to tflite-fp32,onnx-int8 --calibration cal.npz --out out
   edgeship convert model.keras --to tflite-dynamic --target-runtime tflite-runtime==2.14 --out out
+  edgeship convert model.keras --to onnx-fp32 --target-runtime onnxruntime==1.14 --strict --out out
   edgeship convert model.keras --to onnx-int8 --calibration-method entropy --opset 17 --out out
   edgeship convert saved_model/ --to all --eval eval.npz --max-accuracy-drop 0.5 --out out
   edgeship convert model.keras --to tflite-int8 --batch-size 1 --out out   # Edge TPU / NPU
@@ -52,6 +53,11 @@ def register(subparsers: Any) -> None:
         help="e.g. tflite-runtime==2.14, onnxruntime>=1.16, opset<=13: stay compatible or fail",
     )
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when --target-runtime could not be verified here (not installed)",
+    )
+    parser.add_argument(
         "--calibration-method",
         choices=("minmax", "entropy", "percentile"),
         help="onnx-int8 calibration method (default minmax)",
@@ -78,13 +84,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--debug-quant",
         action="store_true",
-        help="write per-layer quantization error of quantized variants to "
-        "<variant>.quant-debug.csv",
+        help="write the per-layer error of each quantized variant (int8, int16x8, dynamic "
+        "range, onnx-fp16) against the float model to <variant>.quant-debug.csv",
     )
     parser.add_argument(
         "--auto-keep-float",
         action="store_true",
-        help="keep the worst layers in float (up to 3) until a failing quantized variant passes",
+        help="keep layers of a failing int8 variant in float where that measurably helps "
+        "(among the 5 worst-ranked layers); name the likely cause when it cannot pass",
     )
     parser.add_argument("--force", action="store_true", help="replace existing artifacts")
     parser.add_argument(
@@ -147,6 +154,7 @@ def format_table(manifest: dict[str, Any]) -> str:
     from edgeship.convert.routes import ladder
 
     rows = [("variant", "status", "size", "max_abs_err", "top1", "acc_delta", "runtimes ok")]
+    random_inputs = str((manifest.get("data") or {}).get("eval") or "").startswith("random")
     for v in manifest.get("variants", []):
         parity = v.get("parity") or {}
         runtimes = v.get("runtimes") or {}
@@ -154,15 +162,11 @@ def format_table(manifest: dict[str, Any]) -> str:
         rows.append(
             (
                 v["name"],
-                v["status"]
-                + (
-                    f" (route {v['route']})"
-                    if v.get("route") and v["route"] != ladder(v["name"])[0].name
-                    else ""
-                ),
+                _status(v, ladder(v["name"])[0].name)
+                + (" (random inputs: agreement only)" if random_inputs else ""),
                 _size(v.get("size_bytes")),
                 _num(parity.get("max_abs_error"), "{:.2e}"),
-                _num(parity.get("top1_agreement"), "{:.4f}"),
+                _num(None if random_inputs else parity.get("top1_agreement"), "{:.4f}"),
                 _num(parity.get("accuracy_delta"), "{:+.2f}"),
                 ",".join(ok) or "-",
             )
@@ -170,9 +174,36 @@ def format_table(manifest: dict[str, Any]) -> str:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     for v in manifest.get("variants", []):
+        if v.get("target"):
+            lines.append(f"  {v['name']}: target {manifest.get('target_runtime')}: {v['target']}")
         for err in v.get("errors") or []:
-            lines.append(f"  {v['name']}: {err}")
+            lines.append(f"  {v['name']}: {_display(err)}")
+        limits = (v.get("parity") or {}).get("error_limits") or {}
+        if not limits.get("gate"):  # with labels: the accuracy gate decided; say it anyway
+            for reason in limits.get("exceeded") or []:
+                lines.append(f"  {v['name']}: beside the accuracy: {reason}")
+    if random_inputs:
+        lines.append(
+            "parity ran on random inputs (no eval data): agreement with the source model only, "
+            "no accuracy. Pass --eval with real samples."
+        )
+    lines += [f"warning: {w}" for w in manifest.get("warnings") or []]
     return "\n".join(lines)
+
+
+def _display(text: str, limit: int = 600) -> str:
+    """``text`` cut for the console (the manifest keeps it whole)."""
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _status(v: dict[str, Any], primary_route: str) -> str:
+    """ "ok", "failed", with the route where it is not the primary and an unverified target."""
+    text = v["status"]
+    if v.get("route") and v["route"] != primary_route:
+        text += f" (route {v['route']})"
+    if str(v.get("target") or "").startswith("not verified"):
+        text += ", target not verified"
+    return text
 
 
 def _num(value: Any, fmt: str) -> str:
@@ -211,7 +242,25 @@ def run(args: Any) -> int:
         _show(manifest, args)
         raise
     _show(manifest, args)
+    unverified = not_verified(manifest)
+    if args.strict and unverified:
+        print(
+            f"edgeship convert: error: --strict: {', '.join(unverified)} could not be verified "
+            f"on target {manifest.get('target_runtime')} (not installed here). Install it and "
+            "convert again, or drop --strict.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def not_verified(manifest: dict[str, Any]) -> list[str]:
+    """Variants whose ``--target-runtime`` verdict is "not verified" (runtime not installed)."""
+    return [
+        v["name"]
+        for v in manifest.get("variants", [])
+        if str(v.get("target") or "").startswith("not verified")
+    ]
 
 
 def _show(manifest: dict[str, Any], args: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def register(subparsers: Any) -> None:
         "--input",
         required=True,
         help=".npy (model-ready batch), .npz (samples: 'x' or 'x:<input>'), or an image "
-        "(.png/.jpg, preprocessed with the model card)",
+        "(.png/.jpg, 8- or 16-bit: mapped onto the card's raw range, then preprocessed)",
     )
     parser.add_argument(
         "--backend", default="auto", help="auto|litert|tflite-runtime|tf-lite|onnxruntime"
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edgeship.runtime import load
     from edgeship.runtime.preprocess import output_step, top_k
+    from edgeship.runtime.ranges import InputRangeWarning
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1. Got: {args.top_k}")
@@ -121,9 +123,13 @@ def run(args: argparse.Namespace) -> int:
                 else data[: args.limit]
             )
             labels = None if labels is None else labels[: args.limit]
-        t0 = time.perf_counter()
-        out = engine.predict(data)
-        predict_ms = (time.perf_counter() - t0) * 1000
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputRangeWarning)
+            t0 = time.perf_counter()
+            out = engine.predict(data, check_finite=True)
+            predict_ms = (time.perf_counter() - t0) * 1000
+        for warning in caught:
+            print(f"edgeship predict: warning: {warning.message}", file=sys.stderr)
         first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
         card = engine.card
         names = card.labels if card is not None else None
@@ -150,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
             "total_ms": round((time.perf_counter() - start) * 1000, 3),
         }
         if labels is not None and rows:
+            from edgeship.samples import check_label_range
+
+            classes = int(first.shape[-1]) if first.ndim >= 2 else 1
+            check_label_range(labels, classes, f"--input {args.input}")
+            names = names if names is not None and len(names) == classes else None
             hits = [
                 row[0][0] == (names[int(y)] if names else str(int(y)))
                 for row, y in zip(rows, labels, strict=False)

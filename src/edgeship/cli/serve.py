@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from edgeship.cli._common import add_command, print_json
+from edgeship.cli._discovery import add_discovery_flags, discovery_policy
 from edgeship.errors import ConfigError
 
 SUMMARY = "serve artifacts: KServe v2 over HTTP and gRPC (tritonclient), TF Serving REST, classify"
@@ -18,6 +19,8 @@ EXAMPLES = """\
   curl -X POST localhost:8000/v1/models/tflite-fp32:predict -d '{"instances": [...]}'
   curl -X POST localhost:8000/v1/models/tflite-fp32:classify?top_k=3 --data-binary @digit.png
   edgeship serve model.tflite --port 8080 --workers 2   # one file: named by its card or stem
+  edgeship serve out/tflite-int8.tflite out/onnx-fp32.onnx   # one card: <card>-<variant> names
+  edgeship serve --name digits=out/tflite-int8.tflite --name digits-onnx=out/onnx-fp32.onnx
   edgeship serve runs/m/artifacts --processes 4   # 4 processes, own engines; HTTP only
   curl -X POST localhost:8080/v2/repository/index   # lists the names it serves
   edgeship serve runs/m/artifacts --host 0.0.0.0 --token-file token.txt \\
@@ -37,7 +40,15 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 def register(subparsers: Any) -> None:
     parser = add_command(subparsers, "serve", SUMMARY, EXAMPLES)
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="artifact file(s) or directory")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="artifact file(s) or directory")
+    parser.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="serve the artifact file PATH as NAME (renames it when PATH is served already); "
+        "repeatable",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
     parser.add_argument("--workers", type=int, default=1, help="engines per model (default 1)")
@@ -76,6 +87,7 @@ def register(subparsers: Any) -> None:
         choices=("none", "explicit"),
         help="explicit: clients may load/unload models of PATH (POST /v2/repository/...)",
     )
+    add_discovery_flags(parser, "serve")
     parser.add_argument("--json", action="store_true", help="print the URL and models as JSON")
     parser.set_defaults(func=run)
 
@@ -86,6 +98,7 @@ def run(args: Any) -> int:
     from edgeship.serve import ServeSettings, create_server, read_token_file
     from edgeship.serve.batching import parse_batching_spec
 
+    names = _names(args)
     if not 0 < args.max_body_mb <= 4096:
         raise ConfigError(f"--max-body-mb must lie in (0, 4096]. Got: {args.max_body_mb}")
     if not 1 <= args.processes <= 64:
@@ -137,6 +150,8 @@ def run(args: Any) -> int:
             workers=args.workers,
             batching=batching,
             model_control=args.model_control,
+            discovery=discovery_policy(args),
+            names=names,
         )
     except OSError as exc:
         raise ConfigError(f"Cannot listen on {args.host}:{args.port}: {exc}") from exc
@@ -169,7 +184,8 @@ def run(args: Any) -> int:
 
         server.app.registry.close()  # loaded once to check the paths; each worker loads its own
         options = {"backend": args.backend, "threads": args.threads, "workers": args.workers,
-                   "batching": batching}  # fmt: skip
+                   "batching": batching, "names": names,
+                   "discovery": discovery_policy(args)}  # fmt: skip
         return serve_processes(
             args.paths, settings, server.socket, args.processes, options, announce=announce
         )
@@ -189,6 +205,28 @@ def run(args: Any) -> int:
             grpc_server.stop()
         server.app.registry.close()
     return 0
+
+
+def _names(args: Any) -> dict[str, str]:
+    """``--name NAME=PATH`` options as ``{name: path}``, checked against the other options."""
+    from edgeship.serve.naming import parse_name
+
+    names: dict[str, str] = {}
+    for spec in args.name:
+        name, path = parse_name(spec)
+        if name in names:
+            raise ConfigError(f"--name {name} is given twice. Give each model one name.")
+        names[name] = path
+    if not args.paths and not names:
+        raise ConfigError(
+            "Expected an artifact file or directory to serve (PATH or --name NAME=PATH). Got none."
+        )
+    if names and args.model_control != "none":
+        raise ConfigError(
+            "--name cannot be combined with --model-control explicit: the model repository "
+            "names models by their paths. Drop one of them."
+        )
+    return names
 
 
 def _start_grpc(server: Any, port: int) -> Any:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edgeship.convert.variants import MAX_OPSET, MIN_OPSET, ConvertOptions
-from edgeship.errors import ConfigError
+from edgeship.convert.variants import MAX_OPSET, MIN_OPSET, ConvertOptions, VariantSpec
+from edgeship.convert.worker import WorkerCrashed
+from edgeship.errors import ConfigError, EdgeshipError
 
 _SPEC = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.\-]*)\s*(==|>=|<=|=|>|<)\s*([0-9][0-9.]*)\s*$")
 _ALIASES = {
@@ -153,7 +156,7 @@ def installed_interpreters(fmt: str) -> dict[str, str]:
 
 
 def run_on_backend(path: str, backend: str, inputs: dict[str, np.ndarray]) -> str:
-    """Load ``path`` on ``backend`` and run one sample; ``"ok"`` or the first error line."""
+    """Load ``path`` on ``backend`` and run one sample; ``"ok"`` or the whole error text."""
     from edgeship.runtime import load
 
     try:
@@ -165,6 +168,56 @@ def run_on_backend(path: str, backend: str, inputs: dict[str, np.ndarray]) -> st
             feed = {mapping[k]: v[:1] for k, v in inputs.items()}
             engine.predict(feed if len(feed) > 1 else next(iter(feed.values())))
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        return f"{type(exc).__name__}: {text}"
     return "ok"
+
+
+def runtime_verdicts(
+    workers: tuple[Any, Any],
+    path: Path,
+    spec: VariantSpec,
+    inputs: dict[str, np.ndarray],
+) -> dict[str, str]:
+    """Run ``path`` on every installed interpreter, each in a child process.
+
+    ``tf-lite`` runs in the converter process (TensorFlow is loaded there already); the other
+    interpreters run in a second child that never imports TensorFlow, because tflite-runtime
+    fails inside a process that holds TensorFlow.
+    """
+    found: dict[str, str] = {}
+    sample = {k: v[:1] for k, v in inputs.items()}
+    for backend, version in installed_interpreters(spec.format.value).items():
+        worker = workers[0] if backend == "tf-lite" else workers[1]
+        try:
+            found[f"{backend} {version}"] = worker.call(
+                "check", path=str(path), backend=backend, inputs=sample
+            )
+        except WorkerCrashed as exc:
+            found[f"{backend} {version}"] = f"crashed ({exc.signal_name or 'exit'})"
+        except EdgeshipError as exc:
+            found[f"{backend} {version}"] = str(exc)
+    return found
+
+
+def target_check(
+    target: TargetRuntime | None, spec: VariantSpec, runtimes: dict[str, str]
+) -> tuple[list[str], str | None]:
+    """Errors and a verdict for ``target``: verified on an installed matching interpreter,
+    or not verifiable here (the settings were still chosen for it)."""
+    if target is None or target.format != spec.format.value:
+        return [], None
+    if target.name == "opset":
+        return [], f"built for {target}"
+    for key, verdict in runtimes.items():
+        name, _, version = key.partition(" ")
+        if name == target.name and target.allows(version):
+            if verdict != "ok":
+                return [f"does not run on target {target}: {verdict}"], f"fails on {key}"
+            return [], f"runs on {key}"
+    installed = [k for k in runtimes if k.partition(" ")[0] == target.name]
+    return [], (
+        f"not verified: no {target} installed here"
+        + (f" (found {', '.join(installed)})" if installed else "")
+        + "; settings were chosen for it"
+    )

@@ -6,6 +6,7 @@ import math
 import os
 import shutil
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,13 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from edgeship.card import CARD_FILENAME, TensorInfo
-from edgeship.convert import prepare
+from edgeship.card import CARD_FILENAME, ModelCard, TensorInfo
+from edgeship.convert import prepare, staging
+from edgeship.convert import ranges as value_ranges
 from edgeship.convert.compat import (
     TargetRuntime,
-    installed_interpreters,
     parse_target,
     plan_for_target,
+    runtime_verdicts,
+    target_check,
 )
 from edgeship.convert.manifest import (
     MANIFEST_FILENAME,
@@ -58,12 +61,14 @@ def convert(
 
     Args:
         model_path: ``.keras``/``.h5`` file or SavedModel directory (card beside it is used).
-        out_dir: where ``<variant>.tflite|.onnx``, ``manifest.json`` and the card go.
+        out_dir: where ``<variant>.tflite|.onnx``, ``manifest.json`` and the card go. They
+            are built in a staging folder beside it, swapped in whole at the end (see
+            :mod:`edgeship.convert.staging`): an interrupted convert leaves it as it was.
         variants: names from :data:`VARIANTS`, a comma-separated string, or ``"all"``.
         calibration: ``.npz``, dataset name, or None for the card's ``calibration.npz``.
         eval_data: ``.npz``, dataset name, or None for the card's ``eval.npz``.
         max_accuracy_drop: largest accepted accuracy drop in percentage points.
-        force: replace artifacts already in ``out_dir``.
+        force: replace the convert output already in ``out_dir`` (all of it).
         target_runtime: e.g. ``"tflite-runtime==2.14"``; settings are chosen to stay
             compatible and variants it cannot run fail.
         progress: ``progress(step, done, total)`` callback.
@@ -107,8 +112,45 @@ def convert(
         # Fail on bad data before anything is written or TensorFlow starts.
         prepare.eval_data(eval_data, source, card, card.inputs)
         prepare.calibration_data(calibration, source, card, card.inputs, specs, opts)
-    out = Path(out_dir)
-    prepare.prepare_out_dir(out, force)
+    final = Path(out_dir)
+    prepare.prepare_out_dir(final, force)
+    with staging.staged(final) as stage:
+        manifest = _convert_staged(
+            stage, source, card, specs, opts, notes, target, eval_data, calibration,
+            max_accuracy_drop, check_runtimes, progress,
+        )  # fmt: skip
+        manifest = staging.relocate(manifest, stage, final)  # messages name the final paths
+        write_manifest(stage, manifest)  # last: it vouches for everything written before
+        staging.commit(stage, final)
+    failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
+    if failed:
+        lines = "; ".join(  # cut for display only: the manifest keeps every error whole
+            f"{v['name']}: {textwrap.shorten(' / '.join(v['errors']), 400, placeholder=' ...')}"
+            for v in failed
+        )
+        raise ParityError(
+            f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. They are marked "
+            f"'failed' in {final / MANIFEST_FILENAME} (files that were built are kept).",
+            failures=[v["name"] for v in failed],
+        )
+    return manifest
+
+
+def _convert_staged(
+    out: Path,
+    source: Path,
+    card: ModelCard | None,
+    specs: tuple[VariantSpec, ...],
+    opts: ConvertOptions,
+    notes: list[str],
+    target: TargetRuntime | None,
+    eval_data: str | os.PathLike[str] | None,
+    calibration: str | os.PathLike[str] | None,
+    max_accuracy_drop: float,
+    check_runtimes: bool,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """Build, check and record every variant (and the card) in the staging folder ``out``."""
     notify = progress or (lambda step, done, total: None)
     workdir = Path(tempfile.mkdtemp(prefix="edgeship-convert-"))
     try:
@@ -134,6 +176,9 @@ def convert(
             if len(classifiers) == 1:  # labels of a one-classifier model index its scores
                 check_label_range(labels, int(np.shape(classifiers[0])[1]), str(eval_from))
             timings = {k: round(v, 3) for k, v in timings.items()}
+            ranges, warnings = value_ranges.data_fields(
+                cal_inputs, eval_inputs, str(eval_from), card
+            )
             manifest = new_manifest(
                 source,
                 info["kind"],
@@ -145,8 +190,10 @@ def convert(
                     "calibration": cal_from,
                     "eval": eval_from,
                     "eval_samples": len(reference[0]),
+                    **ranges,
                 },
                 notes=notes,
+                warnings=warnings,
                 timings=timings,
             )
             job = _Job(
@@ -156,21 +203,14 @@ def convert(
             for index, spec in enumerate(specs):
                 notify(spec.name, index, len(specs))
                 record = _build(job, spec, opts)
+                if spec.needs_calibration or spec.name == "onnx-int8":
+                    record["calibration_range"] = ranges["calibration_range"]
                 manifest["variants"].append(record)
             notify("done", len(specs), len(specs))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if card is not None:
-        card.save(out)
-    write_manifest(out, manifest)
-    failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
-    if failed:
-        lines = "; ".join(f"{v['name']}: {' / '.join(v['errors'])[:400]}" for v in failed)
-        raise ParityError(
-            f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. They are marked "
-            f"'failed' in {out / MANIFEST_FILENAME} (files that were built are kept).",
-            failures=[v["name"] for v in failed],
-        )
+        value_ranges.card_with_calibration(card, ranges["calibration_range"]).save(out)
     return manifest
 
 
@@ -190,40 +230,20 @@ class _Job:
     check_runtimes: bool
 
 
-AUTO_KEEP_FLOAT_ROUNDS = 3
-
-
 def _build(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
-    """Build one variant along its route ladder; with ``auto_keep_float``, retry a failing one
-    with its worst layers kept in float (one more layer per round) until it passes."""
+    """Build one variant along its route ladder; with ``auto_keep_float``, search the layers
+    of a failing one to keep in float (:mod:`edgeship.convert.keep_float`)."""
     record = _ladder(job, spec, opts)
     calibrated = spec.needs_calibration or spec.name == "onnx-int8"
     if not opts.auto_keep_float or not calibrated or record["status"] == STATUS_OK:
         return record
-    keep = list(opts.keep_float)
-    tried: list[str] = []
-    debug_opts = opts.with_changes(debug_quant=True)
-    if "worst_layers" not in (record.get("params") or {}):
-        record = _build_one(job, spec, debug_opts, record["route"])
-    candidates = [w for w in (record.get("params") or {}).get("worst_layers", []) if w not in keep]
-    for candidate in candidates:
-        if len(tried) >= AUTO_KEEP_FLOAT_ROUNDS or record["status"] == STATUS_OK:
-            break
-        trial = _build_one(
-            job, spec, debug_opts.with_changes(keep_float=(*keep, candidate)), record["route"]
-        )
-        if trial.get("parity") is None:
-            continue  # this layer cannot stay float here (e.g. int8 I/O would break)
-        keep.append(candidate)
-        tried.append(candidate)
-        record = trial
-    if artifact_fields(job.out / spec.filename)["sha256"] != record.get("sha256"):
-        # a rejected trial replaced the file: build the kept configuration again
-        record = _build_one(
-            job, spec, debug_opts.with_changes(keep_float=tuple(keep)), record["route"]
-        )
-    record.setdefault("params", {})["auto_keep_float"] = tried
-    return record
+    from edgeship.convert.keep_float import auto_keep_float
+
+    route = record["route"]
+    return auto_keep_float(
+        lambda o: _build_one(job, spec, o, route) | {"route": route},
+        spec, opts, record, job.out, job.reference, job.eval_inputs,
+    )  # fmt: skip
 
 
 def _ladder(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any]:
@@ -290,7 +310,11 @@ def _build_one(
             variant=spec.name,
             path=str(path),
             options=opts.to_dict(),
-            calibration=cal_inputs if spec.needs_calibration or spec.name == "onnx-int8" else None,
+            calibration=(
+                cal_inputs
+                if spec.needs_calibration or spec.name == "onnx-int8" or opts.debug_quant
+                else None
+            ),
             route=route,
         )
     except WorkerCrashed as exc:
@@ -302,9 +326,9 @@ def _build_one(
     record.update(artifact_fields(path))
     record.update(params=params, seconds=seconds, parity=None, runtimes={})
     if not errors and path.is_file():
-        runtimes = _runtimes(workers, path, spec, eval_inputs) if check_runtimes else {}
+        runtimes = runtime_verdicts(workers, path, spec, eval_inputs) if check_runtimes else {}
         record["runtimes"] = runtimes
-        target_errors, verdict = _target_check(target, spec, runtimes)
+        target_errors, verdict = target_check(target, spec, runtimes)
         errors += target_errors
         if verdict is not None:
             record["target"] = verdict
@@ -339,53 +363,3 @@ def _parity(
     result = compare(reference, got, output_names, labels)
     result["backend"] = backend
     return result
-
-
-def _runtimes(
-    workers: tuple[ConverterWorker, ConverterWorker],
-    path: Path,
-    spec: VariantSpec,
-    inputs: dict[str, np.ndarray],
-) -> dict[str, str]:
-    """Run ``path`` on every installed interpreter, each in a child process.
-
-    ``tf-lite`` runs in the converter process (TensorFlow is loaded there already); the other
-    interpreters run in a second child that never imports TensorFlow, because tflite-runtime
-    fails inside a process that holds TensorFlow.
-    """
-    found: dict[str, str] = {}
-    sample = {k: v[:1] for k, v in inputs.items()}
-    for backend, version in installed_interpreters(spec.format.value).items():
-        worker = workers[0] if backend == "tf-lite" else workers[1]
-        try:
-            found[f"{backend} {version}"] = worker.call(
-                "check", path=str(path), backend=backend, inputs=sample
-            )
-        except WorkerCrashed as exc:
-            found[f"{backend} {version}"] = f"crashed ({exc.signal_name or 'exit'})"
-        except EdgeshipError as exc:
-            found[f"{backend} {version}"] = str(exc)[:300]
-    return found
-
-
-def _target_check(
-    target: TargetRuntime | None, spec: VariantSpec, runtimes: dict[str, str]
-) -> tuple[list[str], str | None]:
-    """Errors and a verdict for ``target``: verified on an installed matching interpreter,
-    or not verifiable here (the settings were still chosen for it)."""
-    if target is None or target.format != spec.format.value:
-        return [], None
-    if target.name == "opset":
-        return [], f"built for {target}"
-    for key, verdict in runtimes.items():
-        name, _, version = key.partition(" ")
-        if name == target.name and target.allows(version):
-            if verdict != "ok":
-                return [f"does not run on target {target}: {verdict}"], f"fails on {key}"
-            return [], f"runs on {key}"
-    installed = [k for k in runtimes if k.partition(" ")[0] == target.name]
-    return [], (
-        f"not verified: no {target} installed here"
-        + (f" (found {', '.join(installed)})" if installed else "")
-        + "; settings were chosen for it"
-    )

@@ -34,6 +34,8 @@ EDGETPU_OPS = frozenset(
     }
 )  # fmt: skip
 _EIGHT_BIT = {"int8", "uint8"}
+#: Integer tensor types wider than the Edge TPU's 8 bits (the activations of 16x8 models).
+_WIDE_INTEGERS = frozenset({"int16", "uint16"})
 _SCHEMAS = ("ai_edge_litert.schema_py_generated", "tensorflow.lite.python.schema_py_generated")
 
 
@@ -127,6 +129,12 @@ def _describe_tflite(schema: Any, model: Any) -> dict[str, Any]:
             floats = sorted({t["dtype"] for t in used if t["dtype"] in ("float32", "float16")})
             if floats and name not in ("QUANTIZE", "DEQUANTIZE"):
                 reasons.append(f"operator {name} runs in {'/'.join(floats)}, not 8-bit")
+            wide = sorted({t["dtype"] for t in used if t["dtype"] in _WIDE_INTEGERS})
+            if wide:
+                reasons.append(
+                    f"operator {name} runs on {'/'.join(wide)} tensors, not 8-bit (the Edge TPU "
+                    "runs 8-bit integer operators only: convert tflite-int8)"
+                )
         dynamic = [t["name"] for t in tensors if any(d is None for d in t["shape"])]
         if dynamic:
             reasons.append(

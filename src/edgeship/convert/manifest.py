@@ -13,6 +13,13 @@ Layout::
 ``params.float_ops`` lists the operators a fallback route left in float;
 ``params.integer_inputs`` the integer inputs a full-integer TFLite variant kept as given.
      "versions": {package: version}}
+
+Optional fields: ``data.calibration_range`` / ``data.eval_range`` (``{input: [min, max]}``),
+``warnings`` (e.g. calibration data outside the eval data's range), per variant
+``calibration_range`` (calibrated variants), ``target`` (the ``--target-runtime`` verdict)
+and ``parity.error_limits`` (``{"gate": bool, "exceeded": [...]}``: the error limits of the
+variant, a gate without labels, reported beside the accuracy with them). Error strings are
+kept whole; only the console cuts them.
 """
 
 from __future__ import annotations

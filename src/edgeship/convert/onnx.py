@@ -69,7 +69,7 @@ def to_onnx(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
     except Exception as exc:
         raise ConversionError(
             f"ONNX conversion of {spec.variant.name} failed: {type(exc).__name__}: "
-            f"{str(exc).strip()[:600]}. Try another --opset, or replace unsupported layers."
+            f"{str(exc).strip()}. Try another --opset, or replace unsupported layers."
         ) from exc
     params["convert_seconds"] = round(time.perf_counter() - started, 3)
     repairs = model._cache.get(f"onnx-repairs:{spec.options.opset}")
@@ -104,6 +104,8 @@ def _fp16(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[st
     with atomic_path(path) as tmp:
         onnx.save(proto, str(tmp))
     params: dict[str, Any] = {"keep_io_types": True}
+    if spec.options.debug_quant:
+        params.update(_debug(model, _fp32_file(model, spec.options.opset), Path(path), spec))
     if integer:
         params["integer_path_nodes_float32"] = len(integer)
     if loops:
@@ -170,7 +172,8 @@ def _dynamic(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict
             per_channel=False,
             nodes_to_exclude=list(spec.options.keep_float),
         )
-    return {"weights": "uint8", "activations": "dynamic uint8"}
+    extra = _debug(model, source, Path(path), spec) if spec.options.debug_quant else {}
+    return extra | {"weights": "uint8", "activations": "dynamic uint8"}
 
 
 class _Reader:
@@ -239,18 +242,7 @@ def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
             calibrate_method=getattr(q.CalibrationMethod, _METHODS[opts.calibration_method]),
             nodes_to_exclude=keep,
         )
-    extra: dict[str, Any] = {}
-    if opts.debug_quant:
-        from edgeship.convert.debug import onnx_layer_errors
-
-        csv_path = Path(path).with_name(f"{spec.variant.name}.quant-debug.csv")
-        try:
-            worst = onnx_layer_errors(
-                prepared, Path(path), _Reader(batches), model.workdir, csv_path
-            )
-            extra = {"quant_debug": csv_path.name, "worst_layers": worst}
-        except Exception as exc:
-            extra = {"quant_debug_error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    extra = _debug(model, prepared, Path(path), spec) if opts.debug_quant else {}
     return extra | {
         "format": "QDQ",
         "activations": opts.activation_type.value,
@@ -259,6 +251,26 @@ def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
         "calibration_method": opts.calibration_method.value,
         "calibration_samples": len(batches),
         "keep_float": keep,
+    }
+
+
+def _debug(model: SourceModel, fp32: Path, path: Path, spec: ConversionSpec) -> dict[str, Any]:
+    """Per-layer error of the quantized artifact against its float source (``--debug-quant``)."""
+    from edgeship.convert.onnx_debug import onnx_layer_errors
+
+    if not spec.calibration:
+        return {"quant_debug_error": "no calibration samples to run the debugger on (pass "
+                "--calibration FILE.npz or a dataset name)"}  # fmt: skip
+    csv_path = path.with_name(f"{spec.variant.name}.quant-debug.csv")
+    try:
+        batches = spec.calibration_batches()
+        worst = onnx_layer_errors(fp32, path, _Reader(batches), model.workdir, csv_path)
+    except Exception as exc:
+        return {"quant_debug_error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "quant_debug": csv_path.name,
+        "worst_layers": worst,
+        "float_bytes": fp32.stat().st_size,
     }
 
 

@@ -106,7 +106,7 @@ def validate(proto: Any) -> None:
         which = f" Operators that are not ONNX: {unknown}." if unknown else ""
         raise ConversionError(
             f"The ONNX graph from tf2onnx is invalid: {type(exc).__name__}: "
-            f"{str(exc).strip()[:400]}.{which} Expected a graph onnxruntime can load. Replace "
+            f"{str(exc).strip()}.{which} Expected a graph onnxruntime can load. Replace "
             "the layer that produces it, or try another --opset."
         ) from exc
 

@@ -199,8 +199,16 @@ def _worst(entries: list[dict[str, Any]], key: str, pick: Any) -> float | None:
 
 
 def check(result: dict[str, Any], tolerance: Tolerance, max_accuracy_drop: float) -> list[str]:
-    """Return the reasons ``result`` fails ``tolerance`` and the accuracy gate (empty = pass)."""
-    reasons: list[str] = []
+    """Return the reasons ``result`` fails ``tolerance`` and the accuracy gate (empty = pass).
+
+    The ``unlabeled_*`` limits of ``tolerance`` gate when ``result`` has no accuracy (no
+    labels); either way their verdict is recorded in ``result["error_limits"]``:
+    ``{"gate": bool, "exceeded": [reasons]}``.
+    """
+    exceeded = _unlabeled_reasons(result, tolerance)
+    gate = result.get("accuracy_delta") is None
+    result["error_limits"] = {"gate": gate, "exceeded": exceeded}
+    reasons: list[str] = list(exceeded) if gate else []
     for out in result["outputs"]:
         name = out["name"]
         if out.get("error"):
@@ -232,4 +240,26 @@ def check(result: dict[str, Any], tolerance: Tolerance, max_accuracy_drop: float
             f"accuracy dropped {-delta:.2f} points (source {result['source_accuracy']:.4f}, "
             f"artifact {result['accuracy']:.4f}); max allowed drop is {max_accuracy_drop} points"
         )
+    return reasons
+
+
+def _unlabeled_reasons(result: dict[str, Any], tolerance: Tolerance) -> list[str]:
+    """Where ``result`` exceeds the error limits ``tolerance`` sets for data without labels."""
+    reasons: list[str] = []
+    for out in result["outputs"]:
+        name, error, cosine = out["name"], out.get("max_abs_error"), out.get("cosine")
+        if error is None or cosine is None:
+            continue  # shape mismatch or NaN: check() names those already
+        if tolerance.unlabeled_atol is not None:
+            limit = tolerance.unlabeled_atol + tolerance.unlabeled_rtol * out["reference_max_abs"]
+            if error > limit:
+                reasons.append(
+                    f"output {name!r} max_abs_error {error:.3g} > {limit:.3g} (error limit "
+                    "without labels)"
+                )
+        if tolerance.unlabeled_min_cosine is not None and cosine < tolerance.unlabeled_min_cosine:
+            reasons.append(
+                f"output {name!r} cosine {cosine:.6f} < {tolerance.unlabeled_min_cosine} "
+                "(error limit without labels)"
+            )
     return reasons

@@ -13,7 +13,7 @@ import numpy as np
 from edgeship.card import CARD_FILENAME, ModelCard, load_card
 from edgeship.convert import calibration as calib
 from edgeship.convert.manifest import MANIFEST_FILENAME
-from edgeship.convert.variants import ConvertOptions, VariantSpec
+from edgeship.convert.variants import ConvertOptions, Precision, VariantSpec
 from edgeship.errors import ArtifactExistsError, ConfigError, DatasetError, ModelLoadError
 from edgeship.fileio import make_dirs
 
@@ -86,9 +86,8 @@ def prepare_out_dir(out: Path, force: bool) -> None:
             f"{out} already holds {', '.join(existing[:6])}. Expected an empty output directory; "
             "pass --force (force=True) to replace them."
         )
-    make_dirs(out)
-    # A stale manifest would vouch for files that are about to change.
-    (out / MANIFEST_FILENAME).unlink(missing_ok=True)
+    # Nothing is written here: convert builds beside ``out`` and swaps the folder in whole.
+    make_dirs(out.parent)
 
 
 def card_for(source: Path) -> ModelCard | None:
@@ -124,9 +123,13 @@ def calibration_data(
     opts: ConvertOptions,
 ) -> tuple[dict[str, np.ndarray] | None, str | None]:
     needed = any(s.needs_calibration or s.name == "onnx-int8" for s in specs)
-    if not needed and given is None:
+    # --debug-quant of dynamic-range and fp16 variants runs on calibration samples too.
+    wanted = opts.debug_quant and any(s.precision is not Precision.FP32 for s in specs)
+    if not needed and not wanted and given is None:
         return None, None
     path = given if given is not None else calib.find_default(source, card, "calibration")
+    if path is None and not needed:
+        return None, None
     if path is None:
         names = [s.name for s in specs if s.needs_calibration or s.name == "onnx-int8"]
         raise DatasetError(

@@ -104,7 +104,5 @@ def explain_runtime_failures(runtimes: dict[str, str], variant: str, route: str)
             if variant == "tflite-int16x8"
             else "build another variant, or replace the layer that produces it"
         )
-        out.append(
-            f"{runtime} {what} in {variant} (route {route}): {verdict[:200]}. To ship it, {fix}."
-        )
+        out.append(f"{runtime} {what} in {variant} (route {route}): {verdict}. To ship it, {fix}.")
     return out

@@ -57,28 +57,37 @@ def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dic
     if integer_inputs and spec.variant.needs_calibration:
         params["integer_inputs"] = integer_inputs  # kept as given; the float part is quantized
     atomic_write_bytes(path, flatbuffer)
-    if spec.options.debug_quant and spec.variant.needs_calibration:
-        params.update(_debug(tf, model, Path(path), spec))
+    if spec.options.debug_quant and _quantized(spec):
+        params.update(_debug(tf, model, Path(path), spec, flatbuffer))
     return params
 
 
-def _debug(tf: Any, model: SourceModel, path: Path, spec: ConversionSpec) -> dict[str, Any]:
-    """Per-layer error of this variant's quantization (a fresh converter, float I/O)."""
+def _debug(
+    tf: Any, model: SourceModel, path: Path, spec: ConversionSpec, artifact: bytes
+) -> dict[str, Any]:
+    """Per-layer error of the artifact just written against a float model of its route."""
     from edgeship.convert.debug import tflite_layer_errors
 
-    converter, params = _make_converter(tf, model, spec)
-    keyed = params["route"] != "frozen_concrete_function"
-    _configure(tf, converter, spec, keyed)
-    converter.inference_input_type = tf.float32
-    converter.inference_output_type = tf.float32
-    batches = spec.calibration_batches()
+    if not spec.calibration:
+        return {"quant_debug_error": "no calibration samples to run the debugger on (pass "
+                "--calibration FILE.npz or a dataset name)"}  # fmt: skip
     csv_path = path.with_name(f"{spec.variant.name}.quant-debug.csv")
     try:
-        # The debugger feeds lists in input order (it does not take signature dicts).
-        worst = tflite_layer_errors(tf, converter, lambda: _samples(batches, False), csv_path)
+        batches = spec.calibration_batches()
+        converter, _ = _make_converter(tf, model, spec)  # no optimizations: float32
+        reference = converter.convert()
+        # The interpreters take lists in input order (not signature dicts).
+        worst = tflite_layer_errors(
+            tf, artifact, reference, lambda: _samples(batches, False), csv_path
+        )
     except Exception as exc:
-        return {"quant_debug_error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-    return {"quant_debug": csv_path.name, "worst_layers": worst}
+        return {"quant_debug_error": f"{type(exc).__name__}: {exc}"}
+    return {"quant_debug": csv_path.name, "worst_layers": worst, "float_bytes": len(reference)}
+
+
+def _quantized(spec: ConversionSpec) -> bool:
+    """Variants with integer tensors or weights (``--debug-quant`` measures them)."""
+    return spec.variant.needs_calibration or spec.variant.precision is Precision.DYNAMIC
 
 
 def _make_converter(
@@ -137,23 +146,33 @@ def _configure(tf: Any, converter: Any, spec: ConversionSpec, keyed: bool) -> di
 
 
 def _convert_keep_float(tf: Any, converter: Any, spec: ConversionSpec) -> tuple[bytes, list[str]]:
-    """Selective quantization: the named layers stay float (QuantizationDebugger denylist).
+    """Selective quantization: the named layers stay float (MLIR quantizer denylist).
 
     Returns the model and the names that are tensors of it (those kept in float).
     """
-    batches = spec.calibration_batches()
-    options = tf.lite.experimental.QuantizationDebugOptions(
-        denylisted_nodes=list(spec.options.keep_float)
+    if spec.variant.precision is Precision.INT16X8:
+        raise ConfigError(
+            "--keep-float cannot build tflite-int16x8: TFLite's selective quantization makes "
+            "int8 activations only, so the file would not be the 16x8 model its name promises. "
+            "Keep layers in float in tflite-int8 or tflite-int8-float-io instead."
+        )
+    from tensorflow.lite.python import convert as tfl_convert
+
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+    kept = _tensors_named(tf, calibrated, spec.options.keep_float)
+    model = bytes(
+        tfl_convert.mlir_quantize(
+            calibrated,
+            disable_per_channel=converter._experimental_disable_per_channel,
+            denylisted_nodes=list(spec.options.keep_float),
+            # the same dense-layer scheme as the variant without kept layers
+            disable_per_channel_for_dense_layers=not spec.options.tflite_int8_per_channel_dense,
+        )
     )
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter,
-        debug_dataset=lambda: _samples(batches, keyed=False),
-        debug_options=options,
-    )
-    kept = _tensors_named(tf, debugger.calibrated_model, spec.options.keep_float)
-    model = bytes(debugger.get_nondebug_quantized_model())
     if spec.variant.precision is Precision.INT8:
-        # The debugger's model keeps float I/O; tflite-int8 promises int8 input and output.
+        # The quantizer's model keeps float I/O; tflite-int8 promises int8 input and output.
         from tensorflow.lite.python.util import modify_model_io_type
 
         model = bytes(modify_model_io_type(model, tf.int8, tf.int8))
@@ -210,7 +229,7 @@ def float_ops(tf: Any, flatbuffer: bytes) -> list[str]:
 
 def _explain(variant: str, exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    head = " ".join(line.strip() for line in text[:6])[:600]
+    head = " ".join(line.strip() for line in text if line.strip())  # whole: the manifest keeps it
     hint = "Replace unsupported layers with built-in Keras layers"
     if "16x8" in head:
         hint = (

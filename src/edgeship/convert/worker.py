@@ -61,8 +61,9 @@ class ConverterWorker:
     def __enter__(self) -> ConverterWorker:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        # Interrupted (Ctrl-C, SIGTERM, an error): the child may be busy converting; stop it now.
+        self.close(wait=kind is None)
 
     def call(self, command: str, timeout: float | None = CALL_TIMEOUT, **kwargs: Any) -> Any:
         """Run ``command`` in the child and return its result.
@@ -101,14 +102,14 @@ class ConverterWorker:
         kind, message = payload
         raise _rebuild_error(kind, message)
 
-    def close(self) -> None:
-        """Stop the child (politely, then by force)."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the child: politely (up to 10 s), then by force; at once when not ``wait``."""
         if self._process is None:
             return
         try:
-            if self._conn is not None and self._process.poll() is None:
+            if wait and self._conn is not None and self._process.poll() is None:
                 self._conn.send(("exit", {}))
-            self._process.wait(timeout=10)
+                self._process.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             pass
         if self._process.poll() is None:
@@ -178,7 +179,7 @@ def _log_tail(path: Path, lines: int = 3) -> str:
         for line in text
         if line.strip() and "warn" not in line.lower() and not line.startswith("<frozen")
     ][-lines:]
-    return " | ".join(line.strip()[:200] for line in useful)
+    return " | ".join(line.strip() for line in useful)
 
 
 def _rebuild_error(kind: str, message: str) -> Exception:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from typing import Any
 
-from edgeship.bench.report import placement_text
+from edgeship.bench import fields
+from edgeship.bench import figures as bench_figures
+from edgeship.bench.pareto_plot import ParetoPoint
+from edgeship.bench.plots import Figure
+from edgeship.bench.report import html_grid
 from edgeship.pipeline.recommend import candidates, pareto_front
 from edgeship.pipeline.summary import is_keras_row
 
@@ -60,56 +62,72 @@ def variant_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def bench_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the latency table, Pareto-optimal rows marked with ★."""
-    front = pareto_front(candidates(results["variants"], results["bench"]))
-    header = [
+#: The bench columns of the pipeline's latency table (see :mod:`edgeship.bench.fields`).
+BENCH_FIELDS = fields.pick(
+    (
+        "device",
         "variant",
         "backend",
         "threads",
         "batch",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "inferences/s",
-        "load ms",
-        "first ms",
-        "cold start ms",
-        "peak RSS MiB",
-        "ops placed",
+        "p50",
+        "p90",
+        "p99",
+        "throughput_ips",
+        "throughput_sps",
+        "max_qps",
+        "latency_bound_ms",
+        "load_ms",
+        "first_ms",
+        "cold_ms",
+        "peak_rss_mb",
+        "op_placement",
         "accuracy",
-        "Pareto",
-    ]
-    rows = []
+    )
+)
+
+
+def bench_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the latency table, Pareto-optimal rows marked with ★."""
+    front = pareto_front(candidates(results["variants"], results["bench"]))
     ordered = sorted(
         results["bench"],
         key=lambda r: (not is_keras_row(r), (r.get("latency_ms") or {}).get("p50") or float("inf")),
     )
+    cols = fields.visible(ordered, BENCH_FIELDS)
+    rows = []
     for r in ordered:
-        lat = r.get("latency_ms") or {}
         key = (r.get("variant"), r.get("backend"), int(r.get("threads") or 1))
-        rows.append(
-            [
-                (f"{r['device']}:" if r.get("device") else "") + str(r.get("variant")),
-                str(r.get("backend")),
-                _fmt(r.get("threads")),
-                _fmt(r.get("batch")),
-                _fmt(lat.get("p50")),
-                _fmt(lat.get("p90")),
-                _fmt(lat.get("p99")),
-                _fmt(r.get("throughput_ips"), 5),
-                _fmt(r.get("load_ms")),
-                _fmt(r.get("first_ms")),
-                _fmt((r.get("cold_ms") or {}).get("p50")),
-                _fmt(r.get("peak_rss_mb")),
-                placement_text(r["op_placement"]) if r.get("op_placement") else "–",
-                _pct(r.get("accuracy")),
-                "★"
-                if key in front
-                else ("error: " + str(r["error"])[:60] if r.get("error") else ""),
-            ]
+        mark = "★" if key in front else ("error: " + str(r["error"])[:60] if r.get("error") else "")
+        rows.append([*fields.cells(r, cols), mark])
+    return [*fields.headers(cols), "Pareto"], rows
+
+
+def column_notes(results: dict[str, Any]) -> list[str]:
+    """What the latency table's headline columns mean (those it shows)."""
+    return fields.notes(fields.visible(results["bench"], BENCH_FIELDS))
+
+
+def figures_of(results: dict[str, Any]) -> list[Figure]:
+    """The report's figures: accuracy vs latency (the same Pareto front as the table's ★),
+    latency distributions, throughput vs threads and batch, size per variant, and the
+    per-layer quantization error when ``--debug-quant`` CSVs lie beside the artifacts."""
+    pool = candidates(results["variants"], results["bench"])
+    keys = pareto_front(pool)
+    points = [
+        ParetoPoint(
+            c.variant, c.backend, c.threads, c.p50_ms, 100 * (c.accuracy or 0), c.size_bytes
         )
-    return header, rows
+        for c in pool
+    ]
+    front = [i for i, c in enumerate(pool) if (c.variant, c.backend, c.threads) in keys]
+    sizes = [
+        (str(v["name"]), int(v.get("size_bytes") or 0))
+        for v in results["variants"]
+        if v.get("status") == "ok"
+    ]
+    rows = [r for r in results["bench"] if not r.get("error")]
+    return bench_figures.build(rows, points=points, front=front, sizes=sizes)
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -144,7 +162,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"; Keras batch-1 p50 {_fmt(results.get('keras_p50_ms'))} ms.",
         "## Variants: conversion and parity\n\n" + _md_table(*variant_table(results)),
         "## Latency (single-stream, ★ = Pareto-optimal in accuracy, latency and size)\n\n"
-        + _md_table(*bench_table(results)),
+        + _md_table(*bench_table(results))
+        + "".join(f"\n- {note}" for note in column_notes(results)),
+        "## Figures\n\nIn report.html: accuracy vs latency (Pareto front labelled), latency "
+        "distributions, throughput vs threads and batch, size per variant, and per-layer "
+        "quantization error when convert --debug-quant ran.",
         "## Reproduce\n\n```\n" + "\n".join(results["commands"]) + "\n```",
         "## Steps\n\n"
         + _md_table(
@@ -158,82 +180,35 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def pareto_plot_png(results: dict[str, Any]) -> bytes | None:
-    """Accuracy vs latency (marker area = size), Pareto front outlined; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    pool = candidates(results["variants"], results["bench"])
-    if not pool:
-        return None
-    front = pareto_front(pool)
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
-    biggest = max(c.size_bytes for c in pool) or 1
-    for c in pool:
-        on_front = (c.variant, c.backend, c.threads) in front
-        ax.scatter(
-            c.p50_ms,
-            100 * (c.accuracy or 0),
-            s=30 + 300 * c.size_bytes / biggest,
-            alpha=0.7,
-            edgecolors="black" if on_front else "none",
-            linewidths=1.5 if on_front else 0,
-        )
-        if not on_front and c.threads != 1:
-            continue  # label the front and the 1-thread points only, to stay readable
-        ax.annotate(
-            f"{c.variant}/{c.backend}/t{c.threads}",
-            (c.p50_ms, 100 * (c.accuracy or 0)),
-            fontsize=6,
-            rotation=30,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("p50 latency, batch 1 (ms, log)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("Accuracy vs latency (marker area = size; outlined = Pareto front)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+#: Columns of words rather than numbers, left-aligned in the HTML tables.
+TEXT_COLUMNS = frozenset(
+    {f.header for f in fields.FIELDS if f.text} | {"status", "runs on", "Pareto"}
+)
 
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return html_grid(header, rows, [h in TEXT_COLUMNS for h in header])
 
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}
-th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+td{white-space:nowrap}
+th{background:#f3f3f3}th.n,td.n{text-align:right}.wide{overflow-x:auto}
 .rec{background:#eef8ee;border-left:6px solid #2a2;padding:1rem}
 .none{background:#fff1f0;border-left:6px solid #c33;padding:1rem}
 pre{background:#f6f6f6;padding:1rem;overflow-x:auto}
+.notes,figcaption{font-size:.85rem;color:#444}
+figure{margin:1.5rem 0}img{max-width:100%}
 """
 
 
 def render_html(results: dict[str, Any]) -> str:
-    """The full report as one self-contained HTML page (plot embedded as a data URI)."""
+    """The full report as one self-contained HTML page (figures embedded as data URIs)."""
     rec = results["recommendation"]
     klass = "rec" if rec.get("variant") else "none"
-    png = pareto_plot_png(results)
-    plot = (
-        f'<img id="pareto" alt="accuracy vs latency" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode()}">'
-        if png
-        else "<p>(install matplotlib for plots)</p>"
-    )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in column_notes(results))
     model = results["model"]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>edgeship pipeline report</title>
@@ -246,7 +221,9 @@ def render_html(results: dict[str, Any]) -> str:
 <h2>Variants: conversion and parity</h2>{_html_table(*variant_table(results))}
 <h2>Latency</h2><p>Single-stream, batch 1 unless noted; ★ marks the Pareto front.</p>
 {_html_table(*bench_table(results))}
-<h2>Accuracy, latency and size</h2>{plot}
+<ul class="notes">{notes}</ul>
+<h2>Figures</h2>
+{bench_figures.to_html(figures_of(results))}
 <h2>Reproduce</h2><pre>{html.escape(chr(10).join(results["commands"]))}</pre>
 </body></html>
 """

@@ -28,6 +28,7 @@ from typing import Any
 from edgeship.errors import ConfigError, MissingDependencyError, ModelLoadError
 from edgeship.runtime.backends import SessionOptions, available_backends, open_session, resolve
 from edgeship.runtime.engine import Engine
+from edgeship.runtime.ranges import InputRangeWarning
 from edgeship.runtime.specs import TensorSpec
 from edgeship.runtime.verify import (
     has_external_data,
@@ -36,7 +37,7 @@ from edgeship.runtime.verify import (
     validate_in_subprocess,
 )
 
-__all__ = ["Engine", "TensorSpec", "available_backends", "load"]
+__all__ = ["Engine", "InputRangeWarning", "TensorSpec", "available_backends", "load"]
 
 
 def max_threads() -> int:

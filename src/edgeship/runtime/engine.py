@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeship.errors import BackendError
+from edgeship.errors import BackendError, ModelLoadError
+from edgeship.runtime import quant
 from edgeship.runtime._inputs import aliases, prepare, split_inputs
 from edgeship.runtime.backends import Session
+from edgeship.runtime.ranges import NEVER, SAMPLE_EVERY, RangeGuard
 from edgeship.runtime.specs import TensorSpec
 
 if TYPE_CHECKING:
@@ -49,13 +51,22 @@ def _quantizer(spec: TensorSpec) -> Callable[[np.ndarray], np.ndarray] | None:
         return None
     scale, zero_point = np.float32(spec.quantization[0]), np.float32(spec.quantization[1])
     info = np.iinfo(spec.np_dtype)
-    lo, hi, dtype = info.min, info.max, spec.np_dtype
-    rint, clip = np.rint, np.clip
+    lo, hi, dtype = np.float32(info.min), np.float32(info.max), spec.np_dtype
+    divide, rint, add, minimum, maximum = np.divide, np.rint, np.add, np.minimum, np.maximum
+    total = np.add.reduce
 
     def quantize(x: np.ndarray) -> np.ndarray:
-        q = rint(x / scale)
-        q += zero_point
-        return clip(q, lo, hi, out=q).astype(dtype)
+        # The ufuncs themselves, in place, with float32 bounds: np.clip's and ndarray.sum's
+        # Python wrappers and int-scalar type resolution cost more than the NaN check.
+        q = divide(x, scale)
+        rint(q, out=q)
+        add(q, zero_point, out=q)
+        minimum(q, hi, out=q)
+        maximum(q, lo, out=q)
+        s = total(q, None)  # NaN survives rint, minimum and maximum; all else is bounded
+        if s != s:
+            quant.quantize(x, float(scale), int(zero_point), dtype)  # raises its NaN error
+        return q.astype(dtype)
 
     return quantize
 
@@ -108,6 +119,9 @@ class Engine:
         self._post0 = self._post[0] if self._single else None
         self._fast_quant = _quantizer(self.inputs[0]) if self._single else None
         self._run1 = session.run1
+        # Input-range checks (edgeship.runtime.ranges): on the first call, then sampled.
+        self._guard: RangeGuard | None = None
+        self._tick = 1
 
     # ----------------------------------------------------------------- prediction
     def predict(self, x: Any, raw: bool = False, check_finite: bool = False) -> Output:
@@ -121,7 +135,13 @@ class Engine:
                 are passed as they are.
             raw: skip quantization and dequantization: integer inputs and outputs as stored.
             check_finite: refuse NaN/Inf in float inputs (InvalidInputError) and outputs
-                (BackendError).
+                (BackendError). Without it a float input passes NaN/Inf to the model (an
+                :class:`~edgeship.runtime.ranges.InputRangeWarning` says so, once) and a
+                quantized integer input refuses NaN (InvalidInputError).
+
+        Inputs far outside the value range recorded in the model card, or beyond what a
+        quantized input can represent, get one ``InputRangeWarning`` per input (checked on
+        the first call and then on a sample of calls; see :mod:`edgeship.runtime.ranges`).
 
         Returns:
             The output array (single-output model) or ``{output name: array}``. Quantized
@@ -133,6 +153,9 @@ class Engine:
         """
         # Hot path: one input, one output, an array of the shape of the last call.
         if type(x) is np.ndarray and x.shape == self._fast_shape and not (raw or check_finite):
+            self._tick -= 1
+            if self._tick <= 0:
+                self._sample((x,), False, 3)
             dtype = x.dtype
             if dtype == self._fast_dtype and x.flags.c_contiguous:
                 pass
@@ -152,6 +175,9 @@ class Engine:
 
     def _predict(self, x: Any, raw: bool, check_finite: bool) -> Output:
         values = split_inputs(x, self.inputs, self._names)
+        self._tick -= 1
+        if self._tick <= 0:
+            self._sample(values, raw, 4)
         arrays = [
             prepare(v, s, raw, check_finite) for v, s in zip(values, self.inputs, strict=False)
         ]
@@ -163,6 +189,19 @@ class Engine:
             if self._single and arrays[0].flags.c_contiguous:
                 self._fast_shape = arrays[0].shape
         return self._finish(results, raw, check_finite)
+
+    def _sample(self, values: Any, raw: bool, stacklevel: int) -> None:
+        """Run the input-range checks on this call's inputs; schedule the next sample.
+        ``stacklevel``: the user's frame, counted from here (1)."""
+        guard = self._guard
+        if guard is None:
+            try:
+                card = self.card
+            except ModelLoadError:  # a broken card beside the model: no ranges to check
+                card = None
+            guard = self._guard = RangeGuard(self.inputs, card)
+        guard.check(values, raw, stacklevel)
+        self._tick = NEVER if guard.done else SAMPLE_EVERY
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if self._lock is None:
@@ -217,6 +256,10 @@ class Engine:
     # ----------------------------------------------------------------- extras
     def predict_image(self, path: str | Path, top_k: int = 5) -> list[tuple[str, float]]:
         """Classify an image file with the card's preprocessing; top ``top_k`` labels and scores.
+
+        The file's bit depth (0..255, 0..65535) is mapped onto the card's raw domain first
+        (:mod:`edgeship.runtime.images`), so a 0..255 PNG reaches the model in the value range
+        it was trained on.
 
         Needs Pillow (``pip install 'edgeship[image]'``) for .png/.jpg; .npy files work without.
         """

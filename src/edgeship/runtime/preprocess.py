@@ -1,7 +1,9 @@
 """Model-card preprocessing in numpy, image files with Pillow, and top-k labels.
 
 The card's ``Preprocessing`` maps raw data to model input: ``y = (x * scale + offset - mean) /
-std`` (per channel when mean/std are lists), then the card's layout (NHWC or NCHW).
+std`` (per channel when mean/std are lists), then the card's layout (NHWC or NCHW). Raw data
+means values in the dataset's raw domain (``.npy`` arrays); an image file is first mapped from
+its bit depth onto that domain (:mod:`edgeship.runtime.images`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeship._lazy import require
 from edgeship.errors import InvalidInputError
 from edgeship.fileio import not_a_file
+from edgeship.runtime import images
 from edgeship.runtime.specs import TensorSpec
 
 if TYPE_CHECKING:
@@ -48,30 +50,23 @@ def image_geometry(spec: TensorSpec, pre: Preprocessing) -> tuple[int | None, in
     return h, w, int(c or 3)
 
 
-def read_image(path: Path, height: int | None, width: int | None, channels: int) -> np.ndarray:
-    """Read an image file as an ``(H, W, C)`` float32 array of raw pixel values (0..255)."""
-    pil = require("PIL.Image", "image", "read image files")
-    try:
-        with pil.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            if height and width and img.size != (width, height):
-                img = img.resize((width, height), pil.BILINEAR)
-            arr = np.asarray(img, dtype=np.float32)
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"Cannot read {path} as an image: {exc}") from exc
-    return arr[..., None] if arr.ndim == 2 else arr
+def read_image(
+    path: Path, height: int | None, width: int | None, channels: int, pre: Preprocessing
+) -> np.ndarray:
+    """Read an image file as an ``(H, W, C)`` float32 array in the card's raw domain (its bit
+    depth mapped onto :meth:`~edgeship.card.Preprocessing.raw_domain`)."""
+    pixels, top = images.decode(path, height, width, channels)
+    return images.to_raw(pixels, top, pre)
 
 
 def load_input(path: Path, engine: Engine) -> np.ndarray:
-    """Read an image (or an .npy of raw image values) and preprocess it for ``engine``.
+    """Read an image file (its bit depth mapped onto the card's raw domain) or an .npy of
+    raw values, and preprocess it for ``engine``.
 
     Returns:
         A batch of one, in the model's layout, as float32.
     """
-    from edgeship.card import Preprocessing
-
-    card = engine.card
-    pre = card.preprocessing if card is not None else Preprocessing()
+    pre = images.preprocessing_of(engine.card)
     spec = engine.inputs[0]
     h, w, c = image_geometry(spec, pre)
     if path.suffix.lower() == ".npy":
@@ -81,7 +76,7 @@ def load_input(path: Path, engine: Engine) -> np.ndarray:
         if arr.ndim == 2 and len(spec.shape) == 4:  # a grayscale image; (T, F) sequences stay
             arr = arr[..., None]
     elif path.suffix.lower() in IMAGE_SUFFIXES:
-        arr = read_image(path, h, w, c)
+        arr = read_image(path, h, w, c, pre)
     else:
         raise InvalidInputError(
             f"{path} is not an image. Expected one of {', '.join(IMAGE_SUFFIXES)} or .npy."

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from edgeship.serve.app import App
 from edgeship.serve.auth import BearerAuth, read_token_file
 from edgeship.serve.batching import BatchingConfig
+from edgeship.serve.discovery import DiscoveryPolicy
 from edgeship.serve.model_control import ModelControl, ModelRepository
 from edgeship.serve.registry import Loader, ModelRegistry, ServedModel, load_registry
 from edgeship.serve.server import Server, ServerStartError
@@ -29,6 +30,7 @@ __all__ = [
     "App",
     "BatchingConfig",
     "BearerAuth",
+    "DiscoveryPolicy",
     "ModelControl",
     "ModelRegistry",
     "ServeSettings",
@@ -52,6 +54,8 @@ def create_server(
     batching: Mapping[str, BatchingConfig] | None = None,
     model_control: ModelControl | str = ModelControl.NONE,
     sock: socket.socket | None = None,
+    names: Mapping[str, str | os.PathLike[str]] | None = None,
+    discovery: DiscoveryPolicy | None = None,
 ) -> Server:
     """Load the models under ``paths`` and build a (not yet started) :class:`Server`.
 
@@ -66,13 +70,22 @@ def create_server(
         batching: dynamic batching by model name (``"*"``: every model); off by default.
         model_control: ``"explicit"`` lets clients load and unload models from ``paths``.
         sock: an already bound, listening socket to serve on (else one is bound).
+        names: ``{name: artifact file}`` to serve (or rename) under these names.
+        discovery: serve directories without a manifest, or failed variants (default: no).
 
     Returns:
         The server; call ``serve_forever()``, or use it as a context manager.
     """
     settings = settings or ServeSettings()
     registry = load_registry(
-        paths, backend=backend, threads=threads, workers=workers, loader=loader, batching=batching
+        paths,
+        backend=backend,
+        threads=threads,
+        workers=workers,
+        loader=loader,
+        batching=batching,
+        names=names,
+        discovery=discovery,
     )
     try:
         app = App(

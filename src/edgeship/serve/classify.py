@@ -2,21 +2,22 @@
 
 ``POST /v1/models/{name}:classify`` takes the image as the raw body (any ``image/*`` or
 ``application/octet-stream``) or as the first file of a ``multipart/form-data`` upload
-(``curl -F image=@digit.png``). The model card's preprocessing (color mode, size, scale,
+(``curl -F image=@digit.png``). The image's bit depth (8-bit 0..255, 16-bit 0..65535) is
+mapped onto the card's raw domain, then the card's preprocessing (color mode, size, scale,
 offset, mean, std, layout) turns it into the model's input; the card's labels name the
 classes. Pillow decodes the image (``pip install 'edgeship[serve]'``).
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 
 from edgeship._lazy import require
-from edgeship.card import Preprocessing
-from edgeship.runtime.preprocess import output_step, scores_of
+from edgeship.errors import InvalidInputError
+from edgeship.runtime import images
+from edgeship.runtime.preprocess import normalize, output_step, scores_of
 from edgeship.serve.protocol import HttpError
 from edgeship.serve.registry import ServedModel
 
@@ -71,39 +72,18 @@ def _input_geometry(model: ServedModel, layout: str) -> tuple[int, int, int]:
     return h, w, c
 
 
-def _normalize(x: np.ndarray, pre: Preprocessing) -> np.ndarray:
-    y = x * np.float32(pre.scale) + np.float32(pre.offset)
-    if pre.mean is not None:
-        y = y - np.asarray(pre.mean, dtype=np.float32)
-    if pre.std is not None:
-        y = y / np.asarray(pre.std, dtype=np.float32)
-    return y.astype(np.float32, copy=False)
-
-
 def preprocess_image(model: ServedModel, data: bytes) -> np.ndarray:
-    """Decode ``data`` and turn it into a batch of one model input, as the card says."""
-    image_mod = require("PIL.Image", "serve", "decode images for the classify endpoint")
-    pre = model.card.preprocessing if model.card else Preprocessing()
+    """Decode ``data`` and turn it into a batch of one model input, as the card says: the
+    image's bit depth (0..255, 0..65535) is mapped onto the card's raw domain, then the card's
+    scale, offset, mean and std apply (:mod:`edgeship.runtime.images`)."""
+    require("PIL.Image", "serve", "decode images for the classify endpoint")
+    pre = images.preprocessing_of(model.card)
     h, w, c = _input_geometry(model, pre.layout)
     try:
-        img = image_mod.open(io.BytesIO(data))
-        if img.size[0] * img.size[1] > MAX_PIXELS:
-            raise HttpError(400, f"Image of {img.size[0]}x{img.size[1]} pixels is too large.")
-        mode = "RGB" if c == 3 else "L"  # the input's channel count decides
-        img = img.convert(mode)
-        if img.size != (w, h):
-            img = img.resize((w, h), image_mod.Resampling.BILINEAR)
-        x = np.asarray(img, dtype=np.float32)
-    except HttpError:
-        raise
-    except Exception as exc:  # Pillow raises many types on undecodable data
-        detail = "unknown format" if type(exc).__name__ == "UnidentifiedImageError" else exc
-        raise HttpError(
-            400, f"The body is not an image Pillow can decode ({type(exc).__name__}: {detail})."
-        ) from exc
-    if x.ndim == 2:
-        x = x[:, :, None]
-    x = _normalize(x, pre)
+        pixels, top = images.decode(data, h, w, c, max_pixels=MAX_PIXELS)
+    except InvalidInputError as exc:
+        raise HttpError(400, f"The body is not an image this model can take: {exc}") from exc
+    x = normalize(images.to_raw(pixels, top, pre), pre)
     if len(model.inputs[0].shape) == 3:
         x = x[:, :, 0]
     elif pre.layout.upper() == "NCHW":

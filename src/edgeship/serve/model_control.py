@@ -61,6 +61,8 @@ class ModelRepository:
             raise ConfigError("Explicit model control needs a registry built by load_registry.")
         self.registry = registry
         self.roots = tuple(Path(p) for p in paths)
+        options = registry.load_options
+        self._discovery = options.discovery if options is not None else None
         self._lock = threading.Lock()
 
     def available(self) -> dict[str, tuple[Path, Path]]:
@@ -68,7 +70,7 @@ class ModelRepository:
         found: dict[str, tuple[Path, Path]] = {}
         for root in self.roots:
             try:
-                entries = discover(root)
+                entries = discover(root, self._discovery)
             except ModelLoadError:
                 continue  # a path that holds nothing (any more) lists nothing
             for name, artifact in entries:

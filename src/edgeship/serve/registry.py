@@ -3,7 +3,9 @@
 A path given to the server is one artifact (``.tflite`` / ``.onnx``) or a directory. A
 directory holding a ``manifest.json`` (the output of ``edgeship convert``) serves every variant
 whose status is ``ok``, named by its variant; any other directory serves each artifact in it,
-named by its file stem. A single artifact is named by its model card, or by its file stem.
+named by its file stem. A single artifact is named by its model card, or by its file stem;
+several artifact files of one card are named ``<card name>-<variant>``, and ``names`` set any
+name (:mod:`edgeship.serve.naming`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,19 @@ import numpy as np
 from edgeship.card import ModelCard, find_card
 from edgeship.errors import ConfigError, ModelLoadError
 from edgeship.serve.batching import RETRY_AFTER, BatchingConfig, DynamicBatcher
-from edgeship.serve.discovery import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, discover
+from edgeship.serve.discovery import (
+    ARTIFACT_SUFFIXES,
+    MANIFEST_FILENAME,
+    DiscoveryPolicy,
+    discover,
+)
+from edgeship.serve.naming import assign_names
 from edgeship.serve.pool import EnginePool, build_engines
 from edgeship.serve.protocol import HttpError
 from edgeship.serve.stats import Execution, ModelStats
 
 MODEL_VERSION = "1"
 __all__ = ["ARTIFACT_SUFFIXES", "MANIFEST_FILENAME", "discover"]  # re-exported
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class SpecLike(Protocol):
@@ -276,12 +283,14 @@ class LoadOptions:
         workers: engines per model.
         options: keyword arguments for ``loader`` (backend, threads).
         batching: dynamic batching by model name; ``"*"`` applies to every other model.
+        discovery: which artifacts of a directory count (manifest-less, failed variants).
     """
 
     loader: Loader
     workers: int = 1
     options: Mapping[str, Any] = field(default_factory=dict)
     batching: Mapping[str, BatchingConfig] = field(default_factory=dict)
+    discovery: DiscoveryPolicy = field(default_factory=DiscoveryPolicy)
 
     def load(self, name: str, path: Path) -> ServedModel:
         """Load, warm up and (when configured) start batching one model."""
@@ -344,6 +353,8 @@ def load_registry(
     workers: int = 1,
     loader: Loader | None = None,
     batching: Mapping[str, BatchingConfig] | None = None,
+    names: Mapping[str, str | os.PathLike[str]] | None = None,
+    discovery: DiscoveryPolicy | None = None,
 ) -> ModelRegistry:
     """Load every artifact under ``paths`` into a :class:`ModelRegistry`.
 
@@ -354,6 +365,9 @@ def load_registry(
         workers: engines per model; that many requests run a model at the same time.
         loader: function with the signature of ``edgeship.runtime.load`` (default: that one).
         batching: dynamic batching by model name (``"*"``: every model); off by default.
+        names: ``{name: artifact file}``: serve (or rename) these files under these names
+            (see :mod:`edgeship.serve.naming`, which also gives the default names).
+        discovery: serve directories without a manifest, or failed variants (default: no).
 
     Raises:
         ConfigError: bad ``workers``, a model name used twice or not URL-safe.
@@ -361,7 +375,7 @@ def load_registry(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise ConfigError(f"workers must be an integer from 1 to 64. Got: {workers!r}")
-    if not paths:
+    if not paths and not names:
         raise ConfigError("Expected at least one artifact or directory to serve. Got none.")
     if loader is None:
         from edgeship.runtime import load as runtime_load
@@ -370,29 +384,17 @@ def load_registry(
     options: dict[str, Any] = {"backend": backend}
     if threads is not None:
         options["threads"] = threads
-    entries: list[tuple[str, Path]] = []
-    for p in paths:
-        entries.extend(discover(p))
-    seen: dict[str, Path] = {}
-    for name, artifact in entries:
-        if not _NAME_RE.match(name):
-            raise ConfigError(
-                f"Model name {name!r} (from {artifact}) is not URL-safe. Expected letters, "
-                "digits, '.', '_' or '-'; rename the file or the card's 'name'."
-            )
-        if name in seen:
-            raise ConfigError(
-                f"Two artifacts would be served as '{name}': {seen[name]} and {artifact}. "
-                "Serve them from separate directories or rename one."
-            )
-        seen[name] = artifact
+    entries = assign_names(paths, names, discovery)
+    seen = dict(entries)
     unknown = sorted(set(batching or {}) - set(seen) - {"*"})
     if unknown:
         raise ConfigError(
             f"Dynamic batching is set for {unknown}, which this server does not load. "
             f"Models: {sorted(seen)}."
         )
-    load_options = LoadOptions(loader, workers, options, dict(batching or {}))
+    load_options = LoadOptions(
+        loader, workers, options, dict(batching or {}), discovery or DiscoveryPolicy()
+    )
     models: list[ServedModel] = []
     try:
         for name, artifact in entries:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgeship.card import CARD_FILENAME, ModelCard, Preprocessing, TensorInfo
-from edgeship.samples import save_samples
+from edgeship.samples import save_samples, value_range
 from edgeship.train.datasets import DataSplits
 from edgeship.versions import installed_versions
 
@@ -95,12 +95,13 @@ def classifier_card(
     metrics: dict[str, Any],
     training: dict[str, Any],
 ) -> ModelCard:
-    """Card of a classifier trained (or evaluated) on ``data``."""
-    return build_card(
+    """Card of a classifier trained (or evaluated) on ``data``, with the value ranges of its
+    input: ``range`` in the model's input domain and the raw arrays' ``raw_range``."""
+    card = build_card(
         model,
         name=name,
         labels=data.labels,
-        preprocessing=data.preprocessing(),
+        preprocessing=data.preprocessing() | {"raw_range": raw_range(data)},
         dataset={
             "name": data.name,
             "kind": data.kind,
@@ -110,6 +111,19 @@ def classifier_card(
         metrics=metrics,
         training=training,
     )
+    return card.with_input_ranges([value_range(data.x_train)], "training")
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def raw_range(data: DataSplits) -> list[float]:
+    """The range of the dataset's raw stored values (model inputs divided by the scale),
+    e.g. ``[0, 16]`` for digits and ``[0, 255]`` for 8-bit images."""
+    lo, hi = value_range(data.x_train)
+    scale = data.scale if data.scale > 0 else 1.0
+    return [_round(lo / scale), _round(hi / scale)]
 
 
 def calibration_indices(y: np.ndarray, count: int, seed: int) -> np.ndarray:

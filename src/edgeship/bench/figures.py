@@ -1,0 +1,77 @@
+"""The figures of a report, chosen from what the results hold, and their HTML.
+
+Used by the bench report (``edgeship report``, ``bench --html``) and the pipeline report:
+accuracy vs latency (Pareto front labelled), latency distribution per configuration,
+throughput vs threads and batch, size per variant, and the per-layer quantization error when
+``convert --debug-quant`` left its CSVs beside the artifacts. Each figure is a PNG embedded
+as a data URI, so the page stays one self-contained file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgeship.bench import plots, quant_plot
+from edgeship.bench.pareto_plot import ParetoPoint, pareto, points_from_rows
+from edgeship.bench.plots import Figure
+
+NO_PLOTS = "<p>Plots need matplotlib: <code>pip install 'edgeship[plot]'</code>.</p>"
+
+
+def sizes_from_rows(rows: Iterable[dict[str, Any]]) -> list[tuple[str, int]]:
+    """``(variant, size_bytes)`` of each measured edgeship artifact, once per variant."""
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r.get("kind", "edgeship") == "edgeship" and r.get("size_bytes"):
+            seen.setdefault(str(r.get("variant")), int(r["size_bytes"]))
+    return list(seen.items())
+
+
+def build(
+    rows: Sequence[dict[str, Any]],
+    *,
+    points: Sequence[ParetoPoint] | None = None,
+    front: Sequence[int] | None = None,
+    sizes: Sequence[tuple[str, int]] | None = None,
+    quant_csvs: Iterable[str | Path] | None = None,
+) -> list[Figure]:
+    """Every figure the data allows, in reading order; empty without matplotlib.
+
+    Args:
+        rows: bench rows that ran (no failures).
+        points: the accuracy-vs-latency points (default: from ``rows``).
+        front: indices of the Pareto-optimal ``points`` (default: computed).
+        sizes: ``(variant, size_bytes)`` pairs (default: from ``rows``).
+        quant_csvs: ``--debug-quant`` CSV files (default: those beside the rows' artifacts).
+    """
+    if not plots.available():
+        return []
+    if quant_csvs is None:
+        quant_csvs = quant_plot.csvs_beside(str(r.get("artifact") or "") for r in rows)
+    made = [
+        pareto(points_from_rows(rows) if points is None else points, front=front),
+        plots.latency_distribution(list(rows)),
+        plots.throughput(list(rows)),
+        plots.size_per_variant(sizes_from_rows(rows) if sizes is None else sizes),
+        quant_plot.quant_error(quant_plot.find_tables(quant_csvs)),
+    ]
+    return [f for f in made if f is not None]
+
+
+def to_html(figures: Sequence[Figure]) -> str:
+    """``<figure>`` elements, one per figure (PNG as a data URI), or a hint without plots."""
+    if not figures:
+        return NO_PLOTS if not plots.available() else "<p>No data to plot.</p>"
+    out = []
+    for f in figures:
+        data = base64.b64encode(f.png).decode("ascii")
+        caption = html.escape(f.caption)
+        out.append(
+            f'<figure class="plot" id="fig-{f.key}"><img alt="{caption}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
+        )
+    return "\n".join(out)
