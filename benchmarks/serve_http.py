@@ -55,9 +55,8 @@ def _interpreter(model_path: str) -> Any:
     return interp
 
 
-def run_bare(model_path: str, port: int) -> None:
-    """The floor: Starlette + uvicorn, parse -> invoke -> JSON, no validation."""
-    import uvicorn
+def bare_app(model_path: str) -> Any:
+    """The floor's ASGI app: a Starlette endpoint doing parse -> invoke -> JSON only."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -82,9 +81,15 @@ def run_bare(model_path: str, port: int) -> None:
     async def ready(request: Request) -> Response:
         return Response(b"")
 
-    app = Starlette(routes=[Route("/v2/models/{m}/infer", infer, methods=["POST"]),
-                            Route("/v2/health/ready", ready)])  # fmt: skip
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+    return Starlette(routes=[Route("/v2/models/{m}/infer", infer, methods=["POST"]),
+                             Route("/v2/health/ready", ready)])  # fmt: skip
+
+
+def run_bare(model_path: str, port: int) -> None:
+    """The floor: the Starlette endpoint of :func:`bare_app` on uvicorn + httptools + uvloop."""
+    import uvicorn
+
+    uvicorn.run(bare_app(model_path), host="127.0.0.1", port=port, loop="uvloop", http="httptools",
                 log_level="warning", access_log=False, lifespan="off")  # fmt: skip
 
 
@@ -103,7 +108,8 @@ def start(kind: str, model: Path, port: int) -> subprocess.Popen[bytes]:
         filter(None, [str(ROOT / "src"), str(Path(__file__).parent), env.get("PYTHONPATH")])
     )
     if kind.startswith("edgeship"):
-        cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(model), "--port", str(port)]
+        cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(model), "--port", str(port),
+               "--grpc-port", str(free_port())]  # fmt: skip
         if kind.startswith("edgeship-p"):  # edgeship-pN: N server processes
             cmd += ["--processes", kind.removeprefix("edgeship-p")]
     elif kind == "bare":

@@ -55,12 +55,13 @@ def test_unload_then_load_over_http_and_grpc(repo, engines, artifacts, http_on):
     x = artifacts.digits[:2]
     out = srv.app.registry.get("alpha").outputs[0].name
     assert _states(h) == {"alpha": "READY", "beta": "READY"}
+    inp = thttp.InferInput(IN, list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    h.infer("alpha", [inp])  # the server now knows this route (it caches routes)
     h.unload_model("alpha")
     assert _states(h) == {"alpha": "UNAVAILABLE", "beta": "READY"}
     assert [m["name"] for m in h.get_model_repository_index()] == ["alpha", "beta"]
     assert not h.is_model_ready("alpha") and not g.is_model_ready("alpha")
-    inp = thttp.InferInput(IN, list(x.shape), "FP32")
-    inp.set_data_from_numpy(x)
     with pytest.raises(InferenceServerException, match="Unknown model 'alpha'"):
         h.infer("alpha", [inp])
     assert b"edgeship_models_loaded 1" in http_on(srv)("GET", "/metrics")[2]
@@ -69,6 +70,7 @@ def test_unload_then_load_over_http_and_grpc(repo, engines, artifacts, http_on):
     np.testing.assert_array_equal(
         h.infer("alpha", [inp]).as_numpy(out), engines["tflite-fp32"].predict(x)
     )
+    assert srv.app.registry.get("alpha").stats.execution_count == 1  # the new model ran it
     g.unload_model("beta")
     assert _states(g) == {"alpha": "READY", "beta": "UNAVAILABLE"}
     h.load_model("beta")

@@ -128,3 +128,16 @@ def test_batch_sizes_chosen_by_clients_keep_the_table_bounded():
     assert len(got["batch_stats"]) == MAX_BATCH_SIZES
     assert got["execution_count"] == 3 * MAX_BATCH_SIZES - 1  # every execution still counted
     assert got["inference_stats"]["compute_infer"]["count"] == 3 * MAX_BATCH_SIZES - 1
+
+
+def test_record_single_counts_as_an_execution_of_one_request():
+    one, other = ModelStats(), ModelStats()
+    for rows, queue, infer, output in ((1, 500, 9000, 300), (3, 0, 12000, -5), (1, 70, 8000, 20)):
+        one.record_single(rows, queue, infer, output)
+        other.record_execution(Execution(rows, (queue,), 0, infer, output))
+    got, want = one.as_dict("m", "1"), other.as_dict("m", "1")
+    got.pop("last_inference"), want.pop("last_inference")
+    assert got == want
+    assert got["inference_stats"]["compute_infer"] == {"count": 3, "ns": 29000}
+    assert got["inference_stats"]["compute_output"]["ns"] == 320  # a negative time counts 0
+    assert [b["batch_size"] for b in got["batch_stats"]] == [1, 3]

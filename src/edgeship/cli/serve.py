@@ -21,7 +21,7 @@ EXAMPLES = """\
   edgeship serve model.tflite --port 8080 --workers 2   # one file: named by its card or stem
   edgeship serve out/tflite-int8.tflite out/onnx-fp32.onnx   # one card: <card>-<variant> names
   edgeship serve --name digits=out/tflite-int8.tflite --name digits-onnx=out/onnx-fp32.onnx
-  edgeship serve runs/m/artifacts --processes 4   # 4 processes, own engines; HTTP only
+  edgeship serve runs/m/artifacts --processes 4   # 4 processes, own engines, HTTP and gRPC
   curl -X POST localhost:8080/v2/repository/index   # lists the names it serves
   edgeship serve runs/m/artifacts --host 0.0.0.0 --token-file token.txt \\
       --tls-cert cert.pem --tls-key key.pem
@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
         "--grpc-port",
         type=int,
         default=None,
-        help="KServe v2 gRPC port (default 8001, off with --processes; 0: off)",
+        help="KServe v2 gRPC port (default 8001; 0: off)",
     )
     parser.add_argument(
         "--dynamic-batching",
@@ -103,13 +103,8 @@ def run(args: Any) -> int:
         raise ConfigError(f"--max-body-mb must lie in (0, 4096]. Got: {args.max_body_mb}")
     if not 1 <= args.processes <= 64:
         raise ConfigError(f"--processes must be an integer from 1 to 64. Got: {args.processes}")
-    if args.grpc_port is None:  # not given: on, except where it cannot be (--processes)
-        args.grpc_port = 8001 if args.processes == 1 else 0
-        if not args.grpc_port:
-            print(
-                f"edgeship serve: --processes {args.processes}: HTTP only, no gRPC.",
-                file=sys.stderr,
-            )
+    if args.grpc_port is None:
+        args.grpc_port = 8001
     if not 0 <= args.grpc_port <= 65535:
         raise ConfigError(f"--grpc-port must lie in [0, 65535] (0: off). Got: {args.grpc_port}")
     batching = {}
@@ -118,11 +113,6 @@ def run(args: Any) -> int:
         if name in batching:
             raise ConfigError(f"--dynamic-batching is given twice for {name!r}.")
         batching[name] = config
-    if args.processes > 1 and args.grpc_port:
-        raise ConfigError(
-            f"--processes {args.processes} serves HTTP only: drop --grpc-port "
-            f"{args.grpc_port} (or run one process to serve gRPC too)."
-        )
     if args.processes > 1 and args.model_control != "none":
         raise ConfigError(
             "--model-control explicit needs one process (a load or unload would reach only one "
@@ -155,7 +145,7 @@ def run(args: Any) -> int:
         )
     except OSError as exc:
         raise ConfigError(f"Cannot listen on {args.host}:{args.port}: {exc}") from exc
-    grpc_server = _start_grpc(server, args.grpc_port)
+    grpc_server = _start_grpc(server, args.grpc_port, args.processes)
     models = [
         {"name": m.name, "path": str(m.path), "format": m.platform, "backend": m.backend}
         for m in server.app.registry
@@ -185,10 +175,15 @@ def run(args: Any) -> int:
         server.app.registry.close()  # loaded once to check the paths; each worker loads its own
         options = {"backend": args.backend, "threads": args.threads, "workers": args.workers,
                    "batching": batching, "names": names,
-                   "discovery": discovery_policy(args)}  # fmt: skip
-        return serve_processes(
-            args.paths, settings, server.socket, args.processes, options, announce=announce
-        )
+                   "discovery": discovery_policy(args),
+                   "grpc_port": grpc_server.port if grpc_server else 0}  # fmt: skip
+        try:
+            return serve_processes(
+                args.paths, settings, server.socket, args.processes, options, announce=announce
+            )
+        finally:
+            if grpc_server is not None:
+                grpc_server.stop()  # the held port
 
     def _terminate(signum: int, frame: Any) -> None:
         if grpc_server is not None:
@@ -229,13 +224,18 @@ def _names(args: Any) -> dict[str, str]:
     return names
 
 
-def _start_grpc(server: Any, port: int) -> Any:
-    """Start KServe v2 gRPC on ``port`` beside ``server`` (None when ``port`` is 0)."""
+def _start_grpc(server: Any, port: int, processes: int = 1) -> Any:
+    """Start KServe v2 gRPC on ``port`` beside ``server`` (None when ``port`` is 0); with
+    several processes, hold the port for the workers, which each serve gRPC on it."""
     if not port:
         return None
-    from edgeship.serve.grpc_server import GrpcServer
-
     try:
+        if processes > 1:
+            from edgeship.serve.processes import GrpcPort
+
+            return GrpcPort(server.settings.host, port)
+        from edgeship.serve.grpc_server import GrpcServer
+
         return GrpcServer(server.app, server.settings, port).start()
     except BaseException:
         server.app.registry.close()

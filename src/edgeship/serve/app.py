@@ -56,6 +56,8 @@ _MODEL_PATH = re.compile(
 _CONTROL_PATH = re.compile(r"^/v2/repository/models/(?P<name>[^/]+)/(?P<action>load|unload)$")
 Handler = Callable[[Request, ServedModel], Response]
 INFER_ENDPOINTS = frozenset({"v2_infer", "v1_predict", "v1_classify"})
+MAX_CACHED_ROUTES = 1024
+_HEADER_LENGTH = kserve_v2.HEADER_LENGTH.lower()
 
 
 class App:
@@ -91,6 +93,9 @@ class App:
             ("POST", "1", ":predict"): ("v1_predict", self._v1_predict),
             ("POST", "1", ":classify"): ("v1_classify", self._v1_classify),
         }
+        # (method, raw path) -> (endpoint, handler, model) of model routes seen before; a hit
+        # counts only while the registry still serves that very model (load/unload)
+        self._route_cache: dict[tuple[str, str], tuple[str, Handler, ServedModel]] = {}
 
     # -- entry point --------------------------------------------------------------------
 
@@ -107,19 +112,19 @@ class App:
         """
         start = time.perf_counter()
         try:
-            model_label, endpoint, run = self._route(request)
+            model, endpoint, run = self._route(request)
         except Exception as exc:
             refusal = self._failure(request, exc)
-            return ("", "unknown"), lambda: self._done("", "unknown", refusal, start)
+            return ("", "unknown"), lambda: self._done(None, "unknown", refusal, start)
 
         def answer() -> Response:
             try:
                 response = run()
             except Exception as exc:
                 response = self._failure(request, exc)
-            return self._done(model_label, endpoint, response, start)
+            return self._done(model, endpoint, response, start)
 
-        return (model_label, endpoint), answer
+        return (model.name if model is not None else "", endpoint), answer
 
     @staticmethod
     def _failure(request: Request, exc: Exception) -> Response:
@@ -131,11 +136,14 @@ class App:
         log.error("unexpected error on %s %s", request.method, request.path[:200], exc_info=exc)
         return error_response(500, f"Internal error: {type(exc).__name__}.")
 
-    def _done(self, model_label: str, endpoint: str, response: Response, start: float) -> Response:
+    def _done(
+        self, model: ServedModel | None, endpoint: str, response: Response, start: float
+    ) -> Response:
         elapsed = time.perf_counter() - start
-        self.metrics.observe_request(model_label, endpoint, response.status, elapsed)
-        if endpoint in INFER_ENDPOINTS:
-            self.record_request(model_label, response.status < 400, elapsed)
+        status = response.status
+        self.metrics.observe_request(model.name if model else "", endpoint, status, elapsed)
+        if model is not None and endpoint in INFER_ENDPOINTS:
+            model.stats.record_request(status < 400, int(elapsed * 1e9))
         return response
 
     def waits(self, request: Request) -> bool:
@@ -144,6 +152,9 @@ class App:
         calls :meth:`handle` on an event loop must run these on a thread."""
         if request.path.startswith("/v2/repository/models/"):
             return True
+        hit = self._route_cache.get((request.method, request.path))
+        if hit is not None and self.registry.get(hit[2].name) is hit[2]:
+            return hit[2].batcher is not None
         match = _MODEL_PATH.match(request.path)
         if match is None:
             return False
@@ -156,15 +167,21 @@ class App:
         if model is not None:
             model.stats.record_request(ok, int(seconds * 1e9))
 
-    def _route(self, request: Request) -> tuple[str, str, Callable[[], Response]]:
+    def _route(self, request: Request) -> tuple[ServedModel | None, str, Callable[[], Response]]:
         path, method = request.path, request.method
         self.auth.check(request)
+        hit = self._route_cache.get((method, path))
+        if hit is not None:
+            endpoint, handler, model = hit
+            if self.registry.get(model.name) is model:  # still the model that is served
+                return model, endpoint, lambda: handler(request, model)
         if path.startswith("/v2/repository/models/") or path.rstrip("/") == "/v2/models/stats":
-            return self._extension_route(request)
+            endpoint, run = self._extension_route(request)
+            return None, endpoint, run
         match = _MODEL_PATH.match(path)
         if match is None:
             endpoint, fixed = self._fixed_route(method, path)
-            return "", endpoint, lambda: fixed(request)
+            return None, endpoint, lambda: fixed(request)
         name = urllib.parse.unquote(match["name"])
         version = match["version"]
         rest = match["rest"]
@@ -180,13 +197,16 @@ class App:
             self.registry, name, urllib.parse.unquote(version) if version else None
         )
         endpoint, handler = route
-        return model.name, endpoint, lambda: handler(request, model)
+        if len(self._route_cache) >= MAX_CACHED_ROUTES:  # many spellings of few routes
+            self._route_cache.clear()
+        self._route_cache[(method, path)] = (endpoint, handler, model)
+        return model, endpoint, lambda: handler(request, model)
 
-    def _extension_route(self, request: Request) -> tuple[str, str, Callable[[], Response]]:
+    def _extension_route(self, request: Request) -> tuple[str, Callable[[], Response]]:
         if request.path.rstrip("/") == "/v2/models/stats":
             if request.method != "GET":
                 raise HttpError(405, f"{request.method} is not allowed here.", {"Allow": "GET"})
-            return "", "v2_stats", lambda: json_response(statistics(self.registry))
+            return "v2_stats", lambda: json_response(statistics(self.registry))
         match = _CONTROL_PATH.match(request.path)
         if match is None:
             raise HttpError(
@@ -195,7 +215,7 @@ class App:
         if request.method != "POST":
             raise HttpError(405, f"{request.method} is not allowed here.", {"Allow": "POST"})
         name, action = urllib.parse.unquote(match["name"]), match["action"]
-        return "", f"v2_{action}", lambda: self._control(request, name, action)
+        return f"v2_{action}", lambda: self._control(request, name, action)
 
     def _control(self, request: Request, name: str, action: str) -> Response:
         params = control_parameters(self._body(request))
@@ -226,7 +246,10 @@ class App:
     # -- body handling ------------------------------------------------------------------
 
     def _body(self, request: Request) -> bytes:
-        encoding = (request.header("content-encoding") or "identity").strip().lower()
+        encoding = request.headers.get("content-encoding")
+        if not encoding:
+            return request.body
+        encoding = encoding.strip().lower()
         if encoding in ("", "identity"):
             return request.body
         if encoding not in ("gzip", "deflate"):
@@ -290,7 +313,7 @@ class App:
     def _v2_infer(self, request: Request, model: ServedModel) -> Response:
         body = self._body(request)
         feeds, wanted, rid = kserve_v2.parse_infer_request(
-            model, body, request.header(kserve_v2.HEADER_LENGTH)
+            model, body, request.headers.get(_HEADER_LENGTH)
         )
         results = self.infer(model, feeds)
         return kserve_v2.build_infer_response(model, results, wanted, rid)

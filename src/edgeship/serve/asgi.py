@@ -12,9 +12,9 @@ back into ASGI messages. What belongs to the transport lives here:
 * a body that stops arriving for ``request_timeout_s`` gets a 408 and the connection closes;
 * fast endpoints run inline on the event loop (no thread hop); an endpoint (a model and
   what is asked of it, however the path is spelled) whose recent calls took more than
-  :data:`INLINE_BUDGET_S` of CPU runs on a thread pool, so a slow model never stalls health
-  checks or other models; so does an endpoint beyond the :data:`MAX_TRACKED_ENDPOINTS`
-  whose cost is tracked, and any request for which
+  :data:`INLINE_BUDGET_S` (wall time on the loop, CPU time on the pool) runs on a thread
+  pool, so a slow model never stalls health checks or other models; so does an endpoint
+  beyond the :data:`MAX_TRACKED_ENDPOINTS` whose cost is tracked, and any request for which
   :attr:`AsgiAdapter.offload` says so (a request that waits for others must never block
   the loop).
 """
@@ -45,10 +45,29 @@ INLINE_BUDGET_S = 0.001  # endpoints faster than this on average run on the even
 _COST_WEIGHT = 0.05  # moving average: a burst of slow calls moves it, one preempted call not
 MAX_TRACKED_ENDPOINTS = 512
 _CLOSE = (b"connection", b"close")
+_ENCODED: dict[str, bytes] = {}  # content types, encoded once
 
 
 class _Timeout(Exception):
     """The client stopped sending the body."""
+
+
+def _joined(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers by name, the values of a repeated header joined with ``", "``."""
+    headers: dict[str, str] = {}
+    for name, value in raw_headers:
+        key = name.decode("latin-1")
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def _ready(receive: Receive) -> bool:
+    """True when ``receive()`` will return at once: uvicorn's ``receive`` is a method of the
+    request's cycle, whose ``message_event`` is set once body bytes are waiting. Any other
+    server (or another uvicorn) gets False, and the read is timed as usual."""
+    event = getattr(getattr(receive, "__self__", None), "message_event", None)
+    return isinstance(event, asyncio.Event) and event.is_set()
 
 
 def _error(status: int, message: str) -> Response:
@@ -95,17 +114,15 @@ class AsgiAdapter:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         refusal = self._refuse(scope, raw_headers)
-        headers: dict[str, str] = {}
-        expect_continue = False
+        # servers lower-case ASGI header names; a repeated header is joined with ", "
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers}
+        if len(headers) != len(raw_headers):
+            headers = _joined(raw_headers)
         length = 0
-        for name, value in raw_headers:
-            key = name.decode("latin-1")  # servers lower-case ASGI header names
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
         if refusal is None:
             refusal, length = self._check_body(headers)
-        expect_continue = headers.get("expect", "").lower() == "100-continue"
         if refusal is not None:
+            expect_continue = headers.get("expect", "").lower() == "100-continue"
             await self._refuse_and_drain(refusal, receive, send, drain=not expect_continue)
             return
         try:
@@ -170,7 +187,11 @@ class AsgiAdapter:
         chunks: list[bytes] = []
         loop = asyncio.get_running_loop()
         while True:
-            message = await self._receive_within(loop, receive, self.settings.request_timeout_s)
+            if _ready(receive):  # the body is already here: no timer needed
+                message = await receive()
+            else:
+                timeout = self.settings.request_timeout_s
+                message = await self._receive_within(loop, receive, timeout)
             if message["type"] == "http.disconnect":
                 return None
             chunks.append(message.get("body", b""))
@@ -235,7 +256,12 @@ class AsgiAdapter:
         cost = cost or 0.0
         offload = self.offload
         if tracked and cost < INLINE_BUDGET_S and (offload is None or not offload(request)):
-            response, seconds = self._timed(answer)
+            # On the loop nothing queues, so the wall clock (a fast vDSO read, where the
+            # thread's CPU clock is a system call) is the call's cost, or more when the
+            # process was preempted: rare for a fast call, and clamped below.
+            start = time.perf_counter()
+            response = answer()
+            seconds = time.perf_counter() - start
         else:  # slow, unknown once the table is full, or waiting for others
             loop = asyncio.get_running_loop()
             response, seconds = await loop.run_in_executor(self._executor, self._timed, answer)
@@ -246,7 +272,8 @@ class AsgiAdapter:
 
     @staticmethod
     def _timed(answer: Callable[[], Response]) -> tuple[Response, float]:
-        """Answer and return the CPU seconds it took (neither queueing nor preemption count)."""
+        """Answer and return the CPU seconds it took (neither the wait for a pool thread nor
+        preemption count)."""
         start = time.thread_time()
         response = answer()
         return response, time.thread_time() - start
@@ -255,10 +282,12 @@ class AsgiAdapter:
     async def _send(
         send: Send, response: Response, close: bool = False, finish: bool = True
     ) -> None:
-        headers = [
-            (b"content-type", response.content_type.encode("latin-1")),
-            (b"content-length", str(len(response.body)).encode("latin-1")),
-        ]
+        content_type = _ENCODED.get(response.content_type)
+        if content_type is None:
+            content_type = response.content_type.encode("latin-1")
+            if len(_ENCODED) < 64:
+                _ENCODED[response.content_type] = content_type
+        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(response.body))]
         for name, value in response.headers.items():
             headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
         if close:

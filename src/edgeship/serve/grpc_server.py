@@ -208,9 +208,18 @@ class GrpcServer:
         settings: host, TLS files and ``max_body_bytes`` (the largest message accepted).
         port: TCP port; 0 picks a free one.
         threads: RPCs handled at once (the rest wait, up to ``settings.max_connections``).
+        reuse_port: listen with ``SO_REUSEPORT`` beside other processes on the same port
+            (``--processes``); off, a port that is already taken is an error.
     """
 
-    def __init__(self, app: App, settings: ServeSettings, port: int, threads: int = 16) -> None:
+    def __init__(
+        self,
+        app: App,
+        settings: ServeSettings,
+        port: int,
+        threads: int = 16,
+        reuse_port: bool = False,
+    ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError(f"gRPC port must be an integer from 0 to 65535. Got: {port!r}")
         self.app = app
@@ -218,7 +227,7 @@ class GrpcServer:
         options = [
             ("grpc.max_receive_message_length", settings.max_body_bytes),
             ("grpc.max_send_message_length", -1),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc")
         self._server = grpc.server(

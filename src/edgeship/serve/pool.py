@@ -49,7 +49,9 @@ class EnginePool:
         self._free: list[Any] = []
         self._lent = 0
         self._closed = False
-        self._cond = threading.Condition()
+        self._waiting = 0  # callers inside acquire() waiting for an engine
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
 
     def add(self, engine: Any) -> None:
         """Put a new engine in the pool (closed at once when the pool is closed)."""
@@ -72,29 +74,47 @@ class EnginePool:
 
     @contextmanager
     def borrow(self) -> Iterator[Any]:
-        """Wait for a free engine and lend it for one call.
+        """Wait for a free engine and lend it for one call (:meth:`acquire` and
+        :meth:`release` in a ``with`` block).
 
         Raises:
             HttpError: 503 once the pool is closed (the model is being unloaded).
         """
-        with self._cond:
-            self._cond.wait_for(lambda: bool(self._free) or self._closed)
-            if self._closed:
-                raise HttpError(503, f"Model '{self.name}' is being unloaded.", RETRY_AFTER)
-            engine = self._free.pop()
-            self._lent += 1
+        engine = self.acquire()
         try:
             yield engine
         finally:
-            self._give_back(engine)
+            self.release(engine)
 
-    def _give_back(self, engine: Any) -> None:
-        with self._cond:
+    def acquire(self) -> Any:
+        """Wait for a free engine and take it; the caller must :meth:`release` it (in a
+        ``finally``).
+
+        Raises:
+            HttpError: 503 once the pool is closed (the model is being unloaded).
+        """
+        with self._lock:
+            if not self._free and not self._closed:
+                self._waiting += 1
+                try:
+                    self._cond.wait_for(lambda: bool(self._free) or self._closed)
+                finally:
+                    self._waiting -= 1
+            if self._closed:
+                raise HttpError(503, f"Model '{self.name}' is being unloaded.", RETRY_AFTER)
+            self._lent += 1
+            return self._free.pop()
+
+    def release(self, engine: Any) -> None:
+        """Give back an engine taken with :meth:`acquire` (closed now if the pool was
+        closed meanwhile)."""
+        with self._lock:
             self._lent -= 1
             keep = not self._closed
             if keep:
                 self._free.append(engine)
-                self._cond.notify()
+                if self._waiting:
+                    self._cond.notify()
         if not keep:
             engine.close()
 

@@ -2,8 +2,13 @@
 
 The parent binds the socket, then starts N worker processes (``spawn``: nothing is inherited
 but the socket); each loads its own copy of the models and runs its own event loop, and the
-kernel spreads new connections over them. Each process holds its own engines, so memory
-grows by one process's footprint per worker (measured in benchmarks/README.md).
+kernel spreads new connections over them. gRPC works the same way with ``SO_REUSEPORT``: the
+parent reserves the port (:class:`GrpcPort`: bound, never listening, so no other program can
+take it), and every worker listens on it with its own gRPC server; the kernel spreads new
+gRPC connections (each a long-lived HTTP/2 channel) over the workers. Statistics and metrics
+are per process: a client sees those of the worker its connection reached. Each process holds
+its own engines, so memory grows by one process's footprint per worker (measured in
+benchmarks/README.md).
 
 SIGTERM or SIGINT to the parent is passed to every worker; each finishes the requests it
 has in flight and exits, and the parent exits 0 when all of them did.
@@ -20,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edgeship.errors import ConfigError
 from edgeship.serve.settings import ServeSettings
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -32,6 +38,55 @@ def _orphan_watch(parent: int, stop: Callable[[int, Any], None]) -> None:
     stop(signal.SIGTERM, None)
 
 
+class GrpcPort:
+    """A gRPC port held for worker processes: bound with ``SO_REUSEPORT`` but not listening
+    (the kernel gives connections only to listening sockets, i.e. to the workers).
+
+    Args:
+        host: the address to bind (as ``--host``).
+        port: the port; 0 picks a free one.
+
+    Raises:
+        ConfigError: the port is taken (a program listens there, or holds it without
+            ``SO_REUSEPORT``), or the host cannot be bound.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        if _listening(host, port):
+            raise ConfigError(f"Cannot listen for gRPC on {host}:{port}: the port is taken.")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            self._sock.bind((host, port))
+        except OSError as exc:
+            self._sock.close()
+            raise ConfigError(f"Cannot listen for gRPC on {host}:{port}: {exc}.") from exc
+        self.host = host
+        self.port = int(self._sock.getsockname()[1])
+
+    @property
+    def address(self) -> str:
+        """``host:port`` for a gRPC client."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Release the port (the workers' own sockets are theirs to close)."""
+        self._sock.close()
+
+
+def _listening(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on ``host:port`` now (port 0: never)."""
+    if not port:
+        return False
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        with socket.create_connection((target, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def _worker(
     paths: Sequence[str],
     settings: ServeSettings,
@@ -41,6 +96,7 @@ def _worker(
 ) -> None:
     from edgeship.serve import create_server
 
+    grpc_port = int(options.pop("grpc_port", 0) or 0)
     servers: list[Any] = []
     stopping: list[int] = []
 
@@ -54,11 +110,18 @@ def _worker(
     threading.Thread(target=_orphan_watch, args=(parent, _stop), daemon=True).start()
     server = create_server(paths, settings, sock=sock, **options)
     servers.append(server)
-    if stopping:
-        server.stop()
+    grpc_server = None
     try:
+        if grpc_port and not stopping:
+            from edgeship.serve.grpc_server import GrpcServer
+
+            grpc_server = GrpcServer(server.app, settings, grpc_port, reuse_port=True).start()
+        if stopping:
+            server.stop()
         server.serve_forever()
     finally:
+        if grpc_server is not None:
+            grpc_server.stop()  # lets the RPCs in flight finish
         server.app.registry.close()
 
 
@@ -77,7 +140,9 @@ def serve_processes(
         settings: the server settings (the same in every process).
         sock: a bound, listening socket.
         processes: how many worker processes.
-        options: keyword arguments for ``create_server`` (backend, threads, workers).
+        options: keyword arguments for ``create_server`` (backend, threads, workers), and
+            ``grpc_port``: a port held by a :class:`GrpcPort`, on which every worker serves
+            gRPC (0 or absent: no gRPC).
         announce: called once the stop signals are handled, before the workers start.
 
     Returns:

@@ -34,7 +34,7 @@ from edgeship.serve.discovery import (
 from edgeship.serve.naming import assign_names
 from edgeship.serve.pool import EnginePool, build_engines
 from edgeship.serve.protocol import HttpError
-from edgeship.serve.stats import Execution, ModelStats
+from edgeship.serve.stats import ModelStats
 
 MODEL_VERSION = "1"
 __all__ = ["ARTIFACT_SUFFIXES", "MANIFEST_FILENAME", "discover"]  # re-exported
@@ -144,21 +144,6 @@ class ServedModel:
         """Requests inside :meth:`infer` now (queued, waiting for an engine or running)."""
         return self._inflight
 
-    @contextmanager
-    def _request(self) -> Iterator[None]:
-        """Count a request in flight; refuse it once the model is being unloaded."""
-        with self._idle:
-            if self._retired:
-                raise HttpError(503, f"Model '{self.name}' is being unloaded.", RETRY_AFTER)
-            self._inflight += 1
-        try:
-            yield
-        finally:
-            with self._idle:
-                self._inflight -= 1
-                if not self._inflight:
-                    self._idle.notify_all()
-
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Serve one checked request: through the dynamic batcher when the model has one,
         else straight on a free engine; either way counted in :attr:`stats`.
@@ -166,23 +151,30 @@ class ServedModel:
         Raises:
             HttpError: 503 once the model is being unloaded, or from the batcher.
         """
-        with self._request():
-            return self._infer(feeds)
-
-    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.batcher is not None:
-            return self.batcher.submit(feeds)
-        start = time.perf_counter_ns()
-        with self.engine() as eng:
-            got = time.perf_counter_ns()
-            result = self._call(eng, feeds)
-        ran = time.perf_counter_ns()
-        outputs = self._outputs(result)
-        rows = int(next(iter(feeds.values())).shape[0]) if feeds else 0
-        self.stats.record_execution(
-            Execution(rows, (got - start,), 0, ran - got, time.perf_counter_ns() - ran)
-        )
-        return outputs
+        with self._idle:  # count the request in flight; refuse it once unloading
+            if self._retired:
+                raise HttpError(503, f"Model '{self.name}' is being unloaded.", RETRY_AFTER)
+            self._inflight += 1
+        try:
+            if self.batcher is not None:
+                return self.batcher.submit(feeds)
+            start = time.perf_counter_ns()
+            eng = self._pool.acquire()
+            try:
+                got = time.perf_counter_ns()
+                result = self._call(eng, feeds)
+            finally:
+                self._pool.release(eng)
+            ran = time.perf_counter_ns()
+            outputs = self._outputs(result)
+            rows = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+            self.stats.record_single(rows, got - start, ran - got, time.perf_counter_ns() - ran)
+            return outputs
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                if not self._inflight and self._retired:  # retire() waits for this
+                    self._idle.notify_all()
 
     def close(self) -> None:
         """Stop the batcher and close the engines: idle ones now, one still borrowed by a

@@ -26,23 +26,6 @@ from typing import Any, Protocol
 SCHEMA_KEYS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
 
 
-@dataclass
-class Duration:
-    """A count and the total of its durations in nanoseconds."""
-
-    count: int = 0
-    ns: int = 0
-
-    def add(self, ns: int, count: int = 1) -> None:
-        """Add ``count`` events that took ``ns`` nanoseconds in total."""
-        self.count += count
-        self.ns += max(0, int(ns))
-
-    def as_dict(self) -> dict[str, int]:
-        """``{"count": ..., "ns": ...}``."""
-        return {"count": self.count, "ns": self.ns}
-
-
 @dataclass(frozen=True)
 class Execution:
     """One model execution: its rows, the requests merged into it and its phases' times.
@@ -68,55 +51,90 @@ MAX_BATCH_SIZES = 64
 
 
 class ModelStats:
-    """Thread-safe counters of one loaded model."""
+    """Thread-safe counters of one loaded model.
+
+    The counters are flat lists of integers under one lock (``[count, ns]`` per key of
+    :data:`SCHEMA_KEYS`): recording a request is a handful of integer adds.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._inference = {key: Duration() for key in SCHEMA_KEYS}
-        self._batches: dict[int, tuple[Duration, Duration, Duration]] = {}
+        self._inference = [0] * (2 * len(SCHEMA_KEYS))  # count, ns per SCHEMA_KEYS entry
+        self._batches: dict[int, list[int]] = {}  # rows -> [count, input, infer, output ns]
         self.inference_count = 0
         self.execution_count = 0
         self.last_inference_ms = 0
 
     def record_request(self, ok: bool, ns: int) -> None:
         """Count one finished inference request and its time in the server."""
+        at = 0 if ok else 2
         with self._lock:
-            self._inference["success" if ok else "fail"].add(ns)
+            self._inference[at] += 1
+            self._inference[at + 1] += max(0, ns)
 
     def record_execution(self, execution: Execution) -> None:
         """Count one model execution and charge it to each request it served."""
         requests = len(execution.queue_ns)
+        self._record(
+            execution.rows,
+            requests,
+            sum(execution.queue_ns),
+            execution.input_ns,
+            execution.infer_ns,
+            execution.output_ns,
+        )
+
+    def record_single(self, rows: int, queue_ns: int, infer_ns: int, output_ns: int) -> None:
+        """Count one execution that served one request and merged nothing (no batching):
+        the same as ``record_execution(Execution(rows, (queue_ns,), 0, infer_ns,
+        output_ns))`` without building the record."""
+        self._record(rows, 1, queue_ns, 0, infer_ns, output_ns)
+
+    def _record(
+        self, rows: int, requests: int, queue_ns: int, input_ns: int, infer_ns: int, output_ns: int
+    ) -> None:
+        input_ns, infer_ns, output_ns = max(0, input_ns), max(0, infer_ns), max(0, output_ns)
+        now_ms = time.time_ns() // 1_000_000
         with self._lock:
             self.execution_count += 1
-            self.inference_count += execution.rows
-            self.last_inference_ms = time.time_ns() // 1_000_000
-            self._inference["queue"].add(sum(execution.queue_ns), requests)
-            self._inference["compute_input"].add(execution.input_ns * requests, requests)
-            self._inference["compute_infer"].add(execution.infer_ns * requests, requests)
-            self._inference["compute_output"].add(execution.output_ns * requests, requests)
-            per_batch = self._batches.get(execution.rows)
+            self.inference_count += rows
+            self.last_inference_ms = now_ms
+            c = self._inference
+            c[4] += requests
+            c[5] += max(0, queue_ns)
+            c[6] += requests
+            c[7] += input_ns * requests
+            c[8] += requests
+            c[9] += infer_ns * requests
+            c[10] += requests
+            c[11] += output_ns * requests
+            per_batch = self._batches.get(rows)
             if per_batch is None:
                 if len(self._batches) >= MAX_BATCH_SIZES:
                     return  # clients choose row counts: the table stays bounded
-                per_batch = self._batches[execution.rows] = (Duration(), Duration(), Duration())
-            per_batch[0].add(execution.input_ns)
-            per_batch[1].add(execution.infer_ns)
-            per_batch[2].add(execution.output_ns)
+                per_batch = self._batches[rows] = [0, 0, 0, 0]
+            per_batch[0] += 1
+            per_batch[1] += input_ns
+            per_batch[2] += infer_ns
+            per_batch[3] += output_ns
 
     def as_dict(self, name: str, version: str) -> dict[str, Any]:
         """This model's entry of ``model_stats`` (Triton's JSON schema)."""
         with self._lock:
-            inference = {key: d.as_dict() for key, d in self._inference.items()}
-            inference["cache_hit"] = Duration().as_dict()
-            inference["cache_miss"] = Duration().as_dict()
+            c = self._inference
+            inference = {
+                key: {"count": c[2 * i], "ns": c[2 * i + 1]} for i, key in enumerate(SCHEMA_KEYS)
+            }
+            inference["cache_hit"] = {"count": 0, "ns": 0}
+            inference["cache_miss"] = {"count": 0, "ns": 0}
             batches = [
                 {
                     "batch_size": size,
-                    "compute_input": phases[0].as_dict(),
-                    "compute_infer": phases[1].as_dict(),
-                    "compute_output": phases[2].as_dict(),
+                    "compute_input": {"count": b[0], "ns": b[1]},
+                    "compute_infer": {"count": b[0], "ns": b[2]},
+                    "compute_output": {"count": b[0], "ns": b[3]},
                 }
-                for size, phases in sorted(self._batches.items())
+                for size, b in sorted(self._batches.items())
             ]
             return {
                 "name": name,

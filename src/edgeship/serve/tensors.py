@@ -6,8 +6,8 @@ never reaches an interpreter.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -66,15 +66,19 @@ def check_shape(meta: TensorMeta, shape: Sequence[int], what: str = "input") -> 
 
 def parse_shape(value: Any, name: str) -> tuple[int, ...]:
     """Validate a KServe ``shape`` field: a list of non-negative integers."""
-    if not isinstance(value, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**31 for d in value
-    ):
-        raise HttpError(
-            400, f"Input '{name}': 'shape' must be a list of non-negative integers. Got: {value!r}"
-        )
-    if math.prod(value) > MAX_ELEMENTS:
-        raise HttpError(400, f"Input '{name}': shape {value} holds too many elements.")
-    return tuple(value)
+    if type(value) is list:
+        elements = 1
+        for d in value:
+            if type(d) is not int or not 0 <= d < 2**31:  # bool is no int here
+                break
+            elements *= d
+        else:
+            if elements > MAX_ELEMENTS:
+                raise HttpError(400, f"Input '{name}': shape {value} holds too many elements.")
+            return tuple(value)
+    raise HttpError(
+        400, f"Input '{name}': 'shape' must be a list of non-negative integers. Got: {value!r}"
+    )
 
 
 def array_from_json(data: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
@@ -111,38 +115,80 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         raise HttpError(400, f"Input '{name}' contains NaN or infinity. Send finite numbers.")
 
 
+@dataclass(frozen=True)
+class _InputCheck:
+    """What :func:`check_feeds` expects of one input, worked out once per model."""
+
+    meta: TensorMeta
+    dtypes: tuple[np.dtype[Any], ...]
+    rank: int
+    fixed: tuple[tuple[int, int], ...]  # (axis, size) of every fixed dimension but the batch
+
+
+_CHECKS: dict[int, tuple[tuple[TensorMeta, ...], dict[str, _InputCheck]]] = {}
+_MAX_CHECKS = 256
+
+
+def _input_checks(inputs: tuple[TensorMeta, ...]) -> dict[str, _InputCheck]:
+    """The checks of a model's inputs, cached by the identity of its ``inputs`` tuple (the
+    entry holds that tuple, so the id cannot be reused while it lives)."""
+    entry = _CHECKS.get(id(inputs))
+    if entry is not None and entry[0] is inputs:
+        return entry[1]
+    checks = {
+        m.name: _InputCheck(
+            meta=m,
+            dtypes=accepted_dtypes(m),
+            rank=len(m.shape),
+            fixed=tuple((i, d) for i, d in enumerate(m.shape) if i > 0 and d >= 0),
+        )
+        for m in inputs
+    }
+    if len(_CHECKS) >= _MAX_CHECKS:  # models come and go (load/unload): stay bounded
+        _CHECKS.clear()
+    _CHECKS[id(inputs)] = (inputs, checks)
+    return checks
+
+
 def check_feeds(model: ServedModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Check names, dtypes, shapes and finiteness of ``feeds`` against ``model``'s inputs.
 
     Returns:
         The feeds, ready for ``ServedModel.predict``.
     """
-    want = {m.name: m for m in model.inputs}
+    checks = _input_checks(model.inputs)
     if model.aliases:
         renamed = {model.canonical(k): v for k, v in feeds.items()}
         if len(renamed) != len(feeds):
             raise HttpError(400, "An input is given twice (under its name and its alias).")
         feeds = renamed
-    missing = [n for n in want if n not in feeds]
-    extra = [n for n in feeds if n not in want]
-    if missing or extra:
+    if len(feeds) != len(checks) or any(n not in checks for n in feeds):
+        missing = [n for n in checks if n not in feeds]
+        extra = [n for n in feeds if n not in checks]
         raise HttpError(
             400,
-            f"Model '{model.name}' expects inputs {sorted(want)}; missing {missing}, "
+            f"Model '{model.name}' expects inputs {sorted(checks)}; missing {missing}, "
             f"unknown {extra}.",
         )
-    batch: set[int] = set()
+    batch = -1
     for name, arr in feeds.items():
-        meta = want[name]
-        if arr.dtype not in accepted_dtypes(meta):
+        check = checks[name]
+        if arr.dtype not in check.dtypes:
+            meta = check.meta
             raise HttpError(
                 400,
                 f"Input '{name}' expects {v2_datatype(meta.dtype)} ({meta.dtype}) data, "
                 f"got {v2_datatype(arr.dtype)}.",
             )
-        check_shape(meta, arr.shape)
-        check_finite(arr, name)
-        batch.add(int(arr.shape[0]))
-    if len(batch) > 1:
-        raise HttpError(400, f"All inputs must share one batch size. Got: {sorted(batch)}")
+        shape = arr.shape
+        if len(shape) != check.rank or 0 in shape or any(shape[i] != d for i, d in check.fixed):
+            check_shape(check.meta, shape)  # raises, with the message
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise HttpError(400, f"Input '{name}' contains NaN or infinity. Send finite numbers.")
+        rows = shape[0] if shape else 1
+        if batch != rows:
+            if batch >= 0:
+                sizes = sorted({int(a.shape[0]) if a.ndim else 1 for a in feeds.values()})
+                raise HttpError(400, f"All inputs must share one batch size. Got: {sizes}")
+            batch = rows
     return feeds
