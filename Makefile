@@ -10,8 +10,15 @@ NP2_STAMP := $(NP2_VENV)/.installed
 DEMO_OUT ?= runs/demo
 FLEET_OUT ?= runs/fleet
 PYTEST_ARGS ?=
+# The lowest and highest supported Pythons: `make test-matrix` builds .venv-py310 and .venv-py312
+# and runs the suite in each (`make test` runs it on the default python3). A missing
+# interpreter is reported loudly and its run skipped; point PY310/PY312 at another one.
+PYENV_VERSIONS ?= $(HOME)/.pyenv/versions
+PY310 ?= $(lastword $(sort $(wildcard $(PYENV_VERSIONS)/3.10.*/bin/python3.10)))
+PY312 ?= $(lastword $(sort $(wildcard $(PYENV_VERSIONS)/3.12.*/bin/python3.12)))
+MATRIX := 310 312
 
-.PHONY: setup demo fleet-demo test lint typecheck bench clean
+.PHONY: setup demo fleet-demo test test-matrix $(addprefix setup-py,$(MATRIX)) $(addprefix test-py,$(MATRIX)) lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -37,6 +44,27 @@ fleet-demo: $(STAMP)
 test: $(STAMP) $(NP2_STAMP)
 	EDGESHIP_NUMPY2_PYTHON=$(CURDIR)/$(NP2_VENV)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-matrix: $(addprefix test-py,$(MATRIX))
+
+# setup-py310 / test-py310 (and 312): the venv is rebuilt when pyproject.toml changes.
+$(addprefix setup-py,$(MATRIX)): setup-py%:
+	@py="$(PY$*)"; venv=.venv-py$*; \
+	if [ -z "$$py" ] || [ ! -x "$$py" ]; then \
+	  echo "######## WARNING: no Python $* found (PY$*='$$py'): its venv is NOT built ########"; \
+	  exit 0; fi; \
+	if [ -f $$venv/.installed ] && [ ! pyproject.toml -nt $$venv/.installed ]; then exit 0; fi; \
+	test -x $$venv/bin/python || "$$py" -m venv $$venv || exit 1; \
+	$$venv/bin/python -m pip install --quiet --upgrade pip || exit 1; \
+	$$venv/bin/python -m pip install --quiet --progress-bar off -e '.[dev]' || exit 1; \
+	touch $$venv/.installed
+
+$(addprefix test-py,$(MATRIX)): test-py%: setup-py% $(NP2_STAMP)
+	@if [ ! -f .venv-py$*/.installed ]; then \
+	  echo "######## WARNING: Python $* tests SKIPPED: no .venv-py$* (see above) ########"; \
+	  exit 0; fi; \
+	echo "== the suite on $$(.venv-py$*/bin/python --version) =="; \
+	EDGESHIP_NUMPY2_PYTHON=$(CURDIR)/$(NP2_VENV)/bin/python .venv-py$*/bin/python -m pytest $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -46,4 +74,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(NP2_VENV) .pytest_cache .ruff_cache .mypy_cache runs
+	rm -rf $(VENV) $(NP2_VENV) $(addprefix .venv-py,$(MATRIX)) .pytest_cache .ruff_cache .mypy_cache runs

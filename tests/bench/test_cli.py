@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -128,11 +130,26 @@ def test_pin_and_provider_parsing():
         parse_provider("CUDAExecutionProvider:device_id")
 
 
-def test_pin_runs_on_the_given_cpu(bench_artifacts, capsys):
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="--pin is Linux-only")
+def test_pin_runs_on_the_given_cpu(bench_artifacts, capsys, tmp_path, monkeypatch):
+    # The measured child reports the CPUs the OS lets it use (a probe injected from the tests).
+    plugins = Path(__file__).parent / "child_plugins"
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(plugins), os.environ.get("PYTHONPATH", "")])
+    )
+    log = tmp_path / "affinity.jsonl"
+    monkeypatch.setenv("EDGESHIP_TEST_AFFINITY_LOG", str(log))
     art = str(bench_artifacts / "tflite-fp32.tflite")
-    assert main(["bench", art, "--pin", "0", "--json", "-", *FAST_ARGS]) == 0
+    allowed = sorted(os.sched_getaffinity(0))
+    cpu = allowed[-1]  # a CPU this process may use; not the first, when there are several
+    assert main(["bench", art, "--pin", str(cpu), "--json", "-", *FAST_ARGS]) == 0
     row = json.loads(capsys.readouterr().out)["results"][0]
-    assert row["pin"] == [0] and row["error"] is None
+    assert row["pin"] == [cpu] and row["error"] is None
+    pinned = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["cpus"] for e in pinned] == [[cpu]] and pinned[0]["pid"] != os.getpid()
+    log.unlink()
+    assert main(["bench", art, "--json", "-", *FAST_ARGS]) == 0  # unpinned: every allowed CPU
+    assert [json.loads(line)["cpus"] for line in log.read_text().splitlines()] == [allowed]
 
 
 def _doc(p50_scale):

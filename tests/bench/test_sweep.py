@@ -172,7 +172,10 @@ def test_server_scenario_finds_a_max_qps_on_a_real_engine(bench_artifacts, fast)
     row = results["results"][0]
     assert row["error"] is None
     assert row["latency_bound_ms"] == 50.0
-    assert row["max_qps"] is None or row["max_qps"] > 0
+    # a model of microseconds meets a 50 ms p99 at some probed rate, even on a loaded machine
+    passed = [p["qps"] for p in row["probes"] if p["meets"]]
+    assert passed and row["max_qps"] == max(passed) > 0, row["probes"]
+    assert all(p["p99_ms"] <= 50.0 for p in row["probes"] if p["meets"])
     assert row["probes"] and row["headline"]["metric"] == "p99"
 
 

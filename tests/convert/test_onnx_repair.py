@@ -11,6 +11,11 @@ from onnx import TensorProto, helper
 from edgeship.convert.onnx_repair import REWRITES, repair, validate
 from edgeship.errors import ConversionError
 
+# The lowest IR version opset 17 needs: onnx's newest IR can be newer than the installed
+# onnxruntime reads (onnx 1.23 writes IR 14; onnxruntime 1.23, the last for 3.10, reads 11).
+OPSET_17 = [helper.make_opsetid("", 17)]
+MIN_IR = helper.find_min_ir_version_for(OPSET_17)
+
 X = np.linspace(-6.0, 6.0, 241, dtype=np.float32).reshape(1, -1)
 
 
@@ -19,7 +24,7 @@ def _single_op(op: str) -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, X.shape[1]])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, X.shape[1]])
     graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], name=f"{op}_0")], op, [x], [y])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=OPSET_17, ir_version=MIN_IR)
 
 
 def _tf_reference(op: str) -> np.ndarray:

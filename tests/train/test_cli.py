@@ -40,7 +40,16 @@ def test_train_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert Path(summary["model"]).is_file()
-    assert 0 <= summary["test_accuracy"] <= 1
+    # the reported accuracy is the saved model's on the saved test split
+    import keras
+
+    from edgeship.samples import load_samples
+
+    model = keras.saving.load_model(summary["model"], safe_mode=True, compile=False)
+    evals = load_samples(tmp_path / "eval.npz")
+    top1 = np.asarray(model.predict(evals.single, verbose=0)).argmax(axis=1)
+    assert summary["test_accuracy"] == pytest.approx(float(np.mean(top1 == evals.labels)))
+    assert load_card(tmp_path).metrics["test_accuracy"] == pytest.approx(summary["test_accuracy"])
     assert main(args) == 1  # exists, no --force
     assert "already exists" in capsys.readouterr().err
 

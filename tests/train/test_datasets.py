@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
 from pathlib import Path
 
@@ -28,7 +29,14 @@ def test_digits_is_stratified_and_scaled() -> None:
     data = load_dataset(TrainConfig())
     assert data.input_shape == (8, 8, 1)
     assert data.x_train.dtype == np.float32
-    assert data.split_sizes() == {"train": 1293, "validation": 144, "test": 360}
+    # the splits partition the installed dataset with the configured fractions (the held-out
+    # share rounded up, as scikit-learn does), not sizes copied from one version
+    from sklearn.datasets import load_digits
+
+    config, total = TrainConfig(), len(load_digits().target)
+    test = math.ceil(total * config.test_split)
+    val = math.ceil((total - test) * config.validation_split)
+    assert data.split_sizes() == {"train": total - test - val, "validation": val, "test": test}
     assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
     assert data.labels == tuple(str(i) for i in range(10))
     # stratified: every class is in the test split in proportion (~36 each)

@@ -116,10 +116,13 @@ def test_float32_twin_has_the_same_weights() -> None:
 def test_xla_jit_on_cpu(tmp_path: Path, quick_config) -> None:
     from edgeship.train import train
 
-    result = train(quick_config(tmp_path, recipe="lenet5", jit=True))
+    config = quick_config(tmp_path, recipe="lenet5", jit=True, epochs=3, max_samples=None)
+    result = train(config)
     assert result.card.training["jit"] is True
     assert np.isfinite(result.history["loss"]).all()
-    assert 0.0 <= result.test_accuracy <= 1.0
+    # the compiled step trains: loss falls and the model beats chance (0.1) by far
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert result.test_accuracy > 0.4
 
 
 def test_unknown_mirrored_device(tmp_path: Path, quick_config) -> None:

@@ -41,7 +41,14 @@ def test_recipe_short_fit(
     if extra.get("weights") == "backbone":
         extra = {**extra, "weights": str(backbone_weights)}
 
-    result = train(quick_config(tmp_path, recipe=recipe, dataset=dataset, **extra))
+    # Three epochs on all of digits: long enough that the recipes learn (seed 0 gives 0.73 to
+    # 0.99 test accuracy), short enough for the suite. MobileNetV2 on a frozen local (random)
+    # backbone stays a quick fit: it learns nothing there (test accuracy 0.1, loss ln 10 after
+    # 3 + 1 epochs) and costs minutes, so it is not claimed to learn.
+    learns = recipe != "mobilenetv2"
+    more = {"epochs": 3, "max_samples": None} if learns else {}
+    config = quick_config(tmp_path, recipe=recipe, dataset=dataset, **more, **extra)
+    result = train(config)
     for name in ("model.keras", "edgeship.json", "history.csv", "calibration.npz", "eval.npz"):
         assert (tmp_path / name).is_file(), name
     assert not list(tmp_path.glob(".*partial")) and not list(tmp_path.glob(".model.keras.*"))
@@ -49,7 +56,8 @@ def test_recipe_short_fit(
     assert card.name == f"{recipe}-{dataset}"
     assert card.labels == tuple(str(i) for i in range(10))
     assert card.outputs[0].name == "probabilities" and card.outputs[0].shape == (None, 10)
-    assert 0.0 <= card.metrics["test_accuracy"] <= 1.0
+    if learns:
+        assert card.metrics["test_accuracy"] > 0.4, card.metrics  # ten classes: chance is 0.1
     assert card.metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
     assert card.training["recipe"] == recipe and card.training["epochs_run"] >= 1
     assert card.preprocessing.scale == pytest.approx(1 / 16)
@@ -58,7 +66,8 @@ def test_recipe_short_fit(
     evals = load_samples(tmp_path / "eval.npz")
     calib = load_samples(tmp_path / "calibration.npz")
     assert evals.labels is not None and len(evals) == card.dataset["splits"]["test"]
-    assert calib.labels is None and len(calib) == card.dataset["splits"]["train"]
+    train_size = card.dataset["splits"]["train"]
+    assert calib.labels is None and len(calib) == min(config.calibration_samples, train_size)
     expected_input = (None, *evals.single.shape[1:])
     assert card.inputs[0].shape == expected_input
     probs = np.asarray(model.predict(evals.single, verbose=0))
@@ -70,8 +79,8 @@ def test_recipe_short_fit(
     assert not [layer for layer in model.layers if type(layer).__name__.startswith("Random")]
     lines = (tmp_path / "history.csv").read_text().splitlines()
     header = lines[0]
-    phases = 1 + extra.get("fine_tune_epochs", 0)  # frozen phase, then fine-tuning
-    assert len(lines) == 1 + phases and len(result.history["loss"]) == phases
+    epochs = config.epochs + extra.get("fine_tune_epochs", 0)  # frozen phase, then fine-tuning
+    assert len(lines) == 1 + epochs and len(result.history["loss"]) == epochs
     assert "val_loss" in header and "accuracy" in header
 
 
@@ -179,5 +188,5 @@ def test_card_is_json_with_the_contract_fields(digits_model_dir: Path) -> None:
     for key in ("inputs", "outputs", "labels", "preprocessing", "dataset", "metrics", "training"):
         assert key in data
     assert data["inputs"][0]["name"] == "image" and data["inputs"][0]["shape"] == [None, 8, 8, 1]
-    assert data["metrics"]["test_accuracy"] > 0.8
+    assert data["metrics"]["test_accuracy"] > 0.5  # learned: chance is 0.1 on ten classes
     assert data["versions"]["keras"]

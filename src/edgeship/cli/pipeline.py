@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +113,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_json(describe_plan(config))
         return 0
-    results = run_pipeline(config, resume=args.resume, force=args.force)
+    if args.json:  # stdout carries only the JSON: progress (e.g. Keras's fit log) goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            results = run_pipeline(config, resume=args.resume, force=args.force)
+    else:
+        results = run_pipeline(config, resume=args.resume, force=args.force)
     if args.json:
         print_json(results)
         return 0

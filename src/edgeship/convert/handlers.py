@@ -96,26 +96,10 @@ def _check(state: WorkerState, path: str, backend: str, inputs: dict[str, np.nda
     return run_on_backend(path, backend, inputs)
 
 
-def _selftest_signal(state: WorkerState, signum: int) -> None:
-    """Kill this process with ``signum`` (tests the parent's crash handling)."""
-    import os
-
-    os.kill(os.getpid(), signum)
-
-
-def _selftest_sleep(state: WorkerState, seconds: float) -> None:
-    """Sleep (tests the parent's per-call timeout)."""
-    import time
-
-    time.sleep(seconds)
-
-
 _HANDLERS: dict[str, Callable[..., Any]] = {
     "info": _info,
     "prepare": _prepare,
     "predict": _predict,
     "convert": _convert,
     "check": _check,
-    "selftest_signal": _selftest_signal,
-    "selftest_sleep": _selftest_sleep,
 }

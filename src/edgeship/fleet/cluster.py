@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import warnings
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def connect(address: str, timeout_s: float = 10.0) -> Any:
             if not _numpy_only_mismatch(str(w.message)):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return client
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:  # one class from 3.11
         raise FleetError(
             f"Cannot reach the cluster at {address} within {timeout_s:g} s ({type(exc).__name__}). "
             f"Expected a Dask scheduler there. {JOIN_HINT}"

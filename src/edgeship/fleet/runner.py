@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -161,7 +162,8 @@ def _run(
                     shipped[spec.artifact] = client.scatter(
                         ships, workers=list(device.workers), hash=False
                     )
-            except (OSError, TimeoutError) as exc:  # the device left while we sent it
+            # the device left while we sent it (asyncio's TimeoutError is its own before 3.11)
+            except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
                 message = f"cannot send {spec.artifact} to device {label!r}: {exc}"
                 finish(slot, [_failed(spec, label, message)])
                 continue

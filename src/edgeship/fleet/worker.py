@@ -101,7 +101,7 @@ async def _serve(
         loop.add_signal_handler(sig, stop)
     try:
         await worker
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:  # one class from 3.11
         await worker.close()
         raise FleetError(
             f"Cannot join the cluster at {address} within {timeout_s:g} s "

@@ -6,6 +6,7 @@ explainable and unit-testable without any backend.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,9 +15,13 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Budgets:
-    """What the user will accept. Accuracy drop in percentage points; None = no budget."""
+    """What the user will accept. Accuracy drop in percentage points; None = no budget.
 
-    max_accuracy_drop: float = 1.0
+    A variant whose accuracy was not measured (no labels, or parity did not run) misses an
+    accuracy budget: nothing shows that it stays inside it.
+    """
+
+    max_accuracy_drop: float | None = 1.0
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
 
@@ -90,13 +95,17 @@ def candidates(variants: list[dict[str, Any]], rows: list[dict[str, Any]]) -> li
 
 
 def budget_misses(candidate: Candidate, budgets: Budgets) -> dict[str, float]:
-    """Return ``{budget: amount over}`` for each budget the candidate misses."""
+    """Return ``{budget: amount over}`` for each budget the candidate misses.
+
+    An unmeasured accuracy misses an accuracy budget by ``math.inf``.
+    """
     misses: dict[str, float] = {}
-    if (
-        candidate.accuracy_delta is not None
-        and -candidate.accuracy_delta > budgets.max_accuracy_drop
-    ):
-        misses["accuracy"] = -candidate.accuracy_delta - budgets.max_accuracy_drop
+    drop = budgets.max_accuracy_drop
+    if drop is not None:
+        if candidate.accuracy_delta is None:
+            misses["accuracy"] = math.inf
+        elif -candidate.accuracy_delta > drop:
+            misses["accuracy"] = -candidate.accuracy_delta - drop
     if budgets.max_latency_ms is not None and candidate.p50_ms > budgets.max_latency_ms:
         misses["latency"] = candidate.p50_ms - budgets.max_latency_ms
     size_mb = candidate.size_bytes / MIB
@@ -179,10 +188,9 @@ def _reason(
         parts.append(f"peak RSS {best.peak_rss_mb:.0f} MiB")
     if best.accuracy is not None:
         delta = f", {best.accuracy_delta:+.2f} pts" if best.accuracy_delta is not None else ""
-        parts.append(
-            f"accuracy {100 * best.accuracy:.2f}%{delta} "
-            f"(budget: drop <= {budgets.max_accuracy_drop:g} pts)"
-        )
+        drop = budgets.max_accuracy_drop
+        budget = f"drop <= {drop:g} pts" if drop is not None else "none"
+        parts.append(f"accuracy {100 * best.accuracy:.2f}%{delta} (budget: {budget})")
     runs_on = sorted(name for name, status in best.runtimes.items() if status == "ok")
     if runs_on:
         parts.append("runs on " + ", ".join(runs_on))
@@ -200,6 +208,10 @@ FIXES = {
     "latency": (
         "benchmark with more threads (--threads 1,2,4), use an int8 variant, an accelerator "
         "delegate/provider, or a smaller recipe"
+    ),
+    "unmeasured": (
+        "convert with labelled samples (a dataset with labels, e.g. --dataset digits) so parity "
+        "measures accuracy, or drop the accuracy budget"
     ),
     "size": (
         "use tflite-int8, tflite-dynamic or onnx-dynamic (4x smaller weights), or a smaller recipe"
@@ -220,10 +232,16 @@ def _explain_none(pool: list[Candidate], budgets: Budgets) -> Recommendation:
             only_this = [(c, m[name]) for c, m in misses if name in m]
             scope = "overall (it misses other budgets too)"
         closest, over = min(only_this, key=lambda item: item[1])
+        miss = (
+            f"misses by {over:.3g} {units[name]}"
+            if math.isfinite(over)
+            else "has no measured accuracy (parity ran without labels or did not run), so "
+            "nothing shows it inside the accuracy budget"
+        )
+        fix = FIXES[name] if math.isfinite(over) else FIXES["unmeasured"]
         lines.append(
             f"{name}: the closest configuration {scope}, {closest.variant} on {closest.backend} "
-            f"with {closest.threads} thread(s), misses by {over:.3g} {units[name]}; "
-            f"to fix: {FIXES[name]}"
+            f"with {closest.threads} thread(s), {miss}; to fix: {fix}"
         )
     return Recommendation(
         None,
