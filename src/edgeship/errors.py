@@ -7,6 +7,11 @@ also subclasses the matching builtin (``ValueError``, ``RuntimeError``, ``Import
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeship.manifest import Manifest
+
 
 class EdgeshipError(Exception):
     """Base class of every error edgeship raises on purpose."""
@@ -43,9 +48,13 @@ class ConversionError(EdgeshipError, RuntimeError):
 class ParityError(EdgeshipError, RuntimeError):
     """One or more converted artifacts disagree with the source model beyond tolerance."""
 
-    def __init__(self, message: str, failures: list[str] | None = None) -> None:
+    def __init__(
+        self, message: str, failures: list[str] | None = None, manifest: Manifest | None = None
+    ) -> None:
         super().__init__(message)
         self.failures = list(failures or [])
+        #: The manifest written (every variant, the failed ones included), when there is one.
+        self.manifest = manifest
 
 
 class TrainingError(EdgeshipError, RuntimeError):

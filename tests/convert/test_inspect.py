@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgeship.cli.main import main
-from edgeship.convert.inspect import inspect_artifact
+from edgeship.convert.artifact_info import inspect_artifact
 from edgeship.errors import ModelLoadError
 
 

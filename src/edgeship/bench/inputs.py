@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgeship.errors import InvalidInputError
+from edgeship.metrics import top1_accuracy as top1_accuracy  # re-exported
 
 #: How many distinct query batches are cycled through (so no run sees only one input).
 POOL_SIZE = 8
@@ -97,15 +98,3 @@ def as_model_input(batch_data: Batch) -> Any:
     if len(batch_data) == 1:
         return next(iter(batch_data.values()))
     return batch_data
-
-
-def top1_accuracy(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    """Fraction of rows whose arg-max matches the integer label; None when these are not
-    class scores for these labels (a label beyond the score width gives None, not 0)."""
-    scores = np.asarray(scores)
-    labels = np.asarray(labels).reshape(-1)
-    if scores.ndim != 2 or scores.shape[0] != labels.shape[0] or labels.dtype.kind not in "iu":
-        return None
-    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
-        return None  # not indices into these scores (e.g. another output's labels)
-    return float(np.mean(np.argmax(scores, axis=1) == labels))

@@ -8,8 +8,6 @@ recorded with its signal, never the whole sweep.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.bench.spec import RunSpec
+from edgeship.childproc import child_env as _env
+from edgeship.childproc import signal_name
 from edgeship.fileio import read_json
 
 DEFAULT_TIMEOUT_S = 900.0
@@ -41,21 +41,12 @@ def error_row(spec_data: dict[str, Any], message: str, detail: str | None = None
 
 def child_env() -> dict[str, str]:
     """Environment for children: quiet TensorFlow logs, the parent's ``sys.path`` kept."""
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    paths = [p for p in sys.path if p]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
+    return _env([p for p in sys.path if p], TF_CPP_MIN_LOG_LEVEL="2")
 
 
 def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
+    name = signal_name(code)
+    if name is not None:
         return f"the benchmark process was killed by {name}"
     return f"the benchmark process exited with status {code}"
 

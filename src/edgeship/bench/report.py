@@ -16,7 +16,7 @@ from typing import Any
 
 from edgeship.bench import by_device, fields, figures
 from edgeship.bench.fields import placement_text as placement_text
-from edgeship.bench.storage import annotate_overhead
+from edgeship.bench.storage import CSV_COLUMNS, annotate_overhead
 from edgeship.errors import ConfigError
 from edgeship.fileio import atomic_write_text
 
@@ -140,40 +140,7 @@ def to_csv(results: dict[str, Any]) -> str:
     """The results table as CSV (numbers unformatted)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    keys = [
-        "variant",
-        "backend",
-        "backend_version",
-        "delegate",
-        "threads",
-        "batch",
-        "scenario",
-        "n",
-        "mean",
-        "std",
-        "min",
-        "p50",
-        "p90",
-        "p95",
-        "p99",
-        "p999",
-        "max",
-        "cv",
-        "throughput_ips",
-        "throughput_sps",
-        "load_ms",
-        "first_ms",
-        "peak_rss_mb",
-        "size_bytes",
-        "accuracy",
-        "max_qps",
-        "latency_bound_ms",
-        "meets_bound",
-        "cold_p50_ms",
-        "artifact",
-        "sha256",
-        "error",
-    ]
+    keys = list(CSV_COLUMNS)
     writer.writerow(keys)
     for r in results.get("results", []):
         lat = dict(r.get("latency_ms") or {}, cold_p50_ms=fields.cold_p50(r))

@@ -22,23 +22,20 @@ from edgeship.bench.spec import RunSpec, artifact_format
 from edgeship.bench.stats import is_noisy
 from edgeship.errors import ConfigError
 from edgeship.fileio import sha256_file
+from edgeship.manifest import variant_name
 from edgeship.runtime.ranges import InputRangeWarning
 
 ACCURACY_CHUNK = 32
 
 
-def variant_name(artifact: str) -> str:
-    """The variant an artifact file stands for: its file name without the suffix."""
-    return Path(artifact).stem
-
-
 def base_row(spec: RunSpec) -> dict[str, Any]:
     """The identifying fields of a result row, before anything runs."""
     path = Path(spec.artifact)
-    variant = variant_name(spec.artifact)
+    sha256 = sha256_file(path) if path.is_file() else None
+    variant = variant_name(spec.artifact, sha256) if spec.kind != "keras" else "keras"
     return {
         "artifact": str(path),
-        "sha256": sha256_file(path) if path.is_file() else None,
+        "sha256": sha256,
         "variant": {"raw": f"raw:{variant}", "keras": "keras"}.get(spec.kind, variant),
         "kind": spec.kind,
         "format": artifact_format(spec.artifact) if spec.kind != "keras" else "keras",

@@ -10,24 +10,23 @@ from typing import Any
 from edgeship.bench.scenarios import Scenario
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
+from edgeship.manifest import ONNX_SUFFIX, TFLITE_SUFFIX
 from edgeship.runtime import max_threads
+from edgeship.runtime_flags import AUTO_ORDER
 
 #: What is measured: edgeship's runtime, the raw backend, or Keras (predict / __call__).
 KINDS = ("edgeship", "raw", "keras")
 
 #: Backends that run each artifact format.
-FORMAT_BACKENDS: dict[str, tuple[str, ...]] = {
-    "tflite": ("litert", "tflite-runtime", "tf-lite"),
-    "onnx": ("onnxruntime",),
-}
+FORMAT_BACKENDS: dict[str, tuple[str, ...]] = AUTO_ORDER
 
 
 def artifact_format(path: str) -> str:
     """``tflite`` or ``onnx`` from the file suffix; a :class:`ConfigError` otherwise."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".tflite":
+    if suffix == TFLITE_SUFFIX:
         return "tflite"
-    if suffix == ".onnx":
+    if suffix == ONNX_SUFFIX:
         return "onnx"
     raise ConfigError(
         f"Cannot benchmark {path}: expected a .tflite or .onnx artifact. Got suffix {suffix!r}."

@@ -25,25 +25,32 @@ from edgeship.fileio import atomic_write_json, not_a_file, read_json
 
 SCHEMA = "edgeship.bench/1"
 
-REQUIRED_ROW_KEYS = (
-    "artifact",
-    "sha256",
-    "variant",
-    "backend",
-    "backend_version",
-    "delegate",
-    "threads",
-    "batch",
-    "scenario",
-    "latency_ms",
-    "throughput_ips",
-    "load_ms",
-    "first_ms",
-    "peak_rss_mb",
-    "size_bytes",
-    "accuracy",
-)
+# One definition of a results row's fields: every table, file and check is built from these.
+#: The artifact a row measured.
+FILE_KEYS = ("artifact", "sha256")
+#: What identifies a configuration: what ran, on what, how.
+CONFIG_KEYS = ("variant", "backend", "backend_version", "delegate", "threads", "batch", "scenario")
+#: What a row measured besides the latency summary.
+MEASURE_KEYS = ("throughput_ips", "load_ms", "first_ms", "peak_rss_mb", "size_bytes", "accuracy")
+#: The latency summary (``latency_ms``), as :func:`edgeship.bench.stats.summarize` makes it.
 LATENCY_KEYS = ("n", "mean", "std", "min", "p50", "p90", "p95", "p99", "p999", "max")
+REQUIRED_ROW_KEYS = (*FILE_KEYS, *CONFIG_KEYS, "latency_ms", *MEASURE_KEYS)
+#: The columns of the CSV export: the configuration, its latency, the measures (with the
+#: headline numbers of the server scenario and cold starts), the file.
+CSV_COLUMNS = (
+    *CONFIG_KEYS,
+    *LATENCY_KEYS,
+    "cv",
+    MEASURE_KEYS[0],
+    "throughput_sps",
+    *MEASURE_KEYS[1:],
+    "max_qps",
+    "latency_bound_ms",
+    "meets_bound",
+    "cold_p50_ms",
+    *FILE_KEYS,
+    "error",
+)
 
 
 def make_results(

@@ -24,6 +24,7 @@ from edgeship.typecheck import check_fields
 Progress = Callable[[int, int, dict[str, Any]], None]
 
 #: Import name of each backend's package, to pick a raw baseline backend for ``auto``.
+_RULE = StoppingRule()
 _IMPORT_NAMES = {
     "litert": "ai_edge_litert",
     "tflite-runtime": "tflite_runtime",
@@ -60,12 +61,13 @@ class BenchConfig:
     threads: tuple[int | None, ...] = (1,)
     batch: tuple[int, ...] = (1,)
     scenario: str = Scenario.SINGLE_STREAM.value
-    min_runs: int = 50
-    min_seconds: float = 1.0
-    warmup_runs: int = 1
-    warmup_seconds: float = 0.5
-    max_runs: int | None = None
-    max_seconds: float | None = None
+    # the stopping rule's settings, with its defaults
+    min_runs: int = _RULE.min_runs
+    min_seconds: float = _RULE.min_seconds
+    warmup_runs: int = _RULE.warmup_runs
+    warmup_seconds: float = _RULE.warmup_seconds
+    max_runs: int | None = _RULE.max_runs
+    max_seconds: float | None = _RULE.max_seconds
     eval_data: str | None = None
     baselines: tuple[str, ...] = ()
     delegate: str | None = None

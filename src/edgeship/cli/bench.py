@@ -9,7 +9,10 @@ from typing import Any
 
 from edgeship.cli._common import add_command, csv_list, int_list
 from edgeship.cli._discovery import add_discovery_flags, discovery_policy
+from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import BenchError, ConfigError
+from edgeship.runtime_flags import parse_key_values, parse_providers
+from edgeship.runtime_flags import parse_provider as parse_provider  # re-exported
 
 SUMMARY = "benchmark .tflite/.onnx artifacts: latency percentiles, throughput, memory, accuracy"
 EXAMPLES = """\
@@ -34,30 +37,7 @@ def register(subparsers: Any) -> None:
         metavar="ARTIFACT",
         help=".tflite/.onnx files or directories holding them",
     )
-    parser.add_argument(
-        "--backend",
-        default="auto",
-        help="backends, comma-separated: auto, litert, tflite-runtime, tf-lite, onnxruntime "
-        "(each artifact runs on those of its format)",
-    )
-    parser.add_argument(
-        "--delegate", help="TFLite delegate: edgetpu, gpu or a delegate library path"
-    )
-    parser.add_argument(
-        "--delegate-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="delegate option (repeatable)",
-    )
-    parser.add_argument(
-        "--provider",
-        action="append",
-        default=[],
-        metavar="NAME[:KEY=VALUE;...]",
-        help="ONNX Runtime execution provider with options, in order of preference (repeatable)",
-    )
-    parser.add_argument("--threads", default="1", help="thread counts, e.g. 1,2,4 (default 1)")
+    add_runtime_flags(parser, several=True, threads_default="1")
     parser.add_argument("--batch", default="1", help="batch sizes (samples per query), e.g. 1,8")
     parser.add_argument(
         "--scenario",
@@ -201,31 +181,6 @@ def parse_pin(text: str | None) -> tuple[int, ...] | None:
     return tuple(cpus)
 
 
-def parse_provider(text: str) -> Any:
-    """``"CUDAExecutionProvider:device_id=0;arena_extend_strategy=kSameAsRequested"``."""
-    name, _, opts = text.partition(":")
-    if not opts:
-        return name
-    options = {}
-    for item in filter(None, opts.split(";")):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--provider options are KEY=VALUE separated by ';'. Got: {text!r}")
-        options[key] = value
-    return (name, options)
-
-
-def parse_options(items: list[str]) -> dict[str, str]:
-    """``["k=v", ...]`` -> dict."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--delegate-option expects KEY=VALUE. Got: {item!r}")
-        out[key] = value
-    return out
-
-
 def build_config(args: argparse.Namespace) -> Any:
     """The :class:`BenchConfig` for parsed arguments."""
     from edgeship.bench import BenchConfig
@@ -250,8 +205,8 @@ def build_config(args: argparse.Namespace) -> Any:
         eval_data=args.eval_data,
         baselines=tuple(baselines),
         delegate=args.delegate,
-        delegate_options=parse_options(args.delegate_option),
-        providers=tuple(parse_provider(p) for p in args.provider) or None,
+        delegate_options=parse_key_values(args.delegate_option),
+        providers=parse_providers(args.provider),
         target_qps=args.target_qps,
         latency_bound_ms=args.latency_bound_ms,
         find_max_qps=args.find_max_qps,

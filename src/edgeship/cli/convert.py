@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from edgeship.cli._common import add_command, csv_list, print_json
+from edgeship.manifest import MANIFEST_FILENAME, Manifest
 
 EXAMPLES = """\
   edgeship convert runs/m/model.keras --to all --out runs/m/artifacts
@@ -33,8 +34,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="output directory for the artifacts")
     parser.add_argument(
         "--to",
-        default="tflite-fp32,tflite-int8,onnx-fp32",
-        help="comma-separated variant names or 'all' (default: %(default)s)",
+        default="default",
+        help="comma-separated variant names, or a preset: 'default' (tflite-fp32, tflite-int8, "
+        "onnx-fp32) or 'all' (default: %(default)s)",
     )
     parser.add_argument(
         "--calibration",
@@ -149,10 +151,12 @@ class _Progress:
             print(file=sys.stderr)
 
 
-def format_table(manifest: dict[str, Any]) -> str:
+def format_table(manifest: Manifest | dict[str, Any]) -> str:
     """A plain-text table of the manifest's variants (the route where it is not the primary)."""
     from edgeship.convert.routes import ladder
 
+    if isinstance(manifest, Manifest):
+        manifest = manifest.to_dict()
     rows = [("variant", "status", "size", "max_abs_err", "top1", "acc_delta", "runtimes ok")]
     random_inputs = str((manifest.get("data") or {}).get("eval") or "").startswith("random")
     for v in manifest.get("variants", []):
@@ -217,7 +221,7 @@ def _size(value: Any) -> str:
 
 
 def run(args: Any) -> int:
-    from edgeship.convert import convert, read_manifest
+    from edgeship.convert import convert
     from edgeship.errors import ParityError
 
     progress = _Progress(args.quiet or args.json)
@@ -235,11 +239,10 @@ def run(args: Any) -> int:
             options=_options(args),
             check_runtimes=not args.skip_runtime_check,
         )
-    except ParityError:
+    except ParityError as exc:
         if not progress.quiet:
             print(file=sys.stderr)
-        manifest = read_manifest(args.out)
-        _show(manifest, args)
+        _show(exc.manifest or Manifest.read(args.out), args)
         raise
     _show(manifest, args)
     unverified = not_verified(manifest)
@@ -263,9 +266,9 @@ def not_verified(manifest: dict[str, Any]) -> list[str]:
     ]
 
 
-def _show(manifest: dict[str, Any], args: Any) -> None:
+def _show(manifest: Manifest | dict[str, Any], args: Any) -> None:
     if args.json:
-        print_json(manifest)
+        print_json(manifest.to_dict() if isinstance(manifest, Manifest) else manifest)
     else:
         print(format_table(manifest))
-        print(f"manifest: {args.out}/manifest.json")
+        print(f"manifest: {args.out}/{MANIFEST_FILENAME}")

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: Any) -> int:
-    from edgeship.convert.inspect import inspect_artifact
+    from edgeship.convert.artifact_info import inspect_artifact
 
     info = inspect_artifact(args.artifact, gpu_check=not args.no_gpu_check)
     if args.json:
@@ -52,7 +52,7 @@ def _tensor_line(t: dict[str, Any]) -> str:
 
 
 def format_info(info: dict[str, Any]) -> str:
-    """Human-readable form of :func:`edgeship.convert.inspect.inspect_artifact`'s result."""
+    """Human-readable form of :func:`edgeship.convert.artifact_info.inspect_artifact`'s result."""
     lines = [f"{info['path']}  ({info['format']}, {info['size_bytes']:,} bytes)"]
     if info["format"] == "onnx" and info.get("opset"):
         lines.append(f"opset: {info['opset'].get('ai.onnx')}  producer: {info.get('producer', '')}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.cli._common import add_command, print_json
+from edgeship.cli._runtime_flags import add_runtime_flags
 
 EXAMPLES = """\
   edgeship pipeline --out runs/demo                       # digits, mnist-cnn, every variant
@@ -39,8 +40,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--variants", help="comma-separated variants or 'all' (default all)")
-    p.add_argument("--backends", help="benchmark backends (default litert,onnxruntime)")
-    p.add_argument("--threads", help="thread counts to benchmark (default 1,2)")
+    add_runtime_flags(p, several=True, accelerators=False, backend_default=None)
+    p.add_argument("--backends", dest="backend", help=argparse.SUPPRESS)  # the former spelling
     p.add_argument(
         "--max-accuracy-drop", type=float, help="accuracy budget in points (default 1.0)"
     )
@@ -90,7 +91,7 @@ def resolve(args: argparse.Namespace) -> Any:
         "batch_size": args.batch_size,
         "seed": args.seed,
         "variants": args.variants,
-        "backends": args.backends,
+        "backends": args.backend,
         "threads": args.threads,
         "max_accuracy_drop": args.max_accuracy_drop,
         "max_latency_ms": args.max_latency_ms,

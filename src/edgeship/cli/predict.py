@@ -9,8 +9,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command, csv_list, print_json
+from edgeship.cli._common import add_command, print_json
+from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import ConfigError
+from edgeship.runtime_flags import parse_key_values, parse_providers
 
 EXAMPLES = """\
   edgeship predict artifacts/tflite-int8.tflite --input digit.png
@@ -32,14 +34,7 @@ def register(subparsers: Any) -> None:
         help=".npy (model-ready batch), .npz (samples: 'x' or 'x:<input>'), or an image "
         "(.png/.jpg, 8- or 16-bit: mapped onto the card's raw range, then preprocessed)",
     )
-    parser.add_argument(
-        "--backend", default="auto", help="auto|litert|tflite-runtime|tf-lite|onnxruntime"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
-    parser.add_argument("--delegate", default=None, help="TFLite delegate: edgetpu, gpu or a path")
-    parser.add_argument(
-        "--provider", default=None, help="ONNX Runtime providers, comma-separated (e.g. cuda,cpu)"
-    )
+    add_runtime_flags(parser)
     parser.add_argument("--top-k", type=int, default=5, help="classes to show per sample")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N samples")
     parser.add_argument(
@@ -95,10 +90,8 @@ def _read_inputs(path: Path, engine: Any, preprocess: bool) -> tuple[Any, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the artifact, predict, print top-k per sample (or JSON)."""
-    import numpy as np
-
     from edgeship.runtime import load
-    from edgeship.runtime.preprocess import output_step, top_k
+    from edgeship.runtime.predictions import prediction_result
     from edgeship.runtime.ranges import InputRangeWarning
 
     if args.top_k < 1:
@@ -111,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         threads=args.threads,
         delegate=args.delegate,
-        providers=csv_list(args.provider) or None,
+        delegate_options=parse_key_values(args.delegate_option) or None,
+        providers=parse_providers(args.provider),
         verify=False if args.no_verify else None,
     )
     with engine:
@@ -130,42 +124,10 @@ def run(args: argparse.Namespace) -> int:
             predict_ms = (time.perf_counter() - t0) * 1000
         for warning in caught:
             print(f"edgeship predict: warning: {warning.message}", file=sys.stderr)
-        first = out if isinstance(out, np.ndarray) else next(iter(out.values()))
-        card = engine.card
-        names = card.labels if card is not None else None
-        step = output_step(engine.outputs)
-        rows = [top_k(sample, names, args.top_k, step) for sample in first]
-        result = {
-            "artifact": str(engine.path),
-            "format": engine.format,
-            "backend": engine.backend,
-            "backend_version": engine.backend_version,
-            "samples": len(rows),
-            "outputs": {
-                k: list(v.shape)
-                for k, v in (
-                    out.items() if isinstance(out, dict) else [(engine.outputs[0].name, out)]
-                )
-            },
-            "predictions": [
-                {"top": [{"label": lab, "score": round(score, 6)} for lab, score in row]}
-                | ({"label": str(labels[i])} if labels is not None else {})
-                for i, row in enumerate(rows)
-            ],
-            "predict_ms": round(predict_ms, 3),
-            "total_ms": round((time.perf_counter() - start) * 1000, 3),
-        }
-        if labels is not None and rows:
-            from edgeship.samples import check_label_range
-
-            classes = int(first.shape[-1]) if first.ndim >= 2 else 1
-            check_label_range(labels, classes, f"--input {args.input}")
-            names = names if names is not None and len(names) == classes else None
-            hits = [
-                row[0][0] == (names[int(y)] if names else str(int(y)))
-                for row, y in zip(rows, labels, strict=False)
-            ]
-            result["accuracy"] = round(sum(hits) / len(hits), 6)
+        total_ms = (time.perf_counter() - start) * 1000
+        result, rows = prediction_result(
+            engine, out, args.top_k, labels, predict_ms, total_ms, f"--input {args.input}"
+        )
     if args.json:
         print_json(result)
         return 0

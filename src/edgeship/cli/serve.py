@@ -10,6 +10,7 @@ from typing import Any
 
 from edgeship.cli._common import add_command, print_json
 from edgeship.cli._discovery import add_discovery_flags, discovery_policy
+from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import ConfigError
 
 SUMMARY = "serve artifacts: KServe v2 over HTTP and gRPC (tritonclient), TF Serving REST, classify"
@@ -34,7 +35,6 @@ EXAMPLES = """\
   curl -X POST localhost:8000/v2/repository/models/tflite-int8/unload
   curl localhost:8000/v2/models/tflite-int8/stats
 """
-BACKENDS = ("auto", "litert", "tflite-runtime", "tf-lite", "onnxruntime")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -55,8 +55,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="server processes sharing the port (default 1)"
     )
-    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="runtime backend")
-    parser.add_argument("--threads", type=int, default=None, help="interpreter threads")
+    add_runtime_flags(parser, accelerators=False, backend_choices=True)
     parser.add_argument("--max-body-mb", type=float, default=16.0, help="request body limit")
     parser.add_argument(
         "--request-timeout", type=float, default=30.0, help="seconds a silent client is kept"

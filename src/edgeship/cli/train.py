@@ -8,7 +8,13 @@ from typing import Any
 
 from edgeship.cli._common import add_command, csv_list, print_json
 from edgeship.errors import ConfigError
-from edgeship.train.config import DATASET_NAMES, RECIPE_NAMES, Precision, Strategy, TrainConfig
+from edgeship.train.config import (
+    DATASET_NAMES,
+    RECIPE_NAMES,
+    ComputePrecision,
+    Strategy,
+    TrainConfig,
+)
 
 EXAMPLES = """\
   edgeship train --recipe mnist-cnn --dataset digits --epochs 15 --out runs/m
@@ -60,7 +66,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--mixed-precision", action="store_true", help="mixed_float16 (float32 output layer)"
     )
-    parser.add_argument("--precision", default=None, choices=[p.value for p in Precision])
+    parser.add_argument("--precision", default=None, choices=[p.value for p in ComputePrecision])
     parser.add_argument("--jit", action="store_true", help="compile with XLA")
     parser.add_argument("--patience", type=int, default=5, help="early stopping; 0 disables")
     parser.add_argument(
@@ -80,12 +86,14 @@ def register(subparsers: Any) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Build the :class:`TrainConfig` of the parsed flags."""
-    if args.mixed_precision and args.precision not in (None, Precision.MIXED_FLOAT16.value):
+    if args.mixed_precision and args.precision not in (None, ComputePrecision.MIXED_FLOAT16.value):
         raise ConfigError(
             f"--mixed-precision means mixed_float16 but --precision {args.precision} was given."
         )
     precision = args.precision or (
-        Precision.MIXED_FLOAT16.value if args.mixed_precision else Precision.FLOAT32.value
+        ComputePrecision.MIXED_FLOAT16.value
+        if args.mixed_precision
+        else ComputePrecision.FLOAT32.value
     )
     devices = tuple(csv_list(args.devices)) or None
     return TrainConfig(

@@ -11,8 +11,8 @@ Importing this package does not import TensorFlow: conversion runs in a child pr
 
 from __future__ import annotations
 
+from edgeship.convert.artifact_info import inspect_artifact
 from edgeship.convert.core import DEFAULT_VARIANTS, convert
-from edgeship.convert.inspect import inspect_artifact
 from edgeship.convert.manifest import MANIFEST_FILENAME, MANIFEST_SCHEMA, read_manifest
 from edgeship.convert.variants import VARIANTS, ConvertOptions, Tolerance, VariantSpec
 

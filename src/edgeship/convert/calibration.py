@@ -44,18 +44,17 @@ def load_source(source: str | os.PathLike[str], role: str, seed: int = 0) -> Sam
     text = os.fspath(source)
     if text.endswith(".npz") or Path(text).is_file():
         return load_samples(text)
+    from edgeship.datasets import DatasetOptions, load_dataset
+
     try:
-        from edgeship.train.config import TrainConfig
-        from edgeship.train.datasets import load_dataset
+        splits = load_dataset(DatasetOptions(dataset=text, seed=seed))
+    except DatasetError:
+        raise
     except ImportError as exc:
         raise DatasetError(
             f"Cannot load dataset {text!r} for {role}: the training extra is missing ({exc}). "
             "Pass an .npz file instead, or pip install 'edgeship[train]'."
         ) from exc
-    try:
-        splits = load_dataset(TrainConfig(dataset=text, out=os.devnull, seed=seed))
-    except DatasetError:
-        raise
     except Exception as exc:
         raise DatasetError(
             f"Cannot load dataset {text!r} for {role}: {exc}. Expected an .npz file or a dataset "

@@ -32,7 +32,14 @@ _ALIASES = {
     "opset": "opset",
 }
 #: Highest ONNX opset each ONNX Runtime minor version runs (from its release notes).
-ORT_MAX_OPSET = {(1, 10): 15, (1, 11): 16, (1, 12): 17, (1, 13): 17, (1, 14): 18, (1, 15): 19}
+ORT_MAX_OPSET: dict[tuple[int, ...], int] = {
+    (1, 10): 15,
+    (1, 11): 16,
+    (1, 12): 17,
+    (1, 13): 17,
+    (1, 14): 18,
+    (1, 15): 19,
+}
 #: tflite-runtime releases before this one cannot run per-channel dense weights (FC v12).
 TFLITE_PER_CHANNEL_DENSE_SINCE = (2, 15)
 

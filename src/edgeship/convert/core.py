@@ -25,23 +25,17 @@ from edgeship.convert.compat import (
     runtime_verdicts,
     target_check,
 )
-from edgeship.convert.manifest import (
-    MANIFEST_FILENAME,
-    STATUS_FAILED,
-    STATUS_OK,
-    artifact_fields,
-    new_manifest,
-    write_manifest,
-)
+from edgeship.convert.manifest import artifact_fields, new_manifest
 from edgeship.convert.parity import check, compare, run_artifact
 from edgeship.convert.routes import explain_runtime_failures, ladder
-from edgeship.convert.variants import ConvertOptions, VariantSpec, resolve_variants
+from edgeship.convert.variants import PRESETS, ConvertOptions, VariantSpec, resolve_variants
 from edgeship.convert.worker import ConverterWorker, WorkerCrashed
 from edgeship.errors import ConfigError, EdgeshipError, ModelLoadError, ParityError
+from edgeship.manifest import MANIFEST_FILENAME, STATUS_FAILED, STATUS_OK, Manifest
 from edgeship.samples import check_label_range
 
 Progress = Callable[[str, int, int], None]
-DEFAULT_VARIANTS = ("tflite-fp32", "tflite-int8", "onnx-fp32")
+DEFAULT_VARIANTS = PRESETS["default"]
 
 
 def convert(
@@ -120,18 +114,21 @@ def convert(
             max_accuracy_drop, check_runtimes, progress,
         )  # fmt: skip
         manifest = staging.relocate(manifest, stage, final)  # messages name the final paths
-        write_manifest(stage, manifest)  # last: it vouches for everything written before
+        written = Manifest.from_dict(manifest)
+        written.write(stage)  # last: it vouches for everything written before
         staging.commit(stage, final)
-    failed = [v for v in manifest["variants"] if v["status"] != STATUS_OK]
+    written = written.replace(location=final / MANIFEST_FILENAME)
+    failed = written.failed_variants()
     if failed:
         lines = "; ".join(  # cut for display only: the manifest keeps every error whole
-            f"{v['name']}: {textwrap.shorten(' / '.join(v['errors']), 400, placeholder=' ...')}"
+            f"{v.name}: {textwrap.shorten(' / '.join(v.errors), 400, placeholder=' ...')}"
             for v in failed
         )
         raise ParityError(
             f"{len(failed)} of {len(specs)} variant(s) failed: {lines}. They are marked "
             f"'failed' in {final / MANIFEST_FILENAME} (files that were built are kept).",
-            failures=[v["name"] for v in failed],
+            failures=[v.name for v in failed],
+            manifest=written,
         )
     return manifest
 

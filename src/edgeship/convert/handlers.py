@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def _check(state: WorkerState, path: str, backend: str, inputs: dict[str, np.nda
     return run_on_backend(path, backend, inputs)
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[..., Any]] = {
     "info": _info,
     "prepare": _prepare,
     "predict": _predict,

@@ -105,7 +105,8 @@ def auto_keep_float(
     report["likely_cause"] = likely_cause(spec, rows, reference, eval_inputs or {})
     candidates = [w for w in params.get("worst_layers", []) if w not in keep]
     float_bytes = params.get("float_bytes")
-    best, kept = debug, []
+    best = debug
+    kept: list[str] = []
 
     def attempt(names: list[str]) -> dict[str, Any]:
         trial = build(trial_opts.with_changes(keep_float=(*keep, *names)))

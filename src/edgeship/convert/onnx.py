@@ -258,10 +258,9 @@ def _debug(model: SourceModel, fp32: Path, path: Path, spec: ConversionSpec) -> 
     """Per-layer error of the quantized artifact against its float source (``--debug-quant``)."""
     from edgeship.convert.onnx_debug import onnx_layer_errors
 
-    if not spec.calibration:
-        return {"quant_debug_error": "no calibration samples to run the debugger on (pass "
-                "--calibration FILE.npz or a dataset name)"}  # fmt: skip
-    csv_path = path.with_name(f"{spec.variant.name}.quant-debug.csv")
+    csv_path, why_not = spec.debug_setup(path)
+    if csv_path is None:
+        return why_not
     try:
         batches = spec.calibration_batches()
         worst = onnx_layer_errors(fp32, path, _Reader(batches), model.workdir, csv_path)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeship import metrics
 from edgeship.convert.variants import Tolerance
 from edgeship.errors import InvalidInputError
 
@@ -99,10 +100,6 @@ def _as_list(result: Any, engine: Any) -> list[np.ndarray]:
     return [result]
 
 
-def _is_scores(a: np.ndarray) -> bool:
-    return a.ndim == 2 and a.shape[1] > 1
-
-
 def compare(
     reference: Sequence[np.ndarray],
     candidate: Sequence[np.ndarray],
@@ -146,9 +143,9 @@ def compare(
         entry["mean_abs_error"] = (
             float(diff.mean()) if finite and diff.size else (0.0 if finite else None)
         )
-        entry["cosine"] = _cosine(ref64.ravel(), got64.ravel()) if finite else None
+        entry["cosine"] = metrics.cosine(ref64.ravel(), got64.ravel()) if finite else None
         entry["top1_agreement"] = (
-            float(np.mean(ref64.argmax(1) == got64.argmax(1))) if _is_scores(ref64) else None
+            metrics.top1_agreement(ref64, got64) if metrics.is_scores(ref64) else None
         )
         entry["reference_max_abs"] = float(np.abs(ref64).max()) if ref64.size else 0.0
         total_abs += float(diff.sum()) if finite else float("inf")
@@ -172,23 +169,14 @@ def compare(
         result["top1_agreement"] = per_output[first_scores]["top1_agreement"]
         if labels is not None and len(labels) == len(reference[first_scores]):
             y = np.asarray(labels).reshape(-1)
-            ref_acc = float(np.mean(np.asarray(reference[first_scores]).argmax(1) == y))
-            acc = float(np.mean(np.asarray(candidate[first_scores]).argmax(1) == y))
+            ref_acc = metrics.accuracy(reference[first_scores], y)
+            acc = metrics.accuracy(candidate[first_scores], y)
             result.update(
                 accuracy=acc,
                 source_accuracy=ref_acc,
                 accuracy_delta=round((acc - ref_acc) * 100, 4),
             )
     return result
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 and nb == 0.0:
-        return 1.0
-    if na == 0.0 or nb == 0.0:
-        return 0.0
-    return float(np.dot(a, b) / (na * nb))
 
 
 def _worst(entries: list[dict[str, Any]], key: str, pick: Any) -> float | None:

@@ -68,10 +68,9 @@ def _debug(
     """Per-layer error of the artifact just written against a float model of its route."""
     from edgeship.convert.debug import tflite_layer_errors
 
-    if not spec.calibration:
-        return {"quant_debug_error": "no calibration samples to run the debugger on (pass "
-                "--calibration FILE.npz or a dataset name)"}  # fmt: skip
-    csv_path = path.with_name(f"{spec.variant.name}.quant-debug.csv")
+    csv_path, why_not = spec.debug_setup(path)
+    if csv_path is None:
+        return why_not
     try:
         batches = spec.calibration_batches()
         converter, _ = _make_converter(tf, model, spec)  # no optimizations: float32

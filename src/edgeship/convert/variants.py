@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from edgeship.errors import ConfigError
@@ -167,6 +168,13 @@ VARIANTS: dict[str, VariantSpec] = {
     )
 }
 
+#: Named selections of variants, accepted wherever variant names are: ``default`` (what
+#: ``convert`` builds unless told otherwise) and ``all`` (every variant, what the pipeline builds).
+PRESETS: dict[str, tuple[str, ...]] = {
+    "default": ("tflite-fp32", "tflite-int8", "onnx-fp32"),
+    "all": tuple(VARIANTS),
+}
+
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
 MAX_OPSET = 18
@@ -277,7 +285,8 @@ class ConvertOptions:
 
 
 def resolve_variants(variants: str | tuple[str, ...] | list[str]) -> tuple[VariantSpec, ...]:
-    """Turn ``"all"``, ``"a,b"`` or a sequence of names into specs, in a stable order.
+    """Turn ``"all"``, ``"a,b"`` or a sequence of names (or :data:`PRESETS`) into specs, in a
+    stable order.
 
     Raises:
         ConfigError: for an unknown name or an empty selection.
@@ -288,6 +297,7 @@ def resolve_variants(variants: str | tuple[str, ...] | list[str]) -> tuple[Varia
         names = [str(v).strip() for v in variants]
     if "all" in names:
         return tuple(VARIANTS.values())
+    names = [n for name in names for n in PRESETS.get(name, (name,))]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise ConfigError(
@@ -317,6 +327,15 @@ class ConversionSpec:
         from edgeship.convert.routes import check_route
 
         object.__setattr__(self, "route", check_route(self.variant.name, self.route))
+
+    def debug_setup(self, path: Path) -> tuple[Path | None, dict[str, Any]]:
+        """``--debug-quant`` of the artifact at ``path``: where its per-layer errors go
+        (``<variant>.quant-debug.csv`` beside it), or None and the params that say why it
+        cannot run (no calibration samples to run the debugger on)."""
+        if not self.calibration:
+            reason = "no calibration samples to run the debugger on (pass --calibration "
+            return None, {"quant_debug_error": reason + "FILE.npz or a dataset name)"}
+        return path.with_name(f"{self.variant.name}.quant-debug.csv"), {}
 
     def calibration_batches(self) -> list[dict[str, Any]]:
         """The calibration samples as one-sample batches (dicts by input name)."""

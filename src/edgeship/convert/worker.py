@@ -9,8 +9,6 @@ SavedModel in the work directory is reused).
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from edgeship.childproc import child_env, signal_name
 from edgeship.errors import ConversionError, EdgeshipError
 
 LOG_NAME = "worker.log"
@@ -124,12 +123,8 @@ class ConverterWorker:
             self.restarts += 1
         self._started = True
         parent_sock, child_sock = socket.socketpair()
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env.setdefault("CUDA_VISIBLE_DEVICES", "-1")
         # The child imports this very edgeship, installed or not.
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env = child_env(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
         with open(self._workdir / LOG_NAME, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "edgeship.convert._child", str(child_sock.fileno())],
@@ -152,20 +147,15 @@ class ConverterWorker:
         except subprocess.TimeoutExpired:
             self._process.kill()
             code = self._process.wait(timeout=5)
-        signal_name = None
-        if code is not None and code < 0:
-            try:
-                signal_name = signal.Signals(-code).name
-            except ValueError:
-                signal_name = f"signal {-code}"
-        what = f"killed by {signal_name}" if signal_name else f"exited with code {code}"
+        killed_by = signal_name(code)
+        what = f"killed by {killed_by}" if killed_by else f"exited with code {code}"
         if reason:
             what = f"{reason} and was stopped"
         tail = _log_tail(self._workdir / LOG_NAME)
         self._process = None
         return WorkerCrashed(
             f"The converter process {what} during '{command}'. Last log lines: {tail or '(none)'}",
-            signal_name,
+            killed_by,
         )
 
 

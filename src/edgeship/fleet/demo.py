@@ -18,25 +18,28 @@ from typing import Any
 
 from edgeship.errors import EdgeshipError
 from edgeship.fileio import read_json
+from edgeship.manifest import MANIFEST_FILENAME, Manifest
 
 LABELS = ("cpu-a", "cpu-b")
 
 
-def _edgeship(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "edgeship.cli.main", *args], check=True)
+def _edgeship(*args: str, check: bool = True) -> int:
+    """Run one ``edgeship`` command in a child process; its exit status."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgeship.cli.main", *args], check=check
+    ).returncode
 
 
 def build_variants(out: Path, epochs: int) -> list[str]:
     """Train and convert the digits model once; returns the variants that converted."""
-    manifest = out / "artifacts" / "manifest.json"
+    manifest = out / "artifacts" / MANIFEST_FILENAME
     if not manifest.is_file():
         model = out / "model"
         _edgeship("train", "--recipe", "mnist-cnn", "--dataset", "digits",
                   "--epochs", str(epochs), "--out", str(model), "--force")  # fmt: skip
         _edgeship("convert", str(model / "model.keras"), "--to", "all",
                   "--out", str(out / "artifacts"), "--force")  # fmt: skip
-    variants: list[dict[str, Any]] = read_json(manifest)["variants"]
-    return [str(out / "artifacts" / v["file"]) for v in variants if v.get("status") == "ok"]
+    return [str(p) for p in Manifest.read(manifest).ok_artifacts(out / "artifacts")]
 
 
 def _stop_on_sigterm() -> None:
@@ -54,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", default="0.5", help="measuring seconds per row")
     args = parser.parse_args(argv)
     _stop_on_sigterm()
-    from edgeship.cli.main import main as edgeship
     from edgeship.fleet.local import LocalFleet
 
     out = Path(args.out)
@@ -62,15 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         artifacts = build_variants(out, args.epochs)
         with LocalFleet(LABELS) as fleet:
             print(f"fleet-demo: cluster {fleet.address}, devices {', '.join(LABELS)}")
-            code = edgeship(
-                ["bench", *artifacts, "--cluster", fleet.address, "--device", ",".join(LABELS),
-                 "--eval", str(out / "model" / "eval.npz"), "--min-seconds", args.min_seconds,
-                 "--json", str(out / "bench.json"), "--force"]
+            code = _edgeship(
+                "bench", *artifacts, "--cluster", fleet.address, "--device", ",".join(LABELS),
+                "--eval", str(out / "model" / "eval.npz"), "--min-seconds", args.min_seconds,
+                "--json", str(out / "bench.json"), "--force", check=False,
             )  # fmt: skip
         # every process is stopped here; the report needs none of them
         report = str(out / "report.html")
-        edgeship(["report", str(out / "bench.json"), "--out", report, "--force",
-                  "--title", "edgeship fleet: cpu-a vs cpu-b"])  # fmt: skip
+        _edgeship("report", str(out / "bench.json"), "--out", report, "--force",
+                  "--title", "edgeship fleet: cpu-a vs cpu-b", check=False)  # fmt: skip
     except (EdgeshipError, subprocess.CalledProcessError) as exc:
         print(f"fleet-demo: error: {exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeship.convert.variants import VARIANTS
+from edgeship.convert.variants import PRESETS, VARIANTS
 from edgeship.errors import ConfigError
 from edgeship.fileio import not_a_file
 from edgeship.runtime.backends import BACKENDS
@@ -18,7 +18,7 @@ from edgeship.typecheck import field_types, typed_value
 
 CONFIG_SCHEMA = "edgeship.pipeline-config/1"
 
-DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)  # every variant convert knows
+DEFAULT_VARIANTS: tuple[str, ...] = PRESETS["all"]  # every variant convert knows
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.card import CARD_FILENAME, load_card
-from edgeship.convert.prepare import check_model_file
 from edgeship.errors import ConfigError, ParityError
-from edgeship.fileio import read_json
+from edgeship.manifest import MANIFEST_FILENAME, Manifest
+from edgeship.modelfile import check_model_file
 from edgeship.pipeline import resume
 from edgeship.pipeline.config import PipelineConfig
 
@@ -56,7 +56,7 @@ class Layout:
 
     @property
     def manifest(self) -> Path:
-        return self.artifacts / "manifest.json"
+        return self.artifacts / MANIFEST_FILENAME
 
 
 def log(message: str) -> None:
@@ -87,7 +87,7 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
                 "Expected a .keras/.h5 file or a SavedModel directory."
             )
         check_model_file(source)  # before anything is copied
-        settings = {"model": str(source), "dataset": config.dataset}
+        settings: dict[str, Any] = {"model": str(source), "dataset": config.dataset}
 
         def run_card() -> dict[str, Any]:
             lay.model_dir.mkdir(parents=True, exist_ok=True)
@@ -159,21 +159,22 @@ def _convert_step(config: PipelineConfig, lay: Layout) -> Step:
 
         model = _model_file(lay)
         try:
-            manifest = convert(
-                model,
-                lay.artifacts,
-                variants=tuple(config.variants),
-                max_accuracy_drop=config.max_accuracy_drop,
-                target_runtime=config.target_runtime,
-                force=True,
+            manifest = Manifest.from_dict(
+                convert(
+                    model,
+                    lay.artifacts,
+                    variants=tuple(config.variants),
+                    max_accuracy_drop=config.max_accuracy_drop,
+                    target_runtime=config.target_runtime,
+                    force=True,
+                )
             )
         except ParityError as exc:
             log(f"some variants failed the parity gate (kept, marked failed): {exc}")
-            manifest = read_json(lay.manifest)
-        ok = [v["name"] for v in manifest["variants"] if v.get("status") == "ok"]
+            manifest = exc.manifest or Manifest.read(lay.manifest)
         return {
-            "ok": ok,
-            "failed": [v["name"] for v in manifest["variants"] if v["name"] not in ok],
+            "ok": [v.name for v in manifest.ok_variants()],
+            "failed": [v.name for v in manifest.failed_variants()],
         }
 
     return Step(
@@ -201,10 +202,7 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
     def run_bench() -> dict[str, Any]:
         from edgeship.bench import BenchConfig, run_sweep, save_results
 
-        manifest = read_json(lay.manifest)
-        artifacts = [
-            str(lay.artifacts / v["file"]) for v in manifest["variants"] if v.get("status") == "ok"
-        ]
+        artifacts = [str(p) for p in Manifest.read(lay.manifest).ok_artifacts()]
         if not artifacts:
             raise ConfigError("No converted variant passed; nothing to benchmark.")
         keras = config.keras_baseline and not config.cluster  # devices run without TensorFlow

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.fileio import read_json, sha256_file
+from edgeship.manifest import Manifest
 from edgeship.pipeline.config import PipelineConfig
 from edgeship.pipeline.recommend import Budgets, recommend
 from edgeship.pipeline.runner import Layout
@@ -66,6 +67,7 @@ def reproduce_commands(config: PipelineConfig) -> list[str]:
     if config.target_runtime:
         whole += f" --target-runtime {shlex.quote(config.target_runtime)}"
     whole += f" --out {shlex.quote(out)}"
+    out = shlex.quote(out)  # a shell reads the steps: globs stay outside the quotes
     steps = []
     if not config.model:
         steps.append(
@@ -96,11 +98,11 @@ def _overall(choice: dict[str, Any], per_device: dict[str, dict[str, Any]]) -> d
 def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Read the step outputs under ``config.out`` and return the pipeline results document."""
     lay = Layout(Path(config.out))
-    manifest = read_json(lay.manifest)
+    manifest = Manifest.read(lay.manifest)
     bench = read_json(lay.bench_json)
     card = read_json(lay.model_dir / "edgeship.json")
     rows = list(bench.get("results", []))
-    variants = list(manifest.get("variants", []))
+    variants = [v.to_dict() for v in manifest.variants]
     keras = keras_p50_ms(rows)
     budgets = Budgets(config.max_accuracy_drop, config.max_latency_ms, config.max_size_mb)
     choice = recommend(variants, [r for r in rows if not is_keras_row(r)], budgets, keras)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -20,10 +20,24 @@ from edgeship.runtime import images
 from edgeship.runtime.specs import TensorSpec
 
 if TYPE_CHECKING:
-    from edgeship.card import Preprocessing
-    from edgeship.runtime.engine import Engine
+    from edgeship.card import ModelCard, Preprocessing
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+class ModelLike(Protocol):
+    """What preprocessing reads from a loaded model (``edgeship.runtime.Engine`` has it)."""
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]: ...
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]: ...
+
+    @property
+    def card(self) -> ModelCard | None: ...
+
+    def predict(self, x: Any) -> Any: ...
 
 
 def normalize(x: np.ndarray, pre: Preprocessing) -> np.ndarray:
@@ -59,15 +73,21 @@ def read_image(
     return images.to_raw(pixels, top, pre)
 
 
-def load_input(path: Path, engine: Engine) -> np.ndarray:
+def load_input(path: Path, engine: ModelLike) -> np.ndarray:
+    """Read an image file or an .npy of raw values and preprocess it for ``engine``'s first
+    input with its card (see :func:`prepare_input`)."""
+    return prepare_input(path, engine.inputs[0], engine.card)
+
+
+def prepare_input(path: Path, spec: TensorSpec, card: ModelCard | None) -> np.ndarray:
     """Read an image file (its bit depth mapped onto the card's raw domain) or an .npy of
-    raw values, and preprocess it for ``engine``.
+    raw values, and preprocess it for input ``spec`` with ``card``'s preprocessing (raw values
+    when there is no card).
 
     Returns:
         A batch of one, in the model's layout, as float32.
     """
-    pre = images.preprocessing_of(engine.card)
-    spec = engine.inputs[0]
+    pre = images.preprocessing_of(card)
     h, w, c = image_geometry(spec, pre)
     if path.suffix.lower() == ".npy":
         from edgeship.samples import load_samples
@@ -123,7 +143,7 @@ def top_k(output: np.ndarray, labels: Any, k: int, step: float = 0.0) -> list[tu
 _top_k = top_k  # predict_image's ``top_k`` argument shadows the function
 
 
-def predict_image(engine: Engine, path: str | Path, top_k: int = 5) -> list[tuple[str, float]]:
+def predict_image(engine: ModelLike, path: str | Path, top_k: int = 5) -> list[tuple[str, float]]:
     """Classify one image file with the card's preprocessing; best ``top_k`` labels first."""
     p = Path(path)
     if not p.is_file():

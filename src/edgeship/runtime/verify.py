@@ -22,10 +22,8 @@ from typing import Any, BinaryIO
 
 from edgeship import errors
 from edgeship.errors import IntegrityError, ModelLoadError
+from edgeship.manifest import MANIFEST_FILENAME, TFLITE_SUFFIXES, Manifest
 
-MANIFEST_FILENAME = "manifest.json"
-TFLITE_SUFFIXES = (".tflite", ".lite")
-_FILE_KEYS = ("file", "path", "filename", "artifact")
 #: An ONNX model whose tensors live in other files (a ``location`` entry of external data).
 _EXTERNAL_DATA = b"\x0a\x08location"
 _CHILD_CODE = (
@@ -71,19 +69,6 @@ def has_external_data(data: bytes) -> bool:
     return _EXTERNAL_DATA in data
 
 
-def _entries(obj: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(obj, dict):
-        if "sha256" in obj and any(isinstance(obj.get(k), str) for k in _FILE_KEYS):
-            found.append(obj)
-        for value in obj.values():
-            found.extend(_entries(value))
-    elif isinstance(obj, list):
-        for value in obj:
-            found.extend(_entries(value))
-    return found
-
-
 def manifest_trust(path: Path, data: bytes | None = None) -> bool:
     """Return True when a manifest beside ``path`` records its sha256 and it matches.
 
@@ -97,28 +82,21 @@ def manifest_trust(path: Path, data: bytes | None = None) -> bool:
     manifest = path.parent / MANIFEST_FILENAME
     if not manifest.is_file():
         return False
-    import json
-
     try:
-        with open(manifest, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError):
+        record = Manifest.read(manifest, require_schema=False).for_file(path.name)
+    except (OSError, ModelLoadError):
         return False
-    for entry in _entries(doc):
-        names = [entry[k] for k in _FILE_KEYS if isinstance(entry.get(k), str)]
-        if not any(Path(n).name == path.name for n in names):
-            continue
-        if data is None:
-            data = path.read_bytes()
-        actual = hashlib.sha256(data).hexdigest()
-        expected = str(entry["sha256"])
-        if actual != expected:
-            raise IntegrityError(
-                f"{path} does not match its manifest {manifest}: expected sha256 {expected}, "
-                f"got {actual}. The file changed after conversion; convert again or restore it."
-            )
-        return True
-    return False
+    if record is None or record.sha256 is None:
+        return False
+    if data is None:
+        data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != record.sha256:
+        raise IntegrityError(
+            f"{path} does not match its manifest {manifest}: expected sha256 {record.sha256}, "
+            f"got {actual}. The file changed after conversion; convert again or restore it."
+        )
+    return True
 
 
 def validate_in_subprocess(
@@ -145,17 +123,15 @@ def validate_in_subprocess(
             own typed error is re-raised with its message).
     """
     import json
-    import signal
     import subprocess
+
+    from edgeship.childproc import child_env, signal_name
 
     # ``-c`` rather than ``-m``: runpy would import this module twice in the child.
     cmd = [sys.executable, "-c", _CHILD_CODE, str(path), "--backend", backend]
     if data is not None:
         cmd.append("--stdin")
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's BLAS threads: the probe needs none
+    env = child_env(OPENBLAS_NUM_THREADS="1")  # numpy's BLAS threads: the probe needs none
     stdin = _unnamed_copy(data) if data is not None else None
     try:
         child = subprocess.Popen(
@@ -181,11 +157,8 @@ def validate_in_subprocess(
         child.communicate()
         raise
     proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
-    if proc.returncode < 0:
-        try:
-            sig = signal.Signals(-proc.returncode).name
-        except ValueError:
-            sig = f"signal {-proc.returncode}"
+    sig = signal_name(proc.returncode)
+    if sig is not None:
         raise ModelLoadError(
             f"{path} crashed the {backend} interpreter ({sig}) while being validated in a child "
             "process; it was not loaded. The file is corrupt or not supported by this backend."

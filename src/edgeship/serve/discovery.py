@@ -18,10 +18,9 @@ from pathlib import Path
 
 from edgeship.card import find_card
 from edgeship.errors import ModelLoadError
-from edgeship.fileio import read_json
+from edgeship.manifest import ARTIFACT_SUFFIXES, MANIFEST_FILENAME, Manifest
 
-ARTIFACT_SUFFIXES = (".tflite", ".onnx")
-MANIFEST_FILENAME = "manifest.json"
+__all__ = ["ARTIFACT_SUFFIXES", "MANIFEST_FILENAME", "DiscoveryPolicy", "discover"]
 _log = logging.getLogger("edgeship.serve")
 
 
@@ -42,16 +41,14 @@ class DiscoveryPolicy:
 def _manifest_entries(directory: Path, policy: DiscoveryPolicy) -> list[tuple[str, Path]]:
     wanted = ("ok", "failed") if policy.include_failed else ("ok",)
     try:
-        manifest = read_json(directory / MANIFEST_FILENAME)
-        variants = manifest["variants"]
+        manifest = Manifest.read(directory / MANIFEST_FILENAME, require_schema=False)
         entries = [
-            (str(v["name"]), directory / str(v["file"]))
-            for v in variants
-            if isinstance(v, dict)
-            and v.get("status") in wanted
-            and (v.get("status") == "ok" or (directory / str(v.get("file"))).is_file())
+            (v.name, manifest.artifact_path(v))
+            for v in manifest.variants
+            if v.status in wanted
+            and (v.ok or (v.file is not None and manifest.artifact_path(v).is_file()))
         ]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ModelLoadError) as exc:
         raise ModelLoadError(
             f"{directory / MANIFEST_FILENAME} is not a readable edgeship manifest: {exc!r}. "
             "Expected the 'variants' list written by 'edgeship convert'."

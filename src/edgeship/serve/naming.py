@@ -23,13 +23,8 @@ from pathlib import Path
 
 from edgeship.card import find_card
 from edgeship.errors import ConfigError
-from edgeship.fileio import read_json
-from edgeship.serve.discovery import (
-    ARTIFACT_SUFFIXES,
-    MANIFEST_FILENAME,
-    DiscoveryPolicy,
-    discover,
-)
+from edgeship.manifest import variant_name
+from edgeship.serve.discovery import ARTIFACT_SUFFIXES, DiscoveryPolicy, discover
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -62,15 +57,7 @@ def _check_name(name: str, source: object) -> None:
 
 def variant_of(artifact: Path) -> str:
     """The variant name the manifest beside ``artifact`` lists for it, else its file stem."""
-    manifest = artifact.parent / MANIFEST_FILENAME
-    if manifest.is_file():
-        try:
-            for variant in read_json(manifest).get("variants", []):
-                if isinstance(variant, dict) and variant.get("file") == artifact.name:
-                    return str(variant.get("name") or artifact.stem)
-        except (OSError, ValueError, AttributeError):
-            pass  # an unreadable manifest: the stem will do
-    return artifact.stem
+    return variant_name(artifact)
 
 
 def _what(path: Path) -> str:

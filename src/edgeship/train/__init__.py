@@ -16,17 +16,19 @@ from typing import TYPE_CHECKING
 from edgeship.train.config import (
     DATASET_NAMES,
     RECIPE_NAMES,
+    ComputePrecision,
     Precision,
     Strategy,
     TrainConfig,
 )
 
 if TYPE_CHECKING:
-    from edgeship.train.loop import TrainResult
+    from edgeship.train.records import TrainResult
 
 __all__ = [
     "DATASET_NAMES",
     "RECIPE_NAMES",
+    "ComputePrecision",
     "Precision",
     "Strategy",
     "TrainConfig",
@@ -45,7 +47,7 @@ def train(config: TrainConfig) -> TrainResult:
         config: the run's settings.
 
     Returns:
-        A :class:`~edgeship.train.loop.TrainResult` (``model_path``, ``card``,
+        A :class:`~edgeship.train.records.TrainResult` (``model_path``, ``card``,
         ``test_accuracy``, ``seconds``, ``history``).
 
     Raises:
@@ -60,7 +62,7 @@ def train(config: TrainConfig) -> TrainResult:
 
 def __getattr__(name: str) -> object:
     if name == "TrainResult":
-        from edgeship.train.loop import TrainResult
+        from edgeship.train.records import TrainResult
 
         return TrainResult
     raise AttributeError(f"module 'edgeship.train' has no attribute {name!r}")

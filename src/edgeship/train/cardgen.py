@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from edgeship.card import CARD_FILENAME, ModelCard, Preprocessing, TensorInfo
+from edgeship.datasets import DataSplits
 from edgeship.samples import save_samples, value_range
-from edgeship.train.datasets import DataSplits
 from edgeship.versions import installed_versions
 
 MODEL_FILENAME = "model.keras"

@@ -22,12 +22,19 @@ class Strategy(str, Enum):
     MULTI_WORKER = "multi-worker"
 
 
-class Precision(str, Enum):
-    """Compute precision of the layers (the output layer always stays float32)."""
+class ComputePrecision(str, Enum):
+    """Compute precision of the layers while training (the output layer always stays float32).
+
+    Not the numeric scheme of a converted variant (``edgeship.convert.variants.Precision``).
+    """
 
     FLOAT32 = "float32"
     MIXED_FLOAT16 = "mixed_float16"
     MIXED_BFLOAT16 = "mixed_bfloat16"
+
+
+#: The former name of :class:`ComputePrecision`, kept for existing callers.
+Precision = ComputePrecision
 
 
 RECIPE_NAMES = (
@@ -94,7 +101,7 @@ class TrainConfig:
     augment: bool = False
     strategy: str = Strategy.DEFAULT.value
     devices: tuple[str, ...] | None = None
-    precision: str = Precision.FLOAT32.value
+    precision: str = ComputePrecision.FLOAT32.value
     jit: bool = False
     early_stopping_patience: int = 5
     tensorboard: bool = False
@@ -120,7 +127,7 @@ class TrainConfig:
                 f"{', '.join(DATASET_NAMES)}, npz:PATH or dir:PATH."
             )
         _check_enum("strategy", self.strategy, Strategy)
-        _check_enum("precision", self.precision, Precision)
+        _check_enum("precision", self.precision, ComputePrecision)
         for name in ("epochs", "batch_size", "calibration_samples", "latent_dim"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -173,7 +180,7 @@ class TrainConfig:
     @property
     def mixed_precision(self) -> bool:
         """True when layers compute in a 16-bit float type."""
-        return self.precision != Precision.FLOAT32.value
+        return self.precision != ComputePrecision.FLOAT32.value
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -19,7 +19,7 @@ from edgeship.errors import TrainingError
 from edgeship.fileio import atomic_path
 from edgeship.samples import save_samples
 from edgeship.train import cardgen
-from edgeship.train.config import Precision, TrainConfig
+from edgeship.train.config import ComputePrecision, TrainConfig
 from edgeship.train.datasets import DataSplits, make_tf_dataset
 from edgeship.train.distribute import (
     check_batch_memory,
@@ -28,15 +28,21 @@ from edgeship.train.distribute import (
     make_strategy,
     precision_policy,
 )
-from edgeship.train.loop import TrainResult, check_tensorboard, make_epoch_timer, training_record
 from edgeship.train.recipes import check, get_recipe
+from edgeship.train.records import (
+    TrainResult,
+    check_tensorboard,
+    make_epoch_timer,
+    save_result,
+    training_record,
+)
 
 
 def _optimizer(learning_rate: float, precision: str) -> Any:
     import keras
 
     opt = keras.optimizers.Adam(learning_rate, beta_1=0.5)
-    if precision == Precision.MIXED_FLOAT16.value:
+    if precision == ComputePrecision.MIXED_FLOAT16.value:
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
 
@@ -106,14 +112,9 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         "generated_pixel_mean": float(fakes.mean()),
         "real_pixel_mean": float(data.x_test.mean()),
     }
+    seconds = time.perf_counter() - start
     training = training_record(
-        config,
-        timer,
-        strategy,
-        batch,
-        learning_rate,
-        time.perf_counter() - start,
-        latent_dim=gan.latent_dim,
+        config, timer, strategy, batch, learning_rate, seconds, latent_dim=gan.latent_dim
     )
     save_samples(out / cardgen.CALIBRATION_FILENAME, calib)
     save_samples(out / cardgen.EVAL_FILENAME, evals)
@@ -134,13 +135,4 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
         metrics=metrics,
         training=training,
     )
-    card.save(out)
-    model_path = cardgen.save_model_atomic(generator, out / cardgen.MODEL_FILENAME)
-    return TrainResult(
-        out=out,
-        model_path=model_path,
-        card=card,
-        test_accuracy=None,
-        seconds=time.perf_counter() - start,
-        history=history,
-    )
+    return save_result(generator, card, out, None, start, history)

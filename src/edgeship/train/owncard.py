@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from edgeship import metrics
 from edgeship.card import ModelCard
+from edgeship.datasets import DataSplits, load_dataset
 from edgeship.errors import ArtifactExistsError, ConfigError, InvalidInputError, ModelLoadError
 from edgeship.fileio import make_dirs
 from edgeship.train import cardgen
 from edgeship.train.config import TrainConfig
-from edgeship.train.datasets import DataSplits, load_dataset
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def load_user_model(path: str, unsafe: bool = False) -> Any:
     """Load a ``.keras``/``.h5`` file or a SavedModel folder as a Keras model."""
     import keras
 
-    from edgeship.convert.prepare import check_model_file
+    from edgeship.modelfile import check_model_file
 
     p = Path(path)
     if not p.exists():
@@ -138,7 +139,7 @@ def make_card(request: CardRequest) -> ModelCard:
             f"Model {request.model} outputs shape {probs.shape[1:]} per sample; dataset "
             f"{data.name} has {data.num_classes} classes. Expected ({data.num_classes},)."
         )
-    accuracy = float(np.mean(probs.argmax(axis=1) == data.y_test))
+    accuracy = metrics.accuracy(probs, data.y_test)
     make_dirs(out)
     cardgen.write_samples(out, data, request.calibration_samples, request.seed)
     card = cardgen.classifier_card(

@@ -17,6 +17,7 @@ import numpy as np
 from edgeship._lazy import is_available
 from edgeship.errors import BackendError, ConfigError, MissingDependencyError
 from edgeship.runtime.specs import TensorSpec
+from edgeship.runtime_flags import AUTO_ORDER as AUTO_ORDER  # re-exported
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,6 @@ BACKENDS: dict[str, BackendInfo] = {
         ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
         "onnx",
     ),
-}
-
-#: Preference order of ``backend="auto"`` per artifact format.
-AUTO_ORDER: dict[str, tuple[str, ...]] = {
-    "tflite": ("litert", "tflite-runtime", "tf-lite"),
-    "onnx": ("onnxruntime",),
 }
 
 

@@ -1,7 +1,7 @@
 """Raw dataset sources: scikit-learn digits, the Keras dataset cache, ``.npz`` files, folders.
 
 Each loader returns a :class:`RawData` with numpy arrays exactly as stored (no scaling, no
-splitting); :mod:`edgeship.train.datasets` validates, scales and splits them.
+splitting); :mod:`edgeship.datasets.splits` validates, scales and splits them.
 
 The Keras datasets (``mnist``, ``fashion_mnist``, ``cifar10``) are read from the Keras cache
 (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``) when the file is there, and otherwise

@@ -1,0 +1,104 @@
+"""The command line: the commands a pipeline report prints parse, and the runtime flags have
+one syntax in every command."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from edgeship.cli import pipeline as pipeline_cli
+from edgeship.cli.bench import parse_provider
+from edgeship.cli.main import build_parser
+from edgeship.errors import ConfigError
+from edgeship.fileio import atomic_write_json
+from edgeship.pipeline.config import PipelineConfig
+from edgeship.pipeline.summary import reproduce_commands
+from edgeship.runtime_flags import AUTO_ORDER, BACKEND_NAMES, parse_key_values, parse_providers
+
+
+def _parse(command: str):
+    argv = shlex.split(command)
+    assert argv[0] == "edgeship", command
+    return argv[1], build_parser(argv[1]).parse_args(argv[1:])
+
+
+CONFIGS = {
+    "defaults": {"out": "runs/a b"},
+    "budgets": {
+        "out": "runs/tight",
+        "variants": ("tflite-int8", "onnx-fp32"),
+        "backends": ("onnxruntime",),
+        "threads": (1, 4),
+        "max_accuracy_drop": 0.5,
+        "max_latency_ms": 0.05,
+        "max_size_mb": 0.1,
+        "target_runtime": "tflite-runtime==2.14",
+        "epochs": 3,
+    },
+    "model": {"out": "runs/m", "model": "my models/m.keras"},
+    "fleet": {"out": "runs/f", "cluster": "tcp://127.0.0.1:8786", "devices": ("cpu-a", "cpu-b")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_the_reproduce_commands_of_a_report_parse_and_mean_the_run(name, tmp_path):
+    config = PipelineConfig(**CONFIGS[name])
+    exact, whole, *steps = reproduce_commands(config)
+    command, args = _parse(exact)
+    assert command == "pipeline"
+    # the exact command reads the run's config.json: every setting comes back
+    atomic_write_json(tmp_path / "config.json", config.to_file_dict())
+    args.config = str(tmp_path / "config.json")
+    assert pipeline_cli.resolve(args) == config.replace(out=f"{config.out}-rerun")
+    command, args = _parse(whole)
+    again = pipeline_cli.resolve(args)
+    named = ("out", "model", "variants", "backends", "threads", "max_accuracy_drop")
+    named += ("max_latency_ms", "max_size_mb", "target_runtime")
+    named += () if config.model else ("recipe", "dataset", "epochs")
+    assert {k: getattr(again, k) for k in named} == {k: getattr(config, k) for k in named}
+    parsed = dict(_parse(step) for step in steps)
+    assert sorted(parsed) == sorted(
+        ["convert", "bench", "report"] + ([] if config.model else ["train"])
+    )
+    assert parsed["convert"].to == ",".join(config.variants)
+    assert parsed["bench"].backend == ",".join(config.backends)
+    assert parsed["bench"].threads == ",".join(map(str, config.threads))
+    assert (parsed["bench"].cluster, parsed["bench"].device) == (
+        (config.cluster, ",".join(config.devices)) if config.cluster else (None, None)
+    )
+
+
+def test_runtime_flags_have_one_syntax_in_predict_and_bench():
+    flags = "--provider cuda,cpu --provider CUDAExecutionProvider:device_id=0;arena=x"
+    flags += " --delegate gpu --delegate-option a=1 --delegate-option b=2"
+    for command in ("predict m.onnx --input x.npy", "bench m.onnx"):
+        _, args = _parse(f"edgeship {command} {flags} --backend onnxruntime")
+        assert parse_providers(args.provider) == (
+            "cuda", "cpu", ("CUDAExecutionProvider", {"device_id": "0", "arena": "x"})
+        )  # fmt: skip
+        assert parse_key_values(args.delegate_option) == {"a": "1", "b": "2"}
+        assert (args.delegate, args.backend) == ("gpu", "onnxruntime")
+    assert parse_providers([]) is None and parse_providers("cpu") == ("cpu",)
+    assert parse_provider("cpu") == "cpu"
+
+
+def test_several_backends_and_threads_where_a_command_measures_several():
+    _, bench = _parse("edgeship bench m.onnx --backend litert,onnxruntime --threads 1,2")
+    _, pipe = _parse("edgeship pipeline --backend litert,onnxruntime --threads 1,2")
+    _, old = _parse("edgeship pipeline --backends litert,onnxruntime --threads 1,2")
+    assert bench.backend == pipe.backend == old.backend == "litert,onnxruntime"
+    assert pipeline_cli.resolve(pipe).backends == ("litert", "onnxruntime")
+    _, serve = _parse("edgeship serve m.onnx --backend litert --threads 2")
+    assert (serve.backend, serve.threads) == ("litert", 2)
+    with pytest.raises(SystemExit):
+        _parse("edgeship serve m.onnx --backend nope")
+    assert BACKEND_NAMES == ("litert", "tflite-runtime", "tf-lite", "onnxruntime")
+    assert set(BACKEND_NAMES) == {n for names in AUTO_ORDER.values() for n in names}
+
+
+def test_bad_runtime_flag_values_name_the_flag_and_the_form():
+    with pytest.raises(ConfigError, match=r"--provider options are KEY=VALUE separated by ';'"):
+        parse_providers(["cuda:device_id"])
+    with pytest.raises(ConfigError, match=r"--delegate-option expects KEY=VALUE\. Got: 'x'"):
+        parse_key_values(["x"])
