@@ -1,4 +1,4 @@
-"""Regenerate src/edgeship/serve/_kserve_v2_descriptor.py from src/edgeship/serve/kserve_v2.proto.
+"""Regenerate src/edgeship/serve/_kserve_v2_descriptor.py from proto/kserve_v2.proto.
 
 The server builds its gRPC message classes at import time from this serialized
 ``FileDescriptorProto`` in a private descriptor pool, so no generated ``*_pb2.py`` (tied to
@@ -20,11 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = ROOT / "src" / "edgeship" / "serve"
-PROTO = SERVE / "kserve_v2.proto"
+PROTO = ROOT / "proto" / "kserve_v2.proto"
 OUT = SERVE / "_kserve_v2_descriptor.py"
 HEADER = '''"""Serialized FileDescriptorProto of kserve_v2.proto. Generated: do not edit.
 
-Regenerate with ``python scripts/gen_kserve_descriptor.py`` after editing kserve_v2.proto.
+Regenerate with ``python scripts/gen_kserve_descriptor.py`` after editing proto/kserve_v2.proto.
 """
 
 import base64
@@ -43,7 +43,7 @@ def main() -> int:
                 sys.executable,
                 "-m",
                 "grpc_tools.protoc",
-                f"-I{SERVE}",
+                f"-I{PROTO.parent}",
                 f"--descriptor_set_out={out}",
                 PROTO.name,
             ],

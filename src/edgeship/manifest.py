@@ -122,6 +122,12 @@ class VariantRecord(Frozen):
         return [str(e) for e in self.extra.get("errors") or []]
 
     @property
+    def runtimes(self) -> Mapping[str, str]:
+        """``{runtime and version: "ok" or why it failed}``, as checked at convert time."""
+        value = self.extra.get("runtimes")
+        return value if isinstance(value, Mapping) else {}
+
+    @property
     def route(self) -> str | None:
         """The conversion route that built the artifact, when recorded."""
         value = self.extra.get("route")

@@ -44,6 +44,7 @@ def _cases(n):
     head = _j({"inputs": [_v2(fp, [1, 8, 8, 1], parameters={"binary_data_size": 256})]})
     good_bin = b"\0" * 256
     hl = "Inference-Header-Content-Length"
+    beyond = np.full((1, 8, 8, 1), -1e300).tolist()
     return {
         "malformed json": ("POST", v2, b"{not json", {}, 400, "not valid JSON"),
         "bad utf-8": ("POST", v2, b"\xff\xfe", {}, 400, "not valid JSON"),
@@ -268,6 +269,15 @@ def _cases(n):
             400,
             "NaN or infinity",
         ),
+        "beyond float32": (
+            "POST",
+            v2,
+            _j({"inputs": [_v2(fp, [1, 8, 8, 1], "FP32", [1e39, *ones[1:]])]}),
+            {},
+            400,
+            "must lie within +-3.402823e+38 for float32",
+        ),
+        "v1 beyond float32": ("POST", v1, _j({"instances": beyond}), {}, 400, "lie within"),
         "bad encoding": ("POST", v2, b"{}", {"Content-Encoding": "br"}, 415, "not supported"),
         "bad gzip": ("POST", v2, b"not gzip", {"Content-Encoding": "gzip"}, 400, "decompressed"),
         "gzip bomb": (
@@ -390,3 +400,19 @@ def test_client_disconnect_mid_body_does_not_hurt(server, http):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"POST /v2/models/tflite-fp32/infer HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{")
     assert http("GET", "/v2/health/live")[0] == 200
+
+
+def test_json_beyond_the_input_dtype_is_rejected_without_numpy_warnings():
+    """A float64 JSON number past float32's range is a 400, not a RuntimeWarning and an inf."""
+    import warnings
+
+    from edgeship.serve.protocol import HttpError
+    from edgeship.serve.tensors import array_from_json
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(HttpError, match="within"):
+            array_from_json([[1.0, -1e39]], np.dtype("float32"), "x")
+        in_range = array_from_json([[1.0, 3e38]], np.dtype("float32"), "x")
+        assert in_range.dtype == np.float32 and np.isfinite(in_range).all()
+        assert np.isnan(array_from_json([float("nan")], np.dtype("float32"), "x")).all()

@@ -33,18 +33,11 @@ def artifact_format(path: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything one configuration needs; built by the sweep, run by :mod:`single`.
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """The settings a sweep hands unchanged to each configuration it runs.
 
     Attributes:
-        kind: ``edgeship``, ``raw`` or ``keras``.
-        artifact: artifact path (the Keras model for ``keras``).
-        backend: runtime backend name (``auto`` lets the runtime choose).
-        threads: backend threads, or None for the backend default.
-        batch: samples per query.
-        scenario: LoadGen scenario name.
-        rule: stopping rule.
         eval_data: samples ``.npz`` for inputs and accuracy, or None for synthetic data.
         delegate: TFLite delegate name or library path.
         delegate_options: delegate options.
@@ -54,6 +47,43 @@ class RunSpec:
         find_max_qps: server scenario: search the highest QPS that meets the bound.
         pin: CPUs to pin the process to, or None.
         seed: random seed for synthetic data and arrivals.
+    """
+
+    eval_data: str | None = None
+    delegate: str | None = None
+    delegate_options: dict[str, Any] = field(default_factory=dict)
+    providers: tuple[Any, ...] | None = None
+    target_qps: float | None = None
+    latency_bound_ms: float | None = None
+    find_max_qps: bool = False
+    pin: tuple[int, ...] | None = None
+    seed: int = 0
+
+    def run_options(self) -> dict[str, Any]:
+        """These settings as keyword arguments (for :class:`RunSpec` or ``replace``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(RunOptions)}
+
+    def own_fields_first(self) -> list[dataclasses.Field[Any]]:
+        """The fields of the subclass, then the shared ones: the order JSON files print."""
+        shared = {f.name for f in dataclasses.fields(RunOptions)}
+        every = dataclasses.fields(self)
+        return [f for f in every if f.name not in shared] + [f for f in every if f.name in shared]
+
+
+@dataclass(frozen=True)
+class RunSpec(RunOptions):
+    """Everything one configuration needs; built by the sweep, run by :mod:`single`.
+
+    The :class:`RunOptions` settings, and:
+
+    Attributes:
+        kind: ``edgeship``, ``raw`` or ``keras``.
+        artifact: artifact path (the Keras model for ``keras``).
+        backend: runtime backend name (``auto`` lets the runtime choose).
+        threads: backend threads, or None for the backend default.
+        batch: samples per query.
+        scenario: LoadGen scenario name.
+        rule: stopping rule.
         accuracy: compute accuracy when the eval data has labels.
     """
 
@@ -64,15 +94,6 @@ class RunSpec:
     batch: int = 1
     scenario: str = Scenario.SINGLE_STREAM.value
     rule: StoppingRule = field(default_factory=StoppingRule)
-    eval_data: str | None = None
-    delegate: str | None = None
-    delegate_options: dict[str, Any] = field(default_factory=dict)
-    providers: tuple[Any, ...] | None = None
-    target_qps: float | None = None
-    latency_bound_ms: float | None = None
-    find_max_qps: bool = False
-    pin: tuple[int, ...] | None = None
-    seed: int = 0
     accuracy: bool = True
 
     def __post_init__(self) -> None:
@@ -95,7 +116,9 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (inverse of :meth:`from_dict`)."""
-        data = dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in self.own_fields_first()}
+        data["rule"] = dataclasses.asdict(self.rule)
+        data["delegate_options"] = dict(self.delegate_options)
         data["providers"] = list(self.providers) if self.providers is not None else None
         data["pin"] = list(self.pin) if self.pin is not None else None
         return data

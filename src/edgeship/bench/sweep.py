@@ -7,14 +7,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, TextIO
 
 from edgeship._lazy import is_available
 from edgeship.bench.isolate import DEFAULT_TIMEOUT_S, cold_starts, error_row, run_isolated
 from edgeship.bench.machine import environment
 from edgeship.bench.scenarios import Scenario
-from edgeship.bench.spec import FORMAT_BACKENDS, RunSpec, artifact_format
+from edgeship.bench.spec import FORMAT_BACKENDS, RunOptions, RunSpec, artifact_format
 from edgeship.bench.stats import HIGH_CV, summarize
 from edgeship.bench.storage import annotate_overhead, make_results
 from edgeship.bench.timer import StoppingRule
@@ -33,8 +33,10 @@ _IMPORT_NAMES = {
 
 
 @dataclass(frozen=True)
-class BenchConfig:
+class BenchConfig(RunOptions):
     """A whole sweep. Lists may be given as lists or tuples.
+
+    The :class:`RunOptions` settings (each configuration runs with them), and:
 
     Attributes:
         artifacts: ``.tflite`` / ``.onnx`` files.
@@ -45,15 +47,10 @@ class BenchConfig:
         scenario: ``single-stream``, ``multi-stream``, ``server`` or ``offline``.
         min_runs, min_seconds, warmup_runs, warmup_seconds, max_runs, max_seconds: the
             stopping rule (see :class:`edgeship.bench.timer.StoppingRule`).
-        eval_data: samples ``.npz`` (inputs, and labels for accuracy); None: synthetic data.
         baselines: ``raw`` and/or ``keras:MODEL``.
-        delegate, delegate_options, providers: passed to ``edgeship.runtime.load``.
-        target_qps, latency_bound_ms, find_max_qps: server scenario settings.
         cold: fresh processes timed from start to first result, per artifact x backend x threads.
-        pin: CPUs to pin every configuration's process to.
         isolate: one child process per configuration (default); False runs them here.
         timeout_s: per-configuration time limit of a child process.
-        seed: random seed for synthetic inputs and arrivals.
     """
 
     artifacts: tuple[str, ...]
@@ -68,19 +65,10 @@ class BenchConfig:
     warmup_seconds: float = _RULE.warmup_seconds
     max_runs: int | None = _RULE.max_runs
     max_seconds: float | None = _RULE.max_seconds
-    eval_data: str | None = None
     baselines: tuple[str, ...] = ()
-    delegate: str | None = None
-    delegate_options: dict[str, Any] = field(default_factory=dict)
-    providers: tuple[Any, ...] | None = None
-    target_qps: float | None = None
-    latency_bound_ms: float | None = None
-    find_max_qps: bool = False
     cold: int = 0
-    pin: tuple[int, ...] | None = None
     isolate: bool = True
     timeout_s: float = DEFAULT_TIMEOUT_S
-    seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("artifacts", "backends", "threads", "batch", "baselines", "providers", "pin"):
@@ -120,18 +108,12 @@ class BenchConfig:
 
     def rule(self) -> StoppingRule:
         """The stopping rule of every configuration."""
-        return StoppingRule(
-            min_runs=self.min_runs,
-            min_seconds=self.min_seconds,
-            warmup_runs=self.warmup_runs,
-            warmup_seconds=self.warmup_seconds,
-            max_runs=self.max_runs,
-            max_seconds=self.max_seconds,
-        )
+        settings = {f.name: getattr(self, f.name) for f in fields(StoppingRule)}
+        return StoppingRule(**settings)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: _plain(getattr(self, f.name)) for f in self.own_fields_first()}
 
 
 def _plain(value: Any) -> Any:
@@ -149,17 +131,11 @@ def _raw_backend(backend: str, fmt: str) -> str | None:
 
 def plan(config: BenchConfig) -> tuple[list[RunSpec], list[dict[str, Any]]]:
     """Expand ``config`` into run specs; also return rows for combinations that cannot run."""
+    options = config.run_options()
+    accelerated = ("delegate", "delegate_options", "providers")  # edgeship rows only
+    accelerators = {name: options.pop(name) for name in accelerated}
     base = RunSpec(
-        "edgeship",
-        config.artifacts[0],
-        scenario=config.scenario,
-        rule=config.rule(),
-        eval_data=config.eval_data,
-        target_qps=config.target_qps,
-        latency_bound_ms=config.latency_bound_ms,
-        find_max_qps=config.find_max_qps,
-        pin=config.pin,
-        seed=config.seed,
+        "edgeship", config.artifacts[0], scenario=config.scenario, rule=config.rule(), **options
     )
     specs: list[RunSpec] = []
     skipped: list[dict[str, Any]] = []
@@ -177,14 +153,7 @@ def plan(config: BenchConfig) -> tuple[list[RunSpec], list[dict[str, Any]]]:
             continue
         for backend, threads, batch in itertools.product(backends, config.threads, config.batch):
             run = replace(base, artifact=artifact, backend=backend, threads=threads, batch=batch)
-            specs.append(
-                replace(
-                    run,
-                    delegate=config.delegate,
-                    delegate_options=dict(config.delegate_options),
-                    providers=config.providers,
-                )
-            )
+            specs.append(replace(run, **accelerators))
             raw_backend = _raw_backend(backend, fmt) if raw else None
             if raw_backend:
                 specs.append(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 from edgeship.errors import ConfigError
+
+T = TypeVar("T")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -61,6 +64,33 @@ def print_json(data: Any) -> None:
 
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
+    """Dataclass ``cls`` built from the parsed flags of the same names, then ``overrides``.
+
+    Fields without a flag keep their defaults; ``overrides`` supplies the fields whose flag
+    has another name or needs converting.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return cls(**{**values, **overrides})
+
+
+def add_fleet_flags(parser: argparse.ArgumentParser, device_help: str) -> None:
+    """Add ``--cluster ADDRESS`` and ``--device LABEL[,LABEL...]`` (a device fleet to run on);
+    ``device_help`` says what the command does on each device."""
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="Dask scheduler of a device fleet, tcp://HOST:PORT (needs --device)",
+    )
+    parser.add_argument("--device", metavar="LABEL[,LABEL...]", help=device_help)
+
+
+def square_size(size: int | None) -> tuple[int, int] | None:
+    """``--image-size N`` as ``(N, N)``, or None when the flag was not given."""
+    return None if size is None else (size, size)
 
 
 def csv_list(text: str | None) -> list[str]:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command, csv_list, int_list
+from edgeship.cli._common import add_command, add_fleet_flags, csv_list, from_args, int_list
 from edgeship.cli._discovery import add_discovery_flags, discovery_policy
 from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import BenchError, ConfigError
@@ -117,16 +117,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no live table on stderr")
-    parser.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="Dask scheduler of a device fleet, tcp://HOST:PORT (needs --device)",
-    )
-    parser.add_argument(
-        "--device",
-        metavar="LABEL[,LABEL...]",
-        help="run every configuration on each of these devices of --cluster",
-    )
+    add_fleet_flags(parser, "run every configuration on each of these devices of --cluster")
     parser.add_argument(
         "--connect-timeout",
         type=float,
@@ -190,31 +181,21 @@ def build_config(args: argparse.Namespace) -> Any:
         for item in args.baseline
         for b in ([item] if item.startswith("keras:") else csv_list(item))
     ]
-    return BenchConfig(
+    return from_args(
+        BenchConfig,
+        args,
         artifacts=tuple(expand_artifacts(args.artifacts, discovery_policy(args))),
         backends=tuple(csv_list(args.backend) or ["auto"]),
         threads=tuple(int_list(args.threads, "--threads")),
         batch=tuple(int_list(args.batch, "--batch")),
-        scenario=args.scenario,
         min_runs=args.runs,
-        min_seconds=args.min_seconds,
         warmup_runs=args.warmup,
-        warmup_seconds=args.warmup_seconds,
-        max_runs=args.max_runs,
-        max_seconds=args.max_seconds,
-        eval_data=args.eval_data,
         baselines=tuple(baselines),
-        delegate=args.delegate,
         delegate_options=parse_key_values(args.delegate_option),
         providers=parse_providers(args.provider),
-        target_qps=args.target_qps,
-        latency_bound_ms=args.latency_bound_ms,
-        find_max_qps=args.find_max_qps,
-        cold=args.cold,
         pin=parse_pin(args.pin),
         isolate=not args.in_process,
         timeout_s=args.timeout,
-        seed=args.seed,
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from edgeship.cli._common import add_command, print_json
+from edgeship.cli._common import add_command, from_args, print_json, square_size
 
 EXAMPLES = """\
   edgeship card my_model.keras --dataset digits --out runs/mine
@@ -52,19 +52,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from edgeship.train.owncard import CardRequest, make_card
 
-    card = make_card(
-        CardRequest(
-            model=args.model,
-            dataset=args.dataset,
-            out=args.out,
-            unsafe=args.unsafe,
-            input_scale=args.input_scale,
-            image_size=None if args.image_size is None else (args.image_size, args.image_size),
-            seed=args.seed,
-            calibration_samples=args.calibration_samples,
-            force=args.force,
-        )
-    )
+    request = from_args(CardRequest, args, image_size=square_size(args.image_size))
+    card = make_card(request)
     if args.json:
         print_json(card.to_dict())
     else:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command, print_json
+from edgeship.cli._common import add_command, add_fleet_flags, print_json
 from edgeship.cli._runtime_flags import add_runtime_flags
 
 EXAMPLES = """\
@@ -53,16 +53,7 @@ def register(subparsers: Any) -> None:
         "--cold", type=int, help="cold starts (fresh processes) per configuration (default 3)"
     )
     p.add_argument("--no-keras-baseline", action="store_true", help="skip timing the Keras model")
-    p.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="bench on a device fleet: its Dask scheduler, tcp://HOST:PORT (needs --device)",
-    )
-    p.add_argument(
-        "--device",
-        metavar="LABEL[,LABEL...]",
-        help="devices of --cluster to bench on; the pipeline recommends per device",
-    )
+    add_fleet_flags(p, "devices of --cluster to bench on; the pipeline recommends per device")
     p.add_argument(
         "--config",
         help="TOML or YAML file with these settings, or a run's config.json (flags override)",

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from edgeship.cli._common import add_command, csv_list, print_json
+from edgeship.cli._common import add_command, csv_list, from_args, print_json, square_size
 from edgeship.errors import ConfigError
 from edgeship.train.config import (
     DATASET_NAMES,
@@ -95,34 +95,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         if args.mixed_precision
         else ComputePrecision.FLOAT32.value
     )
-    devices = tuple(csv_list(args.devices)) or None
-    return TrainConfig(
-        recipe=args.recipe,
-        dataset=args.dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        out=args.out,
-        seed=args.seed,
-        learning_rate=args.learning_rate,
-        validation_split=args.validation_split,
-        test_split=args.test_split,
-        augment=args.augment,
-        strategy=args.strategy,
-        devices=devices,
+    return from_args(
+        TrainConfig,
+        args,
+        devices=tuple(csv_list(args.devices)) or None,
         precision=precision,
-        jit=args.jit,
         early_stopping_patience=args.patience,
-        tensorboard=args.tensorboard,
-        weights=args.weights,
-        fine_tune_epochs=args.fine_tune_epochs,
-        alpha=args.alpha,
-        image_size=None if args.image_size is None else (args.image_size, args.image_size),
-        latent_dim=args.latent_dim,
-        calibration_samples=args.calibration_samples,
-        max_samples=args.max_samples,
-        force=args.force,
+        image_size=square_size(args.image_size),
         verbose=0 if (args.quiet or args.json) else 1,
-        peer_timeout=args.peer_timeout,
     )
 
 

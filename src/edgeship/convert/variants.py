@@ -112,59 +112,37 @@ _INT16 = Tolerance(
     min_cosine=0.99, unlabeled_atol=0.02, unlabeled_rtol=0.05, unlabeled_min_cosine=0.999
 )
 
+#: The error each precision is held to against the Keras model.
+TOLERANCES: dict[Precision, Tolerance] = {
+    Precision.FP32: _FP32,
+    Precision.FP16: _FP16,
+    Precision.DYNAMIC: _DYNAMIC,
+    Precision.INT8: _INT8,
+    Precision.INT8_FLOAT_IO: _INT8,
+    Precision.INT16X8: _INT16,
+}
+
+_TFLITE, _ONNX = ArtifactFormat.TFLITE, ArtifactFormat.ONNX
+_P = Precision
+#: Every buildable variant: its format, precision and description; named ``FORMAT-PRECISION``.
+_BUILDABLE = (
+    (_TFLITE, _P.FP32, "TFLite float32"),
+    (_TFLITE, _P.FP16, "TFLite float16 weights"),
+    (_TFLITE, _P.DYNAMIC, "TFLite dynamic-range (int8 weights, float activations)"),
+    (_TFLITE, _P.INT8, "TFLite full integer, int8 input and output"),
+    (_TFLITE, _P.INT8_FLOAT_IO, "TFLite full integer inside, float32 input and output"),
+    (_TFLITE, _P.INT16X8, "TFLite int16 activations, int8 weights, float32 input and output"),
+    (_ONNX, _P.FP32, "ONNX float32"),
+    (_ONNX, _P.FP16, "ONNX float16, float32 I/O"),
+    (_ONNX, _P.DYNAMIC, "ONNX Runtime dynamic quantization (int8 weights)"),
+    (_ONNX, _P.INT8, "ONNX Runtime static quantization (QDQ, per-channel)"),
+)
+
 VARIANTS: dict[str, VariantSpec] = {
     spec.name: spec
     for spec in (
-        VariantSpec("tflite-fp32", ArtifactFormat.TFLITE, Precision.FP32, _FP32, "TFLite float32"),
-        VariantSpec(
-            "tflite-fp16", ArtifactFormat.TFLITE, Precision.FP16, _FP16, "TFLite float16 weights"
-        ),
-        VariantSpec(
-            "tflite-dynamic",
-            ArtifactFormat.TFLITE,
-            Precision.DYNAMIC,
-            _DYNAMIC,
-            "TFLite dynamic-range (int8 weights, float activations)",
-        ),
-        VariantSpec(
-            "tflite-int8",
-            ArtifactFormat.TFLITE,
-            Precision.INT8,
-            _INT8,
-            "TFLite full integer, int8 input and output",
-        ),
-        VariantSpec(
-            "tflite-int8-float-io",
-            ArtifactFormat.TFLITE,
-            Precision.INT8_FLOAT_IO,
-            _INT8,
-            "TFLite full integer inside, float32 input and output",
-        ),
-        VariantSpec(
-            "tflite-int16x8",
-            ArtifactFormat.TFLITE,
-            Precision.INT16X8,
-            _INT16,
-            "TFLite int16 activations, int8 weights, float32 input and output",
-        ),
-        VariantSpec("onnx-fp32", ArtifactFormat.ONNX, Precision.FP32, _FP32, "ONNX float32"),
-        VariantSpec(
-            "onnx-fp16", ArtifactFormat.ONNX, Precision.FP16, _FP16, "ONNX float16, float32 I/O"
-        ),
-        VariantSpec(
-            "onnx-dynamic",
-            ArtifactFormat.ONNX,
-            Precision.DYNAMIC,
-            _DYNAMIC,
-            "ONNX Runtime dynamic quantization (int8 weights)",
-        ),
-        VariantSpec(
-            "onnx-int8",
-            ArtifactFormat.ONNX,
-            Precision.INT8,
-            _INT8,
-            "ONNX Runtime static quantization (QDQ, per-channel)",
-        ),
+        VariantSpec(f"{fmt.value}-{p.value}", fmt, p, TOLERANCES[p], description)
+        for fmt, p, description in _BUILDABLE
     )
 }
 

@@ -7,8 +7,11 @@ explainable and unit-testable without any backend.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from edgeship.manifest import VariantRecord
 
 MIB = 1024 * 1024
 
@@ -63,9 +66,18 @@ class Recommendation:
         return data
 
 
-def candidates(variants: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[Candidate]:
+Variants = Sequence[VariantRecord | Mapping[str, Any]]
+
+
+def ok_records(variants: Variants) -> dict[str, VariantRecord]:
+    """The manifest's ``ok`` variants by name (records, or their JSON dicts)."""
+    records = (v if isinstance(v, VariantRecord) else VariantRecord.from_dict(v) for v in variants)
+    return {r.name: r for r in records if r.ok}
+
+
+def candidates(variants: Variants, rows: list[dict[str, Any]]) -> list[Candidate]:
     """Join bench rows (batch 1, single-stream) with the manifest's ``ok`` variants."""
-    by_name = {v["name"]: v for v in variants if v.get("status") == "ok"}
+    by_name = ok_records(variants)
     found = []
     for row in rows:
         variant = by_name.get(str(row.get("variant")))
@@ -74,19 +86,19 @@ def candidates(variants: list[dict[str, Any]], rows: list[dict[str, Any]]) -> li
             continue
         if int(row.get("batch", 1)) != 1 or row.get("scenario", "single-stream") != "single-stream":
             continue
-        parity = variant.get("parity") or {}
+        parity = variant.parity or {}
         found.append(
             Candidate(
-                variant=variant["name"],
+                variant=variant.name,
                 backend=str(row.get("backend")),
                 threads=int(row.get("threads") or 1),
                 p50_ms=float(latency["p50"]),
                 p90_ms=latency.get("p90"),
                 p99_ms=latency.get("p99"),
-                size_bytes=int(variant.get("size_bytes") or row.get("size_bytes") or 0),
+                size_bytes=int(variant.size_bytes or row.get("size_bytes") or 0),
                 accuracy=parity.get("accuracy"),
                 accuracy_delta=parity.get("accuracy_delta"),
-                runtimes=dict(variant.get("runtimes") or {}),
+                runtimes=dict(variant.runtimes),
                 cold_start_ms=(row.get("cold_ms") or {}).get("p50"),
                 peak_rss_mb=row.get("peak_rss_mb"),
             )
@@ -115,7 +127,7 @@ def budget_misses(candidate: Candidate, budgets: Budgets) -> dict[str, float]:
 
 
 def recommend(
-    variants: list[dict[str, Any]],
+    variants: Variants,
     rows: list[dict[str, Any]],
     budgets: Budgets,
     keras_p50_ms: float | None = None,

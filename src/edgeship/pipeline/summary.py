@@ -105,10 +105,11 @@ def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[s
     variants = [v.to_dict() for v in manifest.variants]
     keras = keras_p50_ms(rows)
     budgets = Budgets(config.max_accuracy_drop, config.max_latency_ms, config.max_size_mb)
-    choice = recommend(variants, [r for r in rows if not is_keras_row(r)], budgets, keras)
+    records = manifest.variants
+    choice = recommend(records, [r for r in rows if not is_keras_row(r)], budgets, keras)
     per_device = {
         device: recommend(
-            variants, [r for r in rows if r.get("device") == device], budgets, keras
+            records, [r for r in rows if r.get("device") == device], budgets, keras
         ).to_dict()
         for device in config.devices
     }

@@ -1,6 +1,6 @@
 """Serialized FileDescriptorProto of kserve_v2.proto. Generated: do not edit.
 
-Regenerate with ``python scripts/gen_kserve_descriptor.py`` after editing kserve_v2.proto.
+Regenerate with ``python scripts/gen_kserve_descriptor.py`` after editing proto/kserve_v2.proto.
 """
 
 import base64

@@ -96,37 +96,30 @@ class Metrics:
 
     def render(self) -> str:
         """Return every series in the Prometheus text format."""
+        requests = "edgeship_requests_total"
+        errors = "edgeship_request_errors_total"
+        latency = "edgeship_request_duration_seconds"
+        inference = "edgeship_inference_duration_seconds"
+        loaded = "edgeship_models_loaded"
         with self._lock:
-            lines = [
-                "# HELP edgeship_requests_total HTTP requests by model, endpoint and status.",
-                "# TYPE edgeship_requests_total counter",
-            ]
+            lines = _family(requests, "HTTP requests by model, endpoint and status.", "counter")
             for (model, endpoint, code), n in sorted(self._requests.items()):
                 triple = (("model", model), ("endpoint", endpoint), ("code", code))
-                lines.append(f"edgeship_requests_total{_labels(triple)} {n}")
-            lines += [
-                "# HELP edgeship_request_errors_total Requests answered with status >= 400.",
-                "# TYPE edgeship_request_errors_total counter",
-            ]
+                lines.append(f"{requests}{_labels(triple)} {n}")
+            lines += _family(errors, "Requests answered with status >= 400.", "counter")
             for (model, endpoint), n in sorted(self._errors.items()):
-                pairs = (("model", model), ("endpoint", endpoint))
-                lines.append(f"edgeship_request_errors_total{_labels(pairs)} {n}")
-            lines += [
-                "# HELP edgeship_request_duration_seconds Request wall time in the server.",
-                "# TYPE edgeship_request_duration_seconds histogram",
-            ]
+                lines.append(f"{errors}{_labels((('model', model), ('endpoint', endpoint)))} {n}")
+            lines += _family(latency, "Request wall time in the server.", "histogram")
             for (model, endpoint), hist in sorted(self._latency.items()):
-                pairs = (("model", model), ("endpoint", endpoint))
-                lines += hist.lines("edgeship_request_duration_seconds", pairs)
-            lines += [
-                "# HELP edgeship_inference_duration_seconds Model execution time per call.",
-                "# TYPE edgeship_inference_duration_seconds histogram",
-            ]
+                lines += hist.lines(latency, (("model", model), ("endpoint", endpoint)))
+            lines += _family(inference, "Model execution time per call.", "histogram")
             for model, hist in sorted(self._inference.items()):
-                lines += hist.lines("edgeship_inference_duration_seconds", (("model", model),))
-            lines += [
-                "# HELP edgeship_models_loaded Models this server holds.",
-                "# TYPE edgeship_models_loaded gauge",
-                f"edgeship_models_loaded {self.models_loaded}",
-            ]
+                lines += hist.lines(inference, (("model", model),))
+            lines += _family(loaded, "Models this server holds.", "gauge")
+            lines.append(f"{loaded} {self.models_loaded}")
         return "\n".join(lines) + "\n"
+
+
+def _family(name: str, description: str, kind: str) -> list[str]:
+    """The ``# HELP`` and ``# TYPE`` lines that open a metric family."""
+    return [f"# HELP {name} {description}", f"# TYPE {name} {kind}"]

@@ -106,7 +106,22 @@ def array_from_json(data: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:
                 400,
                 f"Input '{name}': values must lie in [{info.min}, {info.max}] for {dtype.name}.",
             )
+    elif dtype.kind == "f" and arr.dtype.kind == "f" and arr.dtype.itemsize > dtype.itemsize:
+        largest = float(np.finfo(dtype).max)
+        if arr.size and not -largest <= arr.min() <= arr.max() <= largest:
+            _reject_beyond(arr, dtype, name, largest)
     return arr.astype(dtype, copy=False)
+
+
+def _reject_beyond(arr: np.ndarray, dtype: np.dtype[Any], name: str, largest: float) -> None:
+    """Reject finite numbers beyond ``dtype``'s range (NaN and infinity are named later)."""
+    finite = arr[np.isfinite(arr)]
+    if finite.size and float(np.abs(finite).max()) > largest:
+        raise HttpError(
+            400,
+            f"Input '{name}': values must lie within +-{largest:.7g} for {dtype.name}. "
+            "Scale the input as the model card says.",
+        )
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:
