@@ -77,6 +77,11 @@ def from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
     return cls(**{**values, **overrides})
 
 
+def add_json_flag(parser: argparse.ArgumentParser, what: str = "the result") -> None:
+    """Add ``--json``: print ``what`` as JSON on stdout instead of the text summary."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
 def add_fleet_flags(parser: argparse.ArgumentParser, device_help: str) -> None:
     """Add ``--cluster ADDRESS`` and ``--device LABEL[,LABEL...]`` (a device fleet to run on);
     ``device_help`` says what the command does on each device."""

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from edgeship.cli._common import add_command, from_args, print_json, square_size
+from edgeship.cli._common import add_command, add_json_flag, from_args, print_json, square_size
 
 EXAMPLES = """\
   edgeship card my_model.keras --dataset digits --out runs/mine
@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--calibration-samples", type=int, default=200)
     parser.add_argument("--force", action="store_true", help="replace existing files")
-    parser.add_argument("--json", action="store_true", help="print the card as JSON")
+    add_json_flag(parser, "the card")
     parser.set_defaults(func=run)
 
 

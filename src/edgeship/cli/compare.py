@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from edgeship.cli._common import add_command
+from edgeship.cli._common import add_command, add_json_flag
 
 SUMMARY = "compare two bench results; non-zero exit on a regression beyond noise and threshold"
 EXAMPLES = """\
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--new-device", metavar="LABEL", help="fleet results: compare only this device of NEW"
     )
-    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    add_json_flag(parser, "the comparison")
     parser.set_defaults(func=run)
 
 

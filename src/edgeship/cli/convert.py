@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from edgeship.cli._common import add_command, csv_list, print_json
+from edgeship.cli._common import add_command, add_json_flag, csv_list, print_json
 from edgeship.manifest import MANIFEST_FILENAME, Manifest
 
 EXAMPLES = """\
@@ -101,7 +101,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="do not run each artifact on every installed interpreter",
     )
-    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    add_json_flag(parser, "the manifest")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeship.cli._common import add_command, print_json
+from edgeship.cli._common import add_command, add_json_flag, print_json
 
 EXAMPLES = """\
   edgeship inspect runs/m/artifacts/tflite-int8.tflite
@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
         EXAMPLES,
     )
     parser.add_argument("artifact", help=".tflite or .onnx file")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_flag(parser)
     parser.add_argument(
         "--no-gpu-check", action="store_true", help="skip the GPU-delegate compatibility analyzer"
     )

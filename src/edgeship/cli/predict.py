@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command, print_json
+from edgeship.cli._common import add_command, add_json_flag, print_json
 from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import ConfigError
 from edgeship.runtime_flags import parse_key_values, parse_providers
@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-verify", action="store_true", help="skip the child-process check of untrusted files"
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 

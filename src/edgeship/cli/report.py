@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command
+from edgeship.cli._common import add_command, add_json_flag
 
 SUMMARY = "turn bench results into a Markdown or self-contained HTML report with plots"
 EXAMPLES = """\
@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="report path: .html, .md or .csv")
     parser.add_argument("--title", default="edgeship benchmark", help="report title")
     parser.add_argument("--force", action="store_true", help="replace an existing report")
-    parser.add_argument("--json", action="store_true", help="print {out, rows, plots} as JSON")
+    add_json_flag(parser, "{out, rows, plots}")
     parser.set_defaults(func=run)
 
 

@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from edgeship.cli._common import add_command, print_json
+from edgeship.cli._common import add_command, add_json_flag, print_json
 from edgeship.cli._discovery import add_discovery_flags, discovery_policy
 from edgeship.cli._runtime_flags import add_runtime_flags
 from edgeship.errors import ConfigError
@@ -87,7 +87,7 @@ def register(subparsers: Any) -> None:
         help="explicit: clients may load/unload models of PATH (POST /v2/repository/...)",
     )
     add_discovery_flags(parser, "serve")
-    parser.add_argument("--json", action="store_true", help="print the URL and models as JSON")
+    add_json_flag(parser, "the URL and models")
     parser.set_defaults(func=run)
 
 

@@ -6,7 +6,14 @@ import argparse
 import os
 from typing import Any
 
-from edgeship.cli._common import add_command, csv_list, from_args, print_json, square_size
+from edgeship.cli._common import (
+    add_command,
+    add_json_flag,
+    csv_list,
+    from_args,
+    print_json,
+    square_size,
+)
 from edgeship.errors import ConfigError
 from edgeship.train.config import (
     DATASET_NAMES,
@@ -79,7 +86,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--latent-dim", type=int, default=32, help="gan noise size")
     parser.add_argument("--calibration-samples", type=int, default=200)
     parser.add_argument("--force", action="store_true", help="replace an existing model")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 
