@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeship.cli.bench import expand_artifacts
 from edgeship.cli.main import build_parser
+from edgeship.discovery import expand_artifacts
 from edgeship.errors import ModelLoadError
 from edgeship.serve.discovery import DiscoveryPolicy, discover
 from edgeship.serve.registry import load_registry

@@ -15,8 +15,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 #: The modules at the root of the package: shared by everyone, importing only each other.
 CORE = {
-    "edgeship", "_lazy", "_records", "card", "childproc", "errors", "fileio", "manifest", "metrics",
-    "modelfile", "netutil", "runtime_flags", "samples", "typecheck", "versions",
+    "edgeship", "_lazy", "_records", "card", "childproc", "discovery", "errors", "fileio",
+    "manifest", "metrics", "modelfile", "netutil", "runtime_flags", "samples", "typecheck",
+    "versions",
 }  # fmt: skip
 
 #: What each package may import besides the core modules (lower layers only).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from typing import Any, TypeVar
@@ -72,6 +71,8 @@ def from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
     Fields without a flag keep their defaults; ``overrides`` supplies the fields whose flag
     has another name or needs converting.
     """
+    import dataclasses
+
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values = {name: getattr(args, name) for name in names if hasattr(args, name)}
     return cls(**{**values, **overrides})

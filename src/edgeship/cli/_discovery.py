@@ -22,8 +22,8 @@ def add_discovery_flags(parser: Any, verb: str) -> None:
 
 
 def discovery_policy(args: Any) -> Any:
-    """The :class:`edgeship.serve.discovery.DiscoveryPolicy` the parsed flags ask for."""
-    from edgeship.serve.discovery import DiscoveryPolicy
+    """The :class:`edgeship.discovery.DiscoveryPolicy` the parsed flags ask for."""
+    from edgeship.discovery import DiscoveryPolicy
 
     return DiscoveryPolicy(
         allow_no_manifest=bool(getattr(args, "allow_no_manifest", False)),

@@ -128,34 +128,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def expand_artifacts(items: list[str], policy: Any = None) -> list[str]:
-    """Files as given; a directory replaced by the variants its manifest marks ``ok``.
-
-    ``policy`` (:class:`edgeship.serve.discovery.DiscoveryPolicy`) may also take the failed
-    variants, or the .tflite/.onnx files of a directory without a manifest.
-    """
-    from edgeship.serve.discovery import discover
-
-    out: list[str] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted([*path.glob("*.tflite"), *path.glob("*.onnx")])
-            if not found:
-                raise ConfigError(
-                    f"{path} holds no .tflite or .onnx files. "
-                    "Expected artifacts from 'edgeship convert'."
-                )
-            out += [str(p) for _, p in discover(path, policy)]
-        elif path.is_file():
-            out.append(str(path))
-        else:
-            raise ConfigError(
-                f"{path} does not exist. Expected a .tflite/.onnx file or a directory of them."
-            )
-    return out
-
-
 def parse_pin(text: str | None) -> tuple[int, ...] | None:
     """``"0,2-3"`` -> ``(0, 2, 3)``."""
     if not text:
@@ -175,6 +147,7 @@ def parse_pin(text: str | None) -> tuple[int, ...] | None:
 def build_config(args: argparse.Namespace) -> Any:
     """The :class:`BenchConfig` for parsed arguments."""
     from edgeship.bench import BenchConfig
+    from edgeship.discovery import expand_artifacts
 
     baselines = [
         b

@@ -17,10 +17,10 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 
+from edgeship.discovery import DiscoveryPolicy
 from edgeship.serve.app import App
 from edgeship.serve.auth import BearerAuth, read_token_file
 from edgeship.serve.batching import BatchingConfig
-from edgeship.serve.discovery import DiscoveryPolicy
 from edgeship.serve.model_control import ModelControl, ModelRepository
 from edgeship.serve.registry import Loader, ModelRegistry, ServedModel, load_registry
 from edgeship.serve.server import Server, ServerStartError

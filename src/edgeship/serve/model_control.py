@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeship.discovery import discover
 from edgeship.errors import ConfigError, ModelLoadError
-from edgeship.serve.discovery import discover
 from edgeship.serve.protocol import HttpError, parse_json
 from edgeship.serve.registry import ModelRegistry
 

@@ -1,6 +1,6 @@
 """The names models are served under: defaults, uniqueness, and names the user gives.
 
-Defaults (see :mod:`edgeship.serve.discovery`): a convert output directory names each ``ok``
+Defaults (see :mod:`edgeship.discovery`): a convert output directory names each ``ok``
 variant by its variant (``tflite-int8``), any other directory names each artifact by its file
 stem, and a single artifact file is named by its model card (``mnist-cnn-digits``), or by its
 stem without a card. When several artifact files given one by one share a card (``serve
@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgeship.card import find_card
+from edgeship.discovery import ARTIFACT_SUFFIXES, DiscoveryPolicy, discover
 from edgeship.errors import ConfigError
 from edgeship.manifest import variant_name
-from edgeship.serve.discovery import ARTIFACT_SUFFIXES, DiscoveryPolicy, discover
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

@@ -23,14 +23,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgeship.card import ModelCard, find_card
-from edgeship.errors import ConfigError, ModelLoadError
-from edgeship.serve.batching import RETRY_AFTER, BatchingConfig, DynamicBatcher
-from edgeship.serve.discovery import (
+from edgeship.discovery import (
     ARTIFACT_SUFFIXES,
     MANIFEST_FILENAME,
     DiscoveryPolicy,
     discover,
 )
+from edgeship.errors import ConfigError, ModelLoadError
+from edgeship.serve.batching import RETRY_AFTER, BatchingConfig, DynamicBatcher
 from edgeship.serve.naming import assign_names
 from edgeship.serve.pool import EnginePool, build_engines
 from edgeship.serve.protocol import HttpError
