@@ -38,3 +38,17 @@ class Frozen:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._compared)
         return f"{type(self).__name__}({fields})"
+
+
+class Value(Frozen):
+    """A :class:`Frozen` record that behaves as a frozen dataclass does: hashed by its fields
+    (:attr:`_compared`, in constructor order) and holding them in a ``__dict__``, so that it
+    pickles and copies as one."""
+
+    def __hash__(self) -> int:  # type: ignore[override]  # Frozen records are unhashable
+        return hash(tuple(getattr(self, k) for k in self._compared))
+
+    def replace(self: R, **changes: Any) -> R:
+        """A copy with ``changes`` (constructor arguments) applied."""
+        values = {k: getattr(self, k) for k in self._compared}
+        return type(self)(**(values | changes))

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edgeship._records import Value
 from edgeship.errors import DatasetError
 from edgeship.fileio import atomic_path, not_a_file
 
@@ -27,12 +27,15 @@ INPUT_PREFIX = "x:"
 LABELS_KEY = "y"
 
 
-@dataclass(frozen=True)
-class Samples:
+class Samples(Value):
     """Model inputs by name (``"x"`` when the model has a single unnamed input) and labels."""
 
+    _compared = ("inputs", "labels")
     inputs: dict[str, np.ndarray]
-    labels: np.ndarray | None = None
+    labels: np.ndarray | None
+
+    def __init__(self, inputs: dict[str, np.ndarray], labels: np.ndarray | None = None) -> None:
+        self._set(inputs=inputs, labels=labels)
 
     def __len__(self) -> int:
         return int(next(iter(self.inputs.values())).shape[0])

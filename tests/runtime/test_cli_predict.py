@@ -136,3 +136,37 @@ def test_a_bad_npy_is_a_typed_error(model_dir: Path, tmp_path: Path, capsys):
     assert main([*argv, "--no-verify"]) == 1
     err = capsys.readouterr().err
     assert "Cannot read" in err and "Traceback" not in err
+
+
+#: Modules the bare LiteRT script does without and ``edgeship predict`` (and ``load``) must
+#: too: each one imported is paid by every start of the command (benchmarks/cold_start.py).
+NOT_ON_PREDICT_PATH = ("dataclasses", "copy", "shutil", "tempfile", "zipfile", "bz2", "lzma")
+
+
+@pytest.mark.parametrize("entry", ["cli", "load"])
+def test_predict_leaves_out_modules_it_does_not_use(artifacts: Path, digits, tmp_path, entry):
+    import hashlib
+    import subprocess
+    import sys
+
+    from edgeship.manifest import MANIFEST_SCHEMA, write_manifest
+
+    shutil.copy(artifacts / "fp32.tflite", tmp_path / "fp32.tflite")
+    sha = hashlib.sha256((tmp_path / "fp32.tflite").read_bytes()).hexdigest()
+    variant = {"name": "tflite-fp32", "file": "fp32.tflite", "status": "ok", "sha256": sha}
+    write_manifest(tmp_path, {"schema": MANIFEST_SCHEMA, "variants": [variant]})
+    np.save(tmp_path / "x.npy", digits["x"][:1])
+    run = {
+        "cli": "from edgeship.cli.main import main\nassert main(sys.argv[1:]) == 0",
+        "load": "import numpy as np\nfrom edgeship.runtime import load\n"
+        "print(load(sys.argv[2]).predict(np.load(sys.argv[4])).shape, 'sample(s)')",
+    }[entry]
+    loaded = f"sorted(set(sys.modules).intersection({NOT_ON_PREDICT_PATH!r}))"
+    code = f"import sys\n{run}\nprint('LOADED=' + ','.join({loaded}))"
+    argv = ["predict", str(tmp_path / "fp32.tflite"), "--input", str(tmp_path / "x.npy")]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "sample(s)" in out.stdout  # it predicted
+    assert out.stdout.strip().splitlines()[-1] == "LOADED="

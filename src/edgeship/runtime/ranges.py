@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,14 +48,21 @@ class InputRangeWarning(UserWarning):
     hold NaN/Inf (see :mod:`edgeship.runtime.ranges`)."""
 
 
-@dataclass
 class _InputCheck:
     """What one input is checked against, and which findings were already reported."""
 
-    spec: TensorSpec
-    expected: tuple[float, float] | None
-    representable: tuple[float, float] | None
-    reported: set[str] = field(default_factory=set)
+    __slots__ = ("expected", "reported", "representable", "spec")
+
+    def __init__(
+        self,
+        spec: TensorSpec,
+        expected: tuple[float, float] | None,
+        representable: tuple[float, float] | None,
+    ) -> None:
+        self.spec = spec
+        self.expected = expected
+        self.representable = representable
+        self.reported: set[str] = set()
 
     @property
     def done(self) -> bool:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from edgeship._records import Value
 
-@dataclass(frozen=True)
-class TensorSpec:
+
+class TensorSpec(Value):
     """One input or output tensor of a loaded model.
 
     Attributes:
@@ -20,10 +19,20 @@ class TensorSpec:
             tensors without parameters.
     """
 
+    _compared = ("name", "shape", "dtype", "quantization")
     name: str
     shape: tuple[int | None, ...]
     dtype: str
-    quantization: tuple[float, int] | None = None
+    quantization: tuple[float, int] | None
+
+    def __init__(
+        self,
+        name: str,
+        shape: tuple[int | None, ...],
+        dtype: str,
+        quantization: tuple[float, int] | None = None,
+    ) -> None:
+        self._set(name=name, shape=shape, dtype=dtype, quantization=quantization)
 
     @property
     def np_dtype(self) -> np.dtype:

@@ -9,26 +9,32 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from edgeship._lazy import is_available
+from edgeship._records import Value
 from edgeship.errors import BackendError, ConfigError, MissingDependencyError
 from edgeship.runtime.specs import TensorSpec
 from edgeship.runtime_flags import AUTO_ORDER as AUTO_ORDER  # re-exported
 
 
-@dataclass(frozen=True)
-class BackendInfo:
+class BackendInfo(Value):
     """Where a backend lives: artifact format, implementing module, import name, packages."""
 
+    _compared = ("format", "module", "import_name", "distributions", "extra")
     format: str
     module: str
     import_name: str
     distributions: tuple[str, ...]
     extra: str
+
+    def __init__(
+        self, format: str, module: str, import_name: str, distributions: tuple[str, ...], extra: str
+    ) -> None:
+        self._set(format=format, module=module, import_name=import_name)
+        self._set(distributions=distributions, extra=extra)
 
 
 BACKENDS: dict[str, BackendInfo] = {
@@ -49,14 +55,24 @@ BACKENDS: dict[str, BackendInfo] = {
 }
 
 
-@dataclass(frozen=True)
-class SessionOptions:
+class SessionOptions(Value):
     """Backend settings collected by :func:`edgeship.runtime.load`."""
 
-    threads: int | None = None
-    delegate: str | None = None
-    delegate_options: dict[str, Any] = field(default_factory=dict)
-    providers: tuple[Any, ...] | None = None
+    _compared = ("threads", "delegate", "delegate_options", "providers")
+    threads: int | None
+    delegate: str | None
+    delegate_options: dict[str, Any]
+    providers: tuple[Any, ...] | None
+
+    def __init__(
+        self,
+        threads: int | None = None,
+        delegate: str | None = None,
+        delegate_options: dict[str, Any] | None = None,
+        providers: tuple[Any, ...] | None = None,
+    ) -> None:
+        self._set(threads=threads, delegate=delegate, providers=providers)
+        self._set(delegate_options={} if delegate_options is None else delegate_options)
 
 
 class Session:
