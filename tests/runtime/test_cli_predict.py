@@ -140,7 +140,10 @@ def test_a_bad_npy_is_a_typed_error(model_dir: Path, tmp_path: Path, capsys):
 
 #: Modules the bare LiteRT script does without and ``edgeship predict`` (and ``load``) must
 #: too: each one imported is paid by every start of the command (benchmarks/cold_start.py).
-NOT_ON_PREDICT_PATH = ("dataclasses", "copy", "shutil", "tempfile", "zipfile", "bz2", "lzma")
+#: Image decoding is imported only for an image input.
+NOT_ON_PREDICT_PATH = (
+    "dataclasses", "copy", "shutil", "tempfile", "zipfile", "bz2", "lzma", "edgeship.runtime.images"
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("entry", ["cli", "load"])

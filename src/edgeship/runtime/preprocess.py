@@ -10,34 +10,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeship.errors import InvalidInputError
 from edgeship.fileio import not_a_file
-from edgeship.runtime import images
 from edgeship.runtime.specs import TensorSpec
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a Protocol class costs every start of a command that imports this module
+    from typing import Protocol
+
     from edgeship.card import ModelCard, Preprocessing
 
+    class ModelLike(Protocol):
+        """What preprocessing reads from a loaded model (``edgeship.runtime.Engine`` has it)."""
+
+        @property
+        def inputs(self) -> Sequence[TensorSpec]: ...
+
+        @property
+        def outputs(self) -> Sequence[TensorSpec]: ...
+
+        @property
+        def card(self) -> ModelCard | None: ...
+
+        def predict(self, x: Any) -> Any: ...
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-class ModelLike(Protocol):
-    """What preprocessing reads from a loaded model (``edgeship.runtime.Engine`` has it)."""
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]: ...
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]: ...
-
-    @property
-    def card(self) -> ModelCard | None: ...
-
-    def predict(self, x: Any) -> Any: ...
 
 
 def normalize(x: np.ndarray, pre: Preprocessing) -> np.ndarray:
@@ -69,6 +70,8 @@ def read_image(
 ) -> np.ndarray:
     """Read an image file as an ``(H, W, C)`` float32 array in the card's raw domain (its bit
     depth mapped onto :meth:`~edgeship.card.Preprocessing.raw_domain`)."""
+    from edgeship.runtime import images
+
     pixels, top = images.decode(path, height, width, channels)
     return images.to_raw(pixels, top, pre)
 
@@ -87,6 +90,8 @@ def prepare_input(path: Path, spec: TensorSpec, card: ModelCard | None) -> np.nd
     Returns:
         A batch of one, in the model's layout, as float32.
     """
+    from edgeship.runtime import images
+
     pre = images.preprocessing_of(card)
     h, w, c = image_geometry(spec, pre)
     if path.suffix.lower() == ".npy":
