@@ -25,8 +25,12 @@ included) are counted: a figure that, unlike time, does not move with the other 
 shared machine (``--no-count`` skips it; under callgrind a run takes ~15 s). One command::
 
     python benchmarks/cold_start.py [--rounds 15] [--json cold_start.json] [--no-count]
+                                    [--before OLD/src]
 
-It builds the model first (in a child process that imports TensorFlow, ~10 s).
+It builds the model first (in a child process that imports TensorFlow, ~10 s). ``--before``
+adds the ``load``, ``load-manifest`` and ``cli`` scenarios run on another copy of the package
+(e.g. ``git archive HEAD~1 src | tar -x -C OLD``) to the same alternating rounds, as
+``<scenario>@before``: a change measured side by side with the code before it.
 """
 
 from __future__ import annotations
@@ -118,8 +122,11 @@ def edgeship_command() -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def prepare(work: Path) -> dict[str, tuple[list[str], dict[str, str] | None]]:
-    """Build the model and return ``{scenario: (command, env or None for the default)}``."""
+def prepare(
+    work: Path, before: Path | None = None
+) -> dict[str, tuple[list[str], dict[str, str] | None]]:
+    """Build the model and return ``{scenario: (command, env or None for the default)}``;
+    with ``before`` (a ``src`` folder) also the edgeship scenarios run on that code."""
     untrusted, vouched = work / "untrusted", work / "vouched"
     untrusted.mkdir()
     vouched.mkdir()
@@ -133,7 +140,7 @@ def prepare(work: Path) -> dict[str, tuple[list[str], dict[str, str] | None]]:
     (vouched / "manifest.json").write_text(json.dumps(manifest))
     py, m, v = [sys.executable, "-c"], str(model), str(vouched / model.name)
     warm = str(work / "cache-warm")
-    return {
+    scenarios: dict[str, tuple[list[str], dict[str, str] | None]] = {
         "bare": ([*py, BARE, m, str(x)], None),
         "load": ([*py, EDGESHIP, m, str(x), "false"], None),
         "load-manifest": ([*py, EDGESHIP, v, str(x), "none"], None),
@@ -141,12 +148,22 @@ def prepare(work: Path) -> dict[str, tuple[list[str], dict[str, str] | None]]:
         "untrusted-first": ([*py, EDGESHIP, m, str(x), "none"], {}),  # fresh cache each run
         "untrusted-later": ([*py, EDGESHIP, m, str(x), "none"], {"EDGESHIP_CACHE_DIR": warm}),
     }
+    if before is not None:
+        old = {
+            "PYTHONPATH": str(before.resolve()),
+            "EDGESHIP_CACHE_DIR": str(work / "cache-default"),
+        }
+        for name in ("load", "load-manifest", "cli"):
+            scenarios[f"{name}@before"] = (scenarios[name][0], old)
+    return scenarios
 
 
-def measure(work: Path, rounds: int, count: bool) -> dict[str, dict[str, list[float]]]:
+def measure(
+    work: Path, rounds: int, count: bool, before: Path | None = None
+) -> dict[str, dict[str, list[float]]]:
     """Run every scenario ``rounds`` times, alternating; per scenario wall, cpu, rss lists
     (and ``instr``, one instruction count each, with ``count``)."""
-    scenarios = prepare(work)
+    scenarios = prepare(work, before)
     base = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPYCACHEPREFIX=PYCACHE)
     base.pop("PYTHONDONTWRITEBYTECODE", None)
     base["EDGESHIP_CACHE_DIR"] = str(work / "cache-default")
@@ -215,14 +232,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-count", action="store_true", help="skip the instruction counts (valgrind)"
     )
+    parser.add_argument(
+        "--before", type=Path, help="a src folder of older code to run side by side with this one"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 9:
         parser.error(f"--rounds must be at least 9. Got: {args.rounds}")
+    if args.before is not None and not (args.before / "edgeship" / "__init__.py").is_file():
+        parser.error(f"--before expects a src folder holding edgeship/. Got: {args.before}")
     count = not args.no_count and shutil.which("valgrind") is not None
     with tempfile.TemporaryDirectory(prefix="edgeship-coldstart-") as tmp:
-        rows = summarize(measure(Path(tmp), args.rounds, count))
+        rows = summarize(measure(Path(tmp), args.rounds, count, args.before))
     print(
-        f"{'scenario':16s} {'wall ms':>8s} {'x bare':>7s} {'paired':>7s} {'min ms':>7s} "
+        f"{'scenario':20s} {'wall ms':>8s} {'x bare':>7s} {'paired':>7s} {'min ms':>7s} "
         f"{'x bare':>7s} {'CPU ms':>8s} {'x bare':>7s} {'RSS MiB':>8s} {'x bare':>7s}  target"
     )
     for row in rows:
@@ -230,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{k.split('_')[1]} <= {v}x" for k, v in row.items() if k.startswith("target")
         )
         print(
-            f"{row['scenario']:16s} {row['wall_ms']:8.1f} {row['wall_ratio']:7.3f} "
+            f"{row['scenario']:20s} {row['wall_ms']:8.1f} {row['wall_ratio']:7.3f} "
             f"{row['wall_ratio_paired']:7.3f} {row['wall_ms_min']:7.1f} "
             f"{row['wall_ratio_min']:7.3f} {row['cpu_ms']:8.1f} {row['cpu_ratio']:7.3f} "
             f"{row['peak_rss_mib']:8.1f} {row['rss_ratio']:7.3f}  {target}"
@@ -239,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         print("instructions (valgrind callgrind, one run each, children included):")
         for row in rows:
             print(
-                f"  {row['scenario']:16s} {row['instructions_m']:9.1f} M  "
+                f"  {row['scenario']:20s} {row['instructions_m']:9.1f} M  "
                 f"x{row['instructions_ratio']:.3f}"
             )
     if args.json:
