@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from edgeship.bench.by_device import configuration
+from edgeship.bench.records import BenchResults, BenchRow, latency_value
 from edgeship.bench.stats import MAD_TO_SIGMA
 from edgeship.bench.storage import row_key
 from edgeship.errors import ConfigError
@@ -78,18 +80,20 @@ def parse_fail_on(text: str | None) -> list[Threshold]:
     return out
 
 
-def metric_value(row: dict[str, Any], metric: str) -> float | None:
+def metric_value(row: BenchRow, metric: str) -> float | None:
     """The value of ``metric`` in a row (latency metrics from ``latency_ms``)."""
-    lat = row.get("latency_ms") or {}
-    value = lat.get(metric) if metric in (*LATENCY_Q, "mean", "min", "max") else row.get(metric)
-    if value is None:
+    lat: Mapping[str, object] = row.get("latency_ms") or {}
+    fields: Mapping[str, object] = row
+    latency = metric in (*LATENCY_Q, "mean", "min", "max")
+    value = lat.get(metric) if latency else fields.get(metric)
+    if not isinstance(value, int | float):
         return None
     if metric == "accuracy":
         return float(value) * 100.0  # percentage points
     return float(value)
 
 
-def noise_band(base: dict[str, Any], new: dict[str, Any], metric: str) -> float:
+def noise_band(base: BenchRow, new: BenchRow, metric: str) -> float:
     """The band within which a change of ``metric`` is noise (0 where there is none)."""
     if metric in LATENCY_Q or metric in ("mean", "min", "max"):
         return math.hypot(spread(base), spread(new))
@@ -99,20 +103,20 @@ def noise_band(base: dict[str, Any], new: dict[str, Any], metric: str) -> float:
     return 0.0
 
 
-def spread(row: dict[str, Any]) -> float:
+def spread(row: BenchRow) -> float:
     """A run's robust per-inference sigma in ms: ``1.4826 * MAD``, else the std."""
-    lat = row.get("latency_ms") or {}
-    return MAD_TO_SIGMA * float(lat.get("mad") or 0.0) or float(lat.get("std") or 0.0)
+    mad, std = latency_value(row, "mad"), latency_value(row, "std")
+    return MAD_TO_SIGMA * float(mad or 0.0) or float(std or 0.0)
 
 
-def _relative(row: dict[str, Any]) -> float:
-    median = float((row.get("latency_ms") or {}).get("p50") or 0.0)
+def _relative(row: BenchRow) -> float:
+    median = float(latency_value(row, "p50") or 0.0)
     return spread(row) / median if median > 0 else 0.0
 
 
 def compare(
-    base: dict[str, Any],
-    new: dict[str, Any],
+    base: BenchResults,
+    new: BenchResults,
     fail_on: list[Threshold] | None = None,
     metrics: tuple[str, ...] = ("p50", "p90", "p99", "throughput_ips", "accuracy"),
     base_device: str | None = None,
@@ -176,7 +180,7 @@ def compare(
     }
 
 
-def _keyed(doc: dict[str, Any], device: str | None, which: str) -> dict[Any, dict[str, Any]]:
+def _keyed(doc: BenchResults, device: str | None, which: str) -> dict[Any, BenchRow]:
     """Rows that ran, by :func:`row_key`; only ``device``'s rows (keyed without it) if given."""
     rows = [r for r in doc.get("results", []) if not r.get("error")]
     if device is None:
@@ -191,9 +195,7 @@ def _keyed(doc: dict[str, Any], device: str | None, which: str) -> dict[Any, dic
     return picked
 
 
-def _unchecked(
-    key: dict[str, Any], metric: str, base: dict[str, Any], new: dict[str, Any]
-) -> dict[str, Any]:
+def _unchecked(key: dict[str, Any], metric: str, base: BenchRow, new: BenchRow) -> dict[str, Any]:
     rows = (("base", base), ("new", new))
     missing = [name for name, row in rows if metric_value(row, metric) is None]
     hint = " (bench with --eval records accuracy)" if metric == "accuracy" else ""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
+from edgeship.bench.records import StoppingRuleDict
 from edgeship.errors import ConfigError
 from edgeship.typecheck import check_fields
 
@@ -60,9 +60,16 @@ class StoppingRule:
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ConfigError(f"max_seconds must be > 0 or None. Got: {self.max_seconds!r}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> StoppingRuleDict:
         """The rule as a JSON-ready dict."""
-        return asdict(self)
+        return {
+            "min_runs": self.min_runs,
+            "min_seconds": self.min_seconds,
+            "warmup_runs": self.warmup_runs,
+            "warmup_seconds": self.warmup_seconds,
+            "max_runs": self.max_runs,
+            "max_seconds": self.max_seconds,
+        }
 
 
 @dataclass
