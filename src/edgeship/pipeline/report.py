@@ -9,6 +9,7 @@ from edgeship.bench import fields
 from edgeship.bench import figures as bench_figures
 from edgeship.bench.pareto_plot import ParetoPoint
 from edgeship.bench.plots import Figure
+from edgeship.bench.records import BenchRow, latency_value
 from edgeship.bench.report import html_grid
 from edgeship.pipeline.recommend import candidates, pareto_front
 from edgeship.pipeline.summary import is_keras_row
@@ -89,10 +90,10 @@ BENCH_FIELDS = fields.pick(
 
 def bench_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the latency table, Pareto-optimal rows marked with ★."""
-    front = pareto_front(candidates(results["variants"], results["bench"]))
+    bench: list[BenchRow] = results["bench"]
+    front = pareto_front(candidates(results["variants"], bench))
     ordered = sorted(
-        results["bench"],
-        key=lambda r: (not is_keras_row(r), (r.get("latency_ms") or {}).get("p50") or float("inf")),
+        bench, key=lambda r: (not is_keras_row(r), latency_value(r, "p50") or float("inf"))
     )
     cols = fields.visible(ordered, BENCH_FIELDS)
     rows = []
@@ -126,7 +127,8 @@ def figures_of(results: dict[str, Any]) -> list[Figure]:
         for v in results["variants"]
         if v.get("status") == "ok"
     ]
-    rows = [r for r in results["bench"] if not r.get("error")]
+    bench: list[BenchRow] = results["bench"]
+    rows = [r for r in bench if not r.get("error")]
     return bench_figures.build(rows, points=points, front=front, sizes=sizes)
 
 

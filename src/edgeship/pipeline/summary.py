@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeship.bench.records import BenchResults, BenchRow, latency_value
 from edgeship.fileio import read_json, sha256_file
 from edgeship.manifest import Manifest
 from edgeship.pipeline.config import PipelineConfig
@@ -17,21 +18,21 @@ from edgeship.versions import installed_versions
 RESULTS_SCHEMA = "edgeship.pipeline/1"
 
 
-def is_keras_row(row: dict[str, Any]) -> bool:
+def is_keras_row(row: BenchRow) -> bool:
     """True for a Keras baseline row of the bench results."""
     return str(row.get("backend", "")).startswith("keras") or str(
         row.get("variant", "")
     ).startswith("keras")
 
 
-def keras_p50_ms(rows: list[dict[str, Any]]) -> float | None:
+def keras_p50_ms(rows: list[BenchRow]) -> float | None:
     """The fastest Keras baseline p50 at batch 1 (the fairest comparison), or None."""
     values = [
-        float(r["latency_ms"]["p50"])
+        float(p50)
         for r in rows
         if is_keras_row(r)
         and not r.get("error")
-        and (r.get("latency_ms") or {}).get("p50")
+        and (p50 := latency_value(r, "p50"))
         and int(r.get("batch", 1)) == 1
     ]
     return min(values) if values else None
@@ -99,7 +100,7 @@ def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[s
     """Read the step outputs under ``config.out`` and return the pipeline results document."""
     lay = Layout(Path(config.out))
     manifest = Manifest.read(lay.manifest)
-    bench = read_json(lay.bench_json)
+    bench: BenchResults = read_json(lay.bench_json)
     card = read_json(lay.model_dir / "edgeship.json")
     rows = list(bench.get("results", []))
     variants = [v.to_dict() for v in manifest.variants]
