@@ -11,7 +11,8 @@ Rows may add: ``kind`` (edgeship, raw, keras), ``throughput_sps``, ``rss_load_mb
 counts for TFLite, nodes per execution provider for ONNX Runtime), ``isolated`` and the
 server scenario's ``target_qps``,
 ``achieved_qps``, ``latency_bound_ms``, ``meets_bound``, ``max_qps`` and ``probes``.
-Files are written atomically.
+Every key and its type: :class:`edgeship.bench.records.BenchRow` (a test checks what a sweep
+writes against it). Files are written atomically.
 """
 
 from __future__ import annotations
