@@ -170,3 +170,20 @@ def test_columns_read_their_values_from_a_measured_row(sweeps):
     row = next(r for r in sweeps[0]["results"] if r["variant"] == "tflite-fp32")
     always = [f.key for f in FIELDS if not f.optional and f.get(row) is None]
     assert always == ["delegate"]  # plain CPU; the raw twin gives "vs raw µs" its value
+
+
+@pytest.mark.slow
+def test_keras_baseline_rows_match_the_row_type(bench_artifacts):
+    results = run_sweep(
+        BenchConfig(
+            artifacts=[str(bench_artifacts / "tflite-fp32.tflite")],
+            baselines=[f"keras:{bench_artifacts / 'model.keras'}"],
+            eval_data=str(bench_artifacts / "eval.npz"),
+            isolate=False,
+            **FAST,
+        )
+    )
+    keras = [r for r in results["results"] if r["kind"] == "keras"]
+    assert [r["variant"] for r in keras] == ["keras:predict", "keras:call"]
+    assert all(r["error"] is None and r["isolated"] for r in keras)
+    assert problems(results, BenchResults, "results") == []
