@@ -20,8 +20,9 @@ import random
 import time
 from collections.abc import Callable
 from enum import Enum
+from typing import Literal
 
-from edgeship.bench.records import Measurement, Probe
+from edgeship.bench.records import LatencyKey, Measurement, Probe
 from edgeship.bench.stats import quantiles, summarize
 from edgeship.bench.timer import NS_PER_S, Clock, StoppingRule, measure, should_stop, warm_up
 from edgeship.errors import ConfigError
@@ -55,7 +56,7 @@ class Scenario(str, Enum):
 
 
 #: The number each scenario is judged by.
-HEADLINE: dict[Scenario, str] = {
+HEADLINE: dict[Scenario, LatencyKey | Literal["throughput_sps"]] = {
     Scenario.SINGLE_STREAM: "p90",
     Scenario.MULTI_STREAM: "p99",
     Scenario.SERVER: "p99",

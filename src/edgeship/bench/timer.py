@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import cast
 
 from edgeship.bench.records import StoppingRuleDict
 from edgeship.errors import ConfigError
@@ -62,14 +63,7 @@ class StoppingRule:
 
     def to_dict(self) -> StoppingRuleDict:
         """The rule as a JSON-ready dict."""
-        return {
-            "min_runs": self.min_runs,
-            "min_seconds": self.min_seconds,
-            "warmup_runs": self.warmup_runs,
-            "warmup_seconds": self.warmup_seconds,
-            "max_runs": self.max_runs,
-            "max_seconds": self.max_seconds,
-        }
+        return cast(StoppingRuleDict, asdict(self))
 
 
 @dataclass
