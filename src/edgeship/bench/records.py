@@ -118,7 +118,11 @@ class DeviceEnv(TypedDict, total=False):
 
 
 class RowIdentity(TypedDict):
-    """The keys every row has, a failed one included: what ran, on what, and how it ended."""
+    """The keys every row has, a failed one included: what ran, on what, and how it ended.
+
+    A configuration whose spec cannot be rebuilt fails with these copied from the spec as
+    given (:func:`edgeship.bench.isolate.error_row`).
+    """
 
     artifact: str
     kind: str
