@@ -10,7 +10,7 @@ from typing import Any, get_args, get_origin, get_type_hints, is_typeddict
 
 import pytest
 
-from edgeship.bench import BenchConfig, run_sweep
+from edgeship.bench import BenchConfig, plan, run_sweep
 from edgeship.bench.fields import FIELDS
 from edgeship.bench.isolate import error_row
 from edgeship.bench.records import (
@@ -20,6 +20,7 @@ from edgeship.bench.records import (
     LatencyKey,
     LatencySummary,
     RowKey,
+    RunSpecDict,
     latency_keys,
     row_keys,
 )
@@ -187,3 +188,22 @@ def test_keras_baseline_rows_match_the_row_type(bench_artifacts):
     assert [r["variant"] for r in keras] == ["keras:predict", "keras:call"]
     assert all(r["error"] is None and r["isolated"] for r in keras)
     assert problems(results, BenchResults, "results") == []
+
+
+def test_a_spec_crosses_to_its_child_as_a_run_spec_dict(bench_artifacts):
+    specs, _ = plan(
+        BenchConfig(
+            artifacts=[str(bench_artifacts / "onnx-fp32.onnx")],
+            backends=["onnxruntime"],
+            threads=[1, None],
+            providers=["CPUExecutionProvider"],
+            pin=[0],
+            baselines=["raw"],
+            **FAST,
+        )
+    )
+    assert len(specs) == 4
+    for spec in specs:
+        data = spec.to_dict()
+        assert problems(data, RunSpecDict, spec.kind) == []
+        assert RunSpec.from_dict(data) == spec

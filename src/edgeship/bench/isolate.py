@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from edgeship.fileio import read_json
 DEFAULT_TIMEOUT_S = 900.0
 
 
-def error_row(spec_data: dict[str, Any], message: str, detail: str | None = None) -> BenchRow:
+def error_row(spec_data: Mapping[str, Any], message: str, detail: str | None = None) -> BenchRow:
     """A result row for a configuration that failed, keeping its identifying fields."""
     try:
         from edgeship.bench.single import base_row
@@ -64,7 +65,7 @@ def _describe_exit(code: int) -> str:
 
 
 def run_child(
-    mode: str, spec_data: dict[str, Any], timeout_s: float = DEFAULT_TIMEOUT_S
+    mode: str, spec_data: Mapping[str, Any], timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> tuple[Any, str | None, int]:
     """Run ``edgeship.bench.worker MODE`` on ``spec_data``.
 

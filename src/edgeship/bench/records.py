@@ -59,6 +59,29 @@ class StoppingRuleDict(TypedDict):
     max_seconds: float | None
 
 
+class RunSpecDict(TypedDict):
+    """One configuration as it crosses to its child process or device
+    (:meth:`edgeship.bench.spec.RunSpec.to_dict`)."""
+
+    kind: str
+    artifact: str
+    backend: str
+    threads: int | None
+    batch: int
+    scenario: str
+    rule: StoppingRuleDict
+    accuracy: bool
+    eval_data: str | None
+    delegate: str | None
+    delegate_options: dict[str, object]
+    providers: list[object] | None
+    target_qps: float | None
+    latency_bound_ms: float | None
+    find_max_qps: bool
+    pin: list[int] | None
+    seed: int
+
+
 class Headline(TypedDict):
     """The number a scenario is judged by: its key (``p90``, ``throughput_sps``...) and value."""
 

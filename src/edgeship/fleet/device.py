@@ -5,12 +5,12 @@ from __future__ import annotations
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from edgeship.fleet.shipment import Shipment
 
 if TYPE_CHECKING:
-    from edgeship.bench.records import BenchRow, DeviceEnv
+    from edgeship.bench.records import BenchRow, DeviceEnv, RunSpecDict
 
 #: Keys of :func:`edgeship.bench.machine.environment` kept in each row's ``device_env``.
 DEVICE_ENV_KEYS = ("cpu", "machine", "cores", "usable_cores", "os", "python", "versions")
@@ -39,7 +39,7 @@ def tag(rows: list[BenchRow], label: str, env: DeviceEnv | None) -> list[BenchRo
 
 def run_on_device(
     label: str,
-    spec_data: dict[str, Any],
+    spec_data: RunSpecDict,
     artifact: Shipment,
     eval_data: Shipment | None,
     timeout_s: float,
@@ -63,7 +63,7 @@ def run_on_device(
     env = device_environment()
     with tempfile.TemporaryDirectory(prefix="edgeship-fleet-") as tmp:
         try:
-            local = dict(spec_data, artifact=str(artifact.unpack(tmp)))
+            local: dict[str, object] = {**spec_data, "artifact": str(artifact.unpack(tmp))}
             if eval_data is not None:
                 folder = Path(tmp) / "eval"
                 folder.mkdir()
