@@ -5,9 +5,9 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from edgeship.bench.records import BenchResults, BenchRow, latency_value
+from edgeship.bench.records import BenchResults, BenchRow, EnvBlock, latency_value
 from edgeship.fileio import read_json, sha256_file
 from edgeship.manifest import Manifest
 from edgeship.pipeline.config import PipelineConfig
@@ -16,6 +16,39 @@ from edgeship.pipeline.runner import Layout
 from edgeship.versions import installed_versions
 
 RESULTS_SCHEMA = "edgeship.pipeline/1"
+
+
+class ModelInfo(TypedDict):
+    """The source model: its file, digest, and what its card says."""
+
+    path: str
+    sha256: str | None
+    name: Any
+    test_accuracy: Any
+    dataset: Any
+
+
+class _PipelineResultsRequired(TypedDict):
+    schema: str
+    created: str
+    config: dict[str, Any]
+    recommendation: dict[str, Any]
+    recommendations: dict[str, dict[str, Any]]
+    model: ModelInfo
+    keras_p50_ms: float | None
+    variants: list[dict[str, Any]]
+    bench: list[BenchRow]
+    bench_env: EnvBlock
+    steps: list[dict[str, Any]]
+    commands: list[str]
+    versions: dict[str, str]
+
+
+class PipelineResults(_PipelineResultsRequired, total=False):
+    """``results.json`` of a pipeline run (schema ``edgeship.pipeline/1``); ``seconds`` is
+    added once the report is written."""
+
+    seconds: float
 
 
 def is_keras_row(row: BenchRow) -> bool:
@@ -96,7 +129,7 @@ def _overall(choice: dict[str, Any], per_device: dict[str, dict[str, Any]]) -> d
     return first
 
 
-def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[str, Any]:
+def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> PipelineResults:
     """Read the step outputs under ``config.out`` and return the pipeline results document."""
     lay = Layout(Path(config.out))
     manifest = Manifest.read(lay.manifest)
