@@ -136,7 +136,7 @@ def test_an_unreadable_spec_error_row_and_a_fleet_row_match_the_row_type(sweeps)
     assert fallback["scenario"] == "bogus" and "sha256" not in fallback
     assert problems(fallback, BenchRow, "fallback") == []
     fleet_rows = tag([dict(sweeps[1]["results"][0])], "pi-4", device_environment())
-    assert fleet_rows[0]["device_env"]["hostname"]
+    assert fleet_rows[0]["device"] == "pi-4" and "hostname" in fleet_rows[0]["device_env"]
     assert problems(fleet_rows[0], BenchRow, "fleet") == []
     assert problems(device_environment(), DeviceEnv, "device_env") == []
 
