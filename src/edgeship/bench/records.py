@@ -48,8 +48,9 @@ LatencyKey = Literal[
 ]
 
 
-class StoppingRuleDict(TypedDict):
-    """:class:`edgeship.bench.timer.StoppingRule` as JSON."""
+class StoppingRuleDict(TypedDict, total=False):
+    """:class:`edgeship.bench.timer.StoppingRule` as JSON (every key written; total=False so
+    that a sweep's ``config`` block, which may be empty, can extend it)."""
 
     min_runs: int
     min_seconds: float
@@ -59,7 +60,22 @@ class StoppingRuleDict(TypedDict):
     max_seconds: float | None
 
 
-class RunSpecDict(TypedDict):
+class RunOptionsDict(TypedDict, total=False):
+    """:class:`edgeship.bench.spec.RunOptions` as JSON: what a sweep hands each configuration
+    (every key written; a spec read back may lack some, which then take their defaults)."""
+
+    eval_data: str | None
+    delegate: str | None
+    delegate_options: dict[str, object]
+    providers: list[object] | None
+    target_qps: float | None
+    latency_bound_ms: float | None
+    find_max_qps: bool
+    pin: list[int] | None
+    seed: int
+
+
+class RunSpecDict(RunOptionsDict):
     """One configuration as it crosses to its child process or device
     (:meth:`edgeship.bench.spec.RunSpec.to_dict`)."""
 
@@ -71,15 +87,6 @@ class RunSpecDict(TypedDict):
     scenario: str
     rule: StoppingRuleDict
     accuracy: bool
-    eval_data: str | None
-    delegate: str | None
-    delegate_options: dict[str, object]
-    providers: list[object] | None
-    target_qps: float | None
-    latency_bound_ms: float | None
-    find_max_qps: bool
-    pin: list[int] | None
-    seed: int
 
 
 class Headline(TypedDict):
@@ -97,10 +104,10 @@ class Probe(TypedDict):
     meets: bool
 
 
-class Measurement(TypedDict, total=False):
-    """What a scenario measured (:mod:`edgeship.bench.scenarios`); merged into the row."""
+class ScenarioResult(TypedDict, total=False):
+    """What a scenario measured besides the latency summary (shared by :class:`Measurement`
+    and :class:`BenchRow`, whose ``latency_ms`` differ only in being None on a failed row)."""
 
-    latency_ms: LatencySummary
     latency_quantiles_ms: list[float]
     warmup_runs: int
     throughput_ips: float | None
@@ -119,6 +126,12 @@ class Measurement(TypedDict, total=False):
     noisy: bool
 
 
+class Measurement(ScenarioResult, total=False):
+    """What a scenario measured (:mod:`edgeship.bench.scenarios`); merged into the row."""
+
+    latency_ms: LatencySummary
+
+
 class AcceleratorInfo(TypedDict):
     """Execution providers that started, and op counts per place (delegated/CPU, or nodes
     per ONNX Runtime provider); None where the backend does not say."""
@@ -127,8 +140,8 @@ class AcceleratorInfo(TypedDict):
     op_placement: dict[str, int] | None
 
 
-class DeviceEnv(TypedDict, total=False):
-    """A fleet device's machine (:func:`edgeship.fleet.device.device_environment`)."""
+class MachineInfo(TypedDict, total=False):
+    """The machine a benchmark ran on: CPU, cores, OS, Python and package versions."""
 
     cpu: str
     machine: str
@@ -137,6 +150,11 @@ class DeviceEnv(TypedDict, total=False):
     os: str
     python: str
     versions: dict[str, str]
+
+
+class DeviceEnv(MachineInfo, total=False):
+    """A fleet device's machine (:func:`edgeship.fleet.device.device_environment`)."""
+
     hostname: str
 
 
@@ -157,7 +175,7 @@ class RowIdentity(TypedDict):
     error: str | None
 
 
-class BenchRow(RowIdentity, total=False):
+class BenchRow(RowIdentity, ScenarioResult, total=False):
     """One configuration's result row: :class:`RowIdentity` plus what was measured.
 
     Numbers are None where unmeasured; ``latency_ms`` is None on a failed row.
@@ -179,21 +197,8 @@ class BenchRow(RowIdentity, total=False):
     peak_rss_mb: float | None
     providers_active: list[str] | None
     op_placement: dict[str, int] | None
-    # the scenario (Measurement's keys; None on a failed row)
+    # the scenario (ScenarioResult's keys, and its latency summary: None on a failed row)
     latency_ms: LatencySummary | None
-    latency_quantiles_ms: list[float]
-    warmup_runs: int
-    throughput_ips: float | None
-    throughput_sps: float | None
-    measured_s: float
-    target_qps: float
-    achieved_qps: float | None
-    latency_bound_ms: float
-    meets_bound: bool
-    max_qps: float | None
-    probes: list[Probe]
-    headline: Headline
-    noisy: bool
     # the sweep
     isolated: bool
     cold_ms: LatencySummary | None
@@ -264,24 +269,17 @@ class TimerInfo(TypedDict):
     loop_floor_ns: float
 
 
-class EnvBlock(TypedDict, total=False):
+class EnvBlock(MachineInfo, total=False):
     """The ``env`` block (:func:`edgeship.bench.machine.environment`); a fleet adds ``devices``."""
 
-    cpu: str
-    machine: str
-    cores: int | None
-    usable_cores: int | None
-    os: str
-    python: str
     python_implementation: str
-    versions: dict[str, str]
     git_commit: str | None
     time: str
     timer: TimerInfo
     devices: dict[str, DeviceEnv]
 
 
-class SweepConfigDict(TypedDict, total=False):
+class SweepConfigDict(RunOptionsDict, StoppingRuleDict, total=False):
     """The ``config`` block: :meth:`edgeship.bench.sweep.BenchConfig.to_dict`, plus a fleet's
     ``cluster`` and ``devices``."""
 
@@ -290,25 +288,10 @@ class SweepConfigDict(TypedDict, total=False):
     threads: list[int | None]
     batch: list[int]
     scenario: str
-    min_runs: int
-    min_seconds: float
-    warmup_runs: int
-    warmup_seconds: float
-    max_runs: int | None
-    max_seconds: float | None
     baselines: list[str]
     cold: int
     isolate: bool
     timeout_s: float
-    eval_data: str | None
-    delegate: str | None
-    delegate_options: dict[str, object]
-    providers: list[object] | None
-    target_qps: float | None
-    latency_bound_ms: float | None
-    find_max_qps: bool
-    pin: list[int] | None
-    seed: int
     cluster: str
     devices: Sequence[str]
 
