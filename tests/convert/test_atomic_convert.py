@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from edgeship.convert import convert, read_manifest
+from edgeship.convert import convert, read_manifest, staging
 from edgeship.convert.staging import clean_stale, staging_prefix
 from edgeship.fileio import sha256_file
 from edgeship.serve.discovery import discover
+
+from .hooks import inject_worker_hooks
 
 #: ``edgeship convert`` in a fresh interpreter, with Python's own SIGINT handler even where the
 #: test runner was started with SIGINT ignored (a background job).
@@ -101,8 +103,10 @@ def test_force_replaces_the_whole_folder(digits_model_dir: Path, old_folder: Pat
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_convert_keeps_the_old_folder(
-    digits_model_dir: Path, old_folder: Path, signum: signal.Signals
+    digits_model_dir: Path, old_folder: Path, signum: signal.Signals, monkeypatch
 ) -> None:
+    # Each conversion call sleeps 3 s first, so the signal surely lands before the last one ends.
+    inject_worker_hooks(monkeypatch, convert_delay=3.0)
     before = _snapshot(old_folder)
     proc = _start(digits_model_dir / "model.keras", old_folder)
     staging = _wait_for_staged_artifact(proc, old_folder)
@@ -129,3 +133,31 @@ def test_a_killed_convert_leaves_a_named_staging_folder_the_next_run_removes(
     assert [name for name, _ in discover(old_folder)][:2] == ["tflite-fp32", "tflite-fp16"]
     assert clean_stale(old_folder) == [staging]  # what the next convert does first
     assert _beside(old_folder) == [] and _snapshot(old_folder) == before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_swallowed_by_library_code_still_stops_the_swap(
+    tmp_path: Path, signum: signal.Signals, monkeypatch
+) -> None:
+    """Code that catches the interrupt (a bare ``except:`` in a library) cannot make convert
+    swap in a build it was asked to stop: the commit raises the signal again."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        expected = KeyboardInterrupt if signum == signal.SIGINT else SystemExit
+        with pytest.raises(expected) as raised, staging.staged(out) as stage:
+            (stage / "manifest.json").write_text('{"new": true}')
+            try:
+                os.kill(os.getpid(), signum)
+                time.sleep(5)  # the handler raises here
+            except BaseException:
+                pass
+            staging.commit(stage, out)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if signum == signal.SIGTERM:
+        assert raised.value.code == 128 + signal.SIGTERM
+    assert (out / "manifest.json").read_text() == "{}"
+    assert _beside(out) == []  # the staging folder is gone

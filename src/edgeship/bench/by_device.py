@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+
+from edgeship.bench.records import BenchRow, latency_value
 
 #: The table column that names a row's device.
 DEVICE_COLUMN = ("device", "device")
 
 
-def has_devices(rows: list[dict[str, Any]]) -> bool:
+def has_devices(rows: list[BenchRow]) -> bool:
     """Whether any row names the device it ran on."""
     return any(r.get("device") for r in rows)
 
 
-def device_names(rows: list[dict[str, Any]]) -> list[str]:
+def device_names(rows: list[BenchRow]) -> list[str]:
     """Device labels in the order they first appear."""
     return list(dict.fromkeys(str(r["device"]) for r in rows if r.get("device")))
 
 
-def configuration(row: dict[str, Any]) -> str:
-    """A row's configuration without its device, e.g. ``tflite-int8/litert t1 b1``."""
+def configuration(row: Mapping[str, object]) -> str:
+    """A row's configuration without its device, e.g. ``tflite-int8/litert t1 b1``.
+
+    ``row``: a :class:`~edgeship.bench.records.BenchRow`, or a row key as a dict.
+    """
     text = f"{row.get('variant')}/{row.get('backend')} t{row.get('threads')} b{row.get('batch')}"
     if row.get("delegate"):
         text += f" [{row['delegate']}]"
@@ -28,7 +33,7 @@ def configuration(row: dict[str, Any]) -> str:
     return text
 
 
-def side_by_side(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def side_by_side(rows: list[BenchRow]) -> tuple[list[str], list[list[str]]]:
     """p50 latency (ms) of each configuration on each device.
 
     Returns:
@@ -38,10 +43,10 @@ def side_by_side(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     names = device_names(rows)
     table: dict[str, dict[str, float]] = {}
     for row in rows:
-        lat = row.get("latency_ms") or {}
-        if row.get("error") or not row.get("device") or lat.get("p50") is None:
+        p50 = latency_value(row, "p50")
+        if row.get("error") or not row.get("device") or p50 is None:
             continue
-        table.setdefault(configuration(row), {})[str(row["device"])] = float(lat["p50"])
+        table.setdefault(configuration(row), {})[str(row["device"])] = float(p50)
     header = ["configuration", *(f"{name} p50 ms" for name in names)]
     body = [
         [config, *(f"{per[n]:.4g}" if n in per else "–" for n in names)]
@@ -50,8 +55,12 @@ def side_by_side(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]
     return header, body
 
 
-def for_plots(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def for_plots(rows: list[BenchRow]) -> list[BenchRow]:
     """Rows whose variant names carry their device, so plots tell devices apart."""
-    return [
-        dict(r, variant=f"{r['device']}:{r.get('variant')}") if r.get("device") else r for r in rows
-    ]
+    return [_with_device(r) if r.get("device") else r for r in rows]
+
+
+def _with_device(row: BenchRow) -> BenchRow:
+    out = row.copy()
+    out["variant"] = f"{row['device']}:{row.get('variant')}"
+    return out

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypedDict, cast
 
 from edgeship.bench.by_device import configuration
+from edgeship.bench.records import BenchResults, BenchRow, latency_value
 from edgeship.bench.stats import MAD_TO_SIGMA
 from edgeship.bench.storage import row_key
 from edgeship.errors import ConfigError
@@ -43,6 +45,65 @@ METRICS = (
     "size_bytes",
 )
 _EXPR = re.compile(r"^\s*([a-z0-9_]+)\s*:\s*([+-]?\d+(?:\.\d+)?)\s*(%?)\s*$")
+
+
+class ConfigKey(TypedDict):
+    """What identifies a configuration across files (:func:`row_key` as a dict)."""
+
+    variant: str
+    backend: str
+    delegate: str | None
+    threads: int | None
+    batch: int
+    scenario: str
+    device: str | None
+
+
+class MetricDelta(TypedDict):
+    """One metric of a matched configuration in both files, and whether it moved."""
+
+    base: float
+    new: float
+    delta: float
+    delta_pct: float | None
+    band: float
+    beyond_noise: bool
+
+
+class CompareRow(TypedDict):
+    """A configuration found in both files, with its metrics' deltas."""
+
+    key: ConfigKey
+    metrics: dict[str, MetricDelta]
+
+
+class Regression(MetricDelta):
+    """A delta that breaks a ``--fail-on`` threshold."""
+
+    key: ConfigKey
+    metric: str
+    threshold: str
+
+
+class Unchecked(TypedDict):
+    """A ``--fail-on`` metric a matched configuration lacks in either file."""
+
+    key: ConfigKey
+    metric: str
+    missing_in: list[str]
+    message: str
+
+
+class Comparison(TypedDict):
+    """What :func:`compare` returns (``edgeship compare --json`` prints it)."""
+
+    rows: list[CompareRow]
+    regressions: list[Regression]
+    unchecked: list[Unchecked]
+    only_base: list[ConfigKey]
+    only_new: list[ConfigKey]
+    base_device: str | None
+    new_device: str | None
 
 
 @dataclass(frozen=True)
@@ -78,18 +139,20 @@ def parse_fail_on(text: str | None) -> list[Threshold]:
     return out
 
 
-def metric_value(row: dict[str, Any], metric: str) -> float | None:
+def metric_value(row: BenchRow, metric: str) -> float | None:
     """The value of ``metric`` in a row (latency metrics from ``latency_ms``)."""
-    lat = row.get("latency_ms") or {}
-    value = lat.get(metric) if metric in (*LATENCY_Q, "mean", "min", "max") else row.get(metric)
-    if value is None:
+    lat: Mapping[str, object] = row.get("latency_ms") or {}
+    fields: Mapping[str, object] = row
+    latency = metric in (*LATENCY_Q, "mean", "min", "max")
+    value = lat.get(metric) if latency else fields.get(metric)
+    if not isinstance(value, int | float):
         return None
     if metric == "accuracy":
         return float(value) * 100.0  # percentage points
     return float(value)
 
 
-def noise_band(base: dict[str, Any], new: dict[str, Any], metric: str) -> float:
+def noise_band(base: BenchRow, new: BenchRow, metric: str) -> float:
     """The band within which a change of ``metric`` is noise (0 where there is none)."""
     if metric in LATENCY_Q or metric in ("mean", "min", "max"):
         return math.hypot(spread(base), spread(new))
@@ -99,25 +162,25 @@ def noise_band(base: dict[str, Any], new: dict[str, Any], metric: str) -> float:
     return 0.0
 
 
-def spread(row: dict[str, Any]) -> float:
+def spread(row: BenchRow) -> float:
     """A run's robust per-inference sigma in ms: ``1.4826 * MAD``, else the std."""
-    lat = row.get("latency_ms") or {}
-    return MAD_TO_SIGMA * float(lat.get("mad") or 0.0) or float(lat.get("std") or 0.0)
+    mad, std = latency_value(row, "mad"), latency_value(row, "std")
+    return MAD_TO_SIGMA * float(mad or 0.0) or float(std or 0.0)
 
 
-def _relative(row: dict[str, Any]) -> float:
-    median = float((row.get("latency_ms") or {}).get("p50") or 0.0)
+def _relative(row: BenchRow) -> float:
+    median = float(latency_value(row, "p50") or 0.0)
     return spread(row) / median if median > 0 else 0.0
 
 
 def compare(
-    base: dict[str, Any],
-    new: dict[str, Any],
+    base: BenchResults,
+    new: BenchResults,
     fail_on: list[Threshold] | None = None,
     metrics: tuple[str, ...] = ("p50", "p90", "p99", "throughput_ips", "accuracy"),
     base_device: str | None = None,
     new_device: str | None = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """Deltas of ``new`` against ``base`` per matching row.
 
     Returns:
@@ -133,14 +196,14 @@ def compare(
     wanted = tuple(dict.fromkeys([*metrics, *(t.metric for t in fail_on)]))
     base_rows = _keyed(base, base_device, "base")
     new_rows = _keyed(new, new_device, "new")
-    out_rows: list[dict[str, Any]] = []
-    regressions: list[dict[str, Any]] = []
-    unchecked: list[dict[str, Any]] = []
+    out_rows: list[CompareRow] = []
+    regressions: list[Regression] = []
+    unchecked: list[Unchecked] = []
     for key, b in base_rows.items():
         n = new_rows.get(key)
         if n is None:
             continue
-        entry: dict[str, Any] = {"key": _key_dict(key), "metrics": {}}
+        entry: CompareRow = {"key": _key_dict(key), "metrics": {}}
         for metric in wanted:
             bv, nv = metric_value(b, metric), metric_value(n, metric)
             if bv is None or nv is None:
@@ -176,7 +239,7 @@ def compare(
     }
 
 
-def _keyed(doc: dict[str, Any], device: str | None, which: str) -> dict[Any, dict[str, Any]]:
+def _keyed(doc: BenchResults, device: str | None, which: str) -> dict[Any, BenchRow]:
     """Rows that ran, by :func:`row_key`; only ``device``'s rows (keyed without it) if given."""
     rows = [r for r in doc.get("results", []) if not r.get("error")]
     if device is None:
@@ -191,9 +254,7 @@ def _keyed(doc: dict[str, Any], device: str | None, which: str) -> dict[Any, dic
     return picked
 
 
-def _unchecked(
-    key: dict[str, Any], metric: str, base: dict[str, Any], new: dict[str, Any]
-) -> dict[str, Any]:
+def _unchecked(key: ConfigKey, metric: str, base: BenchRow, new: BenchRow) -> Unchecked:
     rows = (("base", base), ("new", new))
     missing = [name for name, row in rows if metric_value(row, metric) is None]
     hint = " (bench with --eval records accuracy)" if metric == "accuracy" else ""
@@ -205,19 +266,19 @@ def _unchecked(
     }
 
 
-def _breaks(m: dict[str, Any], t: Threshold) -> bool:
+def _breaks(m: MetricDelta, t: Threshold) -> bool:
     change = m["delta_pct"] if t.relative else m["delta"]
     if change is None or not m["beyond_noise"]:
         return False
     return change > t.limit if t.limit > 0 else change < t.limit
 
 
-def _key_dict(key: tuple[Any, ...]) -> dict[str, Any]:
+def _key_dict(key: tuple[Any, ...]) -> ConfigKey:
     names = ("variant", "backend", "delegate", "threads", "batch", "scenario", "device")
-    return dict(zip(names, key, strict=True))
+    return cast(ConfigKey, dict(zip(names, key, strict=True)))
 
 
-def label(key: dict[str, Any]) -> str:
+def label(key: ConfigKey) -> str:
     """Short text for a row key, e.g. ``tflite-int8/litert t2 b1``."""
     text = configuration(key)
     if key.get("device"):
@@ -225,7 +286,7 @@ def label(key: dict[str, Any]) -> str:
     return text
 
 
-def to_markdown(result: dict[str, Any]) -> str:
+def to_markdown(result: Comparison) -> str:
     """The comparison as a Markdown table plus the regressions."""
     lines = []
     if result.get("base_device") or result.get("new_device"):
@@ -248,7 +309,11 @@ def to_markdown(result: dict[str, Any]) -> str:
                 f"- {label(r['key'])}: {r['metric']} {r['base']:.4g} -> {r['new']:.4g} "
                 f"breaks {r['threshold']}"
             )
-    for name, title in (("only_base", "Only in base"), ("only_new", "Only in new")):
+    sides: tuple[tuple[Literal["only_base", "only_new"], str], ...] = (
+        ("only_base", "Only in base"),
+        ("only_new", "Only in new"),
+    )
+    for name, title in sides:
         if result[name]:
             lines.append(f"\n{title}: " + ", ".join(label(k) for k in result[name]))
     return "\n".join(lines) + "\n"

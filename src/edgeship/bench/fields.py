@@ -1,7 +1,9 @@
 """The columns of a bench row, defined once: every table (console, Markdown, HTML, the
 pipeline report) is drawn from :data:`FIELDS`.
 
-A :class:`Field` says how to read one value from a results row and how to print it. Fields
+A :class:`Field` says how to read one value from a results row and how to print it; the
+keys it reads are typed by :mod:`edgeship.bench.records` (``RowKey``, ``LatencyKey``), so
+mypy rejects a column that reads a key no row has, and a test checks every column's key. Fields
 marked ``optional`` appear only when some row has a value for them, so a plain single-stream
 run keeps a short table while ``--find-max-qps``, ``--cold N``, batched or offline runs show
 their headline numbers (max QPS with its p99 bound, cold starts, samples/s).
@@ -13,7 +15,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-Row = Mapping[str, Any]
+from edgeship.bench.records import BenchRow, LatencyKey, RowKey, latency_value
+
+Row = BenchRow
 
 
 def placement_text(placement: Mapping[str, int]) -> str:
@@ -41,17 +45,18 @@ def rate(value: Any) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def _latency(key: str) -> Callable[[Row], Any]:
-    return lambda row: (row.get("latency_ms") or {}).get(key)
+def _latency(key: LatencyKey) -> Callable[[Row], Any]:
+    return lambda row: latency_value(row, key)
 
 
-def _key(key: str) -> Callable[[Row], Any]:
+def _key(key: RowKey) -> Callable[[Row], Any]:
     return lambda row: row.get(key)
 
 
 def cold_p50(row: Row) -> Any:
     """Median of the row's cold starts (``--cold N``), in ms; None when none were timed."""
-    return (row.get("cold_ms") or {}).get("p50")
+    cold = row.get("cold_ms")
+    return cold.get("p50") if cold else None
 
 
 def samples_per_s(row: Row) -> Any:

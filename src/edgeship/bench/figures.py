@@ -13,26 +13,27 @@ import base64
 import html
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from edgeship.bench import plots, quant_plot
 from edgeship.bench.pareto_plot import ParetoPoint, pareto, points_from_rows
 from edgeship.bench.plots import Figure
+from edgeship.bench.records import BenchRow
 
 NO_PLOTS = "<p>Plots need matplotlib: <code>pip install 'edgeship[plot]'</code>.</p>"
 
 
-def sizes_from_rows(rows: Iterable[dict[str, Any]]) -> list[tuple[str, int]]:
+def sizes_from_rows(rows: Iterable[BenchRow]) -> list[tuple[str, int]]:
     """``(variant, size_bytes)`` of each measured edgeship artifact, once per variant."""
     seen: dict[str, int] = {}
     for r in rows:
-        if r.get("kind", "edgeship") == "edgeship" and r.get("size_bytes"):
-            seen.setdefault(str(r.get("variant")), int(r["size_bytes"]))
+        size = r.get("size_bytes")
+        if r.get("kind", "edgeship") == "edgeship" and size:
+            seen.setdefault(str(r.get("variant")), int(size))
     return list(seen.items())
 
 
 def build(
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[BenchRow],
     *,
     points: Sequence[ParetoPoint] | None = None,
     front: Sequence[int] | None = None,

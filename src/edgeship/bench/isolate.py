@@ -12,9 +12,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgeship.bench.records import BenchRow, ColdStarts
 from edgeship.bench.spec import RunSpec
 from edgeship.childproc import child_env as _env
 from edgeship.childproc import signal_name
@@ -23,16 +25,27 @@ from edgeship.fileio import read_json
 DEFAULT_TIMEOUT_S = 900.0
 
 
-def error_row(spec_data: dict[str, Any], message: str, detail: str | None = None) -> dict[str, Any]:
+def error_row(spec_data: Mapping[str, Any], message: str, detail: str | None = None) -> BenchRow:
     """A result row for a configuration that failed, keeping its identifying fields."""
     try:
         from edgeship.bench.single import base_row
 
         row = base_row(RunSpec.from_dict(spec_data))
-    except Exception:
-        row = {k: spec_data.get(k) for k in ("artifact", "kind", "backend", "threads", "batch")}
-        row["scenario"] = spec_data.get("scenario")
-        row["variant"] = Path(str(spec_data.get("artifact", "?"))).stem
+    except Exception:  # a spec that cannot be rebuilt: copy its fields as they were given
+
+        def get(key: str, default: Any = None) -> Any:
+            return spec_data.get(key, default)
+
+        row = {
+            "artifact": get("artifact"),
+            "kind": get("kind"),
+            "backend": get("backend"),
+            "threads": get("threads"),
+            "batch": get("batch"),
+            "scenario": get("scenario"),
+            "variant": Path(str(get("artifact", "?"))).stem,
+            "error": None,
+        }
     row.update({"error": message, "latency_ms": None, "accuracy": None})
     if detail:
         row["error_detail"] = detail
@@ -52,7 +65,7 @@ def _describe_exit(code: int) -> str:
 
 
 def run_child(
-    mode: str, spec_data: dict[str, Any], timeout_s: float = DEFAULT_TIMEOUT_S
+    mode: str, spec_data: Mapping[str, Any], timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> tuple[Any, str | None, int]:
     """Run ``edgeship.bench.worker MODE`` on ``spec_data``.
 
@@ -80,7 +93,7 @@ def run_child(
         return None, message, spawned
 
 
-def run_isolated(spec: RunSpec, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[dict[str, Any]]:
+def run_isolated(spec: RunSpec, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[BenchRow]:
     """Run ``spec`` in a child process; returns its rows (an error row on any failure)."""
     data = spec.to_dict()
     out, error, _ = run_child("run", data, timeout_s)
@@ -89,7 +102,7 @@ def run_isolated(spec: RunSpec, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[di
     return out
 
 
-def cold_starts(spec: RunSpec, count: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+def cold_starts(spec: RunSpec, count: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> ColdStarts:
     """Time ``count`` fresh processes from spawn to their first inference result.
 
     Returns:

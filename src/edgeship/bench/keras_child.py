@@ -15,7 +15,8 @@ import numpy as np
 
 from edgeship.bench import inputs as inp
 from edgeship.bench.machine import current_rss_mb, peak_rss_mb
-from edgeship.bench.single import base_row, pin_cpus, run_scenario
+from edgeship.bench.records import BenchRow
+from edgeship.bench.single import add_measurement, base_row, pin_cpus, run_scenario
 from edgeship.bench.spec import RunSpec
 from edgeship.versions import package_version
 
@@ -27,20 +28,22 @@ class _KSpec:
     dtype: str
 
 
-def _row(spec: RunSpec, mode: str) -> dict[str, Any]:
+def _row(spec: RunSpec, mode: str) -> BenchRow:
     row = base_row(spec)
     row.update(
-        variant=f"keras:{mode}",
-        kind="keras",
-        format="keras",
-        backend="keras",
-        backend_version=package_version("keras"),
-        delegate=None,
+        {
+            "variant": f"keras:{mode}",
+            "kind": "keras",
+            "format": "keras",
+            "backend": "keras",
+            "backend_version": package_version("keras"),
+            "delegate": None,
+        }
     )
     return row
 
 
-def run_keras(spec: RunSpec) -> list[dict[str, Any]]:
+def run_keras(spec: RunSpec) -> list[BenchRow]:
     """Load the Keras model in this process and time ``predict`` and ``__call__``."""
     pin_cpus(spec.pin)
     rss0 = current_rss_mb()
@@ -85,7 +88,7 @@ def run_keras(spec: RunSpec) -> list[dict[str, Any]]:
         def run(i: int, fn: Any = fn) -> object:
             return fn(pool[i % len(pool)])
 
-        row.update(run_scenario(spec, run))
+        add_measurement(row, run_scenario(spec, run))
         row["accuracy"] = None
         if labels is not None and mode == "predict" and spec.accuracy:
             scores = model.predict(_as_keras(data, len(specs)), verbose=0, batch_size=64)

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from edgeship.bench.records import EnvBlock
 from edgeship.bench.timer import loop_floor_ns, timer_resolution_ns
 from edgeship.versions import installed_versions
 
@@ -83,7 +83,7 @@ def current_rss_mb() -> float:
         return peak_rss_mb()
 
 
-def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def environment(extra: EnvBlock | None = None) -> EnvBlock:
     """The ``env`` block of a results file.
 
     Returns:
@@ -92,7 +92,7 @@ def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """
     info = time.get_clock_info("perf_counter")
     cpus = usable_cpus()
-    env: dict[str, Any] = {
+    env: EnvBlock = {
         "cpu": cpu_model(),
         "machine": platform.machine(),
         "cores": os.cpu_count(),

@@ -24,6 +24,7 @@ from edgeship.bench.plots import (
     pyplot,
     text_box,
 )
+from edgeship.bench.records import BenchRow, latency_value
 
 #: Label offsets tried in turn, in points from the marker centre.
 OFFSETS: tuple[tuple[int, int], ...] = tuple(
@@ -60,7 +61,7 @@ def front_of(points: Sequence[ParetoPoint]) -> list[int]:
     return pareto_front([(p.latency_ms, -p.accuracy_pct, p.size_bytes) for p in points])
 
 
-def points_from_rows(rows: Sequence[dict[str, Any]]) -> list[ParetoPoint]:
+def points_from_rows(rows: Sequence[BenchRow]) -> list[ParetoPoint]:
     """Bench rows with an accuracy and a p50; batch 1 rows where there are any (a query of
     one sample), the single-stream ones among them where there are any."""
     single = [r for r in rows if (r.get("batch") or 1) == 1] or list(rows)
@@ -69,8 +70,8 @@ def points_from_rows(rows: Sequence[dict[str, Any]]) -> list[ParetoPoint]:
     for r in single:
         if r.get("kind", "edgeship") != "edgeship":
             continue  # Keras and raw-loop baselines are references, not artifacts to ship
-        p50 = (r.get("latency_ms") or {}).get("p50")
-        if r.get("accuracy") is None or p50 is None or r.get("error"):
+        p50, accuracy = latency_value(r, "p50"), r.get("accuracy")
+        if accuracy is None or p50 is None or r.get("error"):
             continue
         out.append(
             ParetoPoint(
@@ -78,7 +79,7 @@ def points_from_rows(rows: Sequence[dict[str, Any]]) -> list[ParetoPoint]:
                 str(r.get("backend")),
                 int(r.get("threads") or 1),
                 float(p50),
-                100.0 * float(r["accuracy"]),
+                100.0 * float(accuracy),
                 int(r.get("size_bytes") or 0),
                 int(r.get("batch") or 1),
             )

@@ -17,9 +17,10 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from edgeship._lazy import is_available
+from edgeship.bench.records import BenchRow
 
 #: Resolution of every PNG (pixels per inch).
 DPI = 110
@@ -159,7 +160,7 @@ def pareto_front(points: list[tuple[float, ...]]) -> list[int]:
     return front
 
 
-def name(row: dict[str, Any]) -> str:
+def name(row: BenchRow) -> str:
     """A configuration's label: ``tflite-int8 / litert t1 b1``."""
     return f"{row.get('variant')} / {row.get('backend')} t{row.get('threads')} b{row.get('batch')}"
 
@@ -171,7 +172,7 @@ def colors(keys: Sequence[str]) -> dict[str, Any]:
     return {k: cmap(i % cmap.N) for i, k in enumerate(unique)}
 
 
-def latency_distribution(rows: list[dict[str, Any]]) -> Figure | None:
+def latency_distribution(rows: list[BenchRow]) -> Figure | None:
     """Box plot per configuration from its latency quantiles: box p25-p75, line at the
     median, whiskers p1-p99, dots at min and max; log axis."""
     rows = [r for r in rows if len(r.get("latency_quantiles_ms") or ()) == 101]
@@ -209,12 +210,16 @@ def latency_distribution(rows: list[dict[str, Any]]) -> Figure | None:
     )
 
 
-def throughput(rows: list[dict[str, Any]]) -> Figure | None:
+_Axis = Literal["threads", "batch"]
+
+
+def throughput(rows: list[BenchRow]) -> Figure | None:
     """Samples/s vs threads and vs batch, one line per variant and backend."""
     rows = [r for r in rows if r.get("throughput_sps")]
+    axes_pairs: tuple[tuple[_Axis, _Axis], ...] = (("threads", "batch"), ("batch", "threads"))
     wanted = [
         (axis, other)
-        for axis, other in (("threads", "batch"), ("batch", "threads"))
+        for axis, other in axes_pairs
         if len({r.get(axis) for r in rows if r.get(axis) is not None}) >= 2
     ]
     if not rows or not wanted:
@@ -227,9 +232,10 @@ def throughput(rows: list[dict[str, Any]]) -> Figure | None:
     for ax, (axis, other) in zip(axes[0], wanted, strict=True):
         series: dict[tuple[str, Any], list[tuple[int, float]]] = {}
         for r in rows:
-            if r.get(axis) is not None:
+            value, sps = r.get(axis), r.get("throughput_sps")
+            if value is not None and sps is not None:
                 key = (f"{r.get('variant')}/{r.get('backend')}", r.get(other))
-                series.setdefault(key, []).append((int(r[axis]), float(r["throughput_sps"])))
+                series.setdefault(key, []).append((int(value), float(sps)))
         fixed_values = sorted({k[1] for k in series}, key=lambda v: (v is None, v or 0))
         for (label, fixed), pts in sorted(series.items(), key=lambda kv: _series_order(kv[0])):
             if len(pts) < 2:
@@ -244,7 +250,7 @@ def throughput(rows: list[dict[str, Any]]) -> Figure | None:
                 marker="osD^v"[style % 5],
                 label=f"{label} ({other} {fixed})",
             )
-        ticks = sorted({int(r[axis]) for r in rows if r.get(axis) is not None})
+        ticks = sorted({int(v) for r in rows if (v := r.get(axis)) is not None})
         ax.set_xscale("log", base=2)
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()

@@ -16,12 +16,13 @@ from typing import Any
 
 from edgeship.bench import by_device, fields, figures
 from edgeship.bench.fields import placement_text as placement_text
+from edgeship.bench.records import BenchResults, BenchRow, EnvBlock
 from edgeship.bench.storage import CSV_COLUMNS, annotate_overhead
 from edgeship.errors import ConfigError
 from edgeship.fileio import atomic_write_text
 
 
-def table_fields(rows: list[dict[str, Any]]) -> tuple[fields.Field, ...]:
+def table_fields(rows: list[BenchRow]) -> tuple[fields.Field, ...]:
     """The columns of the results table: :data:`edgeship.bench.fields.FIELDS` minus the
     optional ones no row fills (a device column only for fleet runs, max QPS only after
     ``--find-max-qps``, cold starts only with ``--cold``, samples/s only for batched or
@@ -29,9 +30,9 @@ def table_fields(rows: list[dict[str, Any]]) -> tuple[fields.Field, ...]:
     return fields.visible(ordered(rows))
 
 
-def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def ordered(rows: list[BenchRow]) -> list[BenchRow]:
     """Rows that ran, sorted by artifact, backend, threads, batch; failures last."""
-    ok = annotate_overhead([dict(r) for r in rows if not r.get("error")])
+    ok = annotate_overhead([r.copy() for r in rows if not r.get("error")])
     ok.sort(key=_order)
     return ok
 
@@ -44,7 +45,7 @@ OVERHEAD_NOTE = (
 _KIND_ORDER = {"keras": 0, "edgeship": 1, "raw": 2}
 
 
-def _order(row: dict[str, Any]) -> tuple[Any, ...]:
+def _order(row: BenchRow) -> tuple[Any, ...]:
     kind = str(row.get("kind") or "edgeship")
     base = "" if kind == "keras" else str(row.get("variant")).removeprefix("raw:")
     return (
@@ -59,12 +60,12 @@ def _order(row: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def failures(rows: list[BenchRow]) -> list[BenchRow]:
     """Rows whose configuration failed."""
     return [r for r in rows if r.get("error")]
 
 
-def env_lines(env: dict[str, Any]) -> list[str]:
+def env_lines(env: EnvBlock) -> list[str]:
     """Short description of the machine and software."""
     versions = env.get("versions") or {}
     picked = ", ".join(
@@ -83,19 +84,21 @@ def env_lines(env: dict[str, Any]) -> list[str]:
             "edgeship",
         )
     )
-    timer = env.get("timer") or {}
+    timer = env.get("timer")
+    resolution = timer.get("observed_resolution_ns") if timer else None
+    floor = timer.get("loop_floor_ns") if timer else None
     return [
         f"CPU: {env.get('cpu')} ({env.get('cores')} logical cores, "
         f"{env.get('usable_cores')} usable)",
         f"OS: {env.get('os')}",
         f"Versions: {picked}",
         f"Git commit: {env.get('git_commit')}; measured {env.get('time')}",
-        f"Timer: perf_counter_ns, observed resolution {timer.get('observed_resolution_ns')} ns, "
-        f"empty-query floor {timer.get('loop_floor_ns')} ns (reported, not subtracted)",
+        f"Timer: perf_counter_ns, observed resolution {resolution} ns, "
+        f"empty-query floor {floor} ns (reported, not subtracted)",
     ]
 
 
-def to_markdown(results: dict[str, Any], title: str = "Benchmark") -> str:
+def to_markdown(results: BenchResults, title: str = "Benchmark") -> str:
     """Markdown report: environment, the table, failures and warnings."""
     rows = results.get("results", [])
     lines = [f"# {title}", ""]
@@ -117,7 +120,7 @@ def to_markdown(results: dict[str, Any], title: str = "Benchmark") -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
+def markdown_table(rows: list[BenchRow]) -> str:
     """The results table in Markdown (also what ``edgeship bench`` prints)."""
     cols = table_fields(rows)
     out = [
@@ -131,12 +134,12 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def column_notes(rows: list[dict[str, Any]]) -> list[str]:
+def column_notes(rows: list[BenchRow]) -> list[str]:
     """What the table's columns mean: the raw-overhead note and the shown headline columns."""
     return [OVERHEAD_NOTE, *fields.notes(table_fields(rows))]
 
 
-def to_csv(results: dict[str, Any]) -> str:
+def to_csv(results: BenchResults) -> str:
     """The results table as CSV (numbers unformatted)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -165,14 +168,14 @@ def html_grid(header: list[str], body: list[list[str]], text: list[bool]) -> str
     return f'<div class="wide">{table}</div>'
 
 
-def html_table(rows: list[dict[str, Any]]) -> str:
+def html_table(rows: list[BenchRow]) -> str:
     """The results table in HTML, label columns left-aligned."""
     cols = table_fields(rows)
     body = [fields.cells(r, cols) for r in ordered(rows)]
     return html_grid(fields.headers(cols), body, [f.text for f in cols])
 
 
-def to_html(results: dict[str, Any], title: str = "Benchmark") -> str:
+def to_html(results: BenchResults, title: str = "Benchmark") -> str:
     """One self-contained HTML page: environment, table, figures (when matplotlib is there)."""
     rows = results.get("results", [])
     side = _html_side_by_side(rows)
@@ -211,7 +214,7 @@ figcaption { font-size: 13px; color: #444; }
 """
 
 
-def _failure(row: dict[str, Any]) -> str:
+def _failure(row: BenchRow) -> str:
     where = f" on device {row['device']}" if row.get("device") else ""
     return (
         f"{row.get('variant')} on {row.get('backend')} (threads {row.get('threads')}){where}: "
@@ -219,7 +222,7 @@ def _failure(row: dict[str, Any]) -> str:
     )
 
 
-def _html_side_by_side(rows: list[dict[str, Any]]) -> str:
+def _html_side_by_side(rows: list[BenchRow]) -> str:
     if not by_device.has_devices(rows):
         return ""
     header, body = by_device.side_by_side(rows)
@@ -234,7 +237,7 @@ def _html_side_by_side(rows: list[dict[str, Any]]) -> str:
 
 
 def write_report(
-    results: dict[str, Any], out: str | os.PathLike[str], title: str = "Benchmark"
+    results: BenchResults, out: str | os.PathLike[str], title: str = "Benchmark"
 ) -> Path:
     """Write an ``.html``, ``.md`` or ``.csv`` report (by suffix), atomically."""
     path = Path(out)

@@ -20,8 +20,9 @@ import random
 import time
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Literal
 
+from edgeship.bench.records import LatencyKey, Measurement, Probe
 from edgeship.bench.stats import quantiles, summarize
 from edgeship.bench.timer import NS_PER_S, Clock, StoppingRule, measure, should_stop, warm_up
 from edgeship.errors import ConfigError
@@ -55,7 +56,7 @@ class Scenario(str, Enum):
 
 
 #: The number each scenario is judged by.
-HEADLINE: dict[Scenario, str] = {
+HEADLINE: dict[Scenario, LatencyKey | Literal["throughput_sps"]] = {
     Scenario.SINGLE_STREAM: "p90",
     Scenario.MULTI_STREAM: "p99",
     Scenario.SERVER: "p99",
@@ -80,7 +81,7 @@ def _cycle(run: RunQuery) -> Callable[[], object]:
 
 def stream(
     run: RunQuery, batch: int, rule: StoppingRule, clock: Clock = time.perf_counter_ns
-) -> dict[str, Any]:
+) -> Measurement:
     """Single-stream / multi-stream / offline: queries back to back, each timed."""
     timing = measure(_cycle(run), rule, clock)
     seconds = timing.elapsed_ns / NS_PER_S
@@ -105,7 +106,7 @@ def server(
     seed: int = 0,
     clock: Clock = time.perf_counter_ns,
     wait: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> Measurement:
     """Poisson arrivals at ``target_qps``; one worker serves them in order.
 
     Latency of a query is completion minus its scheduled arrival, so time spent queued behind
@@ -159,7 +160,7 @@ def find_max_qps(
     seed: int = 0,
     clock: Clock = time.perf_counter_ns,
     wait: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> Measurement:
     """Bisect the QPS in ``(0, upper_qps]`` for the highest one whose p99 meets the bound.
 
     Returns the best passing server result (or the lowest probe's when none passed) with
@@ -168,9 +169,9 @@ def find_max_qps(
     if upper_qps <= 0:
         raise ConfigError(f"find-max-qps needs an upper QPS > 0. Got: {upper_qps}")
     lo, hi = 0.0, upper_qps
-    probes: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    lowest: dict[str, Any] | None = None
+    probes: list[Probe] = []
+    best: Measurement | None = None
+    lowest: Measurement | None = None
     qps = upper_qps
     for step in range(steps):
         result = server(
@@ -188,7 +189,7 @@ def find_max_qps(
         else:
             hi = qps
         qps = (lo + hi) / 2
-    chosen = dict(best or lowest or {})
+    chosen = (best or lowest or Measurement()).copy()
     chosen["max_qps"] = best["target_qps"] if best else None
     chosen["probes"] = probes
     return chosen

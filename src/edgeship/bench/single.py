@@ -11,13 +11,14 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from edgeship.bench import inputs as inp
 from edgeship.bench import scenarios as sc
 from edgeship.bench.machine import current_rss_mb, peak_rss_mb
+from edgeship.bench.records import AcceleratorInfo, BenchRow, Measurement
 from edgeship.bench.spec import RunSpec, artifact_format
 from edgeship.bench.stats import is_noisy
 from edgeship.errors import ConfigError
@@ -28,7 +29,7 @@ from edgeship.runtime.ranges import InputRangeWarning
 ACCURACY_CHUNK = 32
 
 
-def base_row(spec: RunSpec) -> dict[str, Any]:
+def base_row(spec: RunSpec) -> BenchRow:
     """The identifying fields of a result row, before anything runs."""
     path = Path(spec.artifact)
     sha256 = sha256_file(path) if path.is_file() else None
@@ -126,7 +127,7 @@ def _data(spec: RunSpec, specs: list[Any]) -> tuple[inp.Batch, np.ndarray | None
     return data, labels
 
 
-def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
+def run_spec(spec: RunSpec, verify: bool | None = None) -> BenchRow:
     """Run one edgeship or raw configuration here; returns its result row.
 
     Args:
@@ -160,7 +161,7 @@ def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
             def run(i: int) -> object:
                 return predict(pool[i % len(pool)])
 
-            row.update(run_scenario(spec, run))
+            add_measurement(row, run_scenario(spec, run))
             row["accuracy"] = None
             if spec.accuracy and spec.kind == "edgeship" and labels is not None:
                 row["accuracy"] = _accuracy(lambda b: predict(prepare(b)), data, labels)
@@ -175,7 +176,7 @@ def run_spec(spec: RunSpec, verify: bool | None = None) -> dict[str, Any]:
     return row
 
 
-def accelerator_info(handle: Any) -> dict[str, Any]:
+def accelerator_info(handle: Any) -> AcceleratorInfo:
     """Execution providers that actually started, and where the model's ops ran
     (``Engine.op_placement``: delegated/CPU op counts for TFLite, nodes per provider for ONNX
     Runtime), where the backend reports it."""
@@ -188,7 +189,15 @@ def accelerator_info(handle: Any) -> dict[str, Any]:
     }
 
 
-def run_scenario(spec: RunSpec, run: sc.RunQuery) -> dict[str, Any]:
+def add_measurement(row: BenchRow, measurement: Measurement) -> None:
+    """Merge a scenario's measurement into ``row`` (its keys are a subset of the row's).
+
+    The cast only widens: a measured ``latency_ms`` is never None, a row's may be.
+    """
+    row.update(cast(BenchRow, measurement))
+
+
+def run_scenario(spec: RunSpec, run: sc.RunQuery) -> Measurement:
     """Measure ``run`` under the spec's scenario; adds ``headline`` and ``noisy``."""
     scenario = sc.Scenario.parse(spec.scenario)
     if scenario is sc.Scenario.SERVER:
@@ -204,10 +213,8 @@ def run_scenario(spec: RunSpec, run: sc.RunQuery) -> dict[str, Any]:
     else:
         out = sc.stream(run, spec.batch, spec.rule)
     key = sc.HEADLINE[scenario]
-    out["headline"] = {
-        "metric": key,
-        "value": out.get(key) if key.startswith("throughput") else out["latency_ms"][key],
-    }
+    value = out.get(key) if key == "throughput_sps" else out["latency_ms"][key]
+    out["headline"] = {"metric": key, "value": value}
     out["noisy"] = is_noisy(out["latency_ms"])
     return out
 

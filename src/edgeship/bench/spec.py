@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from edgeship.bench.records import RunSpecDict
 from edgeship.bench.scenarios import Scenario
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
@@ -114,17 +116,17 @@ class RunSpec(RunOptions):
                 raise ConfigError(f"{name} must be > 0 when given. Got: {value}")
         Scenario.parse(self.scenario)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RunSpecDict:
         """JSON-ready dict (inverse of :meth:`from_dict`)."""
         data = {f.name: getattr(self, f.name) for f in self.own_fields_first()}
         data["rule"] = dataclasses.asdict(self.rule)
         data["delegate_options"] = dict(self.delegate_options)
         data["providers"] = list(self.providers) if self.providers is not None else None
         data["pin"] = list(self.pin) if self.pin is not None else None
-        return data
+        return cast(RunSpecDict, data)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+    def from_dict(cls, data: Mapping[str, Any]) -> RunSpec:
         """Rebuild a spec written by :meth:`to_dict`; unknown keys are rejected."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from edgeship.bench.records import LatencySummary
 from edgeship.errors import InvalidInputError
 
 #: Percentiles reported for every latency distribution: (key, fraction).
@@ -77,7 +78,7 @@ def mad(samples: Sequence[float]) -> float:
     return _sorted_percentile(sorted(abs(v - med) for v in values), 0.5)
 
 
-def summarize(samples: Sequence[float]) -> dict[str, float]:
+def summarize(samples: Sequence[float]) -> LatencySummary:
     """Summary of latency samples (any unit; results keep it).
 
     Returns:
@@ -87,22 +88,29 @@ def summarize(samples: Sequence[float]) -> dict[str, float]:
     ordered = sorted(values)
     m = math.fsum(values) / len(values)
     s = std(values)
-    out: dict[str, float] = {"n": len(values), "mean": m, "std": s, "min": ordered[0]}
-    for key, q in PERCENTILES:
-        out[key] = _sorted_percentile(ordered, q)
-    out["max"] = ordered[-1]
-    out["cv"] = s / m if m > 0 else 0.0
-    med = out["p50"]
-    out["mad"] = _sorted_percentile(sorted(abs(v - med) for v in values), 0.5)
-    return out
+    p50, p90, p95, p99, p999 = (_sorted_percentile(ordered, q) for _, q in PERCENTILES)
+    return {
+        "n": len(values),
+        "mean": m,
+        "std": s,
+        "min": ordered[0],
+        "p50": p50,
+        "p90": p90,
+        "p95": p95,
+        "p99": p99,
+        "p999": p999,
+        "max": ordered[-1],
+        "cv": s / m if m > 0 else 0.0,
+        "mad": _sorted_percentile(sorted(abs(v - p50) for v in values), 0.5),
+    }
 
 
-def is_noisy(summary: dict[str, float], limit: float = HIGH_CV) -> bool:
+def is_noisy(summary: LatencySummary, limit: float = HIGH_CV) -> bool:
     """True when the coefficient of variation of ``summary`` exceeds ``limit``."""
     return float(summary.get("cv", 0.0)) > limit
 
 
-def median_standard_error(summary: dict[str, float]) -> float:
+def median_standard_error(summary: LatencySummary) -> float:
     """Standard error of the median from a robust sigma (``1.4826 * MAD``).
 
     For normal data the median's standard error is ``sqrt(pi / 2) * sigma / sqrt(n)``.

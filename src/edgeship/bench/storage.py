@@ -11,15 +11,23 @@ Rows may add: ``kind`` (edgeship, raw, keras), ``throughput_sps``, ``rss_load_mb
 counts for TFLite, nodes per execution provider for ONNX Runtime), ``isolated`` and the
 server scenario's ``target_qps``,
 ``achieved_qps``, ``latency_bound_ms``, ``meets_bound``, ``max_qps`` and ``probes``.
-Files are written atomically.
+Every key and its type: :class:`edgeship.bench.records.BenchRow` (a test checks what a sweep
+writes against it). Files are written atomically.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from edgeship.bench.records import (
+    BenchResults,
+    BenchRow,
+    EnvBlock,
+    SweepConfigDict,
+    latency_value,
+)
 from edgeship.errors import ConfigError
 from edgeship.fileio import atomic_write_json, not_a_file, read_json
 
@@ -54,22 +62,24 @@ CSV_COLUMNS = (
 
 
 def make_results(
-    env: dict[str, Any], rows: list[dict[str, Any]], config: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    env: EnvBlock, rows: list[BenchRow], config: SweepConfigDict | None = None
+) -> BenchResults:
     """A results document; rows lacking a required key get it as null."""
-    filled = [{key: row.get(key) for key in REQUIRED_ROW_KEYS} | row for row in rows]
+    filled = [
+        cast(BenchRow, {key: row.get(key) for key in REQUIRED_ROW_KEYS} | row) for row in rows
+    ]
     return {"schema": SCHEMA, "env": env, "config": config or {}, "results": filled}
 
 
 def save_results(
-    path: str | os.PathLike[str], results: dict[str, Any], *, force: bool = True
+    path: str | os.PathLike[str], results: BenchResults, *, force: bool = True
 ) -> Path:
     """Write ``results`` to ``path`` atomically after checking its schema."""
     validate(results, str(path))
     return atomic_write_json(path, results, force=force)
 
 
-def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load_results(path: str | os.PathLike[str]) -> BenchResults:
     """Read and validate a results file."""
     p = Path(path)
     if not p.is_file():
@@ -106,7 +116,7 @@ def validate(results: Any, where: str = "results") -> None:
             raise ConfigError(f"{where}: result row {i} latency_ms lacks {miss}.")
 
 
-def merge_results(documents: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_results(documents: list[BenchResults]) -> BenchResults:
     """One document holding every row of ``documents`` (the first one's env)."""
     if not documents:
         raise ConfigError("Nothing to merge. Expected at least one results document.")
@@ -119,7 +129,7 @@ def merge_results(documents: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+def row_key(row: BenchRow) -> tuple[Any, ...]:
     """What identifies a configuration across runs.
 
     Variant, backend, delegate, threads, batch, scenario and device (None off a fleet).
@@ -135,27 +145,30 @@ def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def annotate_overhead(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def annotate_overhead(rows: list[BenchRow]) -> list[BenchRow]:
     """Set ``overhead_vs_raw_us`` (p50 minus its raw twin's p50, in µs) on edgeship rows.
 
     The raw twin is the ``raw:`` row of the same artifact, backend, threads, batch and
     scenario. Rows are changed in place and returned.
     """
     raw = {
-        _twin_key(r): r["latency_ms"]["p50"]
+        _twin_key(r): p50
         for r in rows
-        if r.get("kind") == "raw" and not r.get("error") and r.get("latency_ms")
+        if r.get("kind") == "raw"
+        and not r.get("error")
+        and (p50 := latency_value(r, "p50")) is not None
     }
     for r in rows:
-        if r.get("kind", "edgeship") != "edgeship" or r.get("error") or not r.get("latency_ms"):
+        p50 = latency_value(r, "p50")
+        if r.get("kind", "edgeship") != "edgeship" or r.get("error") or p50 is None:
             continue
         base = raw.get(_twin_key(r))
         if base is not None:
-            r["overhead_vs_raw_us"] = (r["latency_ms"]["p50"] - base) * 1000.0
+            r["overhead_vs_raw_us"] = (p50 - base) * 1000.0
     return rows
 
 
-def _twin_key(row: dict[str, Any]) -> tuple[Any, ...]:
+def _twin_key(row: BenchRow) -> tuple[Any, ...]:
     return (
         row.get("artifact"),
         row.get("threads"),

@@ -8,11 +8,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from edgeship._lazy import is_available
 from edgeship.bench.isolate import DEFAULT_TIMEOUT_S, cold_starts, error_row, run_isolated
 from edgeship.bench.machine import environment
+from edgeship.bench.records import BenchResults, BenchRow, SweepConfigDict, latency_value
 from edgeship.bench.scenarios import Scenario
 from edgeship.bench.spec import FORMAT_BACKENDS, RunOptions, RunSpec, artifact_format
 from edgeship.bench.stats import HIGH_CV, summarize
@@ -21,7 +22,7 @@ from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
 from edgeship.typecheck import check_fields
 
-Progress = Callable[[int, int, dict[str, Any]], None]
+Progress = Callable[[int, int, BenchRow], None]
 
 #: Import name of each backend's package, to pick a raw baseline backend for ``auto``.
 _RULE = StoppingRule()
@@ -111,9 +112,10 @@ class BenchConfig(RunOptions):
         settings = {f.name: getattr(self, f.name) for f in fields(StoppingRule)}
         return StoppingRule(**settings)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SweepConfigDict:
         """JSON-ready settings."""
-        return {f.name: _plain(getattr(self, f.name)) for f in self.own_fields_first()}
+        data = {f.name: _plain(getattr(self, f.name)) for f in self.own_fields_first()}
+        return cast(SweepConfigDict, data)
 
 
 def _plain(value: Any) -> Any:
@@ -129,7 +131,7 @@ def _raw_backend(backend: str, fmt: str) -> str | None:
     return None
 
 
-def plan(config: BenchConfig) -> tuple[list[RunSpec], list[dict[str, Any]]]:
+def plan(config: BenchConfig) -> tuple[list[RunSpec], list[BenchRow]]:
     """Expand ``config`` into run specs; also return rows for combinations that cannot run."""
     options = config.run_options()
     accelerated = ("delegate", "delegate_options", "providers")  # edgeship rows only
@@ -138,7 +140,7 @@ def plan(config: BenchConfig) -> tuple[list[RunSpec], list[dict[str, Any]]]:
         "edgeship", config.artifacts[0], scenario=config.scenario, rule=config.rule(), **options
     )
     specs: list[RunSpec] = []
-    skipped: list[dict[str, Any]] = []
+    skipped: list[BenchRow] = []
     raw = "raw" in config.baselines
     for artifact in config.artifacts:
         fmt = artifact_format(artifact)
@@ -178,7 +180,7 @@ def plan(config: BenchConfig) -> tuple[list[RunSpec], list[dict[str, Any]]]:
 
 def run_one(
     spec: RunSpec, isolate: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """Run one spec: in a child process (always for Keras), or here with ``isolate=False``."""
     if isolate or spec.kind == "keras":
         return run_isolated(spec, timeout_s)
@@ -201,7 +203,7 @@ def cold_count(config: BenchConfig, spec: RunSpec) -> int:
 
 def run_configuration(
     spec: RunSpec, isolate: bool, timeout_s: float, cold: int = 0
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """Measure one configuration (plus ``cold`` cold starts); returns its rows."""
     new_rows = run_one(spec, isolate, timeout_s)
     if cold:
@@ -212,7 +214,7 @@ def run_configuration(
     return new_rows
 
 
-def run_sweep(config: BenchConfig, progress: Progress | None = None) -> dict[str, Any]:
+def run_sweep(config: BenchConfig, progress: Progress | None = None) -> BenchResults:
     """Run every configuration of ``config``; returns an ``edgeship.bench/1`` document.
 
     Args:
@@ -248,7 +250,7 @@ def run_sweep(config: BenchConfig, progress: Progress | None = None) -> dict[str
     return results
 
 
-def warnings_for(rows: list[dict[str, Any]]) -> list[str]:
+def warnings_for(rows: list[BenchRow]) -> list[str]:
     """Hygiene warnings: noisy rows (CV above the limit) and failed rows."""
     out = []
     for row in rows:
@@ -259,7 +261,7 @@ def warnings_for(rows: list[dict[str, Any]]) -> list[str]:
         if row.get("error"):
             out.append(f"{name} failed: {row['error']}")
             continue
-        cv = (row.get("latency_ms") or {}).get("cv")
+        cv = latency_value(row, "cv")
         if cv is not None and cv > HIGH_CV:
             out.append(
                 f"{name}: coefficient of variation {cv:.2f} > {HIGH_CV:.2f}; the machine is "
@@ -281,7 +283,7 @@ class LiveTable:
         self.started = time.monotonic()
         self.printed_header = False
 
-    def __call__(self, done: int, total: int, row: dict[str, Any]) -> None:
+    def __call__(self, done: int, total: int, row: BenchRow) -> None:
         if not self.printed_header:
             print(self.HEADER, file=self.stream)
             self.printed_header = True
@@ -298,11 +300,10 @@ class LiveTable:
         if row.get("error"):
             line = f"{head} {ident} FAILED: {str(row['error'])[:80]}"
         else:
-            lat = row.get("latency_ms") or {}
             acc = row.get("accuracy")
             line = (
-                f"{head} {ident} {_num(lat.get('p50'))} {_num(lat.get('p90'))} "
-                f"{_num(lat.get('p99'))} "
+                f"{head} {ident} {_num(latency_value(row, 'p50'))} "
+                f"{_num(latency_value(row, 'p90'))} {_num(latency_value(row, 'p99'))} "
                 f"{_num(row.get('throughput_ips'))} {('-' if acc is None else f'{acc:.3f}'):>6}"
             )
         print(f"{line}  (eta {eta:.0f} s)", file=self.stream, flush=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import cast
 
+from edgeship.bench.records import StoppingRuleDict
 from edgeship.errors import ConfigError
 from edgeship.typecheck import check_fields
 
@@ -60,9 +61,9 @@ class StoppingRule:
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ConfigError(f"max_seconds must be > 0 or None. Got: {self.max_seconds!r}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> StoppingRuleDict:
         """The rule as a JSON-ready dict."""
-        return asdict(self)
+        return cast(StoppingRuleDict, asdict(self))
 
 
 @dataclass

@@ -20,7 +20,10 @@ import sys
 import time
 import traceback
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgeship.bench.records import BenchRow, ColdResult
 
 
 def _write(path: str, data: Any) -> None:
@@ -29,7 +32,7 @@ def _write(path: str, data: Any) -> None:
     atomic_write_json(path, data)
 
 
-def _cold(spec_data: dict[str, Any]) -> dict[str, Any]:
+def _cold(spec_data: dict[str, Any]) -> ColdResult:
     from edgeship.bench import inputs as inp
     from edgeship.runtime import InputRangeWarning, load
 
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         from edgeship.bench.spec import RunSpec
 
         spec = RunSpec.from_dict(spec_data)
+        rows: list[BenchRow]
         if spec.kind == "keras":
             from edgeship.bench.keras_child import run_keras
 

@@ -58,7 +58,9 @@ def staged(out: Path) -> Iterator[Path]:
     """Yield an empty staging folder beside ``out``; :func:`commit` it, or it is removed.
 
     SIGTERM raises ``SystemExit(143)`` inside the block (main thread only), so that a
-    terminated convert cleans up like an interrupted one.
+    terminated convert cleans up like an interrupted one; SIGINT raises ``KeyboardInterrupt``
+    as usual. Either signal is also remembered: should library code swallow the exception,
+    :func:`commit` raises it again instead of swapping a build that was asked to stop.
     """
     out = _real(out)
     make_dirs(out.parent)
@@ -75,14 +77,19 @@ def staged(out: Path) -> Iterator[Path]:
         ) from exc
     try:
         os.chmod(staging, out.stat().st_mode & 0o7777 if out.is_dir() else 0o777 & ~_umask())
-        with _terminate_raises():
+        with _signals_raise():
             yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def commit(staging: Path, out: Path) -> None:
-    """Make ``staging`` the folder ``out`` (carrying over files convert does not write)."""
+    """Make ``staging`` the folder ``out`` (carrying over files convert does not write).
+
+    Raises:
+        KeyboardInterrupt, SystemExit: SIGINT or SIGTERM arrived while the folder was built.
+    """
+    _stop_if_signalled()
     out = _real(out)
     if not out.is_dir():
         os.replace(staging, out)
@@ -205,17 +212,34 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, f"Cannot swap {a} and {b}: {os.strerror(code)}")
 
 
+#: The signal that arrived inside :func:`staged`, if any (the handlers run in the main thread).
+_signalled: list[int] = []
+
+
+def _stop_if_signalled() -> None:
+    if _signalled:
+        signum = _signalled[-1]
+        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
-def _terminate_raises() -> Iterator[None]:
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM (and SIGINT, where Python's own handler is in place) raise and are remembered."""
+    _signalled.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
+        _signalled.append(signum)
+        _stop_if_signalled()
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    wanted = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        wanted.append(signal.SIGINT)  # not where SIGINT is ignored (a background job)
+    previous = {signum: signal.signal(signum, handler) for signum in wanted}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)

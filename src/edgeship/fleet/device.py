@@ -5,28 +5,31 @@ from __future__ import annotations
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from edgeship.fleet.shipment import Shipment
+
+if TYPE_CHECKING:
+    from edgeship.bench.records import BenchRow, DeviceEnv, RunSpecDict
 
 #: Keys of :func:`edgeship.bench.machine.environment` kept in each row's ``device_env``.
 DEVICE_ENV_KEYS = ("cpu", "machine", "cores", "usable_cores", "os", "python", "versions")
 
 
 @lru_cache(maxsize=1)
-def device_environment() -> dict[str, Any]:
+def device_environment() -> DeviceEnv:
     """This device's CPU model, cores, OS, Python and package versions (cached)."""
     import platform
 
     from edgeship.bench.machine import environment
 
     env = environment()
-    out = {k: env.get(k) for k in DEVICE_ENV_KEYS}
+    out = cast("DeviceEnv", {k: env.get(k) for k in DEVICE_ENV_KEYS})
     out["hostname"] = platform.node()
     return out
 
 
-def tag(rows: list[dict[str, Any]], label: str, env: dict[str, Any] | None) -> list[dict[str, Any]]:
+def tag(rows: list[BenchRow], label: str, env: DeviceEnv | None) -> list[BenchRow]:
     """Set ``device`` and ``device_env`` on ``rows`` (in place); returns them."""
     for row in rows:
         row["device"] = label
@@ -36,12 +39,12 @@ def tag(rows: list[dict[str, Any]], label: str, env: dict[str, Any] | None) -> l
 
 def run_on_device(
     label: str,
-    spec_data: dict[str, Any],
+    spec_data: RunSpecDict,
     artifact: Shipment,
     eval_data: Shipment | None,
     timeout_s: float,
     cold: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """Measure one configuration here, on the device; called by Dask on a labelled worker.
 
     The artifact (and eval data) are checked by sha256 and written to a temporary folder;
@@ -60,7 +63,7 @@ def run_on_device(
     env = device_environment()
     with tempfile.TemporaryDirectory(prefix="edgeship-fleet-") as tmp:
         try:
-            local = dict(spec_data, artifact=str(artifact.unpack(tmp)))
+            local: dict[str, object] = {**spec_data, "artifact": str(artifact.unpack(tmp))}
             if eval_data is not None:
                 folder = Path(tmp) / "eval"
                 folder.mkdir()

@@ -9,6 +9,7 @@ from typing import Any
 
 from edgeship.bench.isolate import error_row
 from edgeship.bench.machine import environment
+from edgeship.bench.records import BenchResults, BenchRow
 from edgeship.bench.spec import FORMAT_BACKENDS, RunSpec, artifact_format
 from edgeship.bench.storage import annotate_overhead, make_results
 from edgeship.bench.sweep import BenchConfig, Progress, cold_count, plan, warnings_for
@@ -49,7 +50,7 @@ class FleetTarget:
                 raise ConfigError(f"{name} must be > 0. Got: {getattr(self, name)}")
 
 
-def _failed(spec: RunSpec, label: str, message: str) -> dict[str, Any]:
+def _failed(spec: RunSpec, label: str, message: str) -> BenchRow:
     return tag([error_row(spec.to_dict(), message)], label, None)[0]
 
 
@@ -86,7 +87,7 @@ def _backend_problem(spec: RunSpec, device: Device, address: str) -> str | None:
 
 def run_fleet(
     config: BenchConfig, target: FleetTarget, progress: Progress | None = None
-) -> dict[str, Any]:
+) -> BenchResults:
     """Run every configuration of ``config`` on each device of ``target``.
 
     A device that is unknown, lacks a backend, or whose worker dies fails only its own
@@ -111,9 +112,10 @@ def run_fleet(
     finally:
         client.close()
     annotate_overhead(rows)
-    extra = {"cluster": target.cluster, "devices": target.devices}
-    results = make_results(environment(), rows, config.to_dict() | extra)
-    results["env"]["devices"] = {r["device"]: r["device_env"] for r in rows if r.get("device_env")}
+    settings = config.to_dict()
+    settings.update({"cluster": target.cluster, "devices": target.devices})
+    results = make_results(environment(), rows, settings)
+    results["env"]["devices"] = {r["device"]: env for r in rows if (env := r.get("device_env"))}
     results["warnings"] = [f"[{r.get('device')}] {w}" for r in rows for w in warnings_for([r])]
     return results
 
@@ -123,16 +125,16 @@ def _run(
     config: BenchConfig,
     target: FleetTarget,
     specs: list[RunSpec],
-    skipped: list[dict[str, Any]],
+    skipped: list[BenchRow],
     progress: Progress | None,
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     known = devices(client)
-    slots: list[list[dict[str, Any]] | None] = []
+    slots: list[list[BenchRow] | None] = []
     pending: dict[Any, tuple[int, str, RunSpec]] = {}
     total = (len(specs) + len(skipped)) * len(target.devices)
     counter = [0]
 
-    def finish(slot: int, new_rows: list[dict[str, Any]]) -> None:
+    def finish(slot: int, new_rows: list[BenchRow]) -> None:
         slots[slot] = new_rows
         for row in new_rows:
             counter[0] += 1
@@ -143,7 +145,7 @@ def _run(
     for label in target.devices:
         for row in skipped:
             slots.append(None)
-            finish(len(slots) - 1, tag([dict(row)], label, None))
+            finish(len(slots) - 1, tag([row.copy()], label, None))
         device = known.get(label)
         shipped: dict[str, Any] = {}
         for spec in specs:
@@ -215,7 +217,7 @@ def _collect(client: Any, target: FleetTarget, pending: dict[Any, Any], finish: 
 
 def _outcome(
     client: Any, target: FleetTarget, future: Any, spec: RunSpec, label: str
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """The rows of a finished future; an error row when it failed or was lost."""
     if future.status == "finished":
         rows = future.result()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeship.errors import ArtifactExistsError
 from edgeship.fileio import atomic_write_json, atomic_write_text, make_dirs
 from edgeship.pipeline.config import DEFAULT_VARIANTS, PipelineConfig, coerce, load_config_file
 from edgeship.pipeline.recommend import Budgets, Recommendation, recommend
 from edgeship.pipeline.runner import execute, log, plan
+
+if TYPE_CHECKING:
+    from edgeship.pipeline.summary import PipelineResults
 
 __all__ = [
     "DEFAULT_VARIANTS",
@@ -47,7 +50,7 @@ def describe_plan(config: PipelineConfig) -> dict[str, Any]:
 
 def run_pipeline(
     config: PipelineConfig, *, resume: bool = False, force: bool = False
-) -> dict[str, Any]:
+) -> PipelineResults:
     """Run every step and write ``results.json``, ``report.md`` and ``report.html``.
 
     Args:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgeship.bench.records import BenchRow
 from edgeship.manifest import VariantRecord
 
 MIB = 1024 * 1024
@@ -75,14 +76,14 @@ def ok_records(variants: Variants) -> dict[str, VariantRecord]:
     return {r.name: r for r in records if r.ok}
 
 
-def candidates(variants: Variants, rows: list[dict[str, Any]]) -> list[Candidate]:
+def candidates(variants: Variants, rows: list[BenchRow]) -> list[Candidate]:
     """Join bench rows (batch 1, single-stream) with the manifest's ``ok`` variants."""
     by_name = ok_records(variants)
     found = []
     for row in rows:
         variant = by_name.get(str(row.get("variant")))
-        latency = row.get("latency_ms") or {}
-        if variant is None or row.get("error") or latency.get("p50") is None:
+        latency, cold = row.get("latency_ms"), row.get("cold_ms")
+        if variant is None or row.get("error") or not latency or latency.get("p50") is None:
             continue
         if int(row.get("batch", 1)) != 1 or row.get("scenario", "single-stream") != "single-stream":
             continue
@@ -99,7 +100,7 @@ def candidates(variants: Variants, rows: list[dict[str, Any]]) -> list[Candidate
                 accuracy=parity.get("accuracy"),
                 accuracy_delta=parity.get("accuracy_delta"),
                 runtimes=dict(variant.runtimes),
-                cold_start_ms=(row.get("cold_ms") or {}).get("p50"),
+                cold_start_ms=cold.get("p50") if cold else None,
                 peak_rss_mb=row.get("peak_rss_mb"),
             )
         )
@@ -128,7 +129,7 @@ def budget_misses(candidate: Candidate, budgets: Budgets) -> dict[str, float]:
 
 def recommend(
     variants: Variants,
-    rows: list[dict[str, Any]],
+    rows: list[BenchRow],
     budgets: Budgets,
     keras_p50_ms: float | None = None,
 ) -> Recommendation:

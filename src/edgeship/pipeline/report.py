@@ -9,9 +9,10 @@ from edgeship.bench import fields
 from edgeship.bench import figures as bench_figures
 from edgeship.bench.pareto_plot import ParetoPoint
 from edgeship.bench.plots import Figure
+from edgeship.bench.records import latency_value
 from edgeship.bench.report import html_grid
 from edgeship.pipeline.recommend import candidates, pareto_front
-from edgeship.pipeline.summary import is_keras_row
+from edgeship.pipeline.summary import PipelineResults, is_keras_row
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -26,7 +27,7 @@ def _pct(value: Any) -> str:
     return "–" if value is None else f"{100 * float(value):.2f}%"
 
 
-def variant_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def variant_table(results: PipelineResults) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the conversion/parity table."""
     header = [
         "variant",
@@ -87,12 +88,12 @@ BENCH_FIELDS = fields.pick(
 )
 
 
-def bench_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def bench_table(results: PipelineResults) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the latency table, Pareto-optimal rows marked with ★."""
-    front = pareto_front(candidates(results["variants"], results["bench"]))
+    bench = results["bench"]
+    front = pareto_front(candidates(results["variants"], bench))
     ordered = sorted(
-        results["bench"],
-        key=lambda r: (not is_keras_row(r), (r.get("latency_ms") or {}).get("p50") or float("inf")),
+        bench, key=lambda r: (not is_keras_row(r), latency_value(r, "p50") or float("inf"))
     )
     cols = fields.visible(ordered, BENCH_FIELDS)
     rows = []
@@ -103,12 +104,12 @@ def bench_table(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return [*fields.headers(cols), "Pareto"], rows
 
 
-def column_notes(results: dict[str, Any]) -> list[str]:
+def column_notes(results: PipelineResults) -> list[str]:
     """What the latency table's headline columns mean (those it shows)."""
     return fields.notes(fields.visible(results["bench"], BENCH_FIELDS))
 
 
-def figures_of(results: dict[str, Any]) -> list[Figure]:
+def figures_of(results: PipelineResults) -> list[Figure]:
     """The report's figures: accuracy vs latency (the same Pareto front as the table's ★),
     latency distributions, throughput vs threads and batch, size per variant, and the
     per-layer quantization error when ``--debug-quant`` CSVs lie beside the artifacts."""
@@ -136,7 +137,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _headline(results: dict[str, Any]) -> str:
+def _headline(results: PipelineResults) -> str:
     per_device = results.get("recommendations") or {}
     if per_device:
         return " ".join(
@@ -152,7 +153,7 @@ def _headline(results: dict[str, Any]) -> str:
     return "No variant meets every budget."
 
 
-def render_markdown(results: dict[str, Any]) -> str:
+def render_markdown(results: PipelineResults) -> str:
     """The full report as Markdown."""
     model = results["model"]
     parts = [
@@ -204,7 +205,7 @@ figure{margin:1.5rem 0}img{max-width:100%}
 """
 
 
-def render_html(results: dict[str, Any]) -> str:
+def render_html(results: PipelineResults) -> str:
     """The full report as one self-contained HTML page (figures embedded as data URIs)."""
     rec = results["recommendation"]
     klass = "rec" if rec.get("variant") else "none"

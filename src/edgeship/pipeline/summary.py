@@ -5,8 +5,9 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from edgeship.bench.records import BenchResults, BenchRow, EnvBlock, latency_value
 from edgeship.fileio import read_json, sha256_file
 from edgeship.manifest import Manifest
 from edgeship.pipeline.config import PipelineConfig
@@ -17,21 +18,54 @@ from edgeship.versions import installed_versions
 RESULTS_SCHEMA = "edgeship.pipeline/1"
 
 
-def is_keras_row(row: dict[str, Any]) -> bool:
+class ModelInfo(TypedDict):
+    """The source model: its file, digest, and what its card says."""
+
+    path: str
+    sha256: str | None
+    name: Any
+    test_accuracy: Any
+    dataset: Any
+
+
+class _PipelineResultsRequired(TypedDict):
+    schema: str
+    created: str
+    config: dict[str, Any]
+    recommendation: dict[str, Any]
+    recommendations: dict[str, dict[str, Any]]
+    model: ModelInfo
+    keras_p50_ms: float | None
+    variants: list[dict[str, Any]]
+    bench: list[BenchRow]
+    bench_env: EnvBlock
+    steps: list[dict[str, Any]]
+    commands: list[str]
+    versions: dict[str, str]
+
+
+class PipelineResults(_PipelineResultsRequired, total=False):
+    """``results.json`` of a pipeline run (schema ``edgeship.pipeline/1``); ``seconds`` is
+    added once the report is written."""
+
+    seconds: float
+
+
+def is_keras_row(row: BenchRow) -> bool:
     """True for a Keras baseline row of the bench results."""
     return str(row.get("backend", "")).startswith("keras") or str(
         row.get("variant", "")
     ).startswith("keras")
 
 
-def keras_p50_ms(rows: list[dict[str, Any]]) -> float | None:
+def keras_p50_ms(rows: list[BenchRow]) -> float | None:
     """The fastest Keras baseline p50 at batch 1 (the fairest comparison), or None."""
     values = [
-        float(r["latency_ms"]["p50"])
+        float(p50)
         for r in rows
         if is_keras_row(r)
         and not r.get("error")
-        and (r.get("latency_ms") or {}).get("p50")
+        and (p50 := latency_value(r, "p50"))
         and int(r.get("batch", 1)) == 1
     ]
     return min(values) if values else None
@@ -95,11 +129,11 @@ def _overall(choice: dict[str, Any], per_device: dict[str, dict[str, Any]]) -> d
     return first
 
 
-def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> dict[str, Any]:
+def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> PipelineResults:
     """Read the step outputs under ``config.out`` and return the pipeline results document."""
     lay = Layout(Path(config.out))
     manifest = Manifest.read(lay.manifest)
-    bench = read_json(lay.bench_json)
+    bench: BenchResults = read_json(lay.bench_json)
     card = read_json(lay.model_dir / "edgeship.json")
     rows = list(bench.get("results", []))
     variants = [v.to_dict() for v in manifest.variants]
