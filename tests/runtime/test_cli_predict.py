@@ -144,13 +144,37 @@ def test_a_bad_npy_is_a_typed_error(model_dir: Path, tmp_path: Path, capsys):
 NOT_ON_PREDICT_PATH = (
     "dataclasses", "copy", "shutil", "tempfile", "zipfile", "bz2", "lzma", "edgeship.runtime.images"
 )  # fmt: skip
+PREDICTIONS = {
+    "bare": "import numpy as np\nfrom ai_edge_litert.interpreter import Interpreter\n"
+    "i = Interpreter(model_path=sys.argv[2]); i.allocate_tensors()\n"
+    "i.set_tensor(i.get_input_details()[0]['index'], np.load(sys.argv[4])); i.invoke()\n"
+    "print(i.get_tensor(i.get_output_details()[0]['index']).shape, 'sample(s)')",
+    "cli": "from edgeship.cli.main import main\nassert main(sys.argv[1:]) == 0",
+    "load": "import numpy as np\nfrom edgeship.runtime import load\n"
+    "print(load(sys.argv[2]).predict(np.load(sys.argv[4])).shape, 'sample(s)')",
+}
+
+
+def _listed_modules_after(entry: str, argv: list[str]) -> list[str]:
+    """The modules of :data:`NOT_ON_PREDICT_PATH` a fresh Python holds after one prediction."""
+    import subprocess
+    import sys
+
+    loaded = f"sorted(set(sys.modules).intersection({NOT_ON_PREDICT_PATH!r}))"
+    code = f"import sys\n{PREDICTIONS[entry]}\nprint('LOADED=' + ','.join({loaded}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "sample(s)" in out.stdout  # it predicted
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("LOADED="), out.stdout
+    return [m for m in last.removeprefix("LOADED=").split(",") if m]
 
 
 @pytest.mark.parametrize("entry", ["cli", "load"])
 def test_predict_leaves_out_modules_it_does_not_use(artifacts: Path, digits, tmp_path, entry):
     import hashlib
-    import subprocess
-    import sys
 
     from edgeship.manifest import MANIFEST_SCHEMA, write_manifest
 
@@ -159,17 +183,6 @@ def test_predict_leaves_out_modules_it_does_not_use(artifacts: Path, digits, tmp
     variant = {"name": "tflite-fp32", "file": "fp32.tflite", "status": "ok", "sha256": sha}
     write_manifest(tmp_path, {"schema": MANIFEST_SCHEMA, "variants": [variant]})
     np.save(tmp_path / "x.npy", digits["x"][:1])
-    run = {
-        "cli": "from edgeship.cli.main import main\nassert main(sys.argv[1:]) == 0",
-        "load": "import numpy as np\nfrom edgeship.runtime import load\n"
-        "print(load(sys.argv[2]).predict(np.load(sys.argv[4])).shape, 'sample(s)')",
-    }[entry]
-    loaded = f"sorted(set(sys.modules).intersection({NOT_ON_PREDICT_PATH!r}))"
-    code = f"import sys\n{run}\nprint('LOADED=' + ','.join({loaded}))"
     argv = ["predict", str(tmp_path / "fp32.tflite"), "--input", str(tmp_path / "x.npy")]
-    out = subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert "sample(s)" in out.stdout  # it predicted
-    assert out.stdout.strip().splitlines()[-1] == "LOADED="
+    # only what the bare script itself imports (on this Python and numpy) may be there
+    assert _listed_modules_after(entry, argv) == _listed_modules_after("bare", argv)
