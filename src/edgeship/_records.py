@@ -45,8 +45,16 @@ class Value(Frozen):
     (:attr:`_compared`, in constructor order) and holding them in a ``__dict__``, so that it
     pickles and copies as one."""
 
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self._compared)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]  # same type
+
     def __hash__(self) -> int:  # type: ignore[override]  # Frozen records are unhashable
-        return hash(tuple(getattr(self, k) for k in self._compared))
+        return hash(self._values())
 
     def replace(self: R, **changes: Any) -> R:
         """A copy with ``changes`` (constructor arguments) applied."""

@@ -57,6 +57,7 @@ def test_samples_keep_their_arrays():
     x, y = np.zeros((3, 2), np.float32), np.arange(3)
     samples = Samples({"x": x}, y)
     assert samples.inputs["x"] is x and samples.labels is y and len(samples) == 3
+    assert samples == samples and samples == Samples({"x": x}, y)  # the same arrays
     assert Samples({"x": x}).labels is None
     assert samples.take(2).labels.tolist() == [0, 1]
     clone = pickle.loads(pickle.dumps(samples))
