@@ -9,8 +9,11 @@ import sys
 import pytest
 
 from edgeship.bench import BenchConfig, LiveTable, load_results, plan, run_sweep, save_results
+from edgeship.bench.records import BenchResults
 from edgeship.bench.storage import LATENCY_KEYS, REQUIRED_ROW_KEYS, SCHEMA
 from edgeship.errors import ConfigError
+
+from .typed_rows import problems
 
 
 def _arts(d):
@@ -213,6 +216,7 @@ def test_keras_baseline_runs_in_its_own_process(bench_artifacts, fast):
     )
     rows = {r["variant"]: r for r in results["results"]}
     assert set(rows) == {"tflite-fp32", "keras:predict", "keras:call"}
+    assert problems(results, BenchResults, "results") == []  # Keras rows are typed rows too
     for name in ("keras:predict", "keras:call"):
         assert rows[name]["error"] is None, rows[name]["error"]
         assert rows[name]["backend"] == "keras" and rows[name]["latency_ms"]["n"] >= 5
