@@ -110,8 +110,12 @@ def test_mutated_artifacts_load_or_fail_cleanly(artifacts: Path, tmp_path: Path)
         checked.close()
     bad = {name: o for name, o in verified.items() if o["outcome"] not in ("ok", "typed")}
     assert not bad, f"verify=True did not contain these files: {bad}"
-    if CRASHER in crashed:  # it segfaults litert 2.3 here on 3.11; on 3.10 it is refused
-        assert verified[CRASHER.name] == {"outcome": "typed", "error": "ModelLoadError"}
+    if CRASHER in crashed:
+        # Whether it segfaults depends on what the interpreter's memory held (it did in the
+        # worker above; in the check's fresh child it may not): either typed error is right.
+        # The crash itself is forced in tests/runtime/test_verify.py.
+        assert verified[CRASHER.name]["outcome"] == "typed", verified[CRASHER.name]
+        assert verified[CRASHER.name]["error"] in ("ModelLoadError", "BackendError")
     else:
         assert outcomes[CRASHER]["outcome"] in ("ok", "typed"), outcomes[CRASHER]
     assert checked.restarts == 0
