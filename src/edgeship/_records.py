@@ -24,7 +24,8 @@ class Frozen:
 
     def replace(self: R, **changes: Any) -> R:
         """A copy with ``changes`` (constructor arguments) applied."""
-        names: tuple[str, ...] = type(self).__slots__
+        # a Frozen record's fields are its slots; a Value (no slots of its own) has _compared
+        names: tuple[str, ...] = type(self).__slots__ or self._compared
         values = {k: getattr(self, k) for k in names}
         return type(self)(**(values | changes))
 
@@ -42,8 +43,14 @@ class Frozen:
 
 class Value(Frozen):
     """A :class:`Frozen` record that behaves as a frozen dataclass does: hashed by its fields
-    (:attr:`_compared`, in constructor order) and holding them in a ``__dict__``, so that it
-    pickles and copies as one."""
+    and holding them in a ``__dict__``, so that it pickles and copies as one. Its fields
+    (:attr:`_compared`) are the attributes its class body annotates, in order: annotate them in
+    the constructor's order."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # inspect.get_annotations would import inspect, a cost on the start path this avoids
+        cls._compared = tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, k) for k in self._compared)
@@ -55,8 +62,3 @@ class Value(Frozen):
 
     def __hash__(self) -> int:  # type: ignore[override]  # Frozen records are unhashable
         return hash(self._values())
-
-    def replace(self: R, **changes: Any) -> R:
-        """A copy with ``changes`` (constructor arguments) applied."""
-        values = {k: getattr(self, k) for k in self._compared}
-        return type(self)(**(values | changes))

@@ -30,7 +30,6 @@ LABELS_KEY = "y"
 class Samples(Value):
     """Model inputs by name (``"x"`` when the model has a single unnamed input) and labels."""
 
-    _compared = ("inputs", "labels")
     inputs: dict[str, np.ndarray]
     labels: np.ndarray | None
 

@@ -19,7 +19,6 @@ class TensorSpec(Value):
             tensors without parameters.
     """
 
-    _compared = ("name", "shape", "dtype", "quantization")
     name: str
     shape: tuple[int | None, ...]
     dtype: str

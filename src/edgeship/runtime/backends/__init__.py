@@ -23,7 +23,6 @@ from edgeship.runtime_flags import AUTO_ORDER as AUTO_ORDER  # re-exported
 class BackendInfo(Value):
     """Where a backend lives: artifact format, implementing module, import name, packages."""
 
-    _compared = ("format", "module", "import_name", "distributions", "extra")
     format: str
     module: str
     import_name: str
@@ -58,7 +57,6 @@ BACKENDS: dict[str, BackendInfo] = {
 class SessionOptions(Value):
     """Backend settings collected by :func:`edgeship.runtime.load`."""
 
-    _compared = ("threads", "delegate", "delegate_options", "providers")
     threads: int | None
     delegate: str | None
     delegate_options: dict[str, Any]
