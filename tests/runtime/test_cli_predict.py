@@ -101,7 +101,7 @@ def test_predict_errors_exit_1(model_dir: Path, tmp_path: Path, capsys):
         main(["predict", str(model_dir / "int8.tflite"), "--input", str(tmp_path / "bad.npy")]) == 1
     )
     err = capsys.readouterr().err
-    assert err.startswith("edgeship predict: error: input 'serving_default_image:0' expects")
+    assert err.startswith("edgeship predict: error: input 'image' expects")
     assert (
         main(["predict", str(model_dir / "int8.tflite"), "--input", str(tmp_path / "x.csv")]) == 1
     )

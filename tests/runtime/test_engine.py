@@ -216,7 +216,11 @@ def test_float64_lists_and_ints_are_accepted_for_float_models(artifacts: Path, d
 def test_multi_input_output_tflite(artifacts: Path, digits):
     with load(artifacts / "multi.tflite", verify=False) as engine:
         names = {s.name for s in engine.inputs}
-        assert names == {"serving_default_image:0", "serving_default_extra:0"}
+        assert names == {"image", "extra"}
+        assert {s.name for s in engine.artifact_inputs} == {
+            "serving_default_image:0",
+            "serving_default_extra:0",
+        }
         x, extra = digits["x"][:3], np.ones((3, 4), np.float32)
         out = engine.predict({"image": x, "extra": extra})
         assert isinstance(out, dict) and set(out) == {s.name for s in engine.outputs}

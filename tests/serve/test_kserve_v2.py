@@ -43,7 +43,7 @@ def test_health_and_server_metadata(client, server):
 def test_model_metadata_describes_int8_input(client, server):
     meta = client.get_model_metadata("tflite-int8")
     assert meta["platform"] == "tensorflow_lite"
-    assert meta["inputs"][0]["datatype"] == "INT8"
+    assert meta["inputs"][0]["datatype"] == "FP32"  # what to send: the server quantizes it
     assert meta["inputs"][0]["shape"] == [-1, 8, 8, 1]
     assert meta["outputs"][0]["datatype"] == "FP32"  # dequantized by the runtime
     assert client.is_model_ready("tflite-int8")

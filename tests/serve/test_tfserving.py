@@ -57,7 +57,7 @@ def test_status_and_metadata(http):
     status, _, body = http("GET", "/v1/models/tflite-int8/versions/1/metadata")
     sig = json.loads(body)["metadata"]["signature_def"]["signature_def"]["serving_default"]
     (inp,) = sig["inputs"].values()
-    assert status == 200 and inp["dtype"] == "DT_INT8"
+    assert status == 200 and inp["dtype"] == "DT_FLOAT"  # the server quantizes float input
     assert [d["size"] for d in inp["tensor_shape"]["dim"]] == ["-1", "8", "8", "1"]
     status, _, body = http("GET", "/v1/models/nope/metadata")
     assert status == 404 and "Unknown model 'nope'" in json.loads(body)["error"]
@@ -74,8 +74,8 @@ def test_short_input_names_work_like_tf_serving_signature_keys(http, server, eng
     status, _, body = http("GET", "/v1/models/multi/metadata")
     sig = json.loads(body)["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert sorted(sig["inputs"]) == ["a", "b"]
-    assert sig["inputs"]["a"]["name"] == "serving_default_a:0"
-    real = server.app.registry.get("tflite-fp32").inputs[0].name
+    assert sig["inputs"]["a"]["name"] == "a"
+    real = server.app.registry.get("tflite-fp32").inputs[0].artifact_name
     status, doc = _post(http, "tflite-fp32", {"inputs": {"image": x.tolist(), real: x.tolist()}})
     assert status == 400 and "expected ['image']" in doc["error"]
 

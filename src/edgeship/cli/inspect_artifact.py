@@ -48,7 +48,10 @@ def _tensor_line(t: dict[str, Any]) -> str:
             quant = f"  per-channel ({len(scale)} scales)"
         else:
             quant = f"  scale={scale:.6g} zero_point={t.get('zero_point')}"
-    return f"  {t['name']}  {shape}  {t['dtype']}{quant}"
+    name = t["name"]
+    if t.get("model_name") not in (None, name):
+        name += f" -> {t['model_name']}"
+    return f"  {name}  {shape}  {t['dtype']}{quant}"
 
 
 def format_info(info: dict[str, Any]) -> str:

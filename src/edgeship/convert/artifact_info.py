@@ -61,8 +61,21 @@ def inspect_artifact(path: str | os.PathLike[str], gpu_check: bool = True) -> di
         raise ModelLoadError(
             f"Cannot inspect {p.name}: expected a .tflite or .onnx file. Got suffix {p.suffix!r}."
         )
+    _add_model_names(p, info)
     info = {"path": str(p), "size_bytes": p.stat().st_size, **info}
     return info
+
+
+def _add_model_names(p: Path, info: dict[str, Any]) -> None:
+    """Give each input and output its ``model_name``: what clients of the runtime and the
+    server call it (:mod:`edgeship.runtime.names`); ``name`` stays the artifact's own."""
+    from edgeship.runtime.names import model_names
+
+    ins, outs = info.get("inputs") or [], info.get("outputs") or []
+    names = model_names(p, [t["name"] for t in ins], [t["name"] for t in outs])
+    for tensors, found in zip((ins, outs), names, strict=True):
+        for t, name in zip(tensors, found, strict=True):
+            t["model_name"] = name
 
 
 def _schema() -> Any:

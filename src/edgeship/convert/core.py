@@ -331,7 +331,9 @@ def _build_one(
             record["target"] = verdict
         parity_started = time.perf_counter()
         try:
-            parity = _parity(path, eval_inputs, labels, reference, output_names)
+            parity, record["tensor_names"] = _parity(
+                path, eval_inputs, labels, reference, output_names
+            )
             record["parity"] = parity
             errors += check(parity, spec.tolerance, max_accuracy_drop)
         except EdgeshipError as exc:
@@ -350,13 +352,22 @@ def _parity(
     labels: np.ndarray | None,
     reference: list[np.ndarray],
     output_names: list[str],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """The parity record, and the model's name of each of the artifact's tensors (the
+    manifest's ``tensor_names``, see :mod:`edgeship.runtime.names`)."""
     from edgeship.runtime import load
+    from edgeship.runtime.names import tensor_names
 
     # The worker already ran this file on every interpreter in a child process.
     with load(path, verify=False) as engine:
         got = run_artifact(engine, eval_inputs, output_names)
         backend = f"{engine.backend} {engine.backend_version}"
+        names = tensor_names(
+            [s.name for s in engine.artifact_inputs],
+            [s.name for s in engine.artifact_outputs],
+            list(eval_inputs),
+            output_names,
+        )
     result = compare(reference, got, output_names, labels)
     result["backend"] = backend
-    return result
+    return result, names

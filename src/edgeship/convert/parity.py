@@ -8,7 +8,6 @@ points) when labels exist. :func:`check` turns a result and a tolerance into fai
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,50 +15,9 @@ import numpy as np
 
 from edgeship import metrics
 from edgeship.convert.variants import Tolerance
-from edgeship.errors import InvalidInputError
+from edgeship.runtime.names import align_inputs, align_outputs, normalize_name
 
-_SUFFIX = re.compile(r"^(.*?):(\d+)$")
-
-
-def normalize_name(name: str) -> str:
-    """``serving_default_img:0`` -> ``img``; ``img`` -> ``img``."""
-    base = name.split(":")[0]
-    return base[len("serving_default_") :] if base.startswith("serving_default_") else base
-
-
-def align_inputs(engine_names: Sequence[str], source_names: Sequence[str]) -> dict[str, str]:
-    """Map each source input name to the artifact's input name (by name, else by order)."""
-    if len(engine_names) != len(source_names):
-        raise InvalidInputError(
-            f"The artifact has {len(engine_names)} inputs {list(engine_names)}; the source model "
-            f"has {len(source_names)} {list(source_names)}."
-        )
-    by_norm = {normalize_name(n): n for n in engine_names}
-    if all(s in by_norm for s in source_names):
-        return {s: by_norm[s] for s in source_names}
-    return dict(zip(source_names, engine_names, strict=True))
-
-
-def align_outputs(engine_names: Sequence[str], source_names: Sequence[str]) -> list[int]:
-    """For each source output, the index of the matching artifact output.
-
-    Matches by name (ONNX keeps the Keras names), then by the ``:N`` suffix TFLite gives
-    signature outputs (``StatefulPartitionedCall:1`` is the second output), else by order.
-    """
-    if len(engine_names) != len(source_names):
-        raise InvalidInputError(
-            f"The artifact has {len(engine_names)} outputs; the source model has "
-            f"{len(source_names)}."
-        )
-    norm = [normalize_name(n) for n in engine_names]
-    if all(s in norm for s in source_names):
-        return [norm.index(s) for s in source_names]
-    matches = [_SUFFIX.match(n) for n in engine_names]
-    if all(matches) and len({m.group(1) for m in matches if m}) == 1:
-        numbers = [int(m.group(2)) for m in matches if m]
-        if sorted(numbers) == list(range(len(numbers))):
-            return [numbers.index(i) for i in range(len(numbers))]
-    return list(range(len(source_names)))
+__all__ = ["align_inputs", "align_outputs", "check", "compare", "normalize_name", "run_artifact"]
 
 
 def run_artifact(

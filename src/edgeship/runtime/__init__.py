@@ -125,7 +125,10 @@ def _open_engine(
         except MissingDependencyError as exc:
             last = exc
             continue
-        return Engine(session, p, fmt)
+        from edgeship.runtime.names import model_names
+
+        model = model_names(p, [s.name for s in session.inputs], [s.name for s in session.outputs])
+        return Engine(session, p, fmt, model)
     raise last if last is not None else MissingDependencyError(f"No backend for {p}.")
 
 

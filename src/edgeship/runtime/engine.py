@@ -71,6 +71,12 @@ def _quantizer(spec: TensorSpec) -> Callable[[np.ndarray], np.ndarray] | None:
     return quantize
 
 
+def _renamed(specs: tuple[TensorSpec, ...], names: tuple[str, ...]) -> tuple[TensorSpec, ...]:
+    if len(names) != len(specs):
+        return specs
+    return tuple(s if s.name == n else s.replace(name=n) for s, n in zip(specs, names, strict=True))
+
+
 class _ClosedSession(Session):
     def run(self, arrays: Any) -> list[np.ndarray]:
         raise BackendError(
@@ -88,8 +94,13 @@ class Engine:
     in parallel on onnxruntime (see the module docstring).
 
     Attributes:
-        inputs: input tensors (name, shape with None for free dimensions, dtype, quantization).
-        outputs: output tensors.
+        inputs: input tensors (name, shape with None for free dimensions, dtype, quantization),
+            named as the model names them, the same on every variant of one model (see
+            :mod:`edgeship.runtime.names`).
+        outputs: output tensors, named as the model names them.
+        artifact_inputs: the input tensors as the artifact file names them (e.g.
+            ``serving_default_image:0``); these names are accepted as input keys too.
+        artifact_outputs: the output tensors as the artifact file names them.
         format: ``"tflite"`` or ``"onnx"``.
         backend: backend name: ``"litert"``, ``"tflite-runtime"``, ``"tf-lite"`` or
             ``"onnxruntime"``.
@@ -97,17 +108,30 @@ class Engine:
         path: the artifact file.
     """
 
-    def __init__(self, session: Session, path: Path, fmt: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        path: Path,
+        fmt: str,
+        names: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+    ) -> None:
+        """``names``: the model's names of the inputs and outputs, in the artifact's order
+        (None: the artifact's own)."""
         self._session = session
         self.path = path
         self.format = fmt
         self.backend = session.backend
         self.backend_version = session.version
-        self.inputs: tuple[TensorSpec, ...] = tuple(session.inputs)
-        self.outputs: tuple[TensorSpec, ...] = tuple(session.outputs)
+        self.artifact_inputs: tuple[TensorSpec, ...] = tuple(session.inputs)
+        self.artifact_outputs: tuple[TensorSpec, ...] = tuple(session.outputs)
+        in_names, out_names = names or ((), ())
+        self.inputs = _renamed(self.artifact_inputs, in_names)
+        self.outputs = _renamed(self.artifact_outputs, out_names)
         self._lock: threading.Lock | None = None if session.thread_safe else threading.Lock()
         self._card: Any = _UNSET
-        self._names = {a: i for i, s in enumerate(self.inputs) for a in aliases(s.name)}
+        # Input keys: the artifact's names and their short forms, then the model's (they win).
+        self._names = {a: i for i, s in enumerate(self.artifact_inputs) for a in aliases(s.name)}
+        self._names.update({a: i for i, s in enumerate(self.inputs) for a in aliases(s.name)})
         self._post = [_dequantizer(s) for s in self.outputs]
         # Inputs whose batch axis is fixed: batches of another size are run in chunks.
         self._fixed_batch = [

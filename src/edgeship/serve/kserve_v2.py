@@ -19,7 +19,8 @@ import numpy as np
 
 from edgeship import __version__
 from edgeship.serve.protocol import HttpError, Response, dump_json, parse_json
-from edgeship.serve.registry import ModelRegistry, ServedModel, TensorMeta
+from edgeship.serve.registry import ModelRegistry, ServedModel
+from edgeship.serve.tensor_meta import TensorMeta, config_parameters
 from edgeship.serve.tensors import V2_TO_NUMPY, array_from_json, parse_shape, v2_datatype
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -70,7 +71,9 @@ def model_config(model: ServedModel) -> dict[str, Any]:
     """Body of ``GET /v2/models/{name}/config`` (the fields Triton clients read).
 
     ``max_batch_size`` is 0 unless the model batches dynamically; then the
-    ``dynamic_batching`` block says how.
+    ``dynamic_batching`` block says how. ``parameters`` holds the quantization the server
+    applies to each quantized tensor and the artifact's own tensor names
+    (:func:`edgeship.serve.tensor_meta.config_parameters`).
     """
     batching = model.batching
     config: dict[str, Any] = {
@@ -83,6 +86,9 @@ def model_config(model: ServedModel) -> dict[str, Any]:
     }
     if batching is not None:
         config["dynamic_batching"] = batching.as_triton()
+    parameters = config_parameters(model.inputs, model.outputs)
+    if parameters:
+        config["parameters"] = parameters
     return config
 
 

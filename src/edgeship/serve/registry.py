@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,9 +35,10 @@ from edgeship.serve.naming import assign_names
 from edgeship.serve.pool import EnginePool, build_engines
 from edgeship.serve.protocol import HttpError
 from edgeship.serve.stats import ModelStats
+from edgeship.serve.tensor_meta import TensorMeta, tensor_metas
 
 MODEL_VERSION = "1"
-__all__ = ["ARTIFACT_SUFFIXES", "MANIFEST_FILENAME", "discover"]  # re-exported
+__all__ = ["ARTIFACT_SUFFIXES", "MANIFEST_FILENAME", "TensorMeta", "discover"]  # re-exported
 
 
 class SpecLike(Protocol):
@@ -63,15 +64,6 @@ class EngineLike(Protocol):
 
 
 Loader = Callable[..., EngineLike]
-
-
-@dataclass(frozen=True)
-class TensorMeta:
-    """Name, shape (-1 for a free dimension) and dtype of one served tensor."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
 
 
 @dataclass
@@ -107,11 +99,9 @@ class ServedModel:
         return self.aliases.get(name, name)
 
     def alias_of(self, name: str) -> str:
-        """The short name of input ``name`` (itself when it has none)."""
-        for alias, real in self.aliases.items():
-            if real == name:
-                return alias
-        return name
+        """The shortest name of input ``name`` (itself when no alias is shorter)."""
+        names = [alias for alias, real in self.aliases.items() if real == name]
+        return min([name, *names], key=len)
 
     @contextmanager
     def engine(self) -> Iterator[EngineLike]:
@@ -194,28 +184,22 @@ class ServedModel:
         self.close()
 
 
-def _dims(shape: Any) -> tuple[int, ...]:
-    """Shape with -1 for free dimensions; the batch axis is always free (the runtime loops
-    over a fixed-batch model)."""
-    dims = tuple(-1 if d is None or int(d) < 0 else int(d) for d in shape)
-    return (-1, *dims[1:]) if dims else dims
-
-
 def _short_name(name: str) -> str:
     base = re.sub(r":\d+$", "", name)
     return base.removeprefix("serving_default_") or name
 
 
 def input_aliases(inputs: Sequence[TensorMeta]) -> dict[str, str]:
-    """Short names for inputs, e.g. ``image`` for ``serving_default_image:0`` (the key a
-    TF Serving client uses); only unambiguous ones."""
+    """Other names for inputs: short ones, e.g. ``image`` for ``serving_default_image:0`` (the
+    key a TF Serving client uses), and the artifact's own names (with their short forms) where
+    the served name is the model's; only unambiguous ones."""
     real = {m.name for m in inputs}
-    shorts = [_short_name(m.name) for m in inputs]
-    return {
-        short: m.name
-        for short, m in zip(shorts, inputs, strict=True)
-        if short != m.name and short not in real and shorts.count(short) == 1
-    }
+    found: dict[str, list[str]] = {}
+    for m in inputs:
+        for other in {_short_name(m.name), m.artifact_name, _short_name(m.artifact_name or "")}:
+            if other and other != m.name and other not in real:
+                found.setdefault(other, []).append(m.name)
+    return {other: names[0] for other, names in found.items() if len(set(names)) == 1}
 
 
 def _example_feeds(specs: Sequence[TensorMeta]) -> dict[str, np.ndarray]:
@@ -235,13 +219,13 @@ def _load_model(
 ) -> ServedModel:
     engines = build_engines(lambda: loader(str(path), **options), workers)
     first = engines[0]
-    inputs = tuple(TensorMeta(s.name, _dims(s.shape), str(s.dtype)) for s in first.inputs)
+    inputs, outputs = tensor_metas(first)
     model = ServedModel(
         name=name,
         path=path,
         card=find_card(path),
         inputs=inputs,
-        outputs=tuple(TensorMeta(s.name, _dims(s.shape), str(s.dtype)) for s in first.outputs),
+        outputs=outputs,
         platform=str(first.format),
         backend=str(first.backend),
         aliases=input_aliases(inputs),
@@ -257,8 +241,7 @@ def _load_model(
             f"Model '{name}' ({path}) loaded but failed its first prediction on zeros: {exc}"
         ) from exc
     model.outputs = tuple(
-        TensorMeta(m.name, m.shape, str(warm[m.name].dtype) if m.name in warm else m.dtype)
-        for m in model.outputs
+        replace(m, dtype=str(warm[m.name].dtype)) if m.name in warm else m for m in model.outputs
     )
     if batching is not None:
         model.batching = batching

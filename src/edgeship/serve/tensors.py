@@ -44,8 +44,12 @@ def v2_datatype(dtype: str | np.dtype[Any]) -> str:
 
 
 def accepted_dtypes(meta: TensorMeta) -> tuple[np.dtype[Any], ...]:
-    """Numpy dtypes a client may send for ``meta``: its own, and float32 for quantized inputs."""
+    """Numpy dtypes a client may send for ``meta``: its own (float32 for a quantized input,
+    which the server quantizes), the quantized input's stored integer type (passed as it is),
+    and float32 for an integer type that quantized models use."""
     own = np.dtype(meta.dtype)
+    if meta.quantization is not None:
+        return (own, np.dtype(meta.quantization["dtype"]))
     return (own, _FLOAT32) if meta.dtype in QUANTIZED else (own,)
 
 

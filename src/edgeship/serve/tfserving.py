@@ -69,12 +69,13 @@ def model_metadata(model: ServedModel) -> dict[str, Any]:
 
 
 def _to_array(meta: TensorMeta, data: Any) -> np.ndarray:
-    if meta.dtype in QUANTIZED:
+    if meta.dtype in QUANTIZED or meta.quantization is not None:
         try:
             kind = np.asarray(data).dtype.kind
         except (ValueError, TypeError, OverflowError, RecursionError):
             kind = "O"
-        dtype = np.dtype(meta.dtype if kind in "iu" else "float32")
+        stored = meta.quantization["dtype"] if meta.quantization else meta.dtype
+        dtype = np.dtype(stored if kind in "iu" else "float32")
     else:
         dtype = np.dtype(meta.dtype)
     return array_from_json(data, dtype, meta.name)
