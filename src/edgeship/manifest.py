@@ -19,8 +19,10 @@ Layout::
 
 Optional fields: ``data.calibration_range`` / ``data.eval_range`` (``{input: [min, max]}``),
 ``warnings`` (e.g. calibration data outside the eval data's range), per variant
-``calibration_range`` (calibrated variants), ``target`` (the ``--target-runtime`` verdict)
-and ``parity.error_limits`` (``{"gate": bool, "exceeded": [...]}``: the error limits of the
+``calibration_range`` (calibrated variants), ``target`` (the ``--target-runtime`` verdict),
+``tensor_names`` (artifact name -> model name, :mod:`edgeship.runtime.names`),
+``quantization`` and ``flags`` (:mod:`edgeship.convert.weights`), and
+``parity.error_limits`` (``{"gate": bool, "exceeded": [...]}``: the error limits of the
 variant, a gate without labels, reported beside the accuracy with them). Error strings are
 kept whole; only the console cuts them.
 

@@ -207,6 +207,8 @@ def _status(v: dict[str, Any], primary_route: str) -> str:
         text += f" (route {v['route']})"
     if str(v.get("target") or "").startswith("not verified"):
         text += ", target not verified"
+    if v.get("flags"):  # quantized nothing or did not shrink (edgeship.convert.weights)
+        text += ", flagged"
     return text
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeship.card import CARD_FILENAME, ModelCard, TensorInfo
-from edgeship.convert import prepare, staging
+from edgeship.convert import prepare, staging, weights
 from edgeship.convert import ranges as value_ranges
 from edgeship.convert.compat import (
     TargetRuntime,
@@ -203,6 +203,9 @@ def _convert_staged(
                 if spec.needs_calibration or spec.name == "onnx-int8":
                     record["calibration_range"] = ranges["calibration_range"]
                 manifest["variants"].append(record)
+            flags = weights.annotate(manifest["variants"], out)
+            if flags:
+                manifest["warnings"] = [*(manifest.get("warnings") or []), *flags]
             notify("done", len(specs), len(specs))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

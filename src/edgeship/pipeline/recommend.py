@@ -77,13 +77,16 @@ def ok_records(variants: Variants) -> dict[str, VariantRecord]:
 
 
 def candidates(variants: Variants, rows: list[BenchRow]) -> list[Candidate]:
-    """Join bench rows (batch 1, single-stream) with the manifest's ``ok`` variants."""
+    """Join bench rows (batch 1, single-stream) with the manifest's ``ok`` variants, leaving
+    out variants flagged by :mod:`edgeship.convert.weights` (never recommended)."""
     by_name = ok_records(variants)
     found = []
     for row in rows:
         variant = by_name.get(str(row.get("variant")))
         latency, cold = row.get("latency_ms"), row.get("cold_ms")
         if variant is None or row.get("error") or not latency or latency.get("p50") is None:
+            continue
+        if variant.get("flags"):  # quantized nothing, or not smaller than its float source
             continue
         if int(row.get("batch", 1)) != 1 or row.get("scenario", "single-stream") != "single-stream":
             continue
