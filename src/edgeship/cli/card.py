@@ -13,6 +13,7 @@ EXAMPLES = """\
   edgeship card my_model.h5 --dataset npz:data.npz --out runs/mine --json
   edgeship card saved_model_dir --dataset dir:photos --image-size 96 --out runs/mine
   edgeship card lambda_model.keras --dataset mnist --unsafe --out runs/mine   # trusted files only
+  edgeship card two_inputs.keras --dataset npz:samples.npz --out runs/two  # one array per input
 """
 
 
@@ -26,7 +27,12 @@ def register(subparsers: Any) -> None:
         EXAMPLES,
     )
     parser.add_argument("model", help=".keras or .h5 file, or SavedModel folder")
-    parser.add_argument("--dataset", default="digits", help="digits, mnist, npz:PATH, dir:PATH...")
+    parser.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits, mnist, npz:PATH, dir:PATH... (several inputs or token ids: npz:PATH holding "
+        "one array per input name and labels 'y')",
+    )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
         "--unsafe",

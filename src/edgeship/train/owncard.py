@@ -4,7 +4,9 @@ Loads a ``.keras`` / ``.h5`` model (Keras safe mode unless ``unsafe``) or a Tens
 SavedModel folder, checks it takes the dataset's inputs, measures its test accuracy and
 writes ``edgeship.json``, ``calibration.npz`` and ``eval.npz`` into ``out``. A ``.keras`` or
 ``.h5`` model is also written to ``out/model.keras`` so the folder enters the rest of the
-chain like a trained one; a SavedModel is referenced where it is.
+chain like a trained one; a SavedModel is referenced where it is. A model with several inputs
+or integer (token) inputs takes a samples file instead of an image dataset
+(:mod:`edgeship.train.samplecard`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from edgeship.card import ModelCard
 from edgeship.datasets import DataSplits, load_dataset
 from edgeship.errors import ArtifactExistsError, ConfigError, InvalidInputError, ModelLoadError
 from edgeship.fileio import make_dirs
-from edgeship.train import cardgen
+from edgeship.train import cardgen, samplecard
 from edgeship.train.config import TrainConfig
 
 
@@ -127,9 +129,11 @@ def make_card(request: CardRequest) -> ModelCard:
         raise ArtifactExistsError(
             f"{out / 'edgeship.json'} already exists. Pass --force to replace it."
         )
+    model = load_user_model(request.model, request.unsafe)
+    if samplecard.needs_samples(model):  # several inputs or token ids: a samples file
+        return samplecard.make_samples_card(request, model, out)
     config = TrainConfig(dataset=request.dataset, seed=request.seed, image_size=request.image_size)
     data = load_dataset(config)
-    model = load_user_model(request.model, request.unsafe)
     if request.input_scale is not None:
         data = _rescale(data, request.input_scale)
     _check_inputs(model, data, request.model)
