@@ -100,3 +100,15 @@ def test_a_flagged_variant_is_never_recommended(small):
     assert (
         recommend(small["variants"], rows, Budgets(max_accuracy_drop=None)).variant == "tflite-fp32"
     )
+
+
+def test_the_demo_models_quantized_variants_are_not_flagged(digits_all: Path):
+    manifest = json.loads((digits_all / "manifest.json").read_text())
+    for record in manifest["variants"]:
+        if record["name"].endswith("-fp32"):
+            continue
+        quant = record["quantization"]
+        assert quant["float_source"] == record["name"].split("-")[0] + "-fp32"
+        assert quant["weights_quantized"] > 0.5, record["name"]
+        assert quant["size_ratio"] < 0.75, record["name"]
+        assert "flags" not in record, record["name"]
