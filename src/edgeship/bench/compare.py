@@ -2,13 +2,15 @@
 
 Rows match on (variant, backend, delegate, threads, batch, scenario, device); with
 ``base_device``/``new_device`` one device's rows are compared with another's (devices side
-by side, from one fleet file or two). The noise band comes
-from the runs' spread: for latency metrics it is ``hypot(s_base, s_new)`` where ``s`` is a
-run's robust per-inference sigma, ``1.4826 * MAD`` (the std when the MAD is 0). That is the
-jitter of a single inference, deliberately wider than the standard error of a percentile,
-because on a shared machine the run-to-run drift is far larger than the within-run error.
-Throughput uses the same band relative to the median latency. Accuracy, size and memory
-have no band.
+by side, from one fleet file or two).
+
+Where both rows have interleaved repeats (:mod:`edgeship.bench.repeats`), p50 is compared as
+the fastest repeat's median (min of medians: load only adds time, so it is the estimate a
+busy machine disturbs least), and the noise band includes the drift each run measured: the
+range of its repeats' medians. The band of latency metrics is ``hypot(s_base, s_new,
+d_base, d_new)``, where ``s`` is a run's robust per-inference sigma, ``1.4826 * MAD`` (the
+std when the MAD is 0), and ``d`` that drift (0 without repeats). Throughput uses the same
+band relative to the median latency. Accuracy, size and memory have no band.
 
 ``--fail-on`` thresholds are ``metric:value``: a positive value fails when the metric rises
 by more than it (latency), a negative value when it falls by more (throughput, accuracy).
@@ -26,6 +28,7 @@ from typing import Any, Literal, TypedDict, cast
 
 from edgeship.bench.by_device import configuration
 from edgeship.bench.records import BenchResults, BenchRow, latency_value
+from edgeship.bench.repeats import best_p50, drift_ms
 from edgeship.bench.stats import MAD_TO_SIGMA
 from edgeship.bench.storage import row_key
 from edgeship.errors import ConfigError
@@ -141,6 +144,8 @@ def parse_fail_on(text: str | None) -> list[Threshold]:
 
 def metric_value(row: BenchRow, metric: str) -> float | None:
     """The value of ``metric`` in a row (latency metrics from ``latency_ms``)."""
+    if metric == "p50" and row.get("repeats"):
+        return best_p50(row)
     lat: Mapping[str, object] = row.get("latency_ms") or {}
     fields: Mapping[str, object] = row
     latency = metric in (*LATENCY_Q, "mean", "min", "max")
@@ -155,7 +160,7 @@ def metric_value(row: BenchRow, metric: str) -> float | None:
 def noise_band(base: BenchRow, new: BenchRow, metric: str) -> float:
     """The band within which a change of ``metric`` is noise (0 where there is none)."""
     if metric in LATENCY_Q or metric in ("mean", "min", "max"):
-        return math.hypot(spread(base), spread(new))
+        return math.hypot(spread(base), spread(new), drift_ms(base), drift_ms(new))
     if metric in ("throughput_ips", "throughput_sps"):
         rel = math.hypot(_relative(base), _relative(new))
         return rel * (metric_value(base, metric) or 0.0)
@@ -170,7 +175,7 @@ def spread(row: BenchRow) -> float:
 
 def _relative(row: BenchRow) -> float:
     median = float(latency_value(row, "p50") or 0.0)
-    return spread(row) / median if median > 0 else 0.0
+    return math.hypot(spread(row), drift_ms(row)) / median if median > 0 else 0.0
 
 
 def compare(
