@@ -8,7 +8,8 @@ first and fails the second. It does so once with interleaved repeats (``--repeat
 default) and once without (``--repeats 1``), and prints how many configurations each flagged,
 with the machine's load average beside it.
 
-    python benchmarks/compare_noise.py runs/demo/artifacts [--rounds 2] [--slowdown 0.2]
+    python benchmarks/compare_noise.py runs/demo/artifacts/{tflite-int8.tflite,onnx-fp32.onnx} \
+        [--rounds 2] [--slowdown 0.2]
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ def flagged(base: Path, new: Path) -> tuple[int, int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("artifacts", help="folder of .tflite/.onnx variants")
+    parser.add_argument("artifacts", nargs="+", help=".tflite/.onnx files, or a folder of them")
     parser.add_argument("--rounds", type=int, default=2, help="base/again/slowed rounds")
     parser.add_argument("--slowdown", type=float, default=0.2)
     args = parser.parse_args(argv)
-    folder = Path(args.artifacts)
-    artifacts = sorted(str(p) for p in folder.iterdir() if p.suffix in (".tflite", ".onnx"))
+    paths = [Path(a) for a in args.artifacts]
+    files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+    artifacts = [str(f) for f in files if f.suffix in (".tflite", ".onnx")]
     print(
         "| repeats | round | load avg | again vs base: exit, flagged | "
         f"slowed {args.slowdown:.0%} vs base: exit, flagged |"
