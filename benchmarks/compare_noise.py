@@ -39,12 +39,17 @@ def bench(artifacts: list[str], out: Path, repeats: int, slowdown: float) -> Non
     subprocess.run([*cmd, "--json", str(out)], check=True, env=env, capture_output=True)
 
 
-def flagged(base: Path, new: Path) -> tuple[int, int, int]:
-    """(exit code, configurations flagged, configurations compared) of compare under GATE."""
+def flagged(base: Path, new: Path) -> tuple[int, int, int, int]:
+    """(exit code, configurations flagged, unresolved, compared) of compare under GATE."""
     cmd = [sys.executable, "-m", "edgeship.cli.main", "compare", str(base), str(new)]
     proc = subprocess.run([*cmd, "--json", "--fail-on", GATE], capture_output=True, text=True)
     result = json.loads(proc.stdout)
-    return proc.returncode, len(result["regressions"]), len(result["rows"])
+    return (
+        proc.returncode,
+        len(result["regressions"]),
+        len(result["unresolved"]),
+        len(result["rows"]),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("artifacts", nargs="+", help=".tflite/.onnx files, or a folder of them")
     parser.add_argument("--rounds", type=int, default=2, help="base/again/slowed rounds")
     parser.add_argument("--slowdown", type=float, default=0.2)
+    parser.add_argument("--repeats", default="3,1", help="repeat counts to try (default 3,1)")
+    parser.add_argument("--keep", metavar="DIR", help="keep the results files in DIR")
     args = parser.parse_args(argv)
     paths = [Path(a) for a in args.artifacts]
     files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
@@ -61,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         f"slowed {args.slowdown:.0%} vs base: exit, flagged |"
     )
     print("|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         for round_index in range(args.rounds):
-            for repeats in (3, 1):
+            for repeats in [int(r) for r in args.repeats.split(",")]:
                 runs = {}
                 for name, slowdown in (("base", 0.0), ("again", 0.0), ("slowed", args.slowdown)):
                     runs[name] = Path(tmp, f"{name}-{repeats}-{round_index}.json")
@@ -72,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                 slow = flagged(runs["base"], runs["slowed"])
                 print(
                     f"| {repeats} | {round_index + 1} | {os.getloadavg()[0]:.1f} | "
-                    f"{same[0]}, {same[1]}/{same[2]} | {slow[0]}, {slow[1]}/{slow[2]} |",
+                    f"{same[0]}, {same[1]}/{same[3]}, {same[2]} | "
+                    f"{slow[0]}, {slow[1]}/{slow[3]}, {slow[2]} |",
                     flush=True,
                 )
     return 0

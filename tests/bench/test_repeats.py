@@ -104,8 +104,22 @@ def test_compare_uses_the_fastest_median_and_widens_the_band_by_the_drift():
 def test_a_real_slowdown_on_every_repeat_is_a_regression():
     base = make_results({}, [_merged(1.0, 1.04, 1.02)])
     slowed = make_results({}, [_merged(1.2, 1.25, 1.22)])  # 20% slower at every moment
-    [regression] = compare(base, slowed, parse_fail_on("p50:5%"))["regressions"]
+    result = compare(base, slowed, parse_fail_on("p50:5%"))
+    [regression] = result["regressions"]
     assert regression["delta_pct"] == pytest.approx(20.0)
+    assert result["unresolved"] == []
+
+
+def test_a_threshold_inside_the_noise_band_is_reported_unresolved():
+    base = make_results({}, [_merged(1.0, 1.3, 1.1)])
+    again = make_results({}, [_merged(1.02, 1.25, 1.4)])
+    result = compare(base, again, parse_fail_on("p50:5%,p50:60%"))
+    [unresolved] = result["unresolved"]  # the 60% gate could see its change; 5% could not
+    assert unresolved["threshold"] == "p50:+5%" and result["regressions"] == []
+    assert "p50:+5% is inside the noise band (p50 +/- 48%)" in unresolved["message"]
+    assert "Rerun both on a quieter machine" in unresolved["message"]
+    steady = make_results({}, [_merged(1.0, 1.01, 1.0)])
+    assert compare(steady, steady, parse_fail_on("p50:5%"))["unresolved"] == []
 
 
 def test_a_sweep_interleaves_its_repeats_and_merges_them(bench_artifacts, fast):

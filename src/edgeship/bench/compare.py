@@ -97,12 +97,23 @@ class Unchecked(TypedDict):
     message: str
 
 
+class Unresolved(TypedDict):
+    """A ``--fail-on`` threshold inside the noise band: no change of that size could be told
+    from the noise these two runs measured, so passing it proves nothing."""
+
+    key: ConfigKey
+    metric: str
+    threshold: str
+    message: str
+
+
 class Comparison(TypedDict):
     """What :func:`compare` returns (``edgeship compare --json`` prints it)."""
 
     rows: list[CompareRow]
     regressions: list[Regression]
     unchecked: list[Unchecked]
+    unresolved: list[Unresolved]
     only_base: list[ConfigKey]
     only_new: list[ConfigKey]
     base_device: str | None
@@ -194,6 +205,8 @@ def compare(
         ``beyond_noise``; each regression names the row, metric, change and threshold.
         ``unchecked`` lists the ``fail_on`` metrics a matched row lacks in either file
         (e.g. accuracy from a bench run without ``--eval``): a gate that could not run.
+        ``unresolved`` lists the thresholds that lie inside the noise band: a gate that ran
+        but could not have seen a change of its size.
         With ``base_device``/``new_device``, only that device's rows of each file are
         compared (keys then hold no device) and the result names both devices.
     """
@@ -204,6 +217,7 @@ def compare(
     out_rows: list[CompareRow] = []
     regressions: list[Regression] = []
     unchecked: list[Unchecked] = []
+    unresolved: list[Unresolved] = []
     for key, b in base_rows.items():
         n = new_rows.get(key)
         if n is None:
@@ -231,12 +245,15 @@ def compare(
                 regressions.append(
                     {"key": entry["key"], "metric": t.metric, "threshold": t.describe(), **m}
                 )
+            elif _band_covers(m, t):
+                unresolved.append(_unresolved(entry["key"], t, m))
         out_rows.append(entry)
     out_rows.sort(key=lambda e: str(e["key"].get("device") or ""))
     return {
         "rows": out_rows,
         "regressions": regressions,
         "unchecked": unchecked,
+        "unresolved": unresolved,
         "only_base": [_key_dict(k) for k in base_rows if k not in new_rows],
         "only_new": [_key_dict(k) for k in new_rows if k not in base_rows],
         "base_device": base_device,
@@ -268,6 +285,28 @@ def _unchecked(key: ConfigKey, metric: str, base: BenchRow, new: BenchRow) -> Un
         "metric": metric,
         "missing_in": missing,
         "message": f"{label(key)}: {metric} is missing in {' and '.join(missing)}{hint}",
+    }
+
+
+def _band_covers(m: MetricDelta, t: Threshold) -> bool:
+    """True when a change of exactly the threshold would still be inside the noise band."""
+    if m["band"] <= 0:
+        return False
+    limit = abs(t.limit) * abs(m["base"]) / 100 if t.relative else abs(t.limit)
+    return m["band"] >= limit
+
+
+def _unresolved(key: ConfigKey, t: Threshold, m: MetricDelta) -> Unresolved:
+    band = f"{m['band'] / abs(m['base']) * 100:.0f}%" if m["base"] else f"{m['band']:.4g}"
+    return {
+        "key": key,
+        "metric": t.metric,
+        "threshold": t.describe(),
+        "message": (
+            f"{label(key)}: {t.describe()} is inside the noise band ({t.metric} +/- {band}); "
+            "the runs were too noisy to see a change of that size. Rerun both on a quieter "
+            "machine, with --pin, or with more --repeats."
+        ),
     }
 
 
