@@ -19,6 +19,7 @@ FAST = {
     "min_seconds": 0.02,
     "warmup_runs": 1,
     "warmup_seconds": 0.01,
+    "repeats": 1,
 }
 
 

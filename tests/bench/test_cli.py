@@ -15,7 +15,10 @@ from edgeship.cli.bench import parse_pin, parse_provider
 from edgeship.cli.main import main
 from edgeship.errors import ConfigError
 
-FAST_ARGS = ["--runs", "5", "--min-seconds", "0.02", "--warmup-seconds", "0.01", "--quiet"]
+FAST_ARGS = [
+    *("--runs", "5", "--min-seconds", "0.02", "--warmup-seconds", "0.01", "--repeats", "1"),
+    "--quiet",
+]
 
 
 def test_bench_a_directory_writes_json_md_and_csv(bench_artifacts, tmp_path, capsys):

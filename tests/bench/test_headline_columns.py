@@ -14,7 +14,10 @@ from edgeship.bench import fields, load_results
 from edgeship.bench.report import markdown_table, table_fields, to_html
 from edgeship.cli.main import main
 
-FAST_ARGS = ["--runs", "5", "--min-seconds", "0.02", "--warmup-seconds", "0.01", "--quiet"]
+FAST_ARGS = [
+    *("--runs", "5", "--min-seconds", "0.02", "--warmup-seconds", "0.01", "--repeats", "1"),
+    "--quiet",
+]
 
 
 class _Table(HTMLParser):

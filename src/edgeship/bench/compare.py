@@ -2,13 +2,15 @@
 
 Rows match on (variant, backend, delegate, threads, batch, scenario, device); with
 ``base_device``/``new_device`` one device's rows are compared with another's (devices side
-by side, from one fleet file or two). The noise band comes
-from the runs' spread: for latency metrics it is ``hypot(s_base, s_new)`` where ``s`` is a
-run's robust per-inference sigma, ``1.4826 * MAD`` (the std when the MAD is 0). That is the
-jitter of a single inference, deliberately wider than the standard error of a percentile,
-because on a shared machine the run-to-run drift is far larger than the within-run error.
-Throughput uses the same band relative to the median latency. Accuracy, size and memory
-have no band.
+by side, from one fleet file or two).
+
+Where both rows have interleaved repeats (:mod:`edgeship.bench.repeats`), p50 is compared as
+the fastest repeat's median (min of medians: load only adds time, so it is the estimate a
+busy machine disturbs least), and the noise band includes the drift each run measured: the
+range of its repeats' medians. The band of latency metrics is ``hypot(s_base, s_new,
+d_base, d_new)``, where ``s`` is a run's robust per-inference sigma, ``1.4826 * MAD`` (the
+std when the MAD is 0), and ``d`` that drift (0 without repeats). Throughput uses the same
+band relative to the median latency. Accuracy, size and memory have no band.
 
 ``--fail-on`` thresholds are ``metric:value``: a positive value fails when the metric rises
 by more than it (latency), a negative value when it falls by more (throughput, accuracy).
@@ -26,6 +28,7 @@ from typing import Any, Literal, TypedDict, cast
 
 from edgeship.bench.by_device import configuration
 from edgeship.bench.records import BenchResults, BenchRow, latency_value
+from edgeship.bench.repeats import best_p50, drift_ms
 from edgeship.bench.stats import MAD_TO_SIGMA
 from edgeship.bench.storage import row_key
 from edgeship.errors import ConfigError
@@ -94,12 +97,23 @@ class Unchecked(TypedDict):
     message: str
 
 
+class Unresolved(TypedDict):
+    """A ``--fail-on`` threshold inside the noise band: no change of that size could be told
+    from the noise these two runs measured, so passing it proves nothing."""
+
+    key: ConfigKey
+    metric: str
+    threshold: str
+    message: str
+
+
 class Comparison(TypedDict):
     """What :func:`compare` returns (``edgeship compare --json`` prints it)."""
 
     rows: list[CompareRow]
     regressions: list[Regression]
     unchecked: list[Unchecked]
+    unresolved: list[Unresolved]
     only_base: list[ConfigKey]
     only_new: list[ConfigKey]
     base_device: str | None
@@ -141,6 +155,8 @@ def parse_fail_on(text: str | None) -> list[Threshold]:
 
 def metric_value(row: BenchRow, metric: str) -> float | None:
     """The value of ``metric`` in a row (latency metrics from ``latency_ms``)."""
+    if metric == "p50" and row.get("repeats"):
+        return best_p50(row)
     lat: Mapping[str, object] = row.get("latency_ms") or {}
     fields: Mapping[str, object] = row
     latency = metric in (*LATENCY_Q, "mean", "min", "max")
@@ -155,7 +171,7 @@ def metric_value(row: BenchRow, metric: str) -> float | None:
 def noise_band(base: BenchRow, new: BenchRow, metric: str) -> float:
     """The band within which a change of ``metric`` is noise (0 where there is none)."""
     if metric in LATENCY_Q or metric in ("mean", "min", "max"):
-        return math.hypot(spread(base), spread(new))
+        return math.hypot(spread(base), spread(new), drift_ms(base), drift_ms(new))
     if metric in ("throughput_ips", "throughput_sps"):
         rel = math.hypot(_relative(base), _relative(new))
         return rel * (metric_value(base, metric) or 0.0)
@@ -170,7 +186,7 @@ def spread(row: BenchRow) -> float:
 
 def _relative(row: BenchRow) -> float:
     median = float(latency_value(row, "p50") or 0.0)
-    return spread(row) / median if median > 0 else 0.0
+    return math.hypot(spread(row), drift_ms(row)) / median if median > 0 else 0.0
 
 
 def compare(
@@ -189,6 +205,8 @@ def compare(
         ``beyond_noise``; each regression names the row, metric, change and threshold.
         ``unchecked`` lists the ``fail_on`` metrics a matched row lacks in either file
         (e.g. accuracy from a bench run without ``--eval``): a gate that could not run.
+        ``unresolved`` lists the thresholds that lie inside the noise band: a gate that ran
+        but could not have seen a change of its size.
         With ``base_device``/``new_device``, only that device's rows of each file are
         compared (keys then hold no device) and the result names both devices.
     """
@@ -199,6 +217,7 @@ def compare(
     out_rows: list[CompareRow] = []
     regressions: list[Regression] = []
     unchecked: list[Unchecked] = []
+    unresolved: list[Unresolved] = []
     for key, b in base_rows.items():
         n = new_rows.get(key)
         if n is None:
@@ -226,12 +245,15 @@ def compare(
                 regressions.append(
                     {"key": entry["key"], "metric": t.metric, "threshold": t.describe(), **m}
                 )
+            elif _band_covers(m, t):
+                unresolved.append(_unresolved(entry["key"], t, m))
         out_rows.append(entry)
     out_rows.sort(key=lambda e: str(e["key"].get("device") or ""))
     return {
         "rows": out_rows,
         "regressions": regressions,
         "unchecked": unchecked,
+        "unresolved": unresolved,
         "only_base": [_key_dict(k) for k in base_rows if k not in new_rows],
         "only_new": [_key_dict(k) for k in new_rows if k not in base_rows],
         "base_device": base_device,
@@ -263,6 +285,28 @@ def _unchecked(key: ConfigKey, metric: str, base: BenchRow, new: BenchRow) -> Un
         "metric": metric,
         "missing_in": missing,
         "message": f"{label(key)}: {metric} is missing in {' and '.join(missing)}{hint}",
+    }
+
+
+def _band_covers(m: MetricDelta, t: Threshold) -> bool:
+    """True when a change of exactly the threshold would still be inside the noise band."""
+    if m["band"] <= 0:
+        return False
+    limit = abs(t.limit) * abs(m["base"]) / 100 if t.relative else abs(t.limit)
+    return m["band"] >= limit
+
+
+def _unresolved(key: ConfigKey, t: Threshold, m: MetricDelta) -> Unresolved:
+    band = f"{m['band'] / abs(m['base']) * 100:.0f}%" if m["base"] else f"{m['band']:.4g}"
+    return {
+        "key": key,
+        "metric": t.metric,
+        "threshold": t.describe(),
+        "message": (
+            f"{label(key)}: {t.describe()} is inside the noise band ({t.metric} +/- {band}); "
+            "the runs were too noisy to see a change of that size. Rerun both on a quieter "
+            "machine, with --pin, or with more --repeats."
+        ),
     }
 
 

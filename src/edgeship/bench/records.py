@@ -140,6 +140,17 @@ class AcceleratorInfo(TypedDict):
     op_placement: dict[str, int] | None
 
 
+class Repeats(TypedDict):
+    """What the interleaved repeats of one configuration measured (``row["repeats"]``, see
+    :mod:`edgeship.bench.repeats`): each repeat's p50, the fastest and their spread in
+    percent of the fastest."""
+
+    n: int
+    p50_ms: list[float]
+    p50_min_ms: float
+    spread_pct: float
+
+
 class MachineInfo(TypedDict, total=False):
     """The machine a benchmark ran on: CPU, cores, OS, Python and package versions."""
 
@@ -203,6 +214,7 @@ class BenchRow(RowIdentity, ScenarioResult, total=False):
     isolated: bool
     cold_ms: LatencySummary | None
     cold_errors: list[str]
+    repeats: Repeats
     overhead_vs_raw_us: float
     # a failure's traceback (isolated child)
     error_detail: str
@@ -252,6 +264,7 @@ RowKey = Literal[
     "isolated",
     "cold_ms",
     "cold_errors",
+    "repeats",
     "overhead_vs_raw_us",
     "error_detail",
     "device",
@@ -290,6 +303,7 @@ class SweepConfigDict(RunOptionsDict, StoppingRuleDict, total=False):
     scenario: str
     baselines: list[str]
     cold: int
+    repeats: int
     isolate: bool
     timeout_s: float
     cluster: str

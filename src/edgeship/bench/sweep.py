@@ -14,9 +14,10 @@ from edgeship._lazy import is_available
 from edgeship.bench.isolate import DEFAULT_TIMEOUT_S, cold_starts, error_row, run_isolated
 from edgeship.bench.machine import environment
 from edgeship.bench.records import BenchResults, BenchRow, SweepConfigDict, latency_value
+from edgeship.bench.repeats import check_repeats, drift_warning, merge, share_of_rule
 from edgeship.bench.scenarios import Scenario
 from edgeship.bench.spec import FORMAT_BACKENDS, RunOptions, RunSpec, artifact_format
-from edgeship.bench.stats import HIGH_CV, summarize
+from edgeship.bench.stats import summarize
 from edgeship.bench.storage import annotate_overhead, make_results
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
@@ -50,6 +51,9 @@ class BenchConfig(RunOptions):
             stopping rule (see :class:`edgeship.bench.timer.StoppingRule`).
         baselines: ``raw`` and/or ``keras:MODEL``.
         cold: fresh processes timed from start to first result, per artifact x backend x threads.
+        repeats: rounds of interleaved measurement: every configuration runs once per round,
+            each time with ``1/repeats`` of the stopping rule, and its repeats merge into one
+            row (see :mod:`edgeship.bench.repeats`).
         isolate: one child process per configuration (default); False runs them here.
         timeout_s: per-configuration time limit of a child process.
     """
@@ -68,6 +72,7 @@ class BenchConfig(RunOptions):
     max_seconds: float | None = _RULE.max_seconds
     baselines: tuple[str, ...] = ()
     cold: int = 0
+    repeats: int = 3
     isolate: bool = True
     timeout_s: float = DEFAULT_TIMEOUT_S
 
@@ -99,6 +104,7 @@ class BenchConfig(RunOptions):
                 raise ConfigError(f"Unknown baseline {b!r}. Expected 'raw' or 'keras:MODEL_PATH'.")
         if self.cold < 0:
             raise ConfigError(f"cold must be >= 0. Got: {self.cold}")
+        check_repeats(self.repeats)
         self._check_numbers()
         self.rule()  # validates the stopping rule
 
@@ -136,9 +142,8 @@ def plan(config: BenchConfig) -> tuple[list[RunSpec], list[BenchRow]]:
     options = config.run_options()
     accelerated = ("delegate", "delegate_options", "providers")  # edgeship rows only
     accelerators = {name: options.pop(name) for name in accelerated}
-    base = RunSpec(
-        "edgeship", config.artifacts[0], scenario=config.scenario, rule=config.rule(), **options
-    )
+    rule = share_of_rule(config.rule(), config.repeats)
+    base = RunSpec("edgeship", config.artifacts[0], scenario=config.scenario, rule=rule, **options)
     specs: list[RunSpec] = []
     skipped: list[BenchRow] = []
     raw = "raw" in config.baselines
@@ -169,6 +174,7 @@ def plan(config: BenchConfig) -> tuple[list[RunSpec], list[BenchRow]]:
                     replace(
                         base,
                         kind="keras",
+                        rule=config.rule(),  # measured once: see run_sweep
                         artifact=model,
                         backend="keras",
                         threads=threads,
@@ -229,29 +235,56 @@ def run_sweep(config: BenchConfig, progress: Progress | None = None) -> BenchRes
     if progress is not None and not callable(progress):
         raise ConfigError(f"progress must be a callable(done, total, row). Got: {progress!r}")
     specs, rows = plan(config)
-    total = len(specs) + len(rows)
+    total = sum(rounds(config, spec) for spec in specs) + len(rows)
     done = 0
     for row in rows:
         done += 1
         if progress:
             progress(done, total, row)
-    for spec in specs:
-        new_rows = run_configuration(
-            spec, config.isolate, config.timeout_s, cold_count(config, spec)
-        )
-        for row in new_rows:
-            rows.append(row)
+    repeats: list[list[list[BenchRow]]] = [[] for _ in specs]
+    for round_index in range(config.repeats):  # interleaved: A B C, A B C, ...
+        for spec, runs in zip(specs, repeats, strict=True):
+            if round_index >= rounds(config, spec):
+                continue
+            cold = cold_count(config, spec) if round_index == 0 else 0
+            new_rows = run_configuration(spec, config.isolate, config.timeout_s, cold)
+            runs.append(new_rows)
             done += 1
             if progress:
-                progress(min(done, total), total, row)
+                for row in new_rows:
+                    progress(min(done, total), total, row)
+    for runs in repeats:
+        rows.extend(merge_configuration(runs))
     annotate_overhead(rows)
     results = make_results(environment(), rows, config.to_dict())
     results["warnings"] = warnings_for(rows)
     return results
 
 
+def rounds(config: BenchConfig, spec: RunSpec) -> int:
+    """How many repeats ``spec`` gets: ``config.repeats``, or one for a Keras baseline (which
+    takes seconds to start and milliseconds per inference, far above the drift repeats catch).
+    """
+    return 1 if spec.kind == "keras" else config.repeats
+
+
+def merge_configuration(runs: list[list[BenchRow]]) -> list[BenchRow]:
+    """One configuration's rows from its repeats (each repeat returns the same rows in order).
+
+    The first repeat's cold starts stay on the merged rows.
+    """
+    if len({len(rows) for rows in runs}) > 1:  # a repeat ended unlike the others: its error
+        return next((rows for rows in runs if any(r.get("error") for r in rows)), runs[0])
+    merged = [merge(list(repeat)) for repeat in zip(*runs, strict=True)]
+    for row, first in zip(merged, runs[0], strict=True):
+        for key in ("cold_ms", "cold_errors"):
+            if key in first:
+                row[key] = first[key]  # type: ignore[literal-required]
+    return merged
+
+
 def warnings_for(rows: list[BenchRow]) -> list[str]:
-    """Hygiene warnings: noisy rows (CV above the limit) and failed rows."""
+    """Hygiene warnings: failed rows, and rows whose median drifted between repeats."""
     out = []
     for row in rows:
         name = (
@@ -261,12 +294,9 @@ def warnings_for(rows: list[BenchRow]) -> list[str]:
         if row.get("error"):
             out.append(f"{name} failed: {row['error']}")
             continue
-        cv = latency_value(row, "cv")
-        if cv is not None and cv > HIGH_CV:
-            out.append(
-                f"{name}: coefficient of variation {cv:.2f} > {HIGH_CV:.2f}; the machine is "
-                "noisy. Close other programs, use --pin, or raise --min-seconds."
-            )
+        warning = drift_warning(name, row)
+        if warning:
+            out.append(warning)
     return out
 
 

@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         )
     for u in result["unchecked"]:
         print(f"edgeship compare: error: cannot check --fail-on: {u['message']}", file=sys.stderr)
+    for w in result["unresolved"]:
+        print(f"edgeship compare: warning: unresolved: {w['message']}", file=sys.stderr)
     if thresholds and not result["rows"]:
         print("edgeship compare: error: --fail-on checked nothing", file=sys.stderr)
     failed = result["regressions"] or result["unchecked"] or (thresholds and not result["rows"])

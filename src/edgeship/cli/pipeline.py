@@ -52,6 +52,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--cold", type=int, help="cold starts (fresh processes) per configuration (default 3)"
     )
+    p.add_argument(
+        "--bench-repeats",
+        type=int,
+        help="rounds of interleaved measurement per configuration (default 3)",
+    )
     p.add_argument("--no-keras-baseline", action="store_true", help="skip timing the Keras model")
     add_fleet_flags(p, "devices of --cluster to bench on; the pipeline recommends per device")
     p.add_argument(
@@ -90,6 +95,7 @@ def resolve(args: argparse.Namespace) -> Any:
         "target_runtime": args.target_runtime,
         "bench_min_seconds": args.bench_min_seconds,
         "bench_cold": args.cold,
+        "bench_repeats": args.bench_repeats,
         "keras_baseline": False if args.no_keras_baseline else None,
         "cluster": args.cluster,
         "devices": args.device,

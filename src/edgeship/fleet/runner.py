@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from edgeship.bench.isolate import error_row
@@ -105,6 +105,8 @@ def run_fleet(
             "Keras baselines need TensorFlow on the device; fleet workers run without it. "
             "Expected --baseline raw or none with --cluster."
         )
+    # Each device measures a configuration once: interleaved repeats are a local sweep's.
+    config = replace(config, repeats=1)
     specs, skipped = plan(config)
     client = connect(target.cluster, target.connect_timeout_s)
     try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeship.bench.repeats import check_repeats
 from edgeship.convert.variants import PRESETS, VARIANTS
 from edgeship.errors import ConfigError
 from edgeship.fileio import not_a_file
@@ -44,6 +45,8 @@ class PipelineConfig:
         bench_runs: minimum timed runs per configuration.
         bench_cold: fresh processes per variant x backend x threads timed from process start
             to the first result (cold start); 0 skips them.
+        bench_repeats: rounds of interleaved measurement per configuration (see
+            :mod:`edgeship.bench.repeats`).
         keras_baseline: also time the Keras model (needs TensorFlow) for the speed-up.
         cluster: Dask scheduler of a device fleet (``tcp://HOST:PORT``); the bench step then
             runs on ``devices`` and the pipeline recommends per device (no Keras baseline).
@@ -67,6 +70,7 @@ class PipelineConfig:
     bench_min_seconds: float = 1.0
     bench_runs: int = 50
     bench_cold: int = 3
+    bench_repeats: int = 3
     keras_baseline: bool = True
     cluster: str | None = None
     devices: tuple[str, ...] = ()
@@ -118,6 +122,7 @@ class PipelineConfig:
                 "bench_cold must be >= 0, bench_runs >= 1 and bench_min_seconds >= 0. Got: "
                 f"{self.bench_cold}, {self.bench_runs}, {self.bench_min_seconds}"
             )
+        check_repeats(self.bench_repeats)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples as lists)."""

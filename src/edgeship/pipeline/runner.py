@@ -194,6 +194,7 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         "min_seconds": config.bench_min_seconds,
         "runs": config.bench_runs,
         "cold": config.bench_cold,
+        "repeats": config.bench_repeats,
         "keras_baseline": config.keras_baseline,
         "cluster": config.cluster,
         "devices": list(config.devices),
@@ -215,6 +216,7 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
             min_seconds=config.bench_min_seconds,
             min_runs=config.bench_runs,
             cold=config.bench_cold,
+            repeats=config.bench_repeats,
             eval_data=str(lay.model_dir / "eval.npz"),
             baselines=baselines,
         )
