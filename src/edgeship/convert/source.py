@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeship._lazy import require
 from edgeship.card import ModelCard, TensorInfo
+from edgeship.convert.input_shapes import apply_input_shapes, parse_input_shapes
 from edgeship.errors import ConversionError, ModelLoadError
 
 RECURRENT_LAYERS = frozenset(
@@ -185,12 +186,17 @@ def export_saved_model(model: Any, inputs: tuple[TensorInfo, ...], target: Path)
 
 
 def load_source(
-    path: str | Path, card: ModelCard | None, workdir: Path, batch: int | None = None
+    path: str | Path,
+    card: ModelCard | None,
+    workdir: Path,
+    batch: int | None = None,
+    input_shapes: tuple[str, ...] = (),
 ) -> SourceModel:
     """Load the model at ``path``; input specs come from the card when given, else the model.
 
     ``batch`` fixes the batch dimension of the exported model (Edge TPU compilers and many NPU
-    toolchains need static shapes); None keeps it free.
+    toolchains need static shapes); None keeps it free. ``input_shapes`` (``name=1x128``)
+    fix whole input shapes (see :mod:`edgeship.convert.input_shapes`).
 
     Raises:
         ModelLoadError: missing, corrupt or unsupported file, or custom objects.
@@ -223,6 +229,7 @@ def load_source(
     inputs = _keras_inputs(model, card)
     if batch is not None:
         inputs = tuple(replace(t, shape=(batch, *t.shape[1:])) for t in inputs)
+    inputs = apply_input_shapes(inputs, parse_input_shapes(input_shapes))
     outputs = _keras_output_names(model, card)
     return SourceModel(
         path=p,
