@@ -244,6 +244,38 @@ def two_input_named(out: Path) -> Path:
     return out
 
 
+def dict_backbone(out: Path) -> Path:
+    """A text classifier as the Keras ecosystem builds them: a dict of three int32 inputs
+    (``token_ids``, ``segment_ids``, ``padding_mask``) of one dynamic sequence length, fed
+    as a dict to a nested transformer backbone model, under a classification head."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    names = ("token_ids", "segment_ids", "padding_mask")
+
+    def inputs() -> dict[str, Any]:
+        return {n: keras.Input((None,), dtype="int32", name=n) for n in names}
+
+    inner = inputs()
+    h = keras.layers.Embedding(100, 16)(inner["token_ids"])
+    h = h + keras.layers.Embedding(2, 16)(inner["segment_ids"])
+    mask = keras.ops.expand_dims(keras.ops.cast(inner["padding_mask"], "float32"), -1)
+    h = h * mask
+    h = keras.layers.LayerNormalization()(h + keras.layers.MultiHeadAttention(2, 8)(h, h))
+    backbone = keras.Model(inner, h, name="backbone")
+    outer = inputs()
+    pooled = keras.layers.GlobalAveragePooling1D()(backbone(outer))
+    model = keras.Model(outer, keras.layers.Dense(3, activation="softmax", name="probs")(pooled))
+    rng = np.random.default_rng(SEED)
+    lengths = rng.integers(4, 13, 60)
+    x = {
+        "token_ids": rng.integers(1, 100, (60, 12)).astype("int32"),
+        "segment_ids": (np.arange(12)[None, :] >= 6).repeat(60, 0).astype("int32"),
+        "padding_mask": (np.arange(12)[None, :] < lengths[:, None]).astype("int32"),
+    }
+    return _save(model, out, x)
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "mobilenet_v2": mobilenet_v2,
     "multi_io": multi_io,
@@ -258,6 +290,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "densenet121": densenet121,
     "autoencoder": autoencoder,
     "two_input_named": two_input_named,
+    "dict_backbone": dict_backbone,
 }
 
 

@@ -34,6 +34,7 @@ ROUTE_VARIANTS: dict[str, tuple[str, ...]] = {
     "text_classifier": ("tflite-int8", "onnx-fp16", "onnx-int8"),
     "bidirectional_gru": ("onnx-fp16",),
     "two_input_named": ("tflite-int8-float-io", "onnx-fp32"),
+    "dict_backbone": ("tflite-fp32", "onnx-fp32"),
     "negation": ("tflite-int16x8",),
 }
 if os.environ.get("EDGESHIP_FULL_CONVERT_TESTS") == "1":

@@ -17,6 +17,7 @@ EXAMPLES = """\
   edgeship convert model.keras --to onnx-int8 --calibration-method entropy --opset 17 --out out
   edgeship convert saved_model/ --to all --eval eval.npz --max-accuracy-drop 0.5 --out out
   edgeship convert model.keras --to tflite-int8 --batch-size 1 --out out   # Edge TPU / NPU
+  edgeship convert text.keras --input-shape token_ids=1x128 --out out   # a fixed sequence length
 
 variants: tflite-fp32 tflite-fp16 tflite-dynamic tflite-int8 tflite-int8-float-io tflite-int16x8
           onnx-fp32 onnx-fp16 onnx-dynamic onnx-int8   (or 'all')
@@ -82,6 +83,14 @@ def register(subparsers: Any) -> None:
         help="fix the batch dimension (e.g. 1: static shapes, as the Edge TPU compiler and NPU "
         "toolchains need; default free)",
     )
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=DxD",
+        help="fix an input's whole shape, batch first (e.g. token_ids=1x128): dynamic "
+        "dimensions such as a sequence length become static (repeatable)",
+    )
     parser.add_argument("--keep-float", help="comma-separated layer/node names to keep in float")
     parser.add_argument(
         "--debug-quant",
@@ -126,6 +135,8 @@ def _options(args: Any) -> dict[str, Any]:
         options["auto_keep_float"] = True
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
+    if args.input_shape:
+        options["input_shapes"] = tuple(csv_list(",".join(args.input_shape)))
     return options
 
 

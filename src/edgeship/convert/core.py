@@ -152,9 +152,10 @@ def _convert_staged(
     workdir = Path(tempfile.mkdtemp(prefix="edgeship-convert-"))
     try:
         card_dict = card.to_dict() if card else None
+        shape_policy = (opts.batch_size, opts.input_shapes)
         with (
-            ConverterWorker(source, card_dict, workdir, opts.batch_size) as worker,
-            ConverterWorker(source, card_dict, workdir, opts.batch_size) as checker,
+            ConverterWorker(source, card_dict, workdir, *shape_policy) as worker,
+            ConverterWorker(source, card_dict, workdir, *shape_policy) as checker,
         ):
             notify("loading model", 0, len(specs))
             started = time.perf_counter()

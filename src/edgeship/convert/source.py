@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeship._lazy import require
 from edgeship.card import ModelCard, TensorInfo
+from edgeship.convert.input_shapes import apply_input_shapes, parse_input_shapes
 from edgeship.errors import ConversionError, ModelLoadError
 
 RECURRENT_LAYERS = frozenset(
@@ -87,7 +88,7 @@ class SourceModel:
         """Run the source model on ``inputs`` (by input name); returns outputs in order."""
         ordered = [np.asarray(inputs[n]) for n in self.input_names]
         if self.keras_model is not None:
-            feed: Any = ordered[0] if len(ordered) == 1 else ordered
+            feed = structured_inputs(self.keras_model, ordered)
             result = self.keras_model.predict(feed, batch_size=batch_size, verbose=0)
             outs = list(result.values()) if isinstance(result, dict) else result
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
@@ -121,7 +122,7 @@ class SourceModel:
         ]
 
         def call(*xs: Any) -> Any:
-            out = model(xs[0] if len(xs) == 1 else list(xs), training=False)
+            out = model(structured_inputs(model, xs), training=False)
             if isinstance(out, dict):
                 out = list(out.values())
             return list(out) if isinstance(out, (list, tuple)) else [out]
@@ -138,6 +139,24 @@ class SourceModel:
         return self._cache[key]
 
 
+def structured_inputs(model: Any, flat: Any) -> Any:
+    """The model's inputs in the structure it was built with, from a flat sequence.
+
+    ``flat`` is in the order of ``model.inputs`` (the flattened structure: a dict's keys
+    sorted). A model built on one input takes the tensor itself; one built on a dict of inputs
+    (e.g. ``{token_ids, segment_ids, padding_mask}`` around a nested backbone) gets the dict
+    back, keyed by name: called with a list, such a model fails ("The structure of `inputs`
+    doesn't match the expected structure").
+    """
+    items = list(flat)
+    struct = getattr(model, "_inputs_struct", None)
+    if struct is None or (len(items) == 1 and not isinstance(struct, (dict, list, tuple))):
+        return items[0] if len(items) == 1 else items
+    from keras import tree
+
+    return tree.pack_sequence_as(struct, items)
+
+
 def export_saved_model(model: Any, inputs: tuple[TensorInfo, ...], target: Path) -> Path:
     """Save ``model`` as a SavedModel whose ``serving_default`` takes the inputs by name.
 
@@ -152,7 +171,7 @@ def export_saved_model(model: Any, inputs: tuple[TensorInfo, ...], target: Path)
     width = len(str(max(count - 1, 0)))
 
     def serve(*xs: Any) -> dict[str, Any]:
-        out = model(xs[0] if len(xs) == 1 else list(xs), training=False)
+        out = model(structured_inputs(model, xs), training=False)
         if isinstance(out, dict):
             out = list(out.values())
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
@@ -167,12 +186,17 @@ def export_saved_model(model: Any, inputs: tuple[TensorInfo, ...], target: Path)
 
 
 def load_source(
-    path: str | Path, card: ModelCard | None, workdir: Path, batch: int | None = None
+    path: str | Path,
+    card: ModelCard | None,
+    workdir: Path,
+    batch: int | None = None,
+    input_shapes: tuple[str, ...] = (),
 ) -> SourceModel:
     """Load the model at ``path``; input specs come from the card when given, else the model.
 
     ``batch`` fixes the batch dimension of the exported model (Edge TPU compilers and many NPU
-    toolchains need static shapes); None keeps it free.
+    toolchains need static shapes); None keeps it free. ``input_shapes`` (``name=1x128``)
+    fix whole input shapes (see :mod:`edgeship.convert.input_shapes`).
 
     Raises:
         ModelLoadError: missing, corrupt or unsupported file, or custom objects.
@@ -205,6 +229,7 @@ def load_source(
     inputs = _keras_inputs(model, card)
     if batch is not None:
         inputs = tuple(replace(t, shape=(batch, *t.shape[1:])) for t in inputs)
+    inputs = apply_input_shapes(inputs, parse_input_shapes(input_shapes))
     outputs = _keras_output_names(model, card)
     return SourceModel(
         path=p,

@@ -12,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from edgeship.convert.input_shapes import parse_input_shapes
 from edgeship.errors import ConfigError
 from edgeship.typecheck import check_fields
 
@@ -183,6 +184,9 @@ class ConvertOptions:
         batch_size: fix the batch dimension of every artifact (e.g. 1 for the Edge TPU
             compiler and NPU toolchains, which need static shapes). None keeps it free; the
             runtime feeds larger batches in chunks of the fixed size. Keras models only.
+        input_shapes: whole shapes of named inputs, batch first (``"token_ids=1x128"``):
+            dynamic dimensions such as a sequence length fixed for targets that need static
+            shapes; applied after ``batch_size``. Keras models only.
     """
 
     opset: int = DEFAULT_OPSET
@@ -196,9 +200,11 @@ class ConvertOptions:
     debug_quant: bool = False
     auto_keep_float: bool = False
     batch_size: int | None = None
+    input_shapes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         check_fields(self, "Convert option")
+        parse_input_shapes(self.input_shapes)
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(
                 f"A fixed batch size must be a positive integer (e.g. 1). Got: {self.batch_size!r}"
@@ -242,6 +248,8 @@ class ConvertOptions:
                     f"Got: {names!r}"
                 )
             data["keep_float"] = tuple(names)
+        if isinstance(data.get("input_shapes"), list):
+            data["input_shapes"] = tuple(data["input_shapes"])
         for key in ("opset", "calibration_samples", "batch_size"):  # "15" is unambiguous
             if isinstance(data.get(key), str) and data[key].strip().isdigit():
                 data[key] = int(data[key])
@@ -257,8 +265,9 @@ class ConvertOptions:
         for f in fields(self):
             value = getattr(self, f.name)
             out[f.name] = value.value if isinstance(value, Enum) else value
-        if isinstance(out["keep_float"], tuple):
-            out["keep_float"] = list(out["keep_float"])
+        for key in ("keep_float", "input_shapes"):
+            if isinstance(out[key], tuple):
+                out[key] = list(out[key])
         return out
 
 

@@ -41,6 +41,7 @@ class ConverterWorker:
         card: the model card as a dict (or None).
         workdir: scratch directory shared by successive children (SavedModel, logs).
         batch: a fixed batch size for the exported model (None keeps it free).
+        input_shapes: ``--input-shape`` entries (``name=1x128``) fixing whole input shapes.
     """
 
     def __init__(
@@ -49,8 +50,9 @@ class ConverterWorker:
         card: dict[str, Any] | None,
         workdir: Path,
         batch: int | None = None,
+        input_shapes: tuple[str, ...] = (),
     ) -> None:
-        self._args = (str(model_path), card, str(workdir), batch)
+        self._args = (str(model_path), card, str(workdir), batch, list(input_shapes))
         self._workdir = workdir
         self._process: Any = None
         self._conn: Connection | None = None
@@ -137,8 +139,14 @@ class ConverterWorker:
         child_sock.close()
         self._process = process
         self._conn = Connection(parent_sock.detach())
-        model_path, card, workdir, batch = self._args
-        init = {"model_path": model_path, "card": card, "workdir": workdir, "batch": batch}
+        model_path, card, workdir, batch, shapes = self._args
+        init = {
+            "model_path": model_path,
+            "card": card,
+            "workdir": workdir,
+            "batch": batch,
+            "input_shapes": shapes,
+        }
         self._conn.send(("init", init))
 
     def _crashed(self, command: str, reason: str | None = None) -> WorkerCrashed:

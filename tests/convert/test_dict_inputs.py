@@ -1,0 +1,153 @@
+"""A model whose inputs are a dict around a nested backbone converts, keeps its dynamic
+sequence length, and its artifacts answer the bare interpreters fed by input name."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+Getter = Callable[[str], dict[str, Any]]
+NAMES = ("token_ids", "segment_ids", "padding_mask")
+
+
+@pytest.fixture(scope="module")
+def dict_model(arch_dirs: Callable[[str], Path], arch_converted: Getter):
+    """(Keras model, converted artifacts folder, manifest) of the dict-input backbone model."""
+    import keras
+
+    manifest = arch_converted("dict_backbone")
+    model = keras.models.load_model(arch_dirs("dict_backbone") / "model.keras", compile=False)
+    return model, Path(manifest["_out"]), manifest
+
+
+def _feed(length: int, batch: int = 3) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(length)
+    return {
+        "token_ids": rng.integers(1, 100, (batch, length)).astype("int32"),
+        "segment_ids": rng.integers(0, 2, (batch, length)).astype("int32"),
+        "padding_mask": np.ones((batch, length), "int32"),
+    }
+
+
+def _base_name(name: str) -> str:
+    """An artifact's input name without the SavedModel signature's decoration."""
+    return name.removeprefix("serving_default_").split(":")[0]
+
+
+def test_the_fp32_variants_match_keras(dict_model) -> None:
+    _, _, manifest = dict_model
+    for record in manifest["variants"]:
+        assert record["status"] == "ok", (record["name"], record["errors"])
+        assert record["parity"]["max_abs_error"] < 1e-4, record["parity"]
+
+
+@pytest.mark.parametrize("length", [12, 5])
+def test_litert_fed_by_name_matches_keras_at_any_length(dict_model, length: int) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    model, out, _ = dict_model
+    feed = _feed(length)
+    interpreter = Interpreter(model_path=str(out / "tflite-fp32.tflite"))
+    details = interpreter.get_input_details()
+    assert sorted(_base_name(d["name"]) for d in details) == sorted(NAMES)
+    for d in details:  # the sequence length stayed dynamic: any length is accepted
+        assert list(d["shape_signature"]) == [-1, -1]
+        interpreter.resize_tensor_input(d["index"], feed[_base_name(d["name"])].shape)
+    interpreter.allocate_tensors()
+    for d in details:
+        interpreter.set_tensor(d["index"], feed[_base_name(d["name"])])
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    expected = np.asarray(model(feed, training=False))
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("length", [12, 5])
+def test_onnxruntime_fed_by_name_matches_keras_at_any_length(dict_model, length: int) -> None:
+    import onnxruntime as ort
+
+    model, out, _ = dict_model
+    feed = _feed(length)
+    session = ort.InferenceSession(str(out / "onnx-fp32.onnx"), providers=["CPUExecutionProvider"])
+    assert sorted(i.name for i in session.get_inputs()) == sorted(NAMES)
+    [got] = session.run(None, {i.name: feed[i.name] for i in session.get_inputs()})
+    expected = np.asarray(model(feed, training=False))
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_the_source_feeds_a_dict_model_by_name() -> None:
+    import keras
+
+    from edgeship.convert.source import structured_inputs
+
+    a = keras.Input((2,), name="b_second")
+    b = keras.Input((2,), name="a_first")
+    model = keras.Model({"b_second": a, "a_first": b}, keras.layers.Subtract()([a, b]))
+    flat = [np.full((1, 2), float(i), "float32") for i in range(2)]  # model.inputs order
+    packed = structured_inputs(model, flat)
+    assert set(packed) == {"a_first", "b_second"}
+    order = [t.name for t in model.inputs]
+    for name, x in zip(order, flat, strict=True):
+        assert packed[name] is x
+    single = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert structured_inputs(single, flat[:1]) is flat[0]
+
+
+def test_input_shapes_fix_the_sequence_length(arch_dirs: Callable[[str], Path], tmp_path) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeship.convert import convert
+
+    shapes = [f"{name}=1x12" for name in NAMES]
+    manifest = convert(
+        arch_dirs("dict_backbone") / "model.keras",
+        tmp_path / "fixed",
+        variants=("tflite-fp32",),
+        options={"input_shapes": shapes},
+        check_runtimes=False,
+    )
+    [record] = manifest["variants"]
+    assert record["status"] == "ok" and record["parity"]["max_abs_error"] < 1e-4
+    assert manifest["options"]["input_shapes"] == shapes
+    interpreter = Interpreter(model_path=str(tmp_path / "fixed" / "tflite-fp32.tflite"))
+    for detail in interpreter.get_input_details():
+        assert list(detail["shape_signature"]) == [1, 12]
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (["token_ids"], "Bad input shape 'token_ids'. Expected NAME=DxD..."),
+        (["token_ids=1x0"], "every dimension between 1 and 16777216"),
+        (["token_ids=1x99999999999"], "every dimension between 1 and 16777216"),
+        (["a=1x2", "a=1x3"], "Input 'a' is given two shapes. Expected one per input."),
+    ],
+)
+def test_bad_input_shapes_are_rejected_up_front(entries, message) -> None:
+    from edgeship.convert.variants import ConvertOptions
+    from edgeship.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ConvertOptions(input_shapes=tuple(entries))
+
+
+def test_input_shapes_must_fit_the_model() -> None:
+    from edgeship.card import TensorInfo
+    from edgeship.convert.input_shapes import apply_input_shapes
+    from edgeship.errors import ConfigError
+
+    inputs = (TensorInfo("tokens", (None, None), "int32"), TensorInfo("x", (None, 4), "float32"))
+    fixed = apply_input_shapes(inputs, {"tokens": (1, 64)})
+    assert [t.shape for t in fixed] == [(1, 64), (None, 4)]
+    unknown = r"names \['nope'\], .* Expected some of \['tokens', 'x'\]"
+    with pytest.raises(ConfigError, match=unknown):
+        apply_input_shapes(inputs, {"nope": (1, 2)})
+    with pytest.raises(ConfigError, match=r"x=1x5 does not fit the model's input x of shape \?x4"):
+        apply_input_shapes(inputs, {"x": (1, 5)})
+    with pytest.raises(ConfigError, match="Expected 2 dimensions"):
+        apply_input_shapes(inputs, {"tokens": (1, 2, 3)})
