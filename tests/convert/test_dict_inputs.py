@@ -151,3 +151,27 @@ def test_input_shapes_must_fit_the_model() -> None:
         apply_input_shapes(inputs, {"x": (1, 5)})
     with pytest.raises(ConfigError, match="Expected 2 dimensions"):
         apply_input_shapes(inputs, {"tokens": (1, 2, 3)})
+
+
+def test_served_variants_answer_tritonclient_by_input_name(dict_model) -> None:
+    thttp = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is in dev")
+    from edgeship.runtime import load
+    from edgeship.serve import ServeSettings, create_server
+
+    model, out, _ = dict_model
+    feed = _feed(12, batch=2)
+    expected = np.asarray(model(feed, training=False))
+    srv = create_server([out], ServeSettings(port=0), workers=1, loader=load)
+    with srv:
+        client = thttp.InferenceServerClient(f"127.0.0.1:{srv.port}")
+        for variant in ("tflite-fp32", "onnx-fp32"):
+            meta = client.get_model_metadata(variant)
+            assert sorted(i["name"] for i in meta["inputs"]) == sorted(NAMES), meta
+            requests = []
+            for name in NAMES:
+                request = thttp.InferInput(name, list(feed[name].shape), "INT32")
+                request.set_data_from_numpy(feed[name])
+                requests.append(request)
+            result = client.infer(variant, requests)
+            got = result.as_numpy(meta["outputs"][0]["name"])
+            np.testing.assert_allclose(got, expected, atol=1e-4, err_msg=variant)
