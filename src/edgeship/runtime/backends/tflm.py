@@ -13,13 +13,13 @@ The kernel set is read from the installed interpreter library itself: every
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,59 +159,108 @@ def refusal(info: ModelOps) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def captured_stderr() -> Iterator[Callable[[], str]]:
-    """Send file descriptor 2 to a temporary file (TFLite Micro reports there); yields a
-    function that returns what was written so far."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-
-            def read() -> str:
-                sink.seek(0)
-                return sink.read().decode(errors="replace")
-
-            yield read
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _interpreter(runtime: Any, data: bytes, arena: int) -> Any | None:
-    """An interpreter on ``arena`` bytes, or None when the tensors do not fit."""
+#: The child that tries arenas: TFLite Micro's host build can crash (SIGSEGV) allocating some
+#: models in an arena that is too small, so no arena is tried in this process before it fits.
+_PROBE = """
+import sys
+from tflite_micro.python.tflite_micro import runtime
+data = open(sys.argv[1], "rb").read()
+for line in sys.stdin:
     try:
-        return runtime.Interpreter.from_bytes(data, arena_size=int(arena))
+        runtime.Interpreter.from_bytes(data, arena_size=int(line))
+        ok = 1
     except RuntimeError:
-        return None
+        ok = 0
+    sys.stdout.write(f"{ok}\\n")
+    sys.stdout.flush()
+"""
+
+
+class ArenaProbe:
+    """Tries tensor arenas for one model in a child process (restarted after a crash, which
+    counts as "does not fit"); TFLite Micro's reports go to a log read on failure."""
+
+    def __init__(self, data: bytes) -> None:
+        runtime = _runtime_module()
+        self._dir = tempfile.TemporaryDirectory(prefix="edgeship-tflm-")
+        self._model = Path(self._dir.name) / "model.tflite"
+        self._model.write_bytes(data)
+        self._log = Path(self._dir.name) / "tflm.log"
+        root = str(Path(runtime.__file__).parents[3])  # the folder holding tflite_micro/
+        path = os.environ.get("PYTHONPATH")
+        self._env = dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
+        self._proc: subprocess.Popen[str] | None = None
+
+    def fits(self, arena: int) -> bool:
+        """True when the model allocates in ``arena`` bytes."""
+        if self._proc is None or self._proc.poll() is not None:
+            with open(self._log, "ab") as log:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-c", _PROBE, str(self._model)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                    env=self._env,
+                )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        try:
+            self._proc.stdin.write(f"{int(arena)}\n")
+            self._proc.stdin.flush()
+            answer = self._proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            answer = ""
+        if not answer:  # it crashed on this arena
+            self._proc.wait()
+            return False
+        return answer.strip() == "1"
+
+    def report(self) -> str:
+        """TFLite Micro's last lines of explanation."""
+        lines = [ln.strip() for ln in self._log.read_text(errors="replace").splitlines()]
+        return " / ".join(dict.fromkeys(ln for ln in lines[-6:] if ln)) or "no report"
+
+    def close(self) -> None:
+        """Stop the child and remove the temporary files."""
+        if self._proc is not None:
+            if self._proc.stdin:
+                self._proc.stdin.close()
+            self._proc.wait()
+            for stream in (self._proc.stdout,):
+                if stream:
+                    stream.close()
+        self._dir.cleanup()
+
+    def __enter__(self) -> ArenaProbe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def smallest_arena(data: bytes, step: int = ARENA_STEP, limit: int = ARENA_LIMIT) -> int:
     """The smallest tensor arena (a multiple of ``step`` bytes) in which TFLite Micro
-    allocates the model ``data``.
+    allocates the model ``data``, each size tried in a child process.
 
     Raises:
         BackendError: the model does not allocate even in ``limit`` bytes (the message
             carries TFLite Micro's own report).
     """
-    runtime = _runtime_module()
     low, high = 0, max(step, (len(data) // step + 1) * step)
-    with captured_stderr() as report:
-        while _interpreter(runtime, data, high) is None:
+    with ArenaProbe(data) as probe:
+        while not probe.fits(high):
             if high >= limit:
-                lines = [ln.strip() for ln in report().splitlines() if ln.strip()]
                 raise BackendError(
                     f"TFLite Micro could not allocate the model in a {limit >> 20} MiB arena: "
-                    f"{' / '.join(dict.fromkeys(lines[-4:])) or 'no report'}."
+                    f"{probe.report()}."
                 )
             low, high = high, min(limit, high * 2)
         while high - low > step:  # low fails (0 always does), high allocates
             mid = (low + high) // 2 // step * step
-            if _interpreter(runtime, data, mid) is None:
-                low = mid
-            else:
+            if probe.fits(mid):
                 high = mid
+            else:
+                low = mid
     return high
 
 
@@ -253,16 +302,18 @@ class TFLMSession(Session):
         if why:
             raise BackendError(f"{name} {self.version} cannot run {path}: {why}.")
         arena = options.delegate_options.get("arena_size")
-        self.arena_bytes = int(arena) if arena is not None else smallest_arena(data)
-        with captured_stderr() as report:
-            interp = _interpreter(runtime, data, self.arena_bytes)
-        if interp is None:
-            lines = [ln.strip() for ln in report().splitlines() if ln.strip()]
-            raise BackendError(
-                f"{name} could not allocate {path} in a {self.arena_bytes}-byte tensor arena: "
-                f"{' / '.join(lines[-3:]) or 'no report'}. Give a larger arena_size, or leave "
-                "it out to use the smallest that allocates."
-            )
+        if arena is None:
+            self.arena_bytes = smallest_arena(data)
+        else:
+            self.arena_bytes = int(arena)
+            with ArenaProbe(data) as probe:  # a too-small arena can crash the interpreter
+                if not probe.fits(self.arena_bytes):
+                    raise BackendError(
+                        f"{name} could not allocate {path} in a {self.arena_bytes}-byte tensor "
+                        f"arena: {probe.report()}. Give a larger arena_size, or leave it out "
+                        "to use the smallest that allocates."
+                    )
+        interp = runtime.Interpreter.from_bytes(data, arena_size=self.arena_bytes)
         self._interp: Any = interp
         n_in, n_out = len(info.inputs), len(info.outputs)
         self.inputs = tuple(
