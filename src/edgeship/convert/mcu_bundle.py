@@ -15,6 +15,7 @@ The folder is written whole into a temporary folder and renamed into place.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 _METHOD_EXCEPTIONS = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
     "CUMSUM": "AddCumSum",
+    "BATCH_MATMUL": "AddBatchMatMul",
 }
 BUNDLE_FILES = ("model_data.h", "model_data.cc", "model_ops.h", "model_settings.h")
 _GUARD = "EDGESHIP_{}_H_"
@@ -38,8 +40,8 @@ def resolver_method(op: str) -> str:
     for part in op.split("_"):
         if part[:1].isdigit():  # 2D, 3D
             parts.append(part.upper())
-        else:
-            parts.append(part[:1].upper() + part[1:].lower())
+        else:  # PADV2 -> PadV2
+            parts.append(re.sub(r"v(\d+)$", r"V\1", part[:1].upper() + part[1:].lower()))
     return "Add" + "".join(parts)
 
 
