@@ -138,7 +138,12 @@ def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> Pipeli
     rows = list(bench.get("results", []))
     variants = [v.to_dict() for v in manifest.variants]
     keras = keras_p50_ms(rows)
-    budgets = Budgets(config.max_accuracy_drop, config.max_latency_ms, config.max_size_mb)
+    budgets = Budgets(
+        config.max_accuracy_drop,
+        config.max_latency_ms,
+        config.max_size_mb,
+        microcontroller=config.board or ("custom" if config.mcu_options() else None),
+    )
     records = manifest.variants
     choice = recommend(records, [r for r in rows if not is_keras_row(r)], budgets, keras)
     per_device = {
