@@ -173,6 +173,7 @@ def annotate_overhead(rows: list[BenchRow]) -> list[BenchRow]:
 def _twin_key(row: BenchRow) -> tuple[Any, ...]:
     return (
         row.get("artifact"),
+        row.get("backend"),  # a backend without a raw loop (tflm) has no twin
         row.get("threads"),
         row.get("batch"),
         row.get("scenario"),
