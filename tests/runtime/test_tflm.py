@@ -102,3 +102,17 @@ def test_options_it_cannot_honour_are_refused(artifacts: Path) -> None:
         load(path, backend="tflm", delegate_options={"arena_size": 1024}, verify=False)
     with load(path, backend="tflm", delegate_options={"arena_size": 65536}, verify=False) as e:
         assert e._session.arena_bytes == 65536
+
+
+def test_a_library_without_kernel_symbols_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    tflm.kernel_set.cache_clear()
+    monkeypatch.setattr(tflm, "_REGISTER", re.compile(rb"NoSuchSymbol_([A-Z]+)v"))
+    try:
+        with pytest.raises(BackendError, match=r"Found no TFLite Micro kernels in _runtime"):
+            tflm.kernel_set()
+    finally:
+        monkeypatch.undo()
+        tflm.kernel_set.cache_clear()
+    assert "CONV_2D" in tflm.kernel_set()

@@ -66,8 +66,14 @@ def kernel_set() -> frozenset[str]:
     library = Path(runtime.__file__).with_name("_runtime.so")
     candidates = sorted(Path(runtime.__file__).parent.glob("_runtime*"))
     data = (library if library.is_file() else candidates[0]).read_bytes()
-    found = {m.decode() for m in _REGISTER.findall(data)}
-    return frozenset(found & set(builtin_names().values()))
+    found = {m.decode() for m in _REGISTER.findall(data)} & set(builtin_names().values())
+    if not found:
+        raise BackendError(
+            f"Found no TFLite Micro kernels in {library.name} (no exported "
+            "tflite::Register_<OP>() symbols): this tflite-micro build is not one edgeship "
+            "can read. Expected the tflite-micro wheel from PyPI; reinstall it."
+        )
+    return frozenset(found)
 
 
 @functools.cache
