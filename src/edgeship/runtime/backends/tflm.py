@@ -14,6 +14,7 @@ The kernel set is read from the installed interpreter library itself: every
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import subprocess
@@ -36,6 +37,8 @@ ARENA_STEP = 16
 ARENA_LIMIT = 256 << 20
 _REGISTER = re.compile(rb"Register_([A-Z][A-Z0-9_]*?)E?v")
 SESSION_OPTIONS = ("arena_size",)
+#: Smallest arenas found in this process, by (model sha256, step, limit).
+_ARENAS: dict[tuple[str, int, int], int] = {}
 
 
 def _runtime_module() -> Any:
@@ -252,6 +255,9 @@ def smallest_arena(data: bytes, step: int = ARENA_STEP, limit: int = ARENA_LIMIT
         BackendError: the model does not allocate even in ``limit`` bytes (the message
             carries TFLite Micro's own report).
     """
+    key = (hashlib.sha256(data).hexdigest(), step, limit)
+    if key in _ARENAS:  # the same bytes are loaded several times by one convert
+        return _ARENAS[key]
     low, high = 0, max(step, (len(data) // step + 1) * step)
     with ArenaProbe(data) as probe:
         while not probe.fits(high):
@@ -267,6 +273,7 @@ def smallest_arena(data: bytes, step: int = ARENA_STEP, limit: int = ARENA_LIMIT
                 high = mid
             else:
                 low = mid
+    _ARENAS[key] = high
     return high
 
 
