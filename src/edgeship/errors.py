@@ -75,3 +75,25 @@ class ArtifactExistsError(EdgeshipError, FileExistsError):
 
 class MissingDependencyError(EdgeshipError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
+
+
+class McuTargetError(ConversionError):
+    """A model cannot be built for the microcontroller target (TFLite Micro), e.g. a
+    dynamic-range model."""
+
+
+class UnsupportedOperatorError(McuTargetError):
+    """The model uses operators the target runtime has no kernel for; ``operators`` names them."""
+
+    def __init__(self, message: str, operators: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.operators = list(operators or [])
+
+
+class BoardBudgetError(McuTargetError):
+    """A microcontroller artifact needs more RAM (tensor arena) or flash than the board's
+    budget; ``what`` is ``"arena"`` or ``"flash"``, ``got`` and ``budget`` are bytes."""
+
+    def __init__(self, message: str, what: str, got: int, budget: int) -> None:
+        super().__init__(message)
+        self.what, self.got, self.budget = what, got, budget

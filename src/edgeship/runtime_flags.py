@@ -18,7 +18,7 @@ from edgeship.errors import ConfigError
 
 #: Preference order of ``backend="auto"`` per artifact format.
 AUTO_ORDER: dict[str, tuple[str, ...]] = {
-    "tflite": ("litert", "tflite-runtime", "tf-lite"),
+    "tflite": ("litert", "tflite-runtime", "tf-lite", "tflm"),
     "onnx": ("onnxruntime",),
 }
 

@@ -17,6 +17,7 @@ TRACKED_PACKAGES = (
     "onnxconverter-common",
     "ai-edge-litert",
     "tflite-runtime",
+    "tflite-micro",
     "scikit-learn",
 )
 

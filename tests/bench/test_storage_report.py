@@ -181,3 +181,17 @@ def test_top1_accuracy_of_labels_beyond_the_scores_is_none():
     scores = np.eye(3)
     assert top1_accuracy(scores, np.array([0, 1, 2])) == 1.0
     assert top1_accuracy(scores, np.array([100, 101, 102])) is None
+
+
+def test_overhead_is_against_the_raw_loop_of_the_same_backend_only():
+    from edgeship.bench.storage import annotate_overhead
+
+    raw = _row("raw:tflite-int8", 0.45, kind="raw", artifact="/a/tflite-int8.tflite", acc=None)
+    same = _row("tflite-int8", 0.5)
+    # TFLite Micro has no raw loop: the litert raw twin is not its baseline.
+    micro = _row("tflite-int8", 0.9, backend="tflm", simulated="host-simulated", arena_bytes=5600)
+    annotate_overhead([raw, same, micro])
+    assert same["overhead_vs_raw_us"] == pytest.approx(50.0)
+    assert "overhead_vs_raw_us" not in micro
+    text = to_markdown(make_results(ENV, [raw, same, micro], {}))
+    assert "| tflite-int8 | tflm (host-simulated) |" in text and "| 5.5 |" in text

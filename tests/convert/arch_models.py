@@ -306,5 +306,18 @@ def negation(out: Path) -> Path:
     return _save(model, out, {"features": rng.normal(0, 1, (60, 12)).astype("float32")})
 
 
+def gelu_dense(out: Path) -> Path:
+    """Dense with GELU: the int8 model holds a GELU operator, which TFLite Micro has no
+    kernel for (the microcontroller target must refuse it by name)."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((12,), name="features")
+    h = keras.layers.Dense(16, activation="gelu")(inp)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"features": rng.normal(0, 1, (60, 12)).astype("float32")})
+
+
 #: Models that force one code path of the tests (not part of the zoo).
-EXTRA_BUILDERS: dict[str, Callable[[Path], Path]] = {"negation": negation}
+EXTRA_BUILDERS: dict[str, Callable[[Path], Path]] = {"negation": negation, "gelu_dense": gelu_dense}

@@ -16,6 +16,7 @@ import pytest
 
 from edgeship.convert import convert, read_manifest, staging
 from edgeship.convert.staging import clean_stale, staging_prefix
+from edgeship.convert.variants import VARIANTS
 from edgeship.fileio import sha256_file
 from edgeship.serve.discovery import discover
 
@@ -39,7 +40,7 @@ def _beside(out: Path) -> list[str]:
 
 @pytest.fixture()
 def old_folder(digits_all: Path, tmp_path: Path) -> Path:
-    """A finished convert output (ten variants) with an old quant-debug CSV and a user file."""
+    """A finished convert output (every variant) with an old quant-debug CSV and a user file."""
     out = tmp_path / "artifacts"
     shutil.copytree(digits_all, out)
     (out / "tflite-int8.quant-debug.csv").write_text("layer,rmse\nconv,0.1\n")
@@ -116,7 +117,7 @@ def test_signal_mid_convert_keeps_the_old_folder(
     assert _group_gone(proc.pid), "a converter child outlived the interrupted convert"
     assert _snapshot(old_folder) == before
     assert not staging.exists() and _beside(old_folder) == []
-    assert len(discover(old_folder)) == 10  # still the old, verified variants
+    assert len(discover(old_folder)) == len(VARIANTS)  # still the old, verified variants
 
 
 def test_a_killed_convert_leaves_a_named_staging_folder_the_next_run_removes(

@@ -17,7 +17,7 @@ from edgeship.errors import ConfigError
 
 CONTRACT = (
     "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8", "tflite-int8-float-io",
-    "tflite-int16x8", "onnx-fp32", "onnx-fp16", "onnx-dynamic", "onnx-int8",
+    "tflite-int16x8", "onnx-fp32", "onnx-fp16", "onnx-dynamic", "onnx-int8", "tflm-int8",
 )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ CONFIGS = {
     },
     "model": {"out": "runs/m", "model": "my models/m.keras"},
     "fleet": {"out": "runs/f", "cluster": "tcp://127.0.0.1:8786", "devices": ("cpu-a", "cpu-b")},
+    "board": {"out": "runs/mcu", "board": "cortex-m4-256k", "max_arena_kb": 64.0},
 }
 
 
@@ -55,6 +56,7 @@ def test_the_reproduce_commands_of_a_report_parse_and_mean_the_run(name, tmp_pat
     again = pipeline_cli.resolve(args)
     named = ("out", "model", "variants", "backends", "threads", "max_accuracy_drop")
     named += ("max_latency_ms", "max_size_mb", "target_runtime")
+    named += ("board", "max_arena_kb", "max_flash_kb")
     named += () if config.model else ("recipe", "dataset", "epochs")
     assert {k: getattr(again, k) for k in named} == {k: getattr(config, k) for k in named}
     parsed = dict(_parse(step) for step in steps)
@@ -62,6 +64,10 @@ def test_the_reproduce_commands_of_a_report_parse_and_mean_the_run(name, tmp_pat
         ["convert", "bench", "report"] + ([] if config.model else ["train"])
     )
     assert parsed["convert"].to == ",".join(config.variants)
+    assert (parsed["convert"].board, parsed["convert"].max_arena_kb) == (
+        config.board,
+        config.max_arena_kb,
+    )
     assert parsed["bench"].backend == ",".join(config.backends)
     assert parsed["bench"].threads == ",".join(map(str, config.threads))
     assert (parsed["bench"].cluster, parsed["bench"].device) == (
@@ -93,7 +99,7 @@ def test_several_backends_and_threads_where_a_command_measures_several():
     assert (serve.backend, serve.threads) == ("litert", 2)
     with pytest.raises(SystemExit):
         _parse("edgeship serve m.onnx --backend nope")
-    assert BACKEND_NAMES == ("litert", "tflite-runtime", "tf-lite", "onnxruntime")
+    assert BACKEND_NAMES == ("litert", "tflite-runtime", "tf-lite", "tflm", "onnxruntime")
     assert set(BACKEND_NAMES) == {n for names in AUTO_ORDER.values() for n in names}
 
 
@@ -102,3 +108,15 @@ def test_bad_runtime_flag_values_name_the_flag_and_the_form():
         parse_providers(["cuda:device_id"])
     with pytest.raises(ConfigError, match=r"--delegate-option expects KEY=VALUE\. Got: 'x'"):
         parse_key_values(["x"])
+
+
+def test_board_budgets_reach_convert_and_pipeline():
+    from edgeship.cli import convert as convert_cli
+
+    _, conv = _parse(
+        "edgeship convert m.keras --out o --to tflm-int8 --board cortex-m4-256k --max-arena-kb 64"
+    )
+    assert convert_cli._options(conv) == {"board": "cortex-m4-256k", "max_arena_kb": 64.0}
+    _, pipe = _parse("edgeship pipeline --board cortex-m0-32k --max-flash-kb 200")
+    config = pipeline_cli.resolve(pipe)
+    assert config.mcu_options() == {"board": "cortex-m0-32k", "max_flash_kb": 200.0}

@@ -123,3 +123,11 @@ def test_a_card_from_another_dataset_is_not_reused(digits_model_dir):
 
     assert _card_for_dataset(digits_model_dir, "digits")
     assert not _card_for_dataset(digits_model_dir, "mnist")
+
+
+def test_board_budget_becomes_convert_options_and_is_checked_before_training():
+    config = PipelineConfig(board="cortex-m4-256k", max_arena_kb=64)
+    assert config.mcu_options() == {"board": "cortex-m4-256k", "max_arena_kb": 64}
+    assert PipelineConfig().mcu_options() == {}
+    with pytest.raises(ConfigError, match=r"Unknown board 'nrf52'\. Expected one of: cortex-m0"):
+        PipelineConfig(board="nrf52")

@@ -114,3 +114,32 @@ def test_a_variant_without_accuracy_fails_an_accuracy_budget():
     assert "has no measured accuracy" in alone.reason and "to fix:" in alone.reason
     no_budget = recommend([unmeasured], fastest, Budgets(max_accuracy_drop=None))
     assert no_budget.variant == "tflite-fp16" and "budget: none" not in no_budget.reason
+
+
+def _mcu(name, arena, bundled=True, status="ok"):
+    record = variant(name, 60_000, 0.975, -0.5, status=status)
+    record["mcu"] = {"arena_bytes": arena, "flash_bytes": 60_000}
+    if bundled:
+        record["mcu"]["bundle"] = {"dir": f"{name}.bundle", "files": {}}
+    return record
+
+
+def test_a_board_budget_recommends_only_the_bundled_microcontroller_variant():
+    variants = [*VARIANTS, _mcu("tflm-int8", 5600)]
+    rows = [*ROWS, row("tflm-int8", "tflm", 1, 0.300), row("tflm-int8", "litert", 1, 0.011)]
+    # Without a board the fastest variant wins, as before.
+    assert recommend(variants, rows, Budgets()).variant == "tflite-int8"
+    rec = recommend(variants, rows, Budgets(microcontroller="cortex-m4-256k"))
+    assert (rec.variant, rec.backend) == ("tflm-int8", "litert")
+    assert "tensor arena 5.5 KiB inside board budget cortex-m4-256k" in rec.reason
+    assert "latency host-simulated in TFLite Micro" in rec.reason
+
+
+def test_a_board_budget_with_no_bundle_inside_it_explains_why():
+    # convert failed tflm-int8 on its arena budget: no bundle, status failed.
+    variants = [*VARIANTS, _mcu("tflm-int8", 5600, bundled=False, status="failed")]
+    rows = [*ROWS, row("tflm-int8", "tflm", 1, 0.300)]
+    rec = recommend(variants, rows, Budgets(microcontroller="cortex-m0-32k"))
+    assert rec.variant is None and "board" in rec.failed_budgets
+    assert "is not bundled for TFLite Micro inside board budget cortex-m0-32k" in rec.reason
+    assert "raise --max-arena-kb/--max-flash-kb" in rec.reason

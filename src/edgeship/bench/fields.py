@@ -53,6 +53,15 @@ def _key(key: RowKey) -> Callable[[Row], Any]:
     return lambda row: row.get(key)
 
 
+def backend_label(row: Row) -> Any:
+    """The backend, marked ``(host-simulated)`` where its latency is this host's run of a
+    device's kernels (TFLite Micro), never the device's."""
+    backend = row.get("backend")
+    if backend is None or not row.get("simulated"):
+        return backend
+    return f"{backend} ({row['simulated']})"
+
+
 def cold_p50(row: Row) -> Any:
     """Median of the row's cold starts (``--cold N``), in ms; None when none were timed."""
     cold = row.get("cold_ms")
@@ -118,7 +127,7 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("device", "device", _key("device"), str, optional=True, text=True),
     Field("variant", "variant", _key("variant"), str, text=True),
-    Field("backend", "backend", _key("backend"), str, text=True),
+    Field("backend", "backend", backend_label, str, text=True),
     Field("delegate", "delegate", _key("delegate"), str, text=True),
     Field("op_placement", "ops placed", _key("op_placement"), placement_text, text=True),
     Field("threads", "threads", _key("threads"), str, text=True),
@@ -137,6 +146,9 @@ FIELDS: tuple[Field, ...] = (
     Field("load_ms", "load ms", _key("load_ms")),
     Field("first_ms", "first ms", _key("first_ms")),
     Field("peak_rss_mb", "peak RSS MiB", _key("peak_rss_mb")),
+    Field(
+        "arena_bytes", "arena KiB", _key("arena_bytes"), lambda v: f"{v / 1024:.1f}", optional=True
+    ),
     Field("size_bytes", "size KiB", _key("size_bytes"), lambda v: f"{v / 1024:.1f}"),
     Field("accuracy", "accuracy %", _key("accuracy"), lambda v: f"{v * 100:.2f}"),
 )

@@ -138,6 +138,11 @@ class AcceleratorInfo(TypedDict):
 
     providers_active: list[str] | None
     op_placement: dict[str, int] | None
+    #: "host-simulated" where the backend runs a device's kernels on this host (TFLite
+    #: Micro): its latency is the host's, never the device's. None otherwise.
+    simulated: str | None
+    #: The tensor arena the interpreter allocated in, where the backend has one (bytes).
+    arena_bytes: int | None
 
 
 class Repeats(TypedDict):
@@ -208,6 +213,8 @@ class BenchRow(RowIdentity, ScenarioResult, total=False):
     peak_rss_mb: float | None
     providers_active: list[str] | None
     op_placement: dict[str, int] | None
+    simulated: str | None
+    arena_bytes: int | None
     # the scenario (ScenarioResult's keys, and its latency summary: None on a failed row)
     latency_ms: LatencySummary | None
     # the sweep
@@ -247,6 +254,8 @@ RowKey = Literal[
     "peak_rss_mb",
     "providers_active",
     "op_placement",
+    "simulated",
+    "arena_bytes",
     "latency_ms",
     "latency_quantiles_ms",
     "warmup_runs",

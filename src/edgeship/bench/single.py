@@ -179,13 +179,17 @@ def run_spec(spec: RunSpec, verify: bool | None = None) -> BenchRow:
 def accelerator_info(handle: Any) -> AcceleratorInfo:
     """Execution providers that actually started, and where the model's ops ran
     (``Engine.op_placement``: delegated/CPU op counts for TFLite, nodes per provider for ONNX
-    Runtime), where the backend reports it."""
+    Runtime), where the backend reports it; and whether the latency is host-simulated (a
+    microcontroller interpreter run on this host) with its tensor arena."""
     session = getattr(handle, "_session", handle)
     providers = getattr(handle, "providers", None) or getattr(session, "providers", None)
     placement = getattr(handle, "op_placement", None)
+    arena = getattr(session, "arena_bytes", None)
     return {
         "providers_active": list(providers) if providers else None,
         "op_placement": placement() if callable(placement) else None,
+        "simulated": "host-simulated" if getattr(session, "host_simulated", False) else None,
+        "arena_bytes": int(arena) if arena is not None else None,
     }
 
 

@@ -8,7 +8,9 @@ plus ``cv`` and ``mad``), ``throughput_ips``, ``load_ms``, ``first_ms``, ``peak_
 Rows may add: ``kind`` (edgeship, raw, keras), ``throughput_sps``, ``rss_load_mb``,
 ``latency_quantiles_ms`` (101 quantiles, for plots), ``headline``, ``noisy``, ``warmup_runs``,
 ``cold_ms``, ``providers_active``, ``op_placement`` (where the ops ran: delegated and CPU op
-counts for TFLite, nodes per execution provider for ONNX Runtime), ``isolated`` and the
+counts for TFLite, nodes per execution provider for ONNX Runtime), ``simulated``
+(``"host-simulated"`` for TFLite Micro: the host's latency, not a device's) with
+``arena_bytes`` (its tensor arena), ``isolated`` and the
 server scenario's ``target_qps``,
 ``achieved_qps``, ``latency_bound_ms``, ``meets_bound``, ``max_qps`` and ``probes``.
 Every key and its type: :class:`edgeship.bench.records.BenchRow` (a test checks what a sweep
@@ -171,6 +173,7 @@ def annotate_overhead(rows: list[BenchRow]) -> list[BenchRow]:
 def _twin_key(row: BenchRow) -> tuple[Any, ...]:
     return (
         row.get("artifact"),
+        row.get("backend"),  # a backend without a raw loop (tflm) has no twin
         row.get("threads"),
         row.get("batch"),
         row.get("scenario"),

@@ -18,9 +18,12 @@ EXAMPLES = """\
   edgeship convert saved_model/ --to all --eval eval.npz --max-accuracy-drop 0.5 --out out
   edgeship convert model.keras --to tflite-int8 --batch-size 1 --out out   # Edge TPU / NPU
   edgeship convert text.keras --input-shape token_ids=1x128 --out out   # a fixed sequence length
+  edgeship convert model.keras --to tflm-int8 --board cortex-m4-256k --out out   # microcontroller
+  edgeship convert model.keras --to tflm-int8 --max-arena-kb 64 --max-flash-kb 128 --out out
 
 variants: tflite-fp32 tflite-fp16 tflite-dynamic tflite-int8 tflite-int8-float-io tflite-int16x8
-          onnx-fp32 onnx-fp16 onnx-dynamic onnx-int8   (or 'all')
+          onnx-fp32 onnx-fp16 onnx-dynamic onnx-int8 tflm-int8   (or 'all')
+boards:   cortex-m0-32k cortex-m4-256k cortex-m7-512k esp32-s3   (tflm-int8 budgets)
 """
 
 
@@ -104,6 +107,17 @@ def register(subparsers: Any) -> None:
         help="keep layers of a failing int8 variant in float where that measurably helps "
         "(among the 5 worst-ranked layers); name the likely cause when it cannot pass",
     )
+    parser.add_argument(
+        "--board",
+        help="microcontroller budget preset for tflm-int8 (e.g. cortex-m4-256k: 256 KiB RAM, "
+        "1 MiB flash); a variant over it fails",
+    )
+    parser.add_argument(
+        "--max-arena-kb", type=float, help="tflm-int8 tensor arena budget in KiB (over --board)"
+    )
+    parser.add_argument(
+        "--max-flash-kb", type=float, help="tflm-int8 model (flash) budget in KiB (over --board)"
+    )
     parser.add_argument("--force", action="store_true", help="replace existing artifacts")
     parser.add_argument(
         "--skip-runtime-check",
@@ -137,6 +151,9 @@ def _options(args: Any) -> dict[str, Any]:
         options["batch_size"] = args.batch_size
     if args.input_shape:
         options["input_shapes"] = tuple(csv_list(",".join(args.input_shape)))
+    for key in ("board", "max_arena_kb", "max_flash_kb"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
     return options
 
 
@@ -193,6 +210,8 @@ def format_table(manifest: Manifest | dict[str, Any]) -> str:
             lines.append(f"  {v['name']}: target {manifest.get('target_runtime')}: {v['target']}")
         for err in v.get("errors") or []:
             lines.append(f"  {v['name']}: {_display(err)}")
+        if (v.get("mcu") or {}).get("arena_bytes"):
+            lines.append(f"  {v['name']}: {_mcu_line(v['mcu'])}")
         limits = (v.get("parity") or {}).get("error_limits") or {}
         if not limits.get("gate"):  # with labels: the accuracy gate decided; say it anyway
             for reason in limits.get("exceeded") or []:
@@ -204,6 +223,20 @@ def format_table(manifest: Manifest | dict[str, Any]) -> str:
         )
     lines += [f"warning: {w}" for w in manifest.get("warnings") or []]
     return "\n".join(lines)
+
+
+def _mcu_line(mcu: dict[str, Any]) -> str:
+    """Arena, flash, agreement with LiteRT and the bundle of a microcontroller variant."""
+    steps = mcu.get("litert_parity") or {}
+    text = f"arena {mcu['arena_bytes'] / 1024:.1f} KiB, flash {mcu['flash_bytes'] / 1024:.1f} KiB"
+    if steps.get("max_steps") is not None:
+        text += (
+            f", vs {steps['reference']}: max {steps['max_steps']} quantization step(s), "
+            f"{steps['within_1_step']:.2%} within 1"
+        )
+    if mcu.get("bundle"):
+        text += f", bundle {mcu['bundle']['dir']}/"
+    return text
 
 
 def _display(text: str, limit: int = 600) -> str:

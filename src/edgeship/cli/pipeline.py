@@ -47,6 +47,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--max-latency-ms", type=float, help="p50 latency budget at batch 1")
     p.add_argument("--max-size-mb", type=float, help="artifact size budget")
+    p.add_argument(
+        "--board",
+        help="microcontroller budget preset (e.g. cortex-m4-256k): gates tflm-int8 and "
+        "recommends only microcontroller variants that fit",
+    )
+    p.add_argument("--max-arena-kb", type=float, help="tflm-int8 tensor arena budget in KiB")
+    p.add_argument("--max-flash-kb", type=float, help="tflm-int8 model (flash) budget in KiB")
     p.add_argument("--target-runtime", help="device runtime, e.g. tflite-runtime==2.14")
     p.add_argument("--bench-min-seconds", type=float, help="measuring time per configuration")
     p.add_argument(
@@ -92,6 +99,9 @@ def resolve(args: argparse.Namespace) -> Any:
         "max_accuracy_drop": args.max_accuracy_drop,
         "max_latency_ms": args.max_latency_ms,
         "max_size_mb": args.max_size_mb,
+        "board": args.board,
+        "max_arena_kb": args.max_arena_kb,
+        "max_flash_kb": args.max_flash_kb,
         "target_runtime": args.target_runtime,
         "bench_min_seconds": args.bench_min_seconds,
         "bench_cold": args.cold,

@@ -26,6 +26,7 @@ from edgeship.convert.compat import (
     target_check,
 )
 from edgeship.convert.manifest import artifact_fields, new_manifest
+from edgeship.convert.mcu import MCU_VARIANTS, mcu_check, mcu_finish
 from edgeship.convert.parity import check, compare, run_artifact
 from edgeship.convert.routes import explain_runtime_failures, ladder
 from edgeship.convert.variants import PRESETS, ConvertOptions, VariantSpec, resolve_variants
@@ -333,13 +334,20 @@ def _build_one(
         errors += target_errors
         if verdict is not None:
             record["target"] = verdict
+        mcu = spec.name in MCU_VARIANTS  # checked, run and bundled for TFLite Micro
+        if mcu:
+            record["mcu"], refused = mcu_check(path, opts.mcu_budget())
+            errors += refused
         parity_started = time.perf_counter()
         try:
-            parity, record["tensor_names"] = _parity(
-                path, eval_inputs, labels, reference, output_names
-            )
-            record["parity"] = parity
-            errors += check(parity, spec.tolerance, max_accuracy_drop)
+            if not (mcu and errors):
+                parity, record["tensor_names"] = _parity(
+                    path, eval_inputs, labels, reference, output_names, "tflm" if mcu else "auto"
+                )
+                record["parity"] = parity
+                errors += check(parity, spec.tolerance, max_accuracy_drop)
+            if mcu and not errors:
+                errors += mcu_finish(record["mcu"], path, eval_inputs, output_names, opts)
         except EdgeshipError as exc:
             errors.append(f"parity could not run: {exc}")
         record["parity_seconds"] = round(time.perf_counter() - parity_started, 3)
@@ -356,6 +364,7 @@ def _parity(
     labels: np.ndarray | None,
     reference: list[np.ndarray],
     output_names: list[str],
+    backend: str = "auto",
 ) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """The parity record, and the model's name of each of the artifact's tensors (the
     manifest's ``tensor_names``, see :mod:`edgeship.runtime.names`)."""
@@ -363,7 +372,7 @@ def _parity(
     from edgeship.runtime.names import tensor_names
 
     # The worker already ran this file on every interpreter in a child process.
-    with load(path, verify=False) as engine:
+    with load(path, backend=backend, verify=False) as engine:
         got = run_artifact(engine, eval_inputs, output_names)
         backend = f"{engine.backend} {engine.backend_version}"
         names = tensor_names(

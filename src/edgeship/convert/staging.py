@@ -32,7 +32,7 @@ from edgeship.fileio import make_dirs
 
 STAGING_MARK = ".edgeship-staging-"
 OLD_MARK = ".edgeship-old-"
-_OUTPUT_SUFFIXES = (".tflite", ".onnx")
+_OUTPUT_SUFFIXES = (".tflite", ".onnx", ".bundle")
 _OUTPUT_NAMES = (MANIFEST_FILENAME, CARD_FILENAME)
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100

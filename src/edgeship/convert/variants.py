@@ -146,6 +146,15 @@ VARIANTS: dict[str, VariantSpec] = {
         for fmt, p, description in _BUILDABLE
     )
 }
+#: The microcontroller target (see :mod:`edgeship.convert.mcu`): tflite-int8's model, run and
+#: checked in TFLite Micro, with its arena, flash size and a ready-to-compile bundle.
+VARIANTS["tflm-int8"] = VariantSpec(
+    "tflm-int8",
+    _TFLITE,
+    _P.INT8,
+    TOLERANCES[_P.INT8],
+    "TFLite Micro full integer, with a C++ bundle (model array, op resolver, arena size)",
+)
 
 #: Named selections of variants, accepted wherever variant names are: ``default`` (what
 #: ``convert`` builds unless told otherwise) and ``all`` (every variant, what the pipeline builds).
@@ -187,6 +196,10 @@ class ConvertOptions:
         input_shapes: whole shapes of named inputs, batch first (``"token_ids=1x128"``):
             dynamic dimensions such as a sequence length fixed for targets that need static
             shapes; applied after ``batch_size``. Keras models only.
+        board: a microcontroller budget preset (:data:`edgeship.convert.mcu.BOARDS`, e.g.
+            ``cortex-m4-256k``) that gates the tflm-int8 variant's arena and flash.
+        max_arena_kb: the tflm-int8 tensor arena budget in KiB (overrides the board's RAM).
+        max_flash_kb: the tflm-int8 model (flash) budget in KiB (overrides the board's).
     """
 
     opset: int = DEFAULT_OPSET
@@ -201,9 +214,13 @@ class ConvertOptions:
     auto_keep_float: bool = False
     batch_size: int | None = None
     input_shapes: tuple[str, ...] = field(default_factory=tuple)
+    board: str | None = None
+    max_arena_kb: float | None = None
+    max_flash_kb: float | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, "Convert option")
+        self.mcu_budget()  # an unknown board or a bad limit fails here, before any work
         parse_input_shapes(self.input_shapes)
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(
@@ -254,6 +271,12 @@ class ConvertOptions:
             if isinstance(data.get(key), str) and data[key].strip().isdigit():
                 data[key] = int(data[key])
         return cls(**data)
+
+    def mcu_budget(self) -> Any:
+        """The microcontroller budget (:class:`edgeship.convert.mcu.Budget`) these options set."""
+        from edgeship.convert.mcu import Budget
+
+        return Budget.from_settings(self.board, self.max_arena_kb, self.max_flash_kb)
 
     def with_changes(self, **changes: Any) -> ConvertOptions:
         """Return a copy with ``changes`` applied (validated again)."""

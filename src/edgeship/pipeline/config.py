@@ -40,6 +40,11 @@ class PipelineConfig:
         max_accuracy_drop: accuracy budget in percentage points below the Keras model.
         max_latency_ms: p50 latency budget at batch 1, or None.
         max_size_mb: artifact size budget, or None.
+        board: microcontroller budget preset (e.g. ``cortex-m4-256k``), or None. With a board
+            or an arena/flash budget, tflm-int8 is gated on it and only microcontroller
+            variants that fit are recommended.
+        max_arena_kb: tflm-int8 tensor arena budget in KiB (over the board's RAM), or None.
+        max_flash_kb: tflm-int8 model (flash) budget in KiB (over the board's), or None.
         target_runtime: device runtime spec such as ``tflite-runtime==2.14``, or None.
         bench_min_seconds: minimum measuring time per configuration.
         bench_runs: minimum timed runs per configuration.
@@ -66,6 +71,9 @@ class PipelineConfig:
     max_accuracy_drop: float = 1.0
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
+    board: str | None = None
+    max_arena_kb: float | None = None
+    max_flash_kb: float | None = None
     target_runtime: str | None = None
     bench_min_seconds: float = 1.0
     bench_runs: int = 50
@@ -89,6 +97,7 @@ class PipelineConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be > 0 when set. Got: {value}")
+        self.mcu_options()  # an unknown board or a bad limit fails before training
         if not self.threads or any(t < 1 for t in self.threads):
             raise ConfigError(f"threads must be positive integers. Got: {list(self.threads)}")
         if not self.variants:
@@ -123,6 +132,18 @@ class PipelineConfig:
                 f"{self.bench_cold}, {self.bench_runs}, {self.bench_min_seconds}"
             )
         check_repeats(self.bench_repeats)
+
+    def mcu_options(self) -> dict[str, Any]:
+        """The microcontroller budget as convert options (empty when none is set).
+
+        Raises:
+            ConfigError: an unknown board or a limit that is not a positive number.
+        """
+        from edgeship.convert.mcu import Budget
+
+        Budget.from_settings(self.board, self.max_arena_kb, self.max_flash_kb)
+        names = ("board", "max_arena_kb", "max_flash_kb")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples as lists)."""

@@ -28,6 +28,9 @@ class Budgets:
     max_accuracy_drop: float | None = 1.0
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
+    #: A microcontroller board (or "custom" arena/flash budgets): only variants bundled for
+    #: TFLite Micro inside it (convert gated their arena and flash) are candidates.
+    microcontroller: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class Candidate:
     runtimes: dict[str, str]
     cold_start_ms: float | None = None
     peak_rss_mb: float | None = None
+    #: Tensor arena of a microcontroller variant whose bundle was written (it fit its
+    #: budget); None for every other variant.
+    arena_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,9 +111,15 @@ def candidates(variants: Variants, rows: list[BenchRow]) -> list[Candidate]:
                 runtimes=dict(variant.runtimes),
                 cold_start_ms=cold.get("p50") if cold else None,
                 peak_rss_mb=row.get("peak_rss_mb"),
+                arena_bytes=_bundled_arena(variant),
             )
         )
     return found
+
+
+def _bundled_arena(variant: VariantRecord) -> int | None:
+    mcu = variant.get("mcu") or {}
+    return int(mcu["arena_bytes"]) if mcu.get("bundle") and mcu.get("arena_bytes") else None
 
 
 def budget_misses(candidate: Candidate, budgets: Budgets) -> dict[str, float]:
@@ -127,6 +139,8 @@ def budget_misses(candidate: Candidate, budgets: Budgets) -> dict[str, float]:
     size_mb = candidate.size_bytes / MIB
     if budgets.max_size_mb is not None and size_mb > budgets.max_size_mb:
         misses["size"] = size_mb - budgets.max_size_mb
+    if budgets.microcontroller and candidate.arena_bytes is None:
+        misses["board"] = math.inf  # not bundled for a microcontroller inside the budget
     return misses
 
 
@@ -198,6 +212,13 @@ def _reason(
     if size_ratio and abs(size_ratio - 1.0) > 1e-9:
         size += f" ({size_ratio:.1f}x smaller than fp32)"
     parts.append(size)
+    if best.arena_bytes is not None:
+        board = budgets.microcontroller
+        parts.append(
+            f"tensor arena {best.arena_bytes / 1024:.1f} KiB"
+            + (f" inside board budget {board}" if board else "")
+            + " (latency host-simulated in TFLite Micro, not the board's)"
+        )
     if best.cold_start_ms is not None:
         parts.append(f"cold start {best.cold_start_ms:.0f} ms")
     if best.peak_rss_mb is not None:
@@ -232,13 +253,18 @@ FIXES = {
     "size": (
         "use tflite-int8, tflite-dynamic or onnx-dynamic (4x smaller weights), or a smaller recipe"
     ),
+    "board": (
+        "add the tflm-int8 variant and benchmark it (--backend ...,tflm); where convert failed "
+        "it on arena or flash, use a bigger board, raise --max-arena-kb/--max-flash-kb, or "
+        "shrink the model"
+    ),
 }
 
 
 def _explain_none(pool: list[Candidate], budgets: Budgets) -> Recommendation:
     misses = [(c, budget_misses(c, budgets)) for c in pool]
     failed = sorted({name for _, m in misses for name in m})
-    units = {"accuracy": "pts", "latency": "ms", "size": "MiB"}
+    units = {"accuracy": "pts", "latency": "ms", "size": "MiB", "board": ""}
     lines = []
     for name in failed:
         # Closest among the configurations that meet every other budget, else among all.
@@ -251,10 +277,12 @@ def _explain_none(pool: list[Candidate], budgets: Budgets) -> Recommendation:
         miss = (
             f"misses by {over:.3g} {units[name]}"
             if math.isfinite(over)
+            else f"is not bundled for TFLite Micro inside board budget {budgets.microcontroller}"
+            if name == "board"
             else "has no measured accuracy (parity ran without labels or did not run), so "
             "nothing shows it inside the accuracy budget"
         )
-        fix = FIXES[name] if math.isfinite(over) else FIXES["unmeasured"]
+        fix = FIXES[name] if math.isfinite(over) or name == "board" else FIXES["unmeasured"]
         lines.append(
             f"{name}: the closest configuration {scope}, {closest.variant} on {closest.backend} "
             f"with {closest.threads} thread(s), {miss}; to fix: {fix}"

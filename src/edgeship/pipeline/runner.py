@@ -152,6 +152,7 @@ def _convert_step(config: PipelineConfig, lay: Layout) -> Step:
         "variants": list(config.variants),
         "max_accuracy_drop": config.max_accuracy_drop,
         "target_runtime": config.target_runtime,
+        **config.mcu_options(),
     }
 
     def run_convert() -> dict[str, Any]:
@@ -166,6 +167,7 @@ def _convert_step(config: PipelineConfig, lay: Layout) -> Step:
                     variants=tuple(config.variants),
                     max_accuracy_drop=config.max_accuracy_drop,
                     target_runtime=config.target_runtime,
+                    options=config.mcu_options(),
                     force=True,
                 )
             )

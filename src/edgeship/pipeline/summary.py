@@ -100,7 +100,10 @@ def reproduce_commands(config: PipelineConfig) -> list[str]:
         whole += f" --max-size-mb {config.max_size_mb:g}"
     if config.target_runtime:
         whole += f" --target-runtime {shlex.quote(config.target_runtime)}"
-    whole += f" --out {shlex.quote(out)}"
+    board = "".join(
+        f" --{key.replace('_', '-')} {value}" for key, value in config.mcu_options().items()
+    )
+    whole += f"{board} --out {shlex.quote(out)}"
     out = shlex.quote(out)  # a shell reads the steps: globs stay outside the quotes
     steps = []
     if not config.model:
@@ -110,7 +113,7 @@ def reproduce_commands(config: PipelineConfig) -> list[str]:
         )
     steps += [
         f"edgeship convert {out}/model/model.keras --to {','.join(config.variants)} "
-        f"--max-accuracy-drop {config.max_accuracy_drop:g} --out {out}/artifacts --force",
+        f"--max-accuracy-drop {config.max_accuracy_drop:g}{board} --out {out}/artifacts --force",
         f"edgeship bench {out}/artifacts/*.tflite {out}/artifacts/*.onnx "
         f"--backend {','.join(config.backends)} --threads {','.join(map(str, config.threads))} "
         f"--eval {out}/model/eval.npz {_bench_target(config, out)} --json {out}/bench.json",
@@ -138,7 +141,12 @@ def build_results(config: PipelineConfig, steps: list[dict[str, Any]]) -> Pipeli
     rows = list(bench.get("results", []))
     variants = [v.to_dict() for v in manifest.variants]
     keras = keras_p50_ms(rows)
-    budgets = Budgets(config.max_accuracy_drop, config.max_latency_ms, config.max_size_mb)
+    budgets = Budgets(
+        config.max_accuracy_drop,
+        config.max_latency_ms,
+        config.max_size_mb,
+        microcontroller=config.board or ("custom" if config.mcu_options() else None),
+    )
     records = manifest.variants
     choice = recommend(records, [r for r in rows if not is_keras_row(r)], budgets, keras)
     per_device = {

@@ -51,6 +51,7 @@ BACKENDS: dict[str, BackendInfo] = {
         ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
         "onnx",
     ),
+    "tflm": BackendInfo("tflite", "tflm", "tflite_micro", ("tflite-micro",), "tflm"),
 }
 
 
