@@ -108,7 +108,8 @@ def test_the_demo_models_quantized_variants_are_not_flagged(digits_all: Path):
         if record["name"].endswith("-fp32"):
             continue
         quant = record["quantization"]
-        assert quant["float_source"] == record["name"].split("-")[0] + "-fp32"
+        fmt = "onnx" if record["name"].startswith("onnx") else "tflite"
+        assert quant["float_source"] == f"{fmt}-fp32", record["name"]
         assert quant["weights_quantized"] > 0.5, record["name"]
         assert quant["size_ratio"] < 0.75, record["name"]
         assert "flags" not in record, record["name"]

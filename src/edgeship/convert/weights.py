@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeship.convert.variants import VARIANTS
 from edgeship.manifest import STATUS_OK
 
 _REDUCED = {"int8", "uint8", "int16", "float16", "int4", "uint4"}
@@ -82,9 +83,10 @@ def _onnx_counts(path: Path) -> tuple[int, int]:
 
 
 def float_source(name: str) -> str:
-    """The float variant a reduced-precision one is built from: ``tflite-int8`` ->
-    ``tflite-fp32``."""
-    return name.split("-")[0] + "-fp32"
+    """The float variant of the same format as a reduced-precision one: ``tflite-int8`` and
+    ``tflm-int8`` -> ``tflite-fp32``, ``onnx-int8`` -> ``onnx-fp32``."""
+    spec = VARIANTS.get(name)
+    return f"{spec.format.value if spec else name.split('-')[0]}-fp32"
 
 
 def annotate(variants: Sequence[dict[str, Any]], folder: Path) -> list[str]:
