@@ -38,7 +38,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--top-k", type=int, default=5, help="classes to show per sample")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N samples")
     parser.add_argument(
-        "--preprocess", action="store_true", help="apply the card's preprocessing to .npy input"
+        "--preprocess",
+        action="store_true",
+        help="apply the card's preprocessing to .npy and .npz input (raw dataset values)",
     )
     parser.add_argument(
         "--no-verify", action="store_true", help="skip the child-process check of untrusted files"
@@ -80,12 +82,26 @@ def _read_inputs(path: Path, engine: Any, preprocess: bool) -> tuple[Any, Any]:
 
         samples = load_samples(path)
         inputs = samples.inputs
+        if preprocess:
+            inputs = _preprocessed(inputs, engine.card)
         data = next(iter(inputs.values())) if list(inputs) == ["x"] else dict(inputs)
         return data, samples.labels
     raise ConfigError(
         f"--input {path}: unknown file type {suffix!r}. Expected .npy, .npz or an image "
         f"({', '.join(IMAGE_SUFFIXES)})."
     )
+
+
+def _preprocessed(inputs: dict[str, Any], card: Any) -> dict[str, Any]:
+    """The card's preprocessing applied to each array of an .npz, as to an .npy; inputs the
+    card declares integer (token ids) are left as they are."""
+    from edgeship.runtime.preprocess import normalize
+
+    integer = {t.name for t in card.inputs if t.dtype.startswith(("int", "uint"))}
+    return {
+        key: arr if key in integer else normalize(arr, card.preprocessing)
+        for key, arr in inputs.items()
+    }
 
 
 def run(args: argparse.Namespace) -> int:
