@@ -41,6 +41,10 @@ class BackendError(EdgeshipError, RuntimeError):
     """An inference backend, delegate or execution provider failed or is unavailable."""
 
 
+class ProviderFallbackWarning(UserWarning):
+    """An execution provider of a preference list was skipped; a later one runs the model."""
+
+
 class ConversionError(EdgeshipError, RuntimeError):
     """A converter failed for one or more variants."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from edgeship.cli._common import add_command, add_json_flag, print_json
 from edgeship.cli._runtime_flags import add_runtime_flags
-from edgeship.errors import ConfigError
+from edgeship.errors import ConfigError, ProviderFallbackWarning
 from edgeship.runtime_flags import parse_key_values, parse_providers
 
 EXAMPLES = """\
@@ -115,15 +115,19 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1. Got: {args.limit}")
     start = time.perf_counter()
-    engine = load(
-        args.artifact,
-        backend=args.backend,
-        threads=args.threads,
-        delegate=args.delegate,
-        delegate_options=parse_key_values(args.delegate_option) or None,
-        providers=parse_providers(args.provider),
-        verify=False if args.no_verify else None,
-    )
+    with warnings.catch_warnings(record=True) as fallbacks:
+        warnings.simplefilter("always", ProviderFallbackWarning)
+        engine = load(
+            args.artifact,
+            backend=args.backend,
+            threads=args.threads,
+            delegate=args.delegate,
+            delegate_options=parse_key_values(args.delegate_option) or None,
+            providers=parse_providers(args.provider),
+            verify=False if args.no_verify else None,
+        )
+    for warning in fallbacks:
+        print(f"edgeship predict: warning: {warning.message}", file=sys.stderr)
     with engine:
         data, labels = _read_inputs(Path(args.input), engine, args.preprocess)
         if args.limit is not None:
@@ -147,7 +151,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0
-    print(f"{engine.path.name} on {engine.backend} {engine.backend_version}: {len(rows)} sample(s)")
+    where = f" ({', '.join(engine.providers)})" if engine.providers else ""
+    print(
+        f"{engine.path.name} on {engine.backend} {engine.backend_version}{where}: "
+        f"{len(rows)} sample(s)"
+    )
     for i, row in enumerate(rows[:20]):
         best = ", ".join(f"{lab} {score:.3f}" for lab, score in row)
         print(f"  [{i}] {best}")
