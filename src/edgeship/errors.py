@@ -41,6 +41,10 @@ class BackendError(EdgeshipError, RuntimeError):
     """An inference backend, delegate or execution provider failed or is unavailable."""
 
 
+class UnsafeLoadWarning(UserWarning):
+    """A Keras model is loaded with safe mode off: code stored in the file will run."""
+
+
 class ProviderFallbackWarning(UserWarning):
     """An execution provider of a preference list was skipped; a later one runs the model."""
 

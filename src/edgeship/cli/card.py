@@ -6,7 +6,14 @@ import argparse
 import os
 from typing import Any
 
-from edgeship.cli._common import add_command, add_json_flag, from_args, print_json, square_size
+from edgeship.cli._common import (
+    add_command,
+    add_json_flag,
+    add_unsafe_flag,
+    from_args,
+    print_json,
+    square_size,
+)
 
 EXAMPLES = """\
   edgeship card my_model.keras --dataset digits --out runs/mine
@@ -28,11 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("model", help=".keras or .h5 file, or SavedModel folder")
     parser.add_argument("--dataset", default="digits", help="digits, mnist, npz:PATH, dir:PATH...")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument(
-        "--unsafe",
-        action="store_true",
-        help="load with Keras safe_mode off (runs code stored in the file: trusted files only)",
-    )
+    add_unsafe_flag(parser)
     parser.add_argument(
         "--input-scale",
         type=float,

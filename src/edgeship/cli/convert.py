@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from edgeship.cli._common import add_command, add_json_flag, csv_list, print_json
+from edgeship.cli._common import add_command, add_json_flag, add_unsafe_flag, csv_list, print_json
 from edgeship.manifest import MANIFEST_FILENAME, Manifest
 
 EXAMPLES = """\
@@ -17,6 +17,7 @@ EXAMPLES = """\
   edgeship convert model.keras --to onnx-int8 --calibration-method entropy --opset 17 --out out
   edgeship convert saved_model/ --to all --eval eval.npz --max-accuracy-drop 0.5 --out out
   edgeship convert model.keras --to tflite-int8 --batch-size 1 --out out   # Edge TPU / NPU
+  edgeship convert lambda_model.keras --to all --unsafe --out out   # trusted files only
 
 variants: tflite-fp32 tflite-fp16 tflite-dynamic tflite-int8 tflite-int8-float-io tflite-int16x8
           onnx-fp32 onnx-fp16 onnx-dynamic onnx-int8   (or 'all')
@@ -96,6 +97,7 @@ def register(subparsers: Any) -> None:
         "(among the 5 worst-ranked layers); name the likely cause when it cannot pass",
     )
     parser.add_argument("--force", action="store_true", help="replace existing artifacts")
+    add_unsafe_flag(parser)
     parser.add_argument(
         "--skip-runtime-check",
         action="store_true",
@@ -238,6 +240,7 @@ def run(args: Any) -> int:
             progress=progress,
             options=_options(args),
             check_runtimes=not args.skip_runtime_check,
+            unsafe=args.unsafe,
         )
     except ParityError as exc:
         if not progress.quiet:

@@ -27,7 +27,11 @@ def _child_main(fd: int) -> None:
     from edgeship.convert import handlers
 
     state = handlers.WorkerState(
-        init["model_path"], init["card"], Path(init["workdir"]), init.get("batch")
+        init["model_path"],
+        init["card"],
+        Path(init["workdir"]),
+        init.get("batch"),
+        bool(init.get("unsafe")),
     )
     while True:
         try:

@@ -24,17 +24,21 @@ class WorkerState:
         card: dict[str, Any] | None,
         workdir: Path,
         batch: int | None = None,
+        unsafe: bool = False,
     ) -> None:
         self.model_path = model_path
         self.card = ModelCard.from_dict(card) if card else None
         self.workdir = workdir
         self.batch = batch
+        self.unsafe = unsafe
         self._model: SourceModel | None = None
 
     @property
     def model(self) -> SourceModel:
         if self._model is None:
-            self._model = load_source(self.model_path, self.card, self.workdir, self.batch)
+            self._model = load_source(
+                self.model_path, self.card, self.workdir, self.batch, self.unsafe
+            )
         return self._model
 
 

@@ -41,6 +41,7 @@ class ConverterWorker:
         card: the model card as a dict (or None).
         workdir: scratch directory shared by successive children (SavedModel, logs).
         batch: a fixed batch size for the exported model (None keeps it free).
+        unsafe: load the model with Keras safe mode off (trusted files only).
     """
 
     def __init__(
@@ -49,8 +50,9 @@ class ConverterWorker:
         card: dict[str, Any] | None,
         workdir: Path,
         batch: int | None = None,
+        unsafe: bool = False,
     ) -> None:
-        self._args = (str(model_path), card, str(workdir), batch)
+        self._args = (str(model_path), card, str(workdir), batch, unsafe)
         self._workdir = workdir
         self._process: Any = None
         self._conn: Connection | None = None
@@ -137,8 +139,14 @@ class ConverterWorker:
         child_sock.close()
         self._process = process
         self._conn = Connection(parent_sock.detach())
-        model_path, card, workdir, batch = self._args
-        init = {"model_path": model_path, "card": card, "workdir": workdir, "batch": batch}
+        model_path, card, workdir, batch, unsafe = self._args
+        init = {
+            "model_path": model_path,
+            "card": card,
+            "workdir": workdir,
+            "batch": batch,
+            "unsafe": unsafe,
+        }
         self._conn.send(("init", init))
 
     def _crashed(self, command: str, reason: str | None = None) -> WorkerCrashed:
