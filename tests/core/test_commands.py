@@ -102,3 +102,38 @@ def test_bad_runtime_flag_values_name_the_flag_and_the_form():
         parse_providers(["cuda:device_id"])
     with pytest.raises(ConfigError, match=r"--delegate-option expects KEY=VALUE\. Got: 'x'"):
         parse_key_values(["x"])
+
+
+def _help_examples(command: str) -> list[str]:
+    """The example lines of ``edgeship COMMAND --help`` as printed."""
+    text = _help_text(command)
+    section = text.split("examples:\n", 1)[1]
+    return [line for line in section.splitlines() if line.startswith("  ")]
+
+
+def _help_text(command: str) -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        build_parser(command).parse_args([command, "--help"])
+    return out.getvalue()
+
+
+COMMANDS = ("train", "card", "convert", "inspect", "predict", "bench", "report", "compare",
+            "serve", "pipeline", "worker")  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_example_is_a_short_command_that_parses(command: str):
+    """Examples keep their line continuations (no 150-column lines) and parse as shown."""
+    lines = _help_examples(command)
+    assert lines
+    for line in lines:
+        assert len(line) <= 100, f"{command} --help example line too long: {line!r}"
+    joined = "\n".join(lines).replace("\\\n", " ")
+    for line in joined.splitlines():
+        if line.strip().startswith(f"edgeship {command}"):
+            words = shlex.split(line, comments=True)
+            build_parser(command).parse_args(words[1:])
