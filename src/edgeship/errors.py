@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from edgeship.manifest import Manifest
 
 
+def opt_in(flag: str, keyword: str) -> str:
+    """How to ask for something on purpose, for both the command line and Python, e.g.
+    ``pass --force (force=True in Python)``: one wording in every message."""
+    return f"pass {flag} ({keyword}=True in Python)"
+
+
 class EdgeshipError(Exception):
     """Base class of every error edgeship raises on purpose."""
 

@@ -9,7 +9,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from edgeship.errors import ConfigError, ModelLoadError, UnsafeLoadWarning
+from edgeship.errors import ConfigError, ModelLoadError, UnsafeLoadWarning, opt_in
 
 #: What every command that loads a Keras model with ``--unsafe`` says, word for word.
 UNSAFE_LOAD_WARNING = (
@@ -33,7 +33,7 @@ def safe_mode_refusal(path: Path) -> str:
     """The message for a model that safe mode refuses to load (same in every command)."""
     return (
         f"{path} holds code (e.g. a Lambda layer) that Keras safe mode refuses to run. "
-        "If you trust the file, pass --unsafe (unsafe=True)."
+        f"If you trust the file, {opt_in('--unsafe', 'unsafe')}."
     )
 
 

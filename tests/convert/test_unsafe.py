@@ -39,7 +39,7 @@ def test_card_and_convert_take_the_same_unsafe_opt_in(lambda_model, tmp_path, ca
     assert main([*argv, "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "holds code (e.g. a Lambda layer) that Keras safe mode refuses to run" in err
-    assert "If you trust the file, pass --unsafe (unsafe=True)." in err
+    assert "If you trust the file, pass --unsafe (unsafe=True in Python)." in err
     assert not (tmp_path / "arts").exists()
 
     assert main([*argv, "--quiet", "--unsafe"]) == 0
