@@ -58,3 +58,4 @@ def test_pipeline_model_takes_unsafe(lambda_model, tmp_path, capsys):
     err = capsys.readouterr().err
     assert _warnings(err) == [f"edgeship pipeline: warning: {UNSAFE_LOAD_WARNING}"]
     assert (tmp_path / "run" / "bench.json").is_file()
+    assert "the Keras baseline is not timed: it loads models in safe mode only" in err

@@ -212,6 +212,8 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
             raise ConfigError("No converted variant passed; nothing to benchmark.")
         # devices run without TensorFlow; the Keras baseline loads models in safe mode only
         keras = config.keras_baseline and not config.cluster and not config.unsafe
+        if config.keras_baseline and config.unsafe:
+            log("the Keras baseline is not timed: it loads models in safe mode only (--unsafe)")
         baselines = (f"keras:{_model_file(lay)}",) if keras else ()
         sweep = BenchConfig(
             artifacts=tuple(artifacts),
