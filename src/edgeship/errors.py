@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from edgeship.manifest import Manifest
 
 
+def opt_in(flag: str, keyword: str) -> str:
+    """How to ask for something on purpose, for both the command line and Python, e.g.
+    ``pass --force (force=True in Python)``: one wording in every message."""
+    return f"pass {flag} ({keyword}=True in Python)"
+
+
 class EdgeshipError(Exception):
     """Base class of every error edgeship raises on purpose."""
 
@@ -39,6 +45,14 @@ class IntegrityError(ModelLoadError):
 
 class BackendError(EdgeshipError, RuntimeError):
     """An inference backend, delegate or execution provider failed or is unavailable."""
+
+
+class UnsafeLoadWarning(UserWarning):
+    """A Keras model is loaded with safe mode off: code stored in the file will run."""
+
+
+class ProviderFallbackWarning(UserWarning):
+    """An execution provider of a preference list was skipped; a later one runs the model."""
 
 
 class ConversionError(EdgeshipError, RuntimeError):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgeship.errors import ArtifactExistsError, ConfigError
+from edgeship.errors import ArtifactExistsError, ConfigError, opt_in
 
 
 def not_a_file(path: str | os.PathLike[str]) -> str:
@@ -63,7 +63,7 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
     if not force and target.exists():
         raise ArtifactExistsError(
             f"{target} already exists. Expected a new path; "
-            "pass --force (force=True) to replace it."
+            f"{opt_in('--force', 'force')} to replace it."
         )
     make_dirs(target.parent)
     import tempfile  # here: reading files needs neither tempfile nor its shutil and random

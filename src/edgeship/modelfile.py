@@ -1,12 +1,41 @@
 """Cheap checks of a Keras model path (no TensorFlow): what train, convert and the pipeline
-accept as a model before any process loads it or any file is written."""
+accept as a model before any process loads it or any file is written, and the one opt-in
+(``--unsafe`` / ``unsafe=True``) that card, convert and pipeline share for models that hold
+code."""
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
-from edgeship.errors import ConfigError, ModelLoadError
+from edgeship.errors import ConfigError, ModelLoadError, UnsafeLoadWarning, opt_in
+
+#: What every command that loads a Keras model with ``--unsafe`` says, word for word.
+UNSAFE_LOAD_WARNING = (
+    "loading the Keras model with safe_mode off (--unsafe): code stored in the file (e.g. a "
+    "Lambda layer) runs with your permissions. Use it only for files you trust."
+)
+
+
+def warn_unsafe_load(stacklevel: int = 3) -> None:
+    """Emit :data:`UNSAFE_LOAD_WARNING` as an :class:`~edgeship.errors.UnsafeLoadWarning`."""
+    warnings.warn(UNSAFE_LOAD_WARNING, UnsafeLoadWarning, stacklevel=stacklevel)
+
+
+def is_safe_mode_refusal(exc: BaseException) -> bool:
+    """True when Keras refused to load a model because safe mode forbids its stored code."""
+    text = str(exc)
+    return "safe_mode" in text or "Lambda" in text
+
+
+def safe_mode_refusal(path: Path) -> str:
+    """The message for a model that safe mode refuses to load (same in every command)."""
+    return (
+        f"{path} holds code (e.g. a Lambda layer) that Keras safe mode refuses to run. "
+        f"If you trust the file, {opt_in('--unsafe', 'unsafe')}."
+    )
+
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 

@@ -22,6 +22,18 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
+def listening(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on ``host:port`` now (port 0: never)."""
+    if not port:
+        return False
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        with socket.create_connection((target, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """One TCP port that nobody listens on right now (see :func:`free_ports`)."""
     return free_ports(1, host)[0]

@@ -133,3 +133,28 @@ def test_a_fail_on_metric_missing_from_a_file_is_unchecked_not_passed(tmp_path, 
     assert main(["compare", *files, "--fail-on", "accuracy:-0.5"]) == 1
     assert "accuracy is missing in base" in capsys.readouterr().err
     assert main(["compare", *files, "--fail-on", "p50:5%"]) == 0
+
+
+def test_a_row_that_records_the_metric_in_neither_file_does_not_block_the_gate():
+    """A raw baseline holds no accuracy in either run: the gate runs on the rows that do."""
+    rows = (_row("m", TIGHT, accuracy=0.9), _row("raw:m", TIGHT, accuracy=None, kind="raw"))
+    result = compare(_doc(*rows), _doc(*rows), parse_fail_on("p50:5%,accuracy:-0.5"))
+    assert result["regressions"] == [] and result["unchecked"] == []
+    worse = _doc(_row("m", TIGHT, accuracy=0.85), rows[1])
+    [r] = compare(_doc(*rows), worse, parse_fail_on("accuracy:-0.5"))["regressions"]
+    assert r["key"]["variant"] == "m"
+
+
+def test_a_gate_metric_no_row_records_is_unchecked_with_a_hint_that_fits_the_run():
+    rows = (_row("m", TIGHT, accuracy=None),)
+    no_eval = make_results({}, list(rows), {"eval_data": None})
+    [u] = compare(no_eval, no_eval, parse_fail_on("accuracy:-0.5"))["unchecked"]
+    assert u["message"] == (
+        "m/litert t1 b1: accuracy is missing in base and new "
+        "(the base and new run had no eval data: bench with --eval records it)"
+    )
+    with_eval = make_results({}, list(rows), {"eval_data": "eval.npz"})
+    [u] = compare(with_eval, with_eval, parse_fail_on("accuracy:-0.5"))["unchecked"]
+    assert u["message"].endswith(
+        "(its run had eval data, but this configuration records no accuracy)"
+    )

@@ -154,3 +154,28 @@ def test_labels_beyond_the_models_classes_stop_the_convert(
     with pytest.raises(DatasetError, match=r"go up to 10\d, but the model scores 10 classes"):
         convert(digits_model_dir / "model.keras", tmp_path / "out", variants=("tflite-fp32",),
                 eval_data=bad, check_runtimes=False)  # fmt: skip
+
+
+def test_convert_prints_warnings_as_its_own_lines_without_source_paths(
+    digits_model_dir: Path, tmp_path: Path
+) -> None:
+    """A warning raised while converting (here the one --unsafe always gives) reaches the
+    console as 'edgeship convert: warning: ...', not as Python's 'file.py:12: XWarning: ...'
+    with the source line under it."""
+    import re
+    import subprocess
+    import sys
+
+    from edgeship.childproc import child_env
+    from edgeship.modelfile import UNSAFE_LOAD_WARNING
+
+    cmd = [sys.executable, "-m", "edgeship.cli.main", "convert",
+           str(digits_model_dir / "model.keras"), "--to", "tflite-fp32", "--unsafe",
+           "--out", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env=child_env(TF_CPP_MIN_LOG_LEVEL="2")
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert not [line for line in lines if re.search(r"\.py:\d+: \w*Warning", line)], lines
+    assert lines.count(f"edgeship convert: warning: {UNSAFE_LOAD_WARNING}") == 1, lines

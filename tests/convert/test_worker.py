@@ -46,3 +46,54 @@ def test_the_product_ships_no_test_commands(tmp_path: Path) -> None:
         for command in ("test_signal", "test_sleep", "selftest_signal", "selftest_sleep"):
             with pytest.raises(ConfigError, match=f"Unknown worker command '{command}'"):
                 worker.call(command)
+
+
+PARENT = """
+import sys
+from pathlib import Path
+from edgeship.convert.worker import ConverterWorker
+
+tmp = Path(sys.argv[1])
+with ConverterWorker(tmp / "model.keras", None, tmp) as worker:
+    worker.call("test_sleep", seconds=0)  # the child is up
+    print(worker._process.pid, flush=True)
+    worker.call("test_write_later", timeout=None, path=str(tmp / "late.txt"), seconds=2.0)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped has stopped running)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_the_child_dies_with_a_parent_killed_outright(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 of the parent takes the converter child with it: nothing is written later."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    inject_worker_hooks(monkeypatch)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        child = int(parent.stdout.readline())  # the child is about to sleep, then write
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+        time.sleep(2.5)  # past the moment the child would have written
+        assert not (tmp_path / "late.txt").exists()
+    finally:
+        if parent.poll() is None:
+            parent.kill()

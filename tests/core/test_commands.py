@@ -120,3 +120,38 @@ def test_board_budgets_reach_convert_and_pipeline():
     _, pipe = _parse("edgeship pipeline --board cortex-m0-32k --max-flash-kb 200")
     config = pipeline_cli.resolve(pipe)
     assert config.mcu_options() == {"board": "cortex-m0-32k", "max_flash_kb": 200.0}
+
+
+def _help_examples(command: str) -> list[str]:
+    """The example lines of ``edgeship COMMAND --help`` as printed."""
+    text = _help_text(command)
+    section = text.split("examples:\n", 1)[1]
+    return [line for line in section.splitlines() if line.startswith("  ")]
+
+
+def _help_text(command: str) -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        build_parser(command).parse_args([command, "--help"])
+    return out.getvalue()
+
+
+COMMANDS = ("train", "card", "convert", "inspect", "predict", "bench", "report", "compare",
+            "serve", "pipeline", "worker")  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_example_is_a_short_command_that_parses(command: str):
+    """Examples keep their line continuations (no 150-column lines) and parse as shown."""
+    lines = _help_examples(command)
+    assert lines
+    for line in lines:
+        assert len(line) <= 100, f"{command} --help example line too long: {line!r}"
+    joined = "\n".join(lines).replace("\\\n", " ")
+    for line in joined.splitlines():
+        if line.strip().startswith(f"edgeship {command}"):
+            words = shlex.split(line, comments=True)
+            build_parser(command).parse_args(words[1:])

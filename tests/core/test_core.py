@@ -157,3 +157,28 @@ def test_samples_with_nan_or_negative_labels_are_refused(tmp_path):
     np.savez(tmp_path / "neg.npz", x=np.zeros((2, 2), np.float32), y=np.array([0, -1]))
     with pytest.raises(DatasetError, match="class indices >= 0"):
         load_samples(tmp_path / "neg.npz")
+
+
+def test_an_existing_output_names_the_opt_in_for_the_command_line_and_python(tmp_path):
+    """One wording wherever --force is the way out: the flag, and the keyword for Python."""
+    from edgeship.convert.prepare import prepare_out_dir
+    from edgeship.train import TrainConfig
+    from edgeship.train.loop import prepare_out
+
+    target = tmp_path / "a.json"
+    atomic_write_json(target, {"schema": "x/1"})
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model.keras").write_bytes(b"")
+    (tmp_path / "out" / "tflite-fp32.tflite").write_bytes(b"")
+    refusals = [
+        lambda: atomic_write_json(target, {}, force=False),
+        lambda: prepare_out_dir(tmp_path / "out", force=False),
+        lambda: prepare_out(TrainConfig(out=str(tmp_path / "out"))),
+    ]
+    for refuse in refusals:
+        with pytest.raises(ArtifactExistsError) as caught:
+            refuse()
+        assert str(caught.value).endswith(
+            " pass --force (force=True in Python) to replace "
+            + ("them." if "already holds" in str(caught.value) else "it.")
+        )

@@ -95,3 +95,29 @@ def test_cli_dry_run_prints_steps(capsys, tmp_path):
     assert [s["step"] for s in plan["steps"]] == ["train", "convert", "bench", "report"]
     assert plan["config"]["recipe"] == "lenet5"
     assert not any(tmp_path.iterdir())
+
+
+def _slowed(doc: dict, variant: str, factor: float) -> dict:
+    """``doc`` with ``variant``'s latencies scaled by ``factor`` (as a slower backend gives)."""
+    doc = json.loads(json.dumps(doc))
+    for row in doc["results"]:
+        if row["variant"] == variant and not row.get("error"):
+            lat = row["latency_ms"]
+            for key in ("p50", "p90", "p99", "mean", "min", "max"):
+                lat[key] = lat[key] * factor
+    return doc
+
+
+def test_readme_gate_passes_on_itself_and_catches_a_slowed_run(pipeline_run, tmp_path, capsys):
+    """The README's CI gate, on the pipeline's own bench.json (Keras rows included)."""
+    config, _ = pipeline_run
+    bench = Path(config.out) / "bench.json"
+    doc = json.loads(bench.read_text(encoding="utf-8"))
+    assert {"keras:predict", "keras:call"} <= {r["variant"] for r in doc["results"]}
+    gate = ["--fail-on", "p50:5%,accuracy:-0.5"]
+    assert main(["compare", str(bench), str(bench), *gate]) == 0, capsys.readouterr().err
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps(_slowed(doc, "tflite-int8", 3.0)), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["compare", str(bench), str(slow), *gate]) == 1
+    assert "regression: tflite-int8/litert" in capsys.readouterr().err

@@ -186,3 +186,20 @@ def test_predict_leaves_out_modules_it_does_not_use(artifacts: Path, digits, tmp
     argv = ["predict", str(tmp_path / "fp32.tflite"), "--input", str(tmp_path / "x.npy")]
     # only what the bare script itself imports (on this Python and numpy) may be there
     assert _listed_modules_after(entry, argv) == _listed_modules_after("bare", argv)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_preprocess_scales_npy_and_npz_alike(model_dir: Path, digits, suffix: str, capsys):
+    """Raw 0..255 values with --preprocess give the model's answers on its 0..1 inputs."""
+    raw = digits["x"][:40] * 255  # the card maps 0..255 onto the model's 0..1
+    path = model_dir / f"raw{suffix}"
+    if suffix == ".npy":
+        np.save(path, raw)
+    else:
+        np.savez(path, x=raw, y=digits["y"][:40])
+    argv = ["predict", str(model_dir / "int8.tflite"), "--input", str(path), "--json"]
+    assert main([*argv, "--preprocess", "--top-k", "1"]) == 0
+    got = [p["top"][0]["label"] for p in json.loads(capsys.readouterr().out)["predictions"]]
+    with load(model_dir / "int8.tflite", verify=False) as engine:
+        top1 = engine.predict(digits["x"][:40]).argmax(axis=1)
+    assert got == [f"digit-{i}" for i in top1]

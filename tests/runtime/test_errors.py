@@ -15,7 +15,8 @@ from edgeship.errors import (
     InvalidInputError,
     ModelLoadError,
 )
-from edgeship.runtime import load
+from edgeship.runtime import available_backends, load
+from runtime.conftest import TFLITE_BACKENDS
 from runtime.hosts import delegate_loads, needs_tflite_runtime
 
 
@@ -284,3 +285,38 @@ def test_advice_never_names_the_backend_in_use():
     for name in ("litert", "tflite-runtime", "tf-lite"):
         text = _advice(name)
         assert f"backend={name!r}" not in text and "Try another TFLite backend" in text
+
+
+def _edge_tpu_compiled(source: Path, target: Path) -> Path:
+    """``source`` with its first operator turned into the Edge TPU compiler's custom op."""
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    flatbuffers = pytest.importorskip("flatbuffers")
+    model = schema.ModelT.InitFromPackedBuf(source.read_bytes(), 0)
+    code = model.operatorCodes[model.subgraphs[0].operators[0].opcodeIndex]
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode = "edgetpu-custom-op"
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    target.write_bytes(bytes(builder.Output()))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("backend", "verify"),
+    [("litert", False), *((b, True) for b in TFLITE_BACKENDS if b in available_backends())],
+)
+def test_an_edge_tpu_compiled_model_on_the_cpu_names_the_delegate(
+    artifacts: Path, tmp_path: Path, backend: str, verify: bool
+):
+    """Every TFLite backend (checked in a child, where each can load) names the delegate."""
+    path = _edge_tpu_compiled(artifacts / "int8.tflite", tmp_path / "int8_edgetpu.tflite")
+    with pytest.raises(BackendError) as caught:
+        load(path, backend=backend, verify=verify)
+    message = str(caught.value)
+    assert message.endswith(
+        f"{path} was compiled for the Edge TPU: it holds the custom op 'edgetpu-custom-op', "
+        "which only the Edge TPU delegate runs. Load it with delegate='edgetpu' (--delegate "
+        "edgetpu) on a machine with an Edge TPU (Coral USB, PCIe or Dev Board) and its "
+        "runtime (libedgetpu); on a CPU, run the .tflite it was compiled from instead."
+    )
+    assert "Try another TFLite backend" not in message

@@ -93,11 +93,46 @@ def test_provider_short_names_and_threads(artifacts: Path, digits):
     reason="this onnxruntime build offers CUDA (onnxruntime-gpu): it is not unavailable here",
 )
 def test_unavailable_provider_lists_available(artifacts: Path):
-    with pytest.raises(
-        BackendError,
-        match=r"CUDAExecutionProvider is not available .*Available: .*CPUExecutionProvider",
-    ):
+    with pytest.raises(BackendError) as caught:
         load(artifacts / "fp32.onnx", providers=["cuda"], verify=False)
+    available = ", ".join(ort.get_available_providers())
+    assert str(caught.value) == (
+        "None of the execution providers asked for (CUDAExecutionProvider) is available in "
+        f"this onnxruntime build. Available: {available}. Add one of those to the list "
+        "(e.g. --provider cuda,cpu / providers=['cuda', 'cpu']), or install the onnxruntime "
+        "package that ships the provider (e.g. onnxruntime-gpu, onnxruntime-openvino)."
+    )
+
+
+@pytest.mark.skipif(
+    onnx_provider_available("CUDAExecutionProvider"),
+    reason="this onnxruntime build offers CUDA (onnxruntime-gpu): nothing to fall back from",
+)
+def test_providers_fall_back_in_order_of_preference(artifacts: Path, digits, tmp_path, capsys):
+    """cuda,cpu on a CPU-only build runs on the CPU provider and says so."""
+    from edgeship.cli.main import main
+    from edgeship.errors import ProviderFallbackWarning
+
+    path = artifacts / "fp32.onnx"
+    with pytest.warns(ProviderFallbackWarning) as caught:
+        engine = load(path, providers=["cuda", "cpu"], verify=False)
+    with engine:
+        assert engine.providers == ("CPUExecutionProvider",)
+        np.testing.assert_array_equal(
+            engine.predict(digits["x"][:3]), _raw(path, {"x": digits["x"][:3]})[0]
+        )
+    assert str(caught[0].message) == (
+        "Execution provider CUDAExecutionProvider is not available in this onnxruntime build; "
+        "running on CPUExecutionProvider, the next one in the list."
+    )
+    np.save(tmp_path / "three.npy", digits["x"][:3])
+    argv = ["predict", str(path), "--input", str(tmp_path / "three.npy"), "--no-verify"]
+    assert main([*argv, "--provider", "cuda,cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert "fp32.onnx on onnxruntime" in out and "(CPUExecutionProvider)" in out
+    assert err.startswith("edgeship predict: warning: Execution provider CUDAExecutionProvider")
+    assert main([*argv, "--provider", "cuda", "--json"]) == 1
+    assert "None of the execution providers asked for" in capsys.readouterr().err
 
 
 def test_unknown_provider(artifacts: Path):

@@ -125,6 +125,15 @@ def _cases(n):
             400,
             "too many elements",
         ),
+        "huge dimension": (
+            "POST",
+            v2,
+            _j({"inputs": [_v2(fp, [2**40, 8, 8, 1], "FP32", ones)]}),
+            {},
+            400,
+            f"Input '{fp}': shape [1099511627776, 8, 8, 1] holds too many elements "
+            f"(at most {1 << 27:,}).",
+        ),
         "strings": (
             "POST",
             v2,

@@ -73,3 +73,23 @@ def test_cli_help_has_examples():
     )  # fmt: skip
     assert out.returncode == 0
     assert "examples:" in out.stdout and "--token-file" in out.stdout
+
+
+def test_the_startup_table_keeps_its_columns_with_long_names(artifacts):
+    long_name = "digits-classifier-with-a-rather-long-name"
+    cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", "--port", "0", "--grpc-port", "0",
+           "--name", f"{long_name}={artifacts.fp32_tflite}",
+           "--name", f"short={artifacts.convert_dir / 'onnx-fp32.onnx'}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=serve_env())
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("edgeship serve: 2 model(s) at http://"), lines
+        rows = sorted(lines[1:])  # "  NAME  BACKEND  PATH"
+        assert [row.split()[0] for row in rows] == [long_name, "short"]
+        assert len({row.index(row.split()[1]) for row in rows}) == 1, rows  # backend column
+        assert len({row.index(row.split()[2]) for row in rows}) == 1, rows  # path column
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        stop(proc)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -133,3 +134,21 @@ def test_a_taken_grpc_port_stops_a_multi_process_server_before_it_starts(artifac
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=serve_env())
     assert done.returncode == 1, done.stderr[-2000:]
     assert f"Cannot listen for gRPC on 127.0.0.1:{port}: the port is taken" in done.stderr
+
+
+def test_a_taken_grpc_port_is_one_clean_error_line(artifacts):
+    """One process: the typed error alone, no gRPC library log line before it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        cmd = [sys.executable, "-m", "edgeship.cli.main", "serve", str(artifacts.fp32_tflite),
+               "--port", "0", "--grpc-port", str(port)]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=serve_env())
+    assert done.returncode == 1, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert lines[-1] == (
+        f"edgeship serve: error: Cannot listen for gRPC on 127.0.0.1:{port}: the port is taken."
+    )
+    # gRPC core logs as "E1207 01:50:34.535260 22803 add_port.cc:83] ..."
+    assert not [line for line in lines if re.match(r"[EWI]\d{4} \d\d:\d\d:", line)], lines

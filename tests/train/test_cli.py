@@ -54,6 +54,18 @@ def test_train_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "already exists" in capsys.readouterr().err
 
 
+def test_progress_into_a_file_is_one_plain_line_per_epoch(tmp_path: Path, capfd) -> None:
+    """Output that is not a terminal (a log, CI) gets no progress bar and no ANSI codes."""
+    args = ["train", "--epochs", "2", "--max-samples", "100", "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = capfd.readouterr().out
+    assert "\x1b[" not in out and "\r" not in out and "\b" not in out
+    assert [line.split()[:2] for line in out.splitlines() if line.startswith("Epoch ")] == [
+        ["Epoch", "1/2"],
+        ["Epoch", "2/2"],
+    ]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -244,3 +244,27 @@ def test_peer_timeout_and_gan_settings_are_checked() -> None:
         TrainConfig(peer_timeout=0)
     with pytest.raises(ConfigError, match="recipe 'gan' trains on one worker"):
         TrainConfig(recipe="gan", strategy="multi-worker")
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_multi_worker_without_tf_config_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, value: str | None
+) -> None:
+    """Without TF_CONFIG a multi-worker run would train one worker and call it a cluster."""
+    from edgeship.cli.main import main
+    from edgeship.train.cluster import EXAMPLE
+
+    if value is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", value)
+    code = main(["train", "--strategy", "multi-worker", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == (
+        "edgeship train: error: --strategy multi-worker needs TF_CONFIG, and it is "
+        f"{'unset' if value is None else 'empty'}. Set it on every worker to JSON like "
+        f"{EXAMPLE} (the same cluster on every worker, each with its own task index), or "
+        "train on one machine with --strategy default (or mirrored for its GPUs).\n"
+    )
+    assert not (tmp_path / "o").exists()

@@ -216,8 +216,8 @@ def compare(
     new_rows = _keyed(new, new_device, "new")
     out_rows: list[CompareRow] = []
     regressions: list[Regression] = []
-    unchecked: list[Unchecked] = []
     unresolved: list[Unresolved] = []
+    missing: list[tuple[ConfigKey, str, BenchRow, BenchRow]] = []
     for key, b in base_rows.items():
         n = new_rows.get(key)
         if n is None:
@@ -240,7 +240,7 @@ def compare(
         for t in fail_on:
             m = entry["metrics"].get(t.metric)
             if m is None:
-                unchecked.append(_unchecked(entry["key"], t.metric, b, n))
+                missing.append((entry["key"], t.metric, b, n))
             elif _breaks(m, t):
                 regressions.append(
                     {"key": entry["key"], "metric": t.metric, "threshold": t.describe(), **m}
@@ -249,6 +249,12 @@ def compare(
                 unresolved.append(_unresolved(entry["key"], t, m))
         out_rows.append(entry)
     out_rows.sort(key=lambda e: str(e["key"].get("device") or ""))
+    gated = {metric for row in out_rows for metric in row["metrics"]}
+    unchecked = [
+        _unchecked(key, metric, b, n, (base, new))
+        for key, metric, b, n in missing
+        if not _recorded_in_neither(metric, b, n) or metric not in gated
+    ]
     return {
         "rows": out_rows,
         "regressions": regressions,
@@ -276,10 +282,32 @@ def _keyed(doc: BenchResults, device: str | None, which: str) -> dict[Any, Bench
     return picked
 
 
-def _unchecked(key: ConfigKey, metric: str, base: BenchRow, new: BenchRow) -> Unchecked:
-    rows = (("base", base), ("new", new))
-    missing = [name for name, row in rows if metric_value(row, metric) is None]
-    hint = " (bench with --eval records accuracy)" if metric == "accuracy" else ""
+def _recorded_in_neither(metric: str, base: BenchRow, new: BenchRow) -> bool:
+    """True when neither file records ``metric`` for this configuration.
+
+    Such a row (a raw baseline's accuracy, say) cannot have changed; the gate holds as long
+    as some other configuration carries the metric in both files.
+    """
+    return metric_value(base, metric) is None and metric_value(new, metric) is None
+
+
+def _unchecked(
+    key: ConfigKey,
+    metric: str,
+    base: BenchRow,
+    new: BenchRow,
+    docs: tuple[BenchResults, BenchResults],
+) -> Unchecked:
+    rows = (("base", base, docs[0]), ("new", new, docs[1]))
+    missing = [name for name, row, _ in rows if metric_value(row, metric) is None]
+    hint = ""
+    if metric == "accuracy":
+        no_eval = [name for name, row, doc in rows if not doc.get("config", {}).get("eval_data")]
+        hint = (
+            f" (the {' and '.join(no_eval)} run had no eval data: bench with --eval records it)"
+            if no_eval
+            else " (its run had eval data, but this configuration records no accuracy)"
+        )
     return {
         "key": key,
         "metric": metric,

@@ -83,6 +83,16 @@ def add_json_flag(parser: argparse.ArgumentParser, what: str = "the result") -> 
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
+def add_unsafe_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--unsafe``: load a Keras model with safe mode off (card, convert, pipeline)."""
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load the Keras model with safe_mode off (runs code stored in the file, e.g. a "
+        "Lambda layer: trusted files only)",
+    )
+
+
 def add_fleet_flags(parser: argparse.ArgumentParser, device_help: str) -> None:
     """Add ``--cluster ADDRESS`` and ``--device LABEL[,LABEL...]`` (a device fleet to run on);
     ``device_help`` says what the command does on each device."""

@@ -24,7 +24,7 @@ EXAMPLES = """\
   edgeship bench model.tflite --cold 5 --pin 0 --min-seconds 2 --runs 200
   edgeship bench model.tflite --scenario offline --batch 1,32 --html bench.html
   edgeship bench model.onnx --provider CUDAExecutionProvider --provider CPUExecutionProvider
-  edgeship bench runs/m/artifacts --cluster tcp://10.0.0.2:8786 --device pi5,jetson \
+  edgeship bench runs/m/artifacts --cluster tcp://10.0.0.2:8786 --device pi5,jetson \\
       --json fleet.json   # devices joined with: edgeship worker --cluster ... --device pi5
 """
 

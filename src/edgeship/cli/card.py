@@ -6,7 +6,14 @@ import argparse
 import os
 from typing import Any
 
-from edgeship.cli._common import add_command, add_json_flag, from_args, print_json, square_size
+from edgeship.cli._common import (
+    add_command,
+    add_json_flag,
+    add_unsafe_flag,
+    from_args,
+    print_json,
+    square_size,
+)
 
 EXAMPLES = """\
   edgeship card my_model.keras --dataset digits --out runs/mine
@@ -34,11 +41,7 @@ def register(subparsers: Any) -> None:
         "one array per input name and labels 'y')",
     )
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument(
-        "--unsafe",
-        action="store_true",
-        help="load with Keras safe_mode off (runs code stored in the file: trusted files only)",
-    )
+    add_unsafe_flag(parser)
     parser.add_argument(
         "--input-scale",
         type=float,

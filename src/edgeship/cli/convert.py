@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from edgeship.cli._common import add_command, add_json_flag, csv_list, print_json
+from edgeship.cli._common import add_command, add_json_flag, add_unsafe_flag, csv_list, print_json
 from edgeship.manifest import MANIFEST_FILENAME, Manifest
 
 EXAMPLES = """\
@@ -20,6 +20,7 @@ EXAMPLES = """\
   edgeship convert text.keras --input-shape token_ids=1x128 --out out   # a fixed sequence length
   edgeship convert model.keras --to tflm-int8 --board cortex-m4-256k --out out   # microcontroller
   edgeship convert model.keras --to tflm-int8 --max-arena-kb 64 --max-flash-kb 128 --out out
+  edgeship convert lambda_model.keras --to all --unsafe --out out   # trusted files only
 
 variants: tflite-fp32 tflite-fp16 tflite-dynamic tflite-int8 tflite-int8-float-io tflite-int16x8
           onnx-fp32 onnx-fp16 onnx-dynamic onnx-int8 tflm-int8   (or 'all')
@@ -119,6 +120,7 @@ def register(subparsers: Any) -> None:
         "--max-flash-kb", type=float, help="tflm-int8 model (flash) budget in KiB (over --board)"
     )
     parser.add_argument("--force", action="store_true", help="replace existing artifacts")
+    add_unsafe_flag(parser)
     parser.add_argument(
         "--skip-runtime-check",
         action="store_true",
@@ -284,6 +286,7 @@ def run(args: Any) -> int:
             progress=progress,
             options=_options(args),
             check_runtimes=not args.skip_runtime_check,
+            unsafe=args.unsafe,
         )
     except ParityError as exc:
         if not progress.quiet:

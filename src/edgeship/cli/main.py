@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from edgeship import __version__
 from edgeship.cli._common import HelpFormatter
@@ -75,6 +77,20 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _warning_printer(command: str) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints ``edgeship COMMAND: warning: MESSAGE`` once
+    per message: no source path or code line, the same shape as the command's errors."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        text = " ".join(str(message).split())
+        if text not in seen:
+            seen.add(text)
+            print(f"edgeship {command}: warning: {text}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``edgeship`` command; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -84,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            return int(args.func(args) or 0)
     except EdgeshipError as exc:
         print(f"edgeship {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgeship.cli._common import add_command, add_fleet_flags, print_json
+from edgeship.cli._common import add_command, add_fleet_flags, add_unsafe_flag, print_json
 from edgeship.cli._runtime_flags import add_runtime_flags
 
 EXAMPLES = """\
@@ -35,6 +35,7 @@ def register(subparsers: Any) -> None:
         "--model", help="existing Keras model (.keras, .h5, SavedModel dir); skips training"
     )
     src.add_argument("--recipe", help="training recipe (default mnist-cnn)")
+    add_unsafe_flag(p)
     p.add_argument("--dataset", help="dataset (default digits)")
     p.add_argument("--epochs", type=int, help="training epochs (default 15)")
     p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
@@ -107,6 +108,7 @@ def resolve(args: argparse.Namespace) -> Any:
         "bench_cold": args.cold,
         "bench_repeats": args.bench_repeats,
         "keras_baseline": False if args.no_keras_baseline else None,
+        "unsafe": True if args.unsafe else None,
         "cluster": args.cluster,
         "devices": args.device,
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 from edgeship.cli._common import add_command, add_json_flag, print_json
 from edgeship.cli._runtime_flags import add_runtime_flags
-from edgeship.errors import ConfigError
+from edgeship.errors import ConfigError, ProviderFallbackWarning
 from edgeship.runtime_flags import parse_key_values, parse_providers
 
 EXAMPLES = """\
@@ -38,7 +38,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--top-k", type=int, default=5, help="classes to show per sample")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N samples")
     parser.add_argument(
-        "--preprocess", action="store_true", help="apply the card's preprocessing to .npy input"
+        "--preprocess",
+        action="store_true",
+        help="apply the card's preprocessing to .npy and .npz input (raw dataset values)",
     )
     parser.add_argument(
         "--no-verify", action="store_true", help="skip the child-process check of untrusted files"
@@ -80,12 +82,26 @@ def _read_inputs(path: Path, engine: Any, preprocess: bool) -> tuple[Any, Any]:
 
         samples = load_samples(path)
         inputs = samples.inputs
+        if preprocess:
+            inputs = _preprocessed(inputs, engine.card)
         data = next(iter(inputs.values())) if list(inputs) == ["x"] else dict(inputs)
         return data, samples.labels
     raise ConfigError(
         f"--input {path}: unknown file type {suffix!r}. Expected .npy, .npz or an image "
         f"({', '.join(IMAGE_SUFFIXES)})."
     )
+
+
+def _preprocessed(inputs: dict[str, Any], card: Any) -> dict[str, Any]:
+    """The card's preprocessing applied to each array of an .npz, as to an .npy; inputs the
+    card declares integer (token ids) are left as they are."""
+    from edgeship.runtime.preprocess import normalize
+
+    integer = {t.name for t in card.inputs if t.dtype.startswith(("int", "uint"))}
+    return {
+        key: arr if key in integer else normalize(arr, card.preprocessing)
+        for key, arr in inputs.items()
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,15 +115,19 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1. Got: {args.limit}")
     start = time.perf_counter()
-    engine = load(
-        args.artifact,
-        backend=args.backend,
-        threads=args.threads,
-        delegate=args.delegate,
-        delegate_options=parse_key_values(args.delegate_option) or None,
-        providers=parse_providers(args.provider),
-        verify=False if args.no_verify else None,
-    )
+    with warnings.catch_warnings(record=True) as fallbacks:
+        warnings.simplefilter("always", ProviderFallbackWarning)
+        engine = load(
+            args.artifact,
+            backend=args.backend,
+            threads=args.threads,
+            delegate=args.delegate,
+            delegate_options=parse_key_values(args.delegate_option) or None,
+            providers=parse_providers(args.provider),
+            verify=False if args.no_verify else None,
+        )
+    for warning in fallbacks:
+        print(f"edgeship predict: warning: {warning.message}", file=sys.stderr)
     with engine:
         data, labels = _read_inputs(Path(args.input), engine, args.preprocess)
         if args.limit is not None:
@@ -131,7 +151,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0
-    print(f"{engine.path.name} on {engine.backend} {engine.backend_version}: {len(rows)} sample(s)")
+    where = f" ({', '.join(engine.providers)})" if engine.providers else ""
+    print(
+        f"{engine.path.name} on {engine.backend} {engine.backend_version}{where}: "
+        f"{len(rows)} sample(s)"
+    )
     for i, row in enumerate(rows[:20]):
         best = ", ".join(f"{lab} {score:.3f}" for lab, score in row)
         print(f"  [{i}] {best}")

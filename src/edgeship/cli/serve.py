@@ -158,8 +158,13 @@ def run(args: Any) -> int:
             print(f"edgeship serve: {len(models)} model(s) at {server.url}", flush=True)
             if grpc_address:
                 print(f"edgeship serve: KServe v2 gRPC at {grpc_address}", flush=True)
+            name_width = max((len(m["name"]) for m in models), default=0)
+            backend_width = max((len(m["backend"]) for m in models), default=0)
             for m in models:
-                print(f"  {m['name']:<24} {m['backend']:<14} {m['path']}", flush=True)
+                print(
+                    f"  {m['name']:<{name_width}}  {m['backend']:<{backend_width}}  {m['path']}",
+                    flush=True,
+                )
         if args.host not in LOOPBACK and token is None:
             print(
                 f"edgeship serve: warning: listening on {args.host} without --token-file: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from edgeship.cli._common import (
@@ -109,7 +110,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         precision=precision,
         early_stopping_patience=args.patience,
         image_size=square_size(args.image_size),
-        verbose=0 if (args.quiet or args.json) else 1,
+        verbose=0 if (args.quiet or args.json) else (1 if sys.stdout.isatty() else 2),
     )
 
 

@@ -12,11 +12,13 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from edgeship.childproc import die_with_parent
 from edgeship.errors import EdgeshipError
 
 
 def _child_main(fd: int) -> None:
     """Entry point of the child: receive the model, load it lazily, serve calls."""
+    die_with_parent()
     conn = Connection(fd)
     try:
         command, init = conn.recv()
@@ -31,7 +33,8 @@ def _child_main(fd: int) -> None:
         init["card"],
         Path(init["workdir"]),
         init.get("batch"),
-        tuple(init.get("input_shapes") or ()),
+        input_shapes=tuple(init.get("input_shapes") or ()),
+        unsafe=bool(init.get("unsafe")),
     )
     while True:
         try:

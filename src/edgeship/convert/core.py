@@ -33,6 +33,7 @@ from edgeship.convert.variants import PRESETS, ConvertOptions, VariantSpec, reso
 from edgeship.convert.worker import ConverterWorker, WorkerCrashed
 from edgeship.errors import ConfigError, EdgeshipError, ModelLoadError, ParityError
 from edgeship.manifest import MANIFEST_FILENAME, STATUS_FAILED, STATUS_OK, Manifest
+from edgeship.modelfile import warn_unsafe_load
 from edgeship.samples import check_label_range
 
 Progress = Callable[[str, int, int], None]
@@ -51,6 +52,7 @@ def convert(
     progress: Progress | None = None,
     options: ConvertOptions | dict[str, Any] | None = None,
     check_runtimes: bool = True,
+    unsafe: bool = False,
 ) -> dict[str, Any]:
     """Convert a Keras model to every requested variant, parity-check each, write a manifest.
 
@@ -69,6 +71,9 @@ def convert(
         progress: ``progress(step, done, total)`` callback.
         options: :class:`ConvertOptions` or a dict of them (unknown keys are rejected).
         check_runtimes: run every artifact on every installed interpreter.
+        unsafe: load a ``.keras`` model with Keras safe mode off, so that code stored in it
+            (a Lambda layer) runs; trusted files only. Warns with
+            :class:`~edgeship.errors.UnsafeLoadWarning`, as ``edgeship card --unsafe`` does.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -79,7 +84,7 @@ def convert(
         ArtifactExistsError, ModelLoadError, DatasetError, ConfigError: bad input, before
             anything is written.
     """
-    for name, flag in (("force", force), ("check_runtimes", check_runtimes)):
+    for name, flag in (("force", force), ("check_runtimes", check_runtimes), ("unsafe", unsafe)):
         if not isinstance(flag, bool):
             raise ConfigError(f"{name} must be True or False. Got: {flag!r}")
     if progress is not None and not callable(progress):
@@ -98,6 +103,8 @@ def convert(
             f"Model {source} does not exist. Expected a .keras/.h5 file or a SavedModel directory."
         )
     prepare.check_model_file(source, opts)
+    if unsafe:
+        warn_unsafe_load()
     target: TargetRuntime | None = parse_target(target_runtime) if target_runtime else None
     notes: list[str] = []
     if target is not None:
@@ -112,7 +119,7 @@ def convert(
     with staging.staged(final) as stage:
         manifest = _convert_staged(
             stage, source, card, specs, opts, notes, target, eval_data, calibration,
-            max_accuracy_drop, check_runtimes, progress,
+            max_accuracy_drop, check_runtimes, progress, unsafe,
         )  # fmt: skip
         manifest = staging.relocate(manifest, stage, final)  # messages name the final paths
         written = Manifest.from_dict(manifest)
@@ -147,6 +154,7 @@ def _convert_staged(
     max_accuracy_drop: float,
     check_runtimes: bool,
     progress: Progress | None,
+    unsafe: bool,
 ) -> dict[str, Any]:
     """Build, check and record every variant (and the card) in the staging folder ``out``."""
     notify = progress or (lambda step, done, total: None)
@@ -155,8 +163,8 @@ def _convert_staged(
         card_dict = card.to_dict() if card else None
         shape_policy = (opts.batch_size, opts.input_shapes)
         with (
-            ConverterWorker(source, card_dict, workdir, *shape_policy) as worker,
-            ConverterWorker(source, card_dict, workdir, *shape_policy) as checker,
+            ConverterWorker(source, card_dict, workdir, *shape_policy, unsafe) as worker,
+            ConverterWorker(source, card_dict, workdir, *shape_policy, unsafe) as checker,
         ):
             notify("loading model", 0, len(specs))
             started = time.perf_counter()

@@ -25,19 +25,21 @@ class WorkerState:
         workdir: Path,
         batch: int | None = None,
         input_shapes: tuple[str, ...] = (),
+        unsafe: bool = False,
     ) -> None:
         self.model_path = model_path
         self.card = ModelCard.from_dict(card) if card else None
         self.workdir = workdir
         self.batch = batch
         self.input_shapes = input_shapes
+        self.unsafe = unsafe
         self._model: SourceModel | None = None
 
     @property
     def model(self) -> SourceModel:
         if self._model is None:
             self._model = load_source(
-                self.model_path, self.card, self.workdir, self.batch, self.input_shapes
+                self.model_path, self.card, self.workdir, self.batch, self.input_shapes, self.unsafe
             )
         return self._model
 

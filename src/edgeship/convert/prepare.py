@@ -13,7 +13,7 @@ from edgeship import modelfile
 from edgeship.card import CARD_FILENAME, ModelCard, load_card
 from edgeship.convert import calibration as calib
 from edgeship.convert.variants import ConvertOptions, Precision, VariantSpec
-from edgeship.errors import ArtifactExistsError, DatasetError
+from edgeship.errors import ArtifactExistsError, DatasetError, opt_in
 from edgeship.fileio import make_dirs
 from edgeship.manifest import ARTIFACT_SUFFIXES, MANIFEST_FILENAME
 
@@ -40,7 +40,7 @@ def prepare_out_dir(out: Path, force: bool) -> None:
     if existing and not force:
         raise ArtifactExistsError(
             f"{out} already holds {', '.join(existing[:6])}. Expected an empty output directory; "
-            "pass --force (force=True) to replace them."
+            f"{opt_in('--force', 'force')} to replace them."
         )
     # Nothing is written here: convert builds beside ``out`` and swaps the folder in whole.
     make_dirs(out.parent)

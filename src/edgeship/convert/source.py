@@ -17,6 +17,7 @@ from edgeship._lazy import require
 from edgeship.card import ModelCard, TensorInfo
 from edgeship.convert.input_shapes import apply_input_shapes, parse_input_shapes
 from edgeship.errors import ConversionError, ModelLoadError
+from edgeship.modelfile import is_safe_mode_refusal, safe_mode_refusal
 
 RECURRENT_LAYERS = frozenset(
     {"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
@@ -191,12 +192,14 @@ def load_source(
     workdir: Path,
     batch: int | None = None,
     input_shapes: tuple[str, ...] = (),
+    unsafe: bool = False,
 ) -> SourceModel:
     """Load the model at ``path``; input specs come from the card when given, else the model.
 
     ``batch`` fixes the batch dimension of the exported model (Edge TPU compilers and many NPU
     toolchains need static shapes); None keeps it free. ``input_shapes`` (``name=1x128``)
-    fix whole input shapes (see :mod:`edgeship.convert.input_shapes`).
+    fix whole input shapes (see :mod:`edgeship.convert.input_shapes`). ``unsafe`` loads a
+    ``.keras`` file with Keras safe mode off (code stored in the file runs: trusted files only).
 
     Raises:
         ModelLoadError: missing, corrupt or unsupported file, or custom objects.
@@ -221,7 +224,7 @@ def load_source(
     keras = require("keras", "convert", "load Keras models")
     try:
         if p.suffix.lower() == ".keras":
-            model = keras.models.load_model(p, compile=False, safe_mode=True)
+            model = keras.models.load_model(p, compile=False, safe_mode=not unsafe)
         else:
             model = keras.models.load_model(p, compile=False)
     except Exception as exc:
@@ -353,6 +356,8 @@ def custom_objects(path: Path) -> list[str]:
 
 def _explain_load_error(path: Path, exc: Exception) -> str:
     text = str(exc)
+    if is_safe_mode_refusal(exc):
+        return safe_mode_refusal(path)
     custom = custom_objects(path) if path.suffix.lower() == ".keras" else []
     if custom:
         return (

@@ -42,6 +42,7 @@ class ConverterWorker:
         workdir: scratch directory shared by successive children (SavedModel, logs).
         batch: a fixed batch size for the exported model (None keeps it free).
         input_shapes: ``--input-shape`` entries (``name=1x128``) fixing whole input shapes.
+        unsafe: load the model with Keras safe mode off (trusted files only).
     """
 
     def __init__(
@@ -51,8 +52,9 @@ class ConverterWorker:
         workdir: Path,
         batch: int | None = None,
         input_shapes: tuple[str, ...] = (),
+        unsafe: bool = False,
     ) -> None:
-        self._args = (str(model_path), card, str(workdir), batch, list(input_shapes))
+        self._args = (str(model_path), card, str(workdir), batch, list(input_shapes), unsafe)
         self._workdir = workdir
         self._process: Any = None
         self._conn: Connection | None = None
@@ -139,13 +141,14 @@ class ConverterWorker:
         child_sock.close()
         self._process = process
         self._conn = Connection(parent_sock.detach())
-        model_path, card, workdir, batch, shapes = self._args
+        model_path, card, workdir, batch, shapes, unsafe = self._args
         init = {
             "model_path": model_path,
             "card": card,
             "workdir": workdir,
             "batch": batch,
             "input_shapes": shapes,
+            "unsafe": unsafe,
         }
         self._conn.send(("init", init))
 

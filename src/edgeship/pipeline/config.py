@@ -56,6 +56,9 @@ class PipelineConfig:
         cluster: Dask scheduler of a device fleet (``tcp://HOST:PORT``); the bench step then
             runs on ``devices`` and the pipeline recommends per device (no Keras baseline).
         devices: device labels of ``cluster``.
+        unsafe: load ``model`` with Keras safe mode off (code stored in it, e.g. a Lambda
+            layer, runs: trusted files only), in the card and convert steps alike; the Keras
+            baseline is then not timed (it loads models in safe mode only).
     """
 
     out: str = "runs/pipeline"
@@ -82,6 +85,7 @@ class PipelineConfig:
     keras_baseline: bool = True
     cluster: str | None = None
     devices: tuple[str, ...] = ()
+    unsafe: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

@@ -105,7 +105,11 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
                 from edgeship.train.owncard import CardRequest, make_card
 
                 request = CardRequest(
-                    model=str(target), dataset=config.dataset, out=str(lay.model_dir), force=True
+                    model=str(target),
+                    dataset=config.dataset,
+                    out=str(lay.model_dir),
+                    force=True,
+                    unsafe=config.unsafe,
                 )
                 card = make_card(request)
             return {"model": str(target), "test_accuracy": card.metrics.get("test_accuracy")}
@@ -169,6 +173,7 @@ def _convert_step(config: PipelineConfig, lay: Layout) -> Step:
                     target_runtime=config.target_runtime,
                     options=config.mcu_options(),
                     force=True,
+                    unsafe=config.unsafe,
                 )
             )
         except ParityError as exc:
@@ -208,7 +213,10 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         artifacts = [str(p) for p in Manifest.read(lay.manifest).ok_artifacts()]
         if not artifacts:
             raise ConfigError("No converted variant passed; nothing to benchmark.")
-        keras = config.keras_baseline and not config.cluster  # devices run without TensorFlow
+        # devices run without TensorFlow; the Keras baseline loads models in safe mode only
+        keras = config.keras_baseline and not config.cluster and not config.unsafe
+        if config.keras_baseline and config.unsafe:
+            log("the Keras baseline is not timed: it loads models in safe mode only (--unsafe)")
         baselines = (f"keras:{_model_file(lay)}",) if keras else ()
         sweep = BenchConfig(
             artifacts=tuple(artifacts),

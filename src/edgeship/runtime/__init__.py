@@ -25,7 +25,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgeship.errors import ConfigError, MissingDependencyError, ModelLoadError
+from edgeship.errors import (
+    ConfigError,
+    MissingDependencyError,
+    ModelLoadError,
+    ProviderFallbackWarning,
+)
 from edgeship.runtime.backends import SessionOptions, available_backends, open_session, resolve
 from edgeship.runtime.engine import Engine
 from edgeship.runtime.ranges import InputRangeWarning
@@ -37,7 +42,14 @@ from edgeship.runtime.verify import (
     validate_in_subprocess,
 )
 
-__all__ = ["Engine", "InputRangeWarning", "TensorSpec", "available_backends", "load"]
+__all__ = [
+    "Engine",
+    "InputRangeWarning",
+    "ProviderFallbackWarning",
+    "TensorSpec",
+    "available_backends",
+    "load",
+]
 
 
 def max_threads() -> int:

@@ -105,6 +105,8 @@ class Engine:
         backend: backend name: ``"litert"``, ``"tflite-runtime"``, ``"tf-lite"`` or
             ``"onnxruntime"``.
         backend_version: installed version of the backend package.
+        providers: the ONNX Runtime execution providers that started, in order (the first
+            runs the model where it can); None on TFLite backends.
         path: the artifact file.
     """
 
@@ -122,6 +124,7 @@ class Engine:
         self.format = fmt
         self.backend = session.backend
         self.backend_version = session.version
+        self.providers = session.providers
         self.artifact_inputs: tuple[TensorSpec, ...] = tuple(session.inputs)
         self.artifact_outputs: tuple[TensorSpec, ...] = tuple(session.outputs)
         in_names, out_names = names or ((), ())

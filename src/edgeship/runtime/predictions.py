@@ -35,8 +35,9 @@ def prediction_result(
 
     Returns:
         ``(record, rows)``: the record (``artifact``, ``format``, ``backend``,
-        ``backend_version``, ``samples``, ``outputs``, ``predictions``, ``predict_ms``,
-        ``total_ms``, and ``accuracy`` with labels) and the ``(label, score)`` rows.
+        ``backend_version``, ``providers`` (ONNX Runtime's, else None), ``samples``,
+        ``outputs``, ``predictions``, ``predict_ms``, ``total_ms``, and ``accuracy`` with
+        labels) and the ``(label, score)`` rows.
 
     Raises:
         DatasetError: a label beyond the model's classes.
@@ -52,6 +53,7 @@ def prediction_result(
         "format": engine.format,
         "backend": engine.backend,
         "backend_version": engine.backend_version,
+        "providers": list(engine.providers) if engine.providers else None,
         "samples": len(rows),
         "outputs": {name: list(v.shape) for name, v in outputs},
         "predictions": [

@@ -27,6 +27,7 @@ from typing import Any
 
 from edgeship._lazy import require
 from edgeship.errors import ConfigError, EdgeshipError
+from edgeship.netutil import listening
 from edgeship.serve import grpc_codec, kserve_v2
 from edgeship.serve import grpc_messages as pb
 from edgeship.serve.app import App
@@ -238,6 +239,10 @@ class GrpcServer:
         )
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         address = f"{host}:{port}"
+        if not reuse_port and listening(settings.host, port):
+            # Said here, before the gRPC core logs its own bind failure on stderr.
+            self.stop(0)
+            raise ConfigError(f"Cannot listen for gRPC on {address}: the port is taken.")
         try:
             if settings.tls_cert and settings.tls_key:
                 pair = (Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())

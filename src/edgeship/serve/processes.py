@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from edgeship.errors import ConfigError
+from edgeship.netutil import listening
 from edgeship.serve.settings import ServeSettings
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -52,7 +53,7 @@ class GrpcPort:
     """
 
     def __init__(self, host: str, port: int) -> None:
-        if _listening(host, port):
+        if listening(host, port):
             raise ConfigError(f"Cannot listen for gRPC on {host}:{port}: the port is taken.")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
@@ -73,18 +74,6 @@ class GrpcPort:
     def stop(self, grace_s: float = 0.0) -> None:
         """Release the port (the workers' own sockets are theirs to close)."""
         self._sock.close()
-
-
-def _listening(host: str, port: int) -> bool:
-    """True when something accepts TCP connections on ``host:port`` now (port 0: never)."""
-    if not port:
-        return False
-    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    try:
-        with socket.create_connection((target, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def _worker(

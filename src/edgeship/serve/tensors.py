@@ -70,19 +70,19 @@ def check_shape(meta: TensorMeta, shape: Sequence[int], what: str = "input") -> 
 
 def parse_shape(value: Any, name: str) -> tuple[int, ...]:
     """Validate a KServe ``shape`` field: a list of non-negative integers."""
-    if type(value) is list:
-        elements = 1
-        for d in value:
-            if type(d) is not int or not 0 <= d < 2**31:  # bool is no int here
-                break
-            elements *= d
-        else:
-            if elements > MAX_ELEMENTS:
-                raise HttpError(400, f"Input '{name}': shape {value} holds too many elements.")
-            return tuple(value)
-    raise HttpError(
-        400, f"Input '{name}': 'shape' must be a list of non-negative integers. Got: {value!r}"
-    )
+    if type(value) is not list or any(type(d) is not int or d < 0 for d in value):
+        raise HttpError(  # (bool is no int here)
+            400, f"Input '{name}': 'shape' must be a list of non-negative integers. Got: {value!r}"
+        )
+    elements = 1
+    for d in value:  # capped, so that a long list of huge numbers stays cheap
+        elements = min(elements * d, MAX_ELEMENTS + 1)
+    if elements > MAX_ELEMENTS or any(d >= 2**31 for d in value):
+        raise HttpError(
+            400,
+            f"Input '{name}': shape {value} holds too many elements (at most {MAX_ELEMENTS:,}).",
+        )
+    return tuple(value)
 
 
 def array_from_json(data: Any, dtype: np.dtype[Any], name: str) -> np.ndarray:

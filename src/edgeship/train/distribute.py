@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from edgeship.errors import ConfigError, TrainingError
-from edgeship.train.cluster import read_cluster
+from edgeship.train.cluster import EXAMPLE, read_cluster
 from edgeship.train.config import Strategy, TrainConfig
 
 
@@ -64,9 +64,21 @@ def worker_config(config: TrainConfig) -> TrainConfig:
     writes its (identical) files to a private temporary folder (removed by ``train``).
 
     Raises:
-        ConfigError: ``TF_CONFIG`` is malformed (checked before any other work).
+        ConfigError: ``TF_CONFIG`` is unset, empty or malformed in a multi-worker run
+            (checked before any other work).
     """
-    if config.strategy != Strategy.MULTI_WORKER.value or is_chief():
+    if config.strategy != Strategy.MULTI_WORKER.value:
+        return config
+    cluster = read_cluster()
+    if cluster is None:
+        state = "unset" if os.environ.get("TF_CONFIG") is None else "empty"
+        raise ConfigError(
+            f"--strategy multi-worker needs TF_CONFIG, and it is {state}. Set it on every "
+            f"worker to JSON like {EXAMPLE} (the same cluster on every worker, each with its "
+            "own task index), or train on one machine with --strategy default (or mirrored "
+            "for its GPUs)."
+        )
+    if cluster.is_chief:
         return config
     return config.replace(out=tempfile.mkdtemp(prefix="edgeship-worker-"), force=True)
 

@@ -26,6 +26,7 @@ from edgeship.errors import (
     ArtifactExistsError,
     InvalidInputError,
     TrainingError,
+    opt_in,
 )
 from edgeship.fileio import atomic_path, make_dirs
 from edgeship.train import backup, cardgen
@@ -55,8 +56,8 @@ def prepare_out(config: TrainConfig) -> Path:
     model_path = out / cardgen.MODEL_FILENAME
     if model_path.exists() and not config.force:
         raise ArtifactExistsError(
-            f"{model_path} already exists. Expected a new output directory; pass --force "
-            "(force=True) to replace it."
+            f"{model_path} already exists. Expected a new output directory; "
+            f"{opt_in('--force', 'force')} to replace it."
         )
     make_dirs(out)
     return out

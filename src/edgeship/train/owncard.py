@@ -76,7 +76,12 @@ def load_user_model(path: str, unsafe: bool = False) -> Any:
     """Load a ``.keras``/``.h5`` file or a SavedModel folder as a Keras model."""
     import keras
 
-    from edgeship.modelfile import check_model_file
+    from edgeship.modelfile import (
+        check_model_file,
+        is_safe_mode_refusal,
+        safe_mode_refusal,
+        warn_unsafe_load,
+    )
 
     p = Path(path)
     if not p.exists():
@@ -84,14 +89,13 @@ def load_user_model(path: str, unsafe: bool = False) -> Any:
     check_model_file(p)
     if p.is_dir():
         return _wrap_saved_model(p)
+    if unsafe:
+        warn_unsafe_load()
     try:
         return keras.saving.load_model(p, safe_mode=not unsafe, compile=False)
     except ValueError as exc:
-        if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise ModelLoadError(
-                f"{p} holds code (e.g. a Lambda layer) that Keras safe mode refuses to run. "
-                "If you trust the file, pass --unsafe."
-            ) from exc
+        if is_safe_mode_refusal(exc):
+            raise ModelLoadError(safe_mode_refusal(p)) from exc
         raise ModelLoadError(f"Cannot load {p} as a Keras model: {exc}") from exc
     except (OSError, TypeError, KeyError) as exc:
         raise ModelLoadError(f"Cannot load {p} as a Keras model: {exc}") from exc

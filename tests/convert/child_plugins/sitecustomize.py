@@ -6,6 +6,8 @@ table:
 
 - ``test_signal(signum)``: the child kills itself with ``signum`` (a converter crash);
 - ``test_sleep(seconds)``: the child sleeps (a hung converter call);
+- ``test_write_later(path, seconds)``: the child sleeps, then writes ``path`` (a converter
+  that writes its artifact after a long conversion);
 - with ``EDGESHIP_TEST_CONVERT_DELAY=SECONDS`` set, every ``convert`` call first sleeps that
   long (a conversion slow enough to interrupt, e.g. with SIGINT).
 """
@@ -27,6 +29,13 @@ def _test_sleep(state: Any, seconds: float) -> None:
     time.sleep(seconds)
 
 
+def _test_write_later(state: Any, path: str, seconds: float) -> None:
+    time.sleep(seconds)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("written by the converter child")
+
+
+handlers._HANDLERS["test_write_later"] = _test_write_later
 handlers._HANDLERS["test_signal"] = _test_signal
 handlers._HANDLERS["test_sleep"] = _test_sleep
 

@@ -85,6 +85,8 @@ class Session:
     thread_safe: bool = False
     #: True when a free (None) dimension of an input may take any size without looping.
     resizable: bool = True
+    #: The execution providers that started, in order (ONNX Runtime); None elsewhere.
+    providers: tuple[str, ...] | None = None
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run the model on arrays already of the input dtypes and allowed shapes."""

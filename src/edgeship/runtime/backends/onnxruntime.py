@@ -1,12 +1,15 @@
 """ONNX Runtime backend with execution providers and their options.
 
 ``providers`` takes names (``"CUDAExecutionProvider"`` or the short ``"cuda"``), or
-``(name, options)`` pairs, in order of preference; the default is the CPU provider. Asking
-for a provider this onnxruntime build does not have is an error that lists those it has.
+``(name, options)`` pairs, in order of preference; the default is the CPU provider. A
+provider this onnxruntime build does not have (or that fails to start) is skipped with a
+:class:`~edgeship.errors.ProviderFallbackWarning` naming the one that runs instead; only
+when none of them is available is it an error, listing those the build has.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgeship._lazy import require
-from edgeship.errors import BackendError, ConfigError, ModelLoadError
+from edgeship.errors import BackendError, ConfigError, ModelLoadError, ProviderFallbackWarning
 from edgeship.runtime.backends import BACKENDS, Session, SessionOptions, _version
 from edgeship.runtime.specs import TensorSpec
 
@@ -66,11 +69,12 @@ def cpu_only(providers: Sequence[Any] | None) -> bool:
 def normalize_providers(
     providers: Sequence[Any] | None, available: Sequence[str], known: Sequence[str]
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Return ``[(full provider name, options)]`` for ``providers``.
+    """Return ``[(full provider name, options)]`` for the entries of ``providers`` that
+    this onnxruntime build has, in their order; each one skipped is warned about.
 
     Raises:
         ConfigError: a malformed entry or an unknown provider name.
-        BackendError: a known provider that this onnxruntime build does not have.
+        BackendError: none of the providers asked for is available in this build.
     """
     if not providers:
         return [("CPUExecutionProvider", {})]
@@ -96,14 +100,31 @@ def normalize_providers(
             raise ConfigError(
                 f"Unknown execution provider {name!r}. Available here: {', '.join(available)}."
             )
-        if full not in available:
-            raise BackendError(
-                f"Execution provider {full} is not available in this onnxruntime build. "
-                f"Available: {', '.join(available)}. Install the onnxruntime package that "
-                "ships it (e.g. onnxruntime-gpu, onnxruntime-openvino)."
-            )
         out.append((full, {str(k): str(v) for k, v in opts.items()}))
-    return out
+    usable = [(name, opts) for name, opts in out if name in available]
+    if not usable:
+        raise BackendError(
+            f"None of the execution providers asked for ({', '.join(n for n, _ in out)}) is "
+            f"available in this onnxruntime build. Available: {', '.join(available)}. Add one "
+            "of those to the list (e.g. --provider cuda,cpu / providers=['cuda', 'cpu']), or "
+            "install the onnxruntime package that ships the provider (e.g. onnxruntime-gpu, "
+            "onnxruntime-openvino)."
+        )
+    skipped = [name for name, _ in out if name not in available]
+    if skipped:
+        _warn_fallback(skipped, "not available in this onnxruntime build", usable[0][0])
+    return usable
+
+
+def _warn_fallback(skipped: Sequence[str], why: str, running: str) -> None:
+    """Warn that ``skipped`` providers were passed over for ``running``."""
+    several = len(skipped) > 1
+    warnings.warn(
+        f"Execution provider{'s' if several else ''} {', '.join(skipped)} "
+        f"{'are' if several else 'is'} {why}; running on {running}, the next one in the list.",
+        ProviderFallbackWarning,
+        stacklevel=5,
+    )
 
 
 def _spec(arg: Any) -> TensorSpec:
@@ -139,11 +160,14 @@ class OrtSession(Session):
             ) from exc
         active = self._sess.get_providers()
         missing = [p for p, _ in providers if p not in active]
-        if missing:
+        started = [p for p, _ in providers if p in active]
+        if not started:
             raise BackendError(
                 f"Execution provider(s) {', '.join(missing)} failed to start (active: "
                 f"{', '.join(active)}). Check the provider's libraries and options."
             )
+        if missing:
+            _warn_fallback(missing, "failed to start", started[0])
         self.providers = tuple(active)
         try:
             self.inputs = tuple(_spec(a) for a in self._sess.get_inputs())

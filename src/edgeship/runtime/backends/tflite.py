@@ -155,7 +155,7 @@ class TFLiteSession(Session):
         except MemoryError as exc:
             raise _load_error(name, version, path, exc) from exc
         except (ValueError, RuntimeError) as exc:
-            raise BackendError(
+            raise _edgetpu_error(name, version, path, exc) or BackendError(
                 f"{name} {version} cannot run {path}: {_prepare_failure(exc)}. {_advice(name)}"
             ) from exc
         self.inputs = tuple(_spec(d) for d in in_details)
@@ -236,6 +236,10 @@ class TFLiteSession(Session):
         self._interp = None
 
 
+#: The custom op the Edge TPU compiler puts in place of the ops it compiled.
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
+
+
 def _beside_tensorflow(name: str) -> bool:
     """tflite-runtime (2.14, its last release) cannot read models once TensorFlow's native
     libraries are loaded."""
@@ -244,6 +248,9 @@ def _beside_tensorflow(name: str) -> bool:
 
 def _load_error(name: str, version: str, path: str, exc: BaseException) -> Exception:
     """The typed error for an interpreter that failed to read ``path``."""
+    edgetpu = _edgetpu_error(name, version, path, exc)
+    if edgetpu is not None:
+        return edgetpu
     if "Didn't find op" in str(exc) or "Encountered unresolved custom op" in str(exc):
         return BackendError(
             f"{name} {version} cannot run {path}: {_first_line(exc)} The model uses "
@@ -254,6 +261,20 @@ def _load_error(name: str, version: str, path: str, exc: BaseException) -> Excep
     return ModelLoadError(
         f"{name} could not read {path} as a TFLite model: {_first_line(exc)}. Expected a "
         "valid .tflite flatbuffer; re-export the model."
+    )
+
+
+def _edgetpu_error(name: str, version: str, path: str, exc: BaseException) -> BackendError | None:
+    """The error for a model the Edge TPU compiler wrote, read without its delegate (another
+    TFLite backend cannot help); None for any other failure."""
+    if EDGETPU_CUSTOM_OP not in str(exc):
+        return None
+    return BackendError(
+        f"{name} {version} cannot run {path}: {_first_line(exc)} {path} was compiled for "
+        f"the Edge TPU: it holds the custom op {EDGETPU_CUSTOM_OP!r}, which only the Edge "
+        "TPU delegate runs. Load it with delegate='edgetpu' (--delegate edgetpu) on a "
+        "machine with an Edge TPU (Coral USB, PCIe or Dev Board) and its runtime "
+        "(libedgetpu); on a CPU, run the .tflite it was compiled from instead."
     )
 
 
