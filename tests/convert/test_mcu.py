@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from edgeship.convert import read_manifest
-from edgeship.convert.mcu import BOARDS, Budget, build_bundle
+from edgeship.convert.boards import BOARDS, Budget
+from edgeship.convert.mcu import build_bundle
 from edgeship.convert.mcu_bundle import BUNDLE_FILES, bundle_dir, resolver_method
 from edgeship.convert.variants import ConvertOptions
 from edgeship.errors import BoardBudgetError, ConfigError, McuTargetError, UnsupportedOperatorError

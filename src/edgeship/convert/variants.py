@@ -196,7 +196,7 @@ class ConvertOptions:
         input_shapes: whole shapes of named inputs, batch first (``"token_ids=1x128"``):
             dynamic dimensions such as a sequence length fixed for targets that need static
             shapes; applied after ``batch_size``. Keras models only.
-        board: a microcontroller budget preset (:data:`edgeship.convert.mcu.BOARDS`, e.g.
+        board: a microcontroller budget preset (:data:`edgeship.convert.boards.BOARDS`, e.g.
             ``cortex-m4-256k``) that gates the tflm-int8 variant's arena and flash.
         max_arena_kb: the tflm-int8 tensor arena budget in KiB (overrides the board's RAM).
         max_flash_kb: the tflm-int8 model (flash) budget in KiB (overrides the board's).
@@ -273,8 +273,8 @@ class ConvertOptions:
         return cls(**data)
 
     def mcu_budget(self) -> Any:
-        """The microcontroller budget (:class:`edgeship.convert.mcu.Budget`) these options set."""
-        from edgeship.convert.mcu import Budget
+        """The microcontroller budget (:class:`edgeship.convert.boards.Budget`) they set."""
+        from edgeship.convert.boards import Budget
 
         return Budget.from_settings(self.board, self.max_arena_kb, self.max_flash_kb)
 

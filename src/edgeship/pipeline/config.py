@@ -143,7 +143,7 @@ class PipelineConfig:
         Raises:
             ConfigError: an unknown board or a limit that is not a positive number.
         """
-        from edgeship.convert.mcu import Budget
+        from edgeship.convert.boards import Budget
 
         Budget.from_settings(self.board, self.max_arena_kb, self.max_flash_kb)
         names = ("board", "max_arena_kb", "max_flash_kb")
