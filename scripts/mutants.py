@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("src", "tests", "pyproject.toml")
 TIMEOUT_S = 900
+#: tests/conftest.py keeps the digits model and its converted variants in this folder.
+REUSE_ENV = "EDGESHIP_TEST_REUSE"
 
 
 @dataclass(frozen=True)
@@ -278,22 +280,28 @@ def _check_snippets(mutants: list[Mutant]) -> None:
         sys.exit("The mutant list is stale:\n  " + "\n  ".join(problems))
 
 
+def _pytest(tree: Path, tests: tuple[str, ...]) -> int:
+    """Run ``tests`` on the copy ``tree``; pytest's exit status (-1 on timeout)."""
+    env = dict(os.environ, PYTHONPATH=str(tree / "src"), PYTHONDONTWRITEBYTECODE="1")
+    env[REUSE_ENV] = str(tree / ".reuse")  # the digits model and its variants, built once
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    try:
+        run = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return -1
+    return run.returncode
+
+
 def _run(tree: Path, m: Mutant) -> tuple[str, float]:
     path = tree / m.file
     pristine = (ROOT / m.file).read_text(encoding="utf-8")
     path.write_text(pristine.replace(m.snippet, m.replacement), encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(tree / "src"), PYTHONDONTWRITEBYTECODE="1")
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests]
     started = time.perf_counter()
     try:
-        rc = subprocess.run(
-            cmd, cwd=tree, env=env, capture_output=True, timeout=TIMEOUT_S
-        ).returncode
-        outcome = {0: "SURVIVED", 1: "killed"}.get(rc, f"error (pytest exit {rc})")
-    except subprocess.TimeoutExpired:
-        outcome = "killed (timeout)"
+        rc = _pytest(tree, m.tests)
     finally:
         path.write_text(pristine, encoding="utf-8")
+    outcome = {0: "SURVIVED", 1: "killed", -1: "killed (timeout)"}.get(rc, f"error (exit {rc})")
     return outcome, time.perf_counter() - started
 
 
@@ -318,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copytree(src, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(src, tree / name)
+        # The parity tests unmutated must pass; this also builds the digits model and its
+        # variants once, with the real code, for every later run (EDGESHIP_TEST_REUSE).
+        if any(m.tests == PARITY_TESTS for m in chosen):
+            if _pytest(tree, PARITY_TESTS) != 0:
+                sys.exit(f"The tests fail without any mutant: {' '.join(PARITY_TESTS)}")
+            print("baseline: the parity tests pass unmutated", flush=True)
         for i, m in enumerate(chosen, 1):
             outcome, seconds = _run(tree, m)
             print(f"[{i}/{len(chosen)}] {outcome:<9} {seconds:6.1f}s  {m.label}  ->  "
