@@ -6,6 +6,8 @@ test_bad_input.py.)"""
 from __future__ import annotations
 
 import gzip
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,22 @@ def test_a_decompressed_body_of_the_limit_passes_one_byte_more_is_a_413() -> Non
         else:
             status, message = _status(app._body, request)
             assert status == 413 and f"exceeds the limit of {LIMIT} bytes" in message
+
+
+def test_a_compressed_bomb_is_refused_without_inflating_it() -> None:
+    """64 MiB of zeros gzip to about 64 KiB: refused after inflating no more than the limit."""
+    app = App(ModelRegistry([]), max_body_bytes=LIMIT)
+    zeros = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    bomb = b"".join(zeros.compress(chunk) for _ in range(64)) + zeros.flush()
+    request = Request("POST", "/v2/models/m/infer", headers={"content-encoding": "gzip"}, body=bomb)
+    tracemalloc.start()
+    try:
+        status, _ = _status(app._body, request)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 413 and peak < 4 * (1 << 20), peak
 
 
 def _model() -> ServedModel:
