@@ -18,7 +18,7 @@ PY310 ?= $(lastword $(sort $(wildcard $(PYENV_VERSIONS)/3.10.*/bin/python3.10)))
 PY312 ?= $(lastword $(sort $(wildcard $(PYENV_VERSIONS)/3.12.*/bin/python3.12)))
 MATRIX := 310 312
 
-.PHONY: setup demo fleet-demo test test-matrix $(addprefix setup-py,$(MATRIX)) $(addprefix test-py,$(MATRIX)) lint typecheck bench clean
+.PHONY: setup demo fleet-demo test mutants test-matrix $(addprefix setup-py,$(MATRIX)) $(addprefix test-py,$(MATRIX)) lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ fleet-demo: $(STAMP)
 
 test: $(STAMP) $(NP2_STAMP)
 	EDGESHIP_NUMPY2_PYTHON=$(CURDIR)/$(NP2_VENV)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Targeted mutation testing of the load-bearing lines (slow; not part of CI): lists the
+# mutants that survive their tests. The list and the last result: tests/README.md.
+mutants: $(STAMP)
+	$(BIN)/python scripts/mutants.py
 
 test-matrix: $(addprefix test-py,$(MATRIX))
 

@@ -158,3 +158,29 @@ def test_a_gate_metric_no_row_records_is_unchecked_with_a_hint_that_fits_the_run
     assert u["message"].endswith(
         "(its run had eval data, but this configuration records no accuracy)"
     )
+
+
+def test_no_change_is_never_beyond_the_noise():
+    """Unchanged numbers stay noise even where the band is 0 (accuracy has none)."""
+    doc = _doc(_row("m", TIGHT))
+    metrics = compare(doc, doc)["rows"][0]["metrics"]
+    assert metrics["accuracy"]["band"] == 0.0 and metrics["p50"]["band"] > 0.0
+    assert [name for name, m in metrics.items() if m["beyond_noise"]] == []
+
+
+def test_a_change_exactly_at_the_threshold_is_not_a_regression():
+    """Thresholds are limits: a change equal to one passes, any more fails (both signs)."""
+    steady, slower = [1.0] * 50, [1.5] * 50  # no spread: no noise band
+    base = _doc(_row("m", steady, accuracy=1.0))
+    new = _doc(_row("m", slower, accuracy=0.5))  # p50 +0.5 ms, accuracy -50 points
+    for text, broken in (("p50:0.5", []), ("p50:0.25", ["p50"]),
+                         ("accuracy:-50", []), ("accuracy:-49", ["accuracy"])):  # fmt: skip
+        regressions = compare(base, new, parse_fail_on(text))["regressions"]
+        assert [r["metric"] for r in regressions] == broken, text
+
+
+def test_the_throughput_band_is_the_relative_spread_times_the_throughput():
+    base, new = _row("a", WIDE), _row("a", WIDE)
+    relative = 1.4826 * 0.5 / 1.0  # robust sigma over the median, per run
+    expected = (2**0.5) * relative * base["throughput_ips"]
+    assert noise_band(base, new, "throughput_ips") == pytest.approx(expected)

@@ -55,10 +55,11 @@ def convert_keep(*args: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def digits_all(digits_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def digits_all(digits_model_dir: Path, reused: Callable[[str, str], tuple[Path, bool]]) -> Path:
     """Every variant of the digits CNN (directory with manifest.json)."""
-    out = tmp_path_factory.mktemp("digits_all")
-    convert_keep(digits_model_dir / "model.keras", out, variants="all")
+    out, built = reused("digits_all", "manifest.json")
+    if not built:
+        convert_keep(digits_model_dir / "model.keras", out, variants="all")
     return out
 
 

@@ -3,7 +3,6 @@ sequence length, and its artifacts answer the bare interpreters fed by input nam
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,40 +116,6 @@ def test_input_shapes_fix_the_sequence_length(arch_dirs: Callable[[str], Path], 
     interpreter = Interpreter(model_path=str(tmp_path / "fixed" / "tflite-fp32.tflite"))
     for detail in interpreter.get_input_details():
         assert list(detail["shape_signature"]) == [1, 12]
-
-
-@pytest.mark.parametrize(
-    ("entries", "message"),
-    [
-        (["token_ids"], "Bad input shape 'token_ids'. Expected NAME=DxD..."),
-        (["token_ids=1x0"], "every dimension between 1 and 16777216"),
-        (["token_ids=1x99999999999"], "every dimension between 1 and 16777216"),
-        (["a=1x2", "a=1x3"], "Input 'a' is given two shapes. Expected one per input."),
-    ],
-)
-def test_bad_input_shapes_are_rejected_up_front(entries, message) -> None:
-    from edgeship.convert.variants import ConvertOptions
-    from edgeship.errors import ConfigError
-
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        ConvertOptions(input_shapes=tuple(entries))
-
-
-def test_input_shapes_must_fit_the_model() -> None:
-    from edgeship.card import TensorInfo
-    from edgeship.convert.input_shapes import apply_input_shapes
-    from edgeship.errors import ConfigError
-
-    inputs = (TensorInfo("tokens", (None, None), "int32"), TensorInfo("x", (None, 4), "float32"))
-    fixed = apply_input_shapes(inputs, {"tokens": (1, 64)})
-    assert [t.shape for t in fixed] == [(1, 64), (None, 4)]
-    unknown = r"names \['nope'\], .* Expected some of \['tokens', 'x'\]"
-    with pytest.raises(ConfigError, match=unknown):
-        apply_input_shapes(inputs, {"nope": (1, 2)})
-    with pytest.raises(ConfigError, match=r"x=1x5 does not fit the model's input x of shape \?x4"):
-        apply_input_shapes(inputs, {"x": (1, 5)})
-    with pytest.raises(ConfigError, match="Expected 2 dimensions"):
-        apply_input_shapes(inputs, {"tokens": (1, 2, 3)})
 
 
 def test_served_variants_answer_tritonclient_by_input_name(dict_model) -> None:

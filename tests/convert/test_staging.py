@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -80,3 +81,34 @@ def test_stale_folders_of_dead_converts_are_removed_or_restored(tmp_path: Path) 
     out.rename(moved)
     assert clean_stale(out) == [] and not moved.exists()
     assert (out / "notes" / "a.txt").read_text() == "mine"
+
+
+def test_a_signal_swallowed_inside_the_block_still_stops_the_swap(tmp_path: Path) -> None:
+    """Library code that catches the SystemExit of a SIGTERM does not make the build count:
+    commit raises it again and the old folder stays."""
+    out = _old(tmp_path)
+    before = sorted(p.name for p in out.rglob("*"))
+    with pytest.raises(SystemExit) as info, staged(out) as stage:
+        (stage / "tflite-fp32.tflite").write_bytes(b"half")
+        with contextlib.suppress(SystemExit):
+            os.kill(os.getpid(), signal.SIGTERM)
+        commit(stage, out)
+    assert info.value.code == 128 + signal.SIGTERM
+    assert sorted(p.name for p in out.rglob("*")) == before
+    assert (out / "tflite-int8.tflite").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_commit_on_its_own_leaves_no_old_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    if not exchange:
+        monkeypatch.setattr(staging, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(staging, "_signalled", [])  # no signal left from an earlier block
+    out = _old(tmp_path)
+    stage = tmp_path / f"{staging.staging_prefix(out)}{os.getpid()}-manual"
+    stage.mkdir()
+    (stage / "manifest.json").write_text('{"new": 1}')
+    commit(stage, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (out / "manifest.json").read_text() == '{"new": 1}'

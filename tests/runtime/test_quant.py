@@ -28,10 +28,22 @@ def test_round_trip_within_half_a_step():
     assert np.abs(back - x).max() <= scale / 2 + 1e-7
 
 
+def test_nan_has_no_integer_value_and_is_refused():
+    x = np.array([0.5, np.nan, 1.0, np.nan], np.float32)
+    with pytest.raises(
+        InvalidInputError, match=r"holds 2 NaN value\(s\), which an integer \(int8\)"
+    ):
+        quantize(x, 0.1, 0, np.dtype(np.int8))
+    inf = quantize(np.array([np.inf, -np.inf], np.float32), 0.1, 0, np.dtype(np.int8))
+    assert inf.tolist() == [127, -128]  # infinities saturate
+
+
 def test_check_int_range():
     assert check_int_range(np.array([0, 255]), np.dtype(np.uint8), "x").dtype == np.uint8
     with pytest.raises(InvalidInputError, match=r"x holds values in \[-1, 3\], outside the uint8"):
         check_int_range(np.array([-1, 3]), np.dtype(np.uint8), "x")
+    with pytest.raises(InvalidInputError, match=r"x holds values in \[0, 256\], outside the uint8"):
+        check_int_range(np.array([0, 256]), np.dtype(np.uint8), "x")
     with pytest.raises(InvalidInputError, match="non-integer floats"):
         check_int_range(np.array([0.5]), np.dtype(np.int8), "x")
 

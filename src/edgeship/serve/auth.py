@@ -46,11 +46,6 @@ class BearerAuth:
     def __init__(self, token: str | None) -> None:
         self._token = token.encode("utf-8") if token else None
 
-    @property
-    def enabled(self) -> bool:
-        """True when a token is required."""
-        return self._token is not None
-
     def check(self, request: Request) -> None:
         """Raise a 401 :class:`HttpError` unless the request may pass."""
         if self._token is None or request.path in OPEN_PATHS:

@@ -174,11 +174,6 @@ class DynamicBatcher:
         for thread in self._threads:
             thread.start()
 
-    @property
-    def queue_depth(self) -> int:
-        """Requests waiting to be batched."""
-        return self._queue.qsize()
-
     def submit(self, feeds: Feeds) -> Feeds:
         """Queue checked ``feeds``, wait for the batch to run, return this request's outputs.
 

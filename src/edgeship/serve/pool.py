@@ -47,7 +47,6 @@ class EnginePool:
     def __init__(self, name: str) -> None:
         self.name = name
         self._free: list[Any] = []
-        self._lent = 0
         self._closed = False
         self._waiting = 0  # callers inside acquire() waiting for an engine
         self._lock = threading.Lock()
@@ -61,16 +60,6 @@ class EnginePool:
                 self._cond.notify()
                 return
         engine.close()
-
-    @property
-    def lent(self) -> int:
-        """Engines borrowed now."""
-        return self._lent
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called."""
-        return self._closed
 
     @contextmanager
     def borrow(self) -> Iterator[Any]:
@@ -102,14 +91,12 @@ class EnginePool:
                     self._waiting -= 1
             if self._closed:
                 raise HttpError(503, f"Model '{self.name}' is being unloaded.", RETRY_AFTER)
-            self._lent += 1
             return self._free.pop()
 
     def release(self, engine: Any) -> None:
         """Give back an engine taken with :meth:`acquire` (closed now if the pool was
         closed meanwhile)."""
         with self._lock:
-            self._lent -= 1
             keep = not self._closed
             if keep:
                 self._free.append(engine)

@@ -41,15 +41,6 @@ MODEL_VERSION = "1"
 __all__ = ["ARTIFACT_SUFFIXES", "MANIFEST_FILENAME", "TensorMeta", "discover"]  # re-exported
 
 
-class SpecLike(Protocol):
-    """What the server reads from a ``TensorSpec`` of ``edgeship.runtime``."""
-
-    name: str
-    shape: Any
-    dtype: str
-    quantization: Any
-
-
 class EngineLike(Protocol):
     """The part of ``edgeship.runtime.Engine`` the server uses."""
 

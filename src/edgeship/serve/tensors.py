@@ -128,12 +128,6 @@ def _reject_beyond(arr: np.ndarray, dtype: np.dtype[Any], name: str, largest: fl
         )
 
 
-def check_finite(arr: np.ndarray, name: str) -> None:
-    """Reject NaN and infinity in floating-point input."""
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise HttpError(400, f"Input '{name}' contains NaN or infinity. Send finite numbers.")
-
-
 @dataclass(frozen=True)
 class _InputCheck:
     """What :func:`check_feeds` expects of one input, worked out once per model."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeship.card import CARD_FILENAME, ModelCard, Preprocessing, TensorInfo
+from edgeship.card import ModelCard, Preprocessing, TensorInfo
 from edgeship.datasets import DataSplits
 from edgeship.samples import save_samples, value_range
 from edgeship.versions import installed_versions
@@ -151,8 +151,3 @@ def write_samples(
     save_samples(out / CALIBRATION_FILENAME, inputs)
     evals: Any = {input_name: data.x_test} if input_name else data.x_test
     save_samples(out / EVAL_FILENAME, evals, data.y_test.astype(np.int64))
-
-
-def card_path(out: Path) -> Path:
-    """Where the card of the run in ``out`` lives."""
-    return out / CARD_FILENAME

@@ -85,13 +85,6 @@ def _configure_coordination(cluster: Cluster, timeout: float) -> None:
     )
 
 
-def is_multi_worker(strategy: Any) -> bool:
-    """True for a ``MultiWorkerMirroredStrategy`` (one worker or several)."""
-    import tensorflow as tf
-
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-
 def adapt_model(model: Any, strategy: Any, sample: tuple[Any, Any]) -> None:
     """Make ``model.fit``/``evaluate`` work under ``strategy`` (see the module notes).
 
