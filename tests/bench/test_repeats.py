@@ -80,6 +80,8 @@ def test_the_drift_warning_fires_only_when_the_median_moved():
     [warning] = warnings_for(rows)
     assert "the median moved 30% between its 3 interleaved repeats" in warning
     assert "p50 ms: 1, 1.3, 1.1" in warning and "raise --repeats" in warning
+    just_above, just_inside = _merged(1.0, 1.101), _merged(1.0, 1.099)
+    assert len(warnings_for([just_above])) == 1 and warnings_for([just_inside]) == []
 
 
 def test_a_failed_repeat_fails_the_configuration_and_says_which():
