@@ -158,7 +158,7 @@ def installed_interpreters(fmt: str) -> dict[str, str]:
     return {
         name: version
         for name, version in available_backends().items()
-        if name in BACKENDS and BACKENDS[name].format == fmt
+        if name in BACKENDS and BACKENDS[name].reads(fmt)
     }
 
 
