@@ -50,7 +50,7 @@ def test_plan_records_an_artifact_no_backend_can_run(tmp_path):
     specs, skipped = plan(BenchConfig(artifacts=[str(tmp_path / "a.onnx")], backends=["litert"]))
     assert specs == []
     assert skipped[0]["error"] == (
-        "none of the backends ['litert'] runs .onnx files; add one of ['onnxruntime']"
+        "none of the backends ['litert'] runs .onnx files; add one of ['onnxruntime', 'openvino']"
     )
 
 

@@ -105,6 +105,7 @@ class CompiledModelSession(Session):
         self._in_caps = [b.capsule for b in self._ins]
         self._out_caps = [b.capsule for b in self._outs]
         self._out_shapes = [tuple(b.get_tensor_details()["shape"]) for b in self._outs]
+        self._sizes = [int(np.prod(shape)) for shape in self._out_shapes]
         self._run = model._model.RunByIndex  # the wrapper's run_by_index, less its list copies
         self._write = [b.write for b in self._ins]
         self._read = [b.read for b in self._outs]
@@ -120,9 +121,9 @@ class CompiledModelSession(Session):
                 write(arr)
             self._run(0, self._in_caps, self._out_caps)
             return [
-                read(int(np.prod(shape)), dtype).reshape(shape)
-                for read, shape, dtype in zip(
-                    self._read, self._out_shapes, self._out_dtypes, strict=False
+                read(size, dtype).reshape(shape)
+                for read, size, shape, dtype in zip(
+                    self._read, self._sizes, self._out_shapes, self._out_dtypes, strict=False
                 )
             ]
         except (RuntimeError, ValueError) as exc:
@@ -131,7 +132,17 @@ class CompiledModelSession(Session):
             ) from exc
 
     def run1(self, x: np.ndarray) -> np.ndarray:
-        return self.run((x,))[0]
+        if x.shape != self._shapes[0]:
+            return self.run((x,))[0]  # raises the shape error
+        try:
+            self._write[0](x)
+            self._run(0, self._in_caps, self._out_caps)
+            out: np.ndarray = self._read[0](self._sizes[0], self._out_dtypes[0])
+            return out.reshape(self._out_shapes[0])
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(
+                f"litert-compiled failed to run the model: {_first_line(exc)}"
+            ) from exc
 
     def close(self) -> None:
         self._model = None
