@@ -169,3 +169,26 @@ def test_compiled_refuses_onnx_and_delegates(artifacts: Path):
         load(artifacts / "fp32.onnx", backend="litert-compiled", verify=False)
     with pytest.raises(ConfigError, match=r"delegate= and providers= do not apply"):
         load(artifacts / "fp32.tflite", backend="litert-compiled", delegate="gpu", verify=False)
+
+
+@pytest.mark.parametrize("backend", ["openvino", "litert-compiled"])
+def test_convert_runtime_check_requires_agreement(artifacts: Path, digits, backend: str):
+    if backend not in INSTALLED:
+        pytest.skip(f"{backend} is not installed")
+    from edgeship.convert.compat import run_on_backend
+
+    x, keras_out = digits["x"][:64], digits["keras"][:64]
+    agreement = {
+        "reference": [keras_out],
+        "names": ["probs"],
+        "labels": digits["y"][:64],
+        "tolerance": {"atol": 1e-4},
+        "max_accuracy_drop": 0.01,
+    }
+    path = str(artifacts / "fp32.tflite")
+    assert run_on_backend(path, backend, {"image": x}, agreement) == "ok"
+    # The same run against a source 0.01 away: outside the variant's limit, so not "ok".
+    moved = dict(agreement, reference=[keras_out + np.float32(0.01)])
+    verdict = run_on_backend(path, backend, {"image": x}, moved)
+    assert verdict.startswith("disagrees with the source model: output 'probs' max_abs_error")
+    assert verdict.endswith("> 0.0001")

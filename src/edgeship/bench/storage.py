@@ -171,6 +171,7 @@ def annotate_overhead(rows: list[BenchRow]) -> list[BenchRow]:
 def _twin_key(row: BenchRow) -> tuple[Any, ...]:
     return (
         row.get("artifact"),
+        row.get("backend"),
         row.get("threads"),
         row.get("batch"),
         row.get("scenario"),
