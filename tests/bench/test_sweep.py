@@ -46,6 +46,21 @@ def test_plan_runs_each_artifact_on_the_backends_of_its_format(tmp_path):
     ]
 
 
+def test_plan_gives_the_accelerator_to_edgeship_rows_only(tmp_path):
+    specs, _ = plan(
+        BenchConfig(
+            artifacts=[str(tmp_path / "a.onnx")],
+            backends=["openvino", "auto"],
+            baselines=["raw"],
+            device="GPU",
+        )
+    )
+    ours = [(s.backend, s.device, s.delegate_label) for s in specs if s.kind == "edgeship"]
+    assert ours == [("openvino", "GPU", "device GPU"), ("auto", "GPU", "device GPU")]
+    raw = [s for s in specs if s.kind == "raw"]
+    assert [(s.backend, s.device) for s in raw] == [("onnxruntime", None)]
+
+
 def test_plan_records_an_artifact_no_backend_can_run(tmp_path):
     specs, skipped = plan(BenchConfig(artifacts=[str(tmp_path / "a.onnx")], backends=["litert"]))
     assert specs == []

@@ -132,7 +132,7 @@ def _raw_backend(backend: str, fmt: str) -> str | None:
 def plan(config: BenchConfig) -> tuple[list[RunSpec], list[BenchRow]]:
     """Expand ``config`` into run specs; also return rows for combinations that cannot run."""
     options = config.run_options()
-    accelerated = ("delegate", "delegate_options", "providers")  # edgeship rows only
+    accelerated = ("delegate", "delegate_options", "providers", "device")  # edgeship rows only
     accelerators = {name: options.pop(name) for name in accelerated}
     base = RunSpec(
         "edgeship", config.artifacts[0], scenario=config.scenario, rule=config.rule(), **options
