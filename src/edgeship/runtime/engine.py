@@ -91,8 +91,9 @@ class Engine:
         inputs: input tensors (name, shape with None for free dimensions, dtype, quantization).
         outputs: output tensors.
         format: ``"tflite"`` or ``"onnx"``.
-        backend: backend name: ``"litert"``, ``"tflite-runtime"``, ``"tf-lite"`` or
-            ``"onnxruntime"``.
+        backend: backend name, a key of
+            :data:`edgeship.runtime.backends.BACKENDS` (``"litert"``, ``"onnxruntime"``,
+            ``"openvino"``, ``"litert-compiled"``, ...).
         backend_version: installed version of the backend package.
         path: the artifact file.
     """
