@@ -195,3 +195,19 @@ def test_convert_runtime_check_requires_agreement(artifacts: Path, digits, backe
     verdict = run_on_backend(path, backend, {"image": x}, moved)
     assert verdict.startswith("disagrees with the source model: output 'probs' max_abs_error")
     assert verdict.endswith("> 0.0001")
+
+
+@pytest.mark.parametrize("backend", ["openvino", "litert-compiled"])
+def test_bench_raw_baseline_gives_the_engines_numbers(artifacts: Path, digits, backend: str):
+    if backend not in INSTALLED:
+        pytest.skip(f"{backend} is not installed")
+    from edgeship.bench.baselines import open_raw, to_stored
+
+    path = artifacts / "int8.tflite"
+    raw = open_raw(str(path), backend, threads=1)
+    spec = raw.inputs[0]
+    assert spec.dtype == "int8" and spec.quantization is not None  # read from the file
+    x = to_stored(spec, digits["x"][:1])
+    [got] = raw.predict({spec.name: x})
+    with load(path, backend=backend, verify=False) as engine:
+        np.testing.assert_array_equal(got, engine.predict(x, raw=True))
