@@ -211,3 +211,13 @@ def test_bench_raw_baseline_gives_the_engines_numbers(artifacts: Path, digits, b
     [got] = raw.predict({spec.name: x})
     with load(path, backend=backend, verify=False) as engine:
         np.testing.assert_array_equal(got, engine.predict(x, raw=True))
+
+
+def test_compiled_refuses_outputs_sized_only_at_run_time(artifacts: Path, digits):
+    pytest.importorskip("ai_edge_litert.compiled_model")
+    # CompiledModel would allocate (1, 1, 8, 1) and the run would write (1, 8, 8, 1) past it
+    # (the process aborts); the signature's free spatial dimension is refused at load.
+    with pytest.raises(BackendError, match=r"has shape signature \(-1, -1, 8, 1\), a size known"):
+        load(artifacts / "transposed.tflite", backend="litert-compiled", verify=False)
+    with load(artifacts / "transposed.tflite", backend="litert", verify=False) as engine:
+        assert engine.predict(digits["x"][:2]).shape == (2, 8, 8, 1)

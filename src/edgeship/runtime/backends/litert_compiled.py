@@ -91,6 +91,7 @@ class CompiledModelSession(Session):
         # in the signature's order, which is the buffers' order
         ins = list(self._model.get_input_tensor_details(signature).values())
         outs = list(self._model.get_output_tensor_details(signature).values())
+        _refuse_unsized_outputs(path, outs, infos)
         self.inputs = tuple(_spec(d, infos) for d in ins)
         self.outputs = tuple(_spec(d, infos) for d in outs)
         self._out_dtypes = [s.np_dtype for s in self.outputs]
@@ -147,6 +148,27 @@ class CompiledModelSession(Session):
     def close(self) -> None:
         self._model = None
         self._run = _closed
+
+
+def _refuse_unsized_outputs(path: str, outs: list[dict[str, Any]], infos: dict[str, Any]) -> None:
+    """Refuse a model with an output whose size is known only after a run (a free dimension
+    past the batch axis, e.g. a transposed convolution's): CompiledModel sizes its output
+    buffers before running and the run writes past them (measured: SIGABRT/SIGSEGV).
+
+    Raises:
+        BackendError: naming the output and its shape signature.
+    """
+    for detail in outs:
+        info = infos.get(str(detail["name"]))
+        if info is not None and any(d is None for d in info.shape[1:]):
+            sig = tuple(-1 if d is None else d for d in info.shape)
+            raise BackendError(
+                f"litert-compiled cannot run {path}: output {detail['name']!r} has shape "
+                f"signature {sig}, a size known only after running, and CompiledModel "
+                f"(ai-edge-litert 2.3) allocates {tuple(detail['shape'])} before the run, "
+                "which would overrun it. Expected outputs whose dimensions past the batch are "
+                "fixed; use backend='litert' for this model."
+            )
 
 
 def _compile_error(accelerator: str, path: str, exc: BaseException) -> Exception:
