@@ -58,7 +58,7 @@ def test_plan_gives_the_accelerator_to_edgeship_rows_only(tmp_path):
     ours = [(s.backend, s.device, s.delegate_label) for s in specs if s.kind == "edgeship"]
     assert ours == [("openvino", "GPU", "device GPU"), ("auto", "GPU", "device GPU")]
     raw = [s for s in specs if s.kind == "raw"]
-    assert [(s.backend, s.device) for s in raw] == [("onnxruntime", None)]
+    assert [(s.backend, s.device) for s in raw] == [("openvino", None), ("onnxruntime", None)]
 
 
 def test_plan_records_an_artifact_no_backend_can_run(tmp_path):
