@@ -11,6 +11,9 @@ x variant -> status, route, size, max abs error, top-1 agreement) replaces the b
 the ``convert-zoo`` markers in benchmarks/README.md; the manifests' variant records go to
 benchmarks/results/convert_zoo.json. Max abs error and top-1 agreement are the parity step's
 numbers (the artifact run through edgeship.runtime on the bare interpreter, against Keras).
+A second table (between the ``convert-zoo-runtimes`` markers) gives, per architecture and
+installed backend, how many of the variants it reads it runs in agreement with Keras within
+each variant's limits (convert's ``runtimes`` check), and each refusal with its message.
 Exit status 0 only when the zoo's bar holds: every fp32 variant ok within 1e-4, at least 95%
 of the cells ok, and every failed cell with an error.
 """
@@ -37,6 +40,7 @@ from edgeship.errors import ParityError  # noqa: E402
 from edgeship.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
 BEGIN, END = "<!-- convert-zoo:begin -->", "<!-- convert-zoo:end -->"
+RT_BEGIN, RT_END = "<!-- convert-zoo-runtimes:begin -->", "<!-- convert-zoo-runtimes:end -->"
 FP32_ATOL = 1e-4
 
 
@@ -100,6 +104,38 @@ def table(results: dict[str, tuple[dict[str, Any], float]]) -> tuple[str, dict[s
     return text, summary
 
 
+def runtimes_table(results: dict[str, tuple[dict[str, Any], float]]) -> str:
+    """Architecture x backend: of the variants built ok that the backend reads, how many it
+    runs in agreement with Keras within the variant's limits (convert's ``runtimes`` check);
+    then every refusal with its message."""
+    backends: dict[str, None] = {}
+    for manifest, _ in results.values():
+        for v in manifest["variants"]:
+            backends.update(dict.fromkeys(k.split(" ")[0] for k in v.get("runtimes") or {}))
+    names = list(backends)
+    lines = ["| architecture | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    refusals: list[str] = []
+    for arch, (manifest, _) in results.items():
+        row = []
+        for backend in names:
+            ran = agree = 0
+            for v in manifest["variants"]:
+                verdicts = {k.split(" ")[0]: r for k, r in (v.get("runtimes") or {}).items()}
+                if backend not in verdicts:
+                    continue
+                ran += 1
+                agree += verdicts[backend] == "ok"
+                if verdicts[backend] != "ok":
+                    why = verdicts[backend][:300]
+                    refusals.append(f"- {arch} / {v['name']} / {backend}: {why}")
+            row.append(f"{agree}/{ran}" if ran else "–")
+        lines.append(f"| {arch} | " + " | ".join(row) + " |")
+    text = "\n".join(lines) + "\n"
+    if refusals:
+        text += "\nVariants a backend refused or disagreed on:\n\n" + "\n".join(refusals) + "\n"
+    return text
+
+
 def compact(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The fields of each variant record that the table shows, plus its errors."""
     out = []
@@ -116,21 +152,25 @@ def compact(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "max_abs_error": parity.get("max_abs_error"),
                 "top1_agreement": parity.get("top1_agreement"),
                 "errors": [e[:300] for e in v["errors"]],
+                "runtimes": {k: r[:300] for k, r in (v.get("runtimes") or {}).items()},
             }
         )
     return out
 
 
-def write_readme(block: str, command: str) -> None:
-    """Replace the zoo block of benchmarks/README.md (append it the first time)."""
+def write_readme(
+    block: str, command: str, markers: tuple[str, str] = (BEGIN, END), title: str = "every variant"
+) -> None:
+    """Replace a zoo block of benchmarks/README.md (append it the first time)."""
     readme = ROOT / "benchmarks" / "README.md"
     text = readme.read_text(encoding="utf-8")
-    body = f"{BEGIN}\nProduced by `{command}`.\n\n{block}{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + body + rest.split(END, 1)[1]
+    begin, end = markers
+    body = f"{begin}\nProduced by `{command}`.\n\n{block}{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + body + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n### Architecture zoo: every variant\n\n" + body + "\n"
+        text = text.rstrip("\n") + f"\n\n### Architecture zoo: {title}\n\n" + body + "\n"
     atomic_write_text(readme, text)
 
 
@@ -150,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             results[arch] = run(arch, Path(tmp))
             print(f"{arch}: {results[arch][1]:.0f} s", flush=True)
     block, summary = table(results)
+    runtimes = runtimes_table(results)
     print(block)
+    print(runtimes)
     atomic_write_json(
         ROOT / "benchmarks" / "results" / "convert_zoo.json",
         {
@@ -162,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.no_readme:
         write_readme(block, "python benchmarks/convert_zoo.py")
+        title = "which variants each backend runs in agreement with Keras"
+        write_readme(runtimes, "python benchmarks/convert_zoo.py", (RT_BEGIN, RT_END), title)
     bar = not summary["fp32_not_ok"] and summary["ok"] >= 0.95 * summary["cells"]
     return 0 if bar else 1
 

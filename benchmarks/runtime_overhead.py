@@ -10,7 +10,9 @@ on the calling thread and the CPU clock leaves out the time other processes hold
 on a shared machine it is the fair comparison. Batch 1.
 
 Raw TFLite = ``set_tensor`` / ``invoke`` / ``get_tensor`` on the backend's Interpreter (plus
-numpy quantize/dequantize for an int8 model fed float data); raw ONNX = ``session.run``.
+numpy quantize/dequantize for an int8 model fed float data); raw ONNX = ``session.run``; raw
+OpenVINO = ``infer_request.infer`` and the output tensor's data (CPU, float32, one thread); raw
+CompiledModel = input buffer ``write``, ``run_by_index``, output buffer ``read``.
 
     python benchmarks/runtime_overhead.py --models DIR [--reps 9] [--calls 3000] [--json out.json]
 
@@ -118,6 +120,63 @@ def raw_onnx(path: Path, x: np.ndarray) -> Any:
     return lambda: run(outs, {i_name: x})[0]
 
 
+def raw_openvino(path: Path, x: np.ndarray) -> Any:
+    """OpenVINO's own calls: compile for the CPU (float32, one thread), infer, read output 0."""
+    import openvino as ov
+
+    config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
+    compiled = ov.Core().compile_model(str(path), "CPU", config)
+    request = compiled.create_infer_request()
+    infer, out = request.infer, request.get_output_tensor
+
+    def run(v: np.ndarray) -> np.ndarray:
+        infer((v,), share_inputs=True)
+        return out(0).data.copy()  # type: ignore[no-any-return]
+
+    if compiled.inputs[0].get_element_type().get_type_name() == "f32":
+        return lambda: run(x)
+    return _quantized_call(path, x, run)
+
+
+def raw_compiled(path: Path, x: np.ndarray) -> Any:
+    """LiteRT CompiledModel's own calls: write the input buffer, run, read the output buffer."""
+    from ai_edge_litert.compiled_model import CompiledModel, HardwareAccelerator
+    from ai_edge_litert.options import CpuOptions, Options
+
+    options = Options(HardwareAccelerator.CPU, cpu_options=CpuOptions(num_threads=1))
+    model = CompiledModel.from_file(str(path), options=options)
+    ins, outs = model.create_input_buffers(0), model.create_output_buffers(0)
+    detail = next(iter(model.get_output_tensor_details("serving_default").values()))
+    shape, dtype = tuple(detail["shape"]), np.dtype(detail["dtype"])
+    size = int(np.prod(shape))
+
+    def run(v: np.ndarray) -> np.ndarray:
+        ins[0].write(v)
+        model.run_by_index(0, ins, outs)
+        return outs[0].read(size, dtype).reshape(shape)
+
+    return (lambda: run(x)) if dtype == np.float32 else _quantized_call(path, x, run)
+
+
+def _quantized_call(path: Path, x: np.ndarray, run: Any) -> Any:
+    """``run`` wrapped in numpy quantize/dequantize with the file's input/output parameters."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    (si, zi), (so, zo) = inp["quantization"], out["quantization"]
+    lo, hi, dtype = np.iinfo(inp["dtype"]).min, np.iinfo(inp["dtype"]).max, inp["dtype"]
+
+    def call() -> np.ndarray:
+        q = np.clip(np.rint(x / np.float32(si)) + np.float32(zi), lo, hi).astype(dtype)
+        return (run(q).astype(np.float32) - np.float32(zo)) * np.float32(so)
+
+    return call
+
+
+RAW = {"onnxruntime": raw_onnx, "openvino": raw_openvino, "litert-compiled": raw_compiled}
+
+
 def per_call_ns(fn: Any, calls: int) -> tuple[float, float]:
     """Return (wall ns, this thread's CPU ns) per call over ``calls`` calls after a warm-up."""
     for _ in range(min(200, calls)):
@@ -134,7 +193,7 @@ def measure(path: Path, backend: str, reps: int, calls: int) -> dict[str, Any]:
 
     shape = MODELS[path.name.split("-")[0]]
     x = np.random.default_rng(0).uniform(0, 1, (1, *shape)).astype(np.float32)
-    raw = raw_onnx(path, x) if backend == "onnxruntime" else raw_tflite(backend, path, x)
+    raw = RAW[backend](path, x) if backend in RAW else raw_tflite(backend, path, x)
     engine = load(path, backend=backend, threads=1, verify=False)
     np.testing.assert_allclose(engine.predict(x), raw(), rtol=1e-5, atol=1e-6)
     ours = lambda: engine.predict(x)  # noqa: E731
@@ -175,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, help="directory written by --build")
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--calls", type=int, default=3000, help="calls per repetition (digits)")
-    parser.add_argument("--backends", default="litert,tflite-runtime,onnxruntime")
+    parser.add_argument(
+        "--backends", default="litert,tflite-runtime,onnxruntime,openvino,litert-compiled"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     if args.build:
@@ -185,17 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--models DIR is required (write it first with --build DIR)")
     from edgeship.fileio import atomic_write_json
     from edgeship.runtime import available_backends
+    from edgeship.runtime.backends import BACKENDS
     from edgeship.versions import installed_versions
 
     wanted = [b for b in args.backends.split(",") if b in available_backends()]
     rows = []
     for path in sorted(args.models.glob("*-*.*")):
-        fmt_backends = (
-            ["onnxruntime"] if path.suffix == ".onnx" else [b for b in wanted if b != "onnxruntime"]
-        )
-        for backend in fmt_backends:
-            if backend not in wanted:
-                continue
+        for backend in [b for b in wanted if BACKENDS[b].reads(path.suffix[1:])]:
             calls = args.calls if path.name.startswith("digits") else max(50, args.calls // 30)
             row = measure(path, backend, args.reps, calls)
             rows.append(row)

@@ -18,12 +18,14 @@ from edgeship.errors import ConfigError
 
 #: Preference order of ``backend="auto"`` per artifact format.
 AUTO_ORDER: dict[str, tuple[str, ...]] = {
-    "tflite": ("litert", "tflite-runtime", "tf-lite", "tflm"),
-    "onnx": ("onnxruntime",),
+    "tflite": ("litert", "tflite-runtime", "tf-lite", "litert-compiled", "openvino", "tflm"),
+    "onnx": ("onnxruntime", "openvino"),
 }
 
-#: Every backend name, in that order.
-BACKEND_NAMES: tuple[str, ...] = tuple(name for names in AUTO_ORDER.values() for name in names)
+#: Every backend name, in that order (each once).
+BACKEND_NAMES: tuple[str, ...] = tuple(
+    dict.fromkeys(name for names in AUTO_ORDER.values() for name in names)
+)
 
 
 def parse_provider(text: str) -> Any:

@@ -69,7 +69,7 @@ def test_bench_runs_on_each_labelled_device_and_fails_only_the_bad_rows(
     assert rows["cpu-a", "tflite-int8"]["sha256"] == rows["cpu-b", "tflite-int8"]["sha256"]
     assert rows["cpu-a", "tflite-int8"]["accuracy"] == rows["cpu-b", "tflite-int8"]["accuracy"]
     missing = rows["cpu-b", "onnx-fp32"]["error"]
-    assert "has no backend for this row: expected onnxruntime, it has litert" in missing
+    assert "has no backend for this row: expected onnxruntime or openvino, it has litert" in missing
     assert "pip install 'edgeship[onnx,fleet]'" in missing
     for variant in ("tflite-int8", "onnx-fp32"):
         unknown = rows["cpu-z", variant]["error"]

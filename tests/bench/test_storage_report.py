@@ -195,3 +195,16 @@ def test_overhead_is_against_the_raw_loop_of_the_same_backend_only():
     assert "overhead_vs_raw_us" not in micro
     text = to_markdown(make_results(ENV, [raw, same, micro], {}))
     assert "| tflite-int8 | tflm (host-simulated) |" in text and "| 5.5 |" in text
+
+
+def test_overhead_is_against_the_raw_loop_of_the_same_backend():
+    from edgeship.bench.storage import annotate_overhead
+
+    raw = _row("raw:tflite-fp32", 0.010, kind="raw")
+    raw["artifact"] = "/a/tflite-fp32.tflite"
+    ours = _row("tflite-fp32", 0.012)
+    other = _row("tflite-fp32", 0.200, backend="openvino")
+    annotate_overhead([raw, ours, other])
+    assert ours["overhead_vs_raw_us"] == pytest.approx(2.0)
+    # openvino has no raw twin: litert's raw loop says nothing about openvino's overhead
+    assert "overhead_vs_raw_us" not in other

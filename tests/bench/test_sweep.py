@@ -46,11 +46,26 @@ def test_plan_runs_each_artifact_on_the_backends_of_its_format(tmp_path):
     ]
 
 
+def test_plan_gives_the_accelerator_to_edgeship_rows_only(tmp_path):
+    specs, _ = plan(
+        BenchConfig(
+            artifacts=[str(tmp_path / "a.onnx")],
+            backends=["openvino", "auto"],
+            baselines=["raw"],
+            device="GPU",
+        )
+    )
+    ours = [(s.backend, s.device, s.delegate_label) for s in specs if s.kind == "edgeship"]
+    assert ours == [("openvino", "GPU", "device GPU"), ("auto", "GPU", "device GPU")]
+    raw = [s for s in specs if s.kind == "raw"]
+    assert [(s.backend, s.device) for s in raw] == [("openvino", None), ("onnxruntime", None)]
+
+
 def test_plan_records_an_artifact_no_backend_can_run(tmp_path):
     specs, skipped = plan(BenchConfig(artifacts=[str(tmp_path / "a.onnx")], backends=["litert"]))
     assert specs == []
     assert skipped[0]["error"] == (
-        "none of the backends ['litert'] runs .onnx files; add one of ['onnxruntime']"
+        "none of the backends ['litert'] runs .onnx files; add one of ['onnxruntime', 'openvino']"
     )
 
 

@@ -99,7 +99,15 @@ def test_several_backends_and_threads_where_a_command_measures_several():
     assert (serve.backend, serve.threads) == ("litert", 2)
     with pytest.raises(SystemExit):
         _parse("edgeship serve m.onnx --backend nope")
-    assert BACKEND_NAMES == ("litert", "tflite-runtime", "tf-lite", "tflm", "onnxruntime")
+    assert BACKEND_NAMES == (
+        "litert",
+        "tflite-runtime",
+        "tf-lite",
+        "litert-compiled",
+        "openvino",
+        "tflm",
+        "onnxruntime",
+    )
     assert set(BACKEND_NAMES) == {n for names in AUTO_ORDER.values() for n in names}
 
 

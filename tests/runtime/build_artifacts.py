@@ -9,6 +9,7 @@ scikit-learn digits for ten epochs:
   dynamic int8 and QDQ (onnxruntime quantization): the variants convert produces;
 * ONNX written with ``onnx.helper`` like other toolchains do: NCHW conv, external weights,
   two inputs / two outputs, uint8 input without quantization parameters;
+* ``transposed.tflite``: a transposed convolution whose output size is known only at run time;
 * ``data.npz``: digits inputs ``x`` (N, 8, 8, 1) float32, labels ``y`` and Keras outputs.
 
 TensorFlow is imported here only, never by the code under test.
@@ -228,6 +229,22 @@ def build_foreign_onnx(out: Path) -> None:
     )
 
 
+def build_transposed(out: Path) -> None:
+    """``transposed.tflite``: a small autoencoder (transposed convolution, upsampling) whose
+    output's spatial size the converter leaves free (shape signature -1 past the batch)."""
+    import keras
+    import tensorflow as tf
+
+    inp = keras.Input((8, 8, 1), name="image")
+    h = keras.layers.Conv2D(2, 3, strides=2, padding="same")(inp)
+    h = keras.layers.Conv2D(2, 3, strides=2, padding="same")(h)
+    h = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")(h)
+    h = keras.layers.UpSampling2D()(h)
+    model = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same")(h))
+    c = tf.lite.TFLiteConverter.from_keras_model(model)
+    (out / "transposed.tflite").write_bytes(c.convert())
+
+
 def main(out: Path) -> None:
     import keras
 
@@ -247,6 +264,7 @@ def main(out: Path) -> None:
     np.savez(out / "data.npz", x=x, y=y, keras=model.predict(x, verbose=0))
     build_tflite(out, model, x)
     build_multi(out)
+    build_transposed(out)
     build_onnx(out, model, x)
     build_foreign_onnx(out)
 

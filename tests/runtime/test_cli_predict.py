@@ -112,6 +112,20 @@ def test_predict_errors_exit_1(model_dir: Path, tmp_path: Path, capsys):
     assert "missing. Expected a .tflite or .onnx model file" in capsys.readouterr().err
 
 
+def test_predict_on_an_accelerator(model_dir: Path, digits, tmp_path: Path, capsys):
+    pytest.importorskip("ai_edge_litert.compiled_model")
+    np.save(tmp_path / "x.npy", digits["x"][:3])
+    args = ["predict", str(model_dir / "int8.tflite"), "--input", str(tmp_path / "x.npy")]
+    assert main([*args, "--backend", "litert-compiled", "--accelerator", "cpu", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["predictions"]) == 3
+    # No NPU dispatch library ships with the package: the NPU is not there, so exit 1.
+    assert main([*args, "--backend", "litert-compiled", "--accelerator", "npu"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("edgeship predict: error: LiteRT accelerator 'npu' cannot run")
+    assert main([*args, "--accelerator", "GPU"]) == 1  # auto is litert: it takes no device
+    assert "device='GPU' applies to the openvino and litert-compiled" in capsys.readouterr().err
+
+
 def test_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])

@@ -23,6 +23,8 @@ RAW_BACKENDS: dict[str, tuple[str, str, str, str]] = {
     "litert": ("tflite", "ai_edge_litert.interpreter", "ai-edge-litert", "litert"),
     "tflite-runtime": ("tflite", "tflite_runtime.interpreter", "tflite-runtime", "tflite"),
     "onnxruntime": ("onnx", "onnxruntime", "onnxruntime", "onnx"),
+    "openvino": ("onnx", "openvino", "openvino", "openvino"),
+    "litert-compiled": ("tflite", "ai_edge_litert.compiled_model", "ai-edge-litert", "litert"),
 }
 
 
@@ -105,6 +107,80 @@ class _OrtRaw(RawSession):
         return list(self._sess.run(None, batch))
 
 
+def _quantization(path: str) -> dict[str, tuple[float, int]]:
+    """Scale and zero point of the quantized tensors of a .tflite file (none for .onnx)."""
+    if not path.endswith(".tflite"):
+        return {}
+    from edgeship.runtime.tflite_tensors import tensor_infos
+
+    with open(path, "rb") as fh:
+        infos = tensor_infos(fh.read())
+    return {name: t.quantization for name, t in infos.items() if t.quantization}
+
+
+class _OpenVINORaw(RawSession):
+    """``infer_request.infer`` on an OpenVINO CPU model (float32, ``threads`` threads)."""
+
+    def __init__(self, path: str, threads: int | None) -> None:
+        ov = require("openvino", "openvino", "run a raw baseline")
+        self.backend, self.backend_version = "openvino", package_version("openvino")
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        compiled = ov.Core().compile_model(path, "CPU", config)
+        quant = _quantization(path)
+        self.inputs = tuple(
+            RawSpec(
+                p.get_any_name(),
+                tuple(None if d.is_dynamic else d.get_length() for d in p.get_partial_shape()),
+                np.dtype(p.get_element_type().to_dtype()).name,
+                quant.get(p.get_any_name()),
+            )
+            for p in compiled.inputs
+        )
+        self._request = compiled.create_infer_request()
+        self._outputs = len(compiled.outputs)
+
+    def predict(self, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+        request = self._request
+        request.infer([batch[s.name] for s in self.inputs], share_inputs=True)
+        return [request.get_output_tensor(i).data.copy() for i in range(self._outputs)]
+
+
+class _CompiledRaw(RawSession):
+    """LiteRT CompiledModel on the CPU: buffer ``write``, ``run_by_index``, buffer ``read``."""
+
+    def __init__(self, path: str, threads: int | None) -> None:
+        cm = require("ai_edge_litert.compiled_model", "litert", "run a raw baseline")
+        options = require("ai_edge_litert.options", "litert", "run a raw baseline")
+        self.backend = "litert-compiled"
+        self.backend_version = package_version("ai-edge-litert")
+        cpu = options.CpuOptions(num_threads=threads or 0)
+        model = cm.CompiledModel.from_file(
+            path, options=options.Options(cm.HardwareAccelerator.CPU, cpu_options=cpu)
+        )
+        signature = next(iter(model.get_signature_list()))
+        quant = _quantization(path)
+        details = model.get_input_tensor_details(signature).values()
+        self.inputs = tuple(
+            RawSpec(d["name"], tuple(d["shape"]), np.dtype(d["dtype"]).name, quant.get(d["name"]))
+            for d in details
+        )
+        self._model, self._ins = model, model.create_input_buffers(0)
+        self._outs = model.create_output_buffers(0)
+        self._read = []
+        for buffer in self._outs:
+            shape = tuple(buffer.get_tensor_details()["shape"])
+            dtype = np.dtype(buffer.get_tensor_details()["dtype"])
+            self._read.append((buffer.read, int(np.prod(shape)), dtype, shape))
+
+    def predict(self, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+        for buffer, spec in zip(self._ins, self.inputs, strict=True):
+            buffer.write(batch[spec.name])
+        self._model.run_by_index(0, self._ins, self._outs)
+        return [read(size, dtype).reshape(shape) for read, size, dtype, shape in self._read]
+
+
 def _tflite_spec(d: dict[str, Any]) -> RawSpec:
     sig = d.get("shape_signature")
     dims = sig if sig is not None and len(sig) else d["shape"]
@@ -133,12 +209,16 @@ def _ort_dtype(type_name: str) -> str:
 def open_raw(
     path: str, backend: str, threads: int | None = None, providers: Sequence[Any] | None = None
 ) -> RawSession:
-    """Open ``path`` directly on ``backend`` (litert, tflite-runtime or onnxruntime)."""
+    """Open ``path`` directly on ``backend`` (one of :data:`RAW_BACKENDS`)."""
     if backend not in RAW_BACKENDS:
         raise ConfigError(
             f"No raw baseline for backend {backend!r}. Expected one of: {', '.join(RAW_BACKENDS)}."
         )
     try:
+        if backend == "openvino":
+            return _OpenVINORaw(path, threads)
+        if backend == "litert-compiled":
+            return _CompiledRaw(path, threads)
         if RAW_BACKENDS[backend][0] == "onnx":
             return _OrtRaw(path, threads, providers)
         return _TFLiteRaw(backend, path, threads)

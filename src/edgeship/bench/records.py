@@ -68,6 +68,7 @@ class RunOptionsDict(TypedDict, total=False):
     delegate: str | None
     delegate_options: dict[str, object]
     providers: list[object] | None
+    device: str | None
     target_qps: float | None
     latency_bound_ms: float | None
     find_max_qps: bool

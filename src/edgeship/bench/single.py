@@ -91,6 +91,7 @@ def _load(spec: RunSpec, verify: bool | None) -> Loaded:
         delegate_options=spec.delegate_options or None,
         providers=list(spec.providers) if spec.providers else None,
         verify=verify,
+        device=spec.device,
     )
 
     return engine, engine.predict, inp.as_model_input, list(engine.inputs)

@@ -44,6 +44,7 @@ class RunOptions:
         delegate: TFLite delegate name or library path.
         delegate_options: delegate options.
         providers: ONNX Runtime execution providers.
+        device: device or accelerator of the openvino / litert-compiled backends.
         target_qps: server scenario target, or None for the default.
         latency_bound_ms: server scenario bound, or None for the default.
         find_max_qps: server scenario: search the highest QPS that meets the bound.
@@ -55,6 +56,7 @@ class RunOptions:
     delegate: str | None = None
     delegate_options: dict[str, Any] = field(default_factory=dict)
     providers: tuple[Any, ...] | None = None
+    device: str | None = None
     target_qps: float | None = None
     latency_bound_ms: float | None = None
     find_max_qps: bool = False
@@ -146,7 +148,10 @@ class RunSpec(RunOptions):
 
     @property
     def delegate_label(self) -> str | None:
-        """The delegate, or the providers joined by '+', or None (plain CPU)."""
+        """The delegate, or the providers joined by '+', or the device, or None (the
+        backend's default CPU path)."""
+        if self.device:
+            return f"device {self.device}"
         if self.delegate:
             return self.delegate
         if self.providers:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, TextIO, cast
 
 from edgeship._lazy import is_available
+from edgeship.bench.baselines import RAW_BACKENDS
 from edgeship.bench.isolate import DEFAULT_TIMEOUT_S, cold_starts, error_row, run_isolated
 from edgeship.bench.machine import environment
 from edgeship.bench.records import BenchResults, BenchRow, SweepConfigDict, latency_value
@@ -21,17 +22,14 @@ from edgeship.bench.stats import summarize
 from edgeship.bench.storage import annotate_overhead, make_results
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
+from edgeship.runtime.backends import BACKENDS
 from edgeship.typecheck import check_fields
 
 Progress = Callable[[int, int, BenchRow], None]
 
 #: Import name of each backend's package, to pick a raw baseline backend for ``auto``.
 _RULE = StoppingRule()
-_IMPORT_NAMES = {
-    "litert": "ai_edge_litert",
-    "tflite-runtime": "tflite_runtime",
-    "onnxruntime": "onnxruntime",
-}
+_IMPORT_NAMES = {name: BACKENDS[name].import_name for name in RAW_BACKENDS}
 
 
 @dataclass(frozen=True)
@@ -140,7 +138,7 @@ def _raw_backend(backend: str, fmt: str) -> str | None:
 def plan(config: BenchConfig) -> tuple[list[RunSpec], list[BenchRow]]:
     """Expand ``config`` into run specs; also return rows for combinations that cannot run."""
     options = config.run_options()
-    accelerated = ("delegate", "delegate_options", "providers")  # edgeship rows only
+    accelerated = ("delegate", "delegate_options", "providers", "device")  # edgeship rows only
     accelerators = {name: options.pop(name) for name in accelerated}
     rule = share_of_rule(config.rule(), config.repeats)
     base = RunSpec("edgeship", config.artifacts[0], scenario=config.scenario, rule=rule, **options)

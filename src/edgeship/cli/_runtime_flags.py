@@ -1,9 +1,9 @@
 """The runtime flags every command that runs a model shares: one spelling, one meaning.
 
-``--backend``, ``--threads``, ``--delegate``, ``--delegate-option`` and ``--provider`` are
-added here for ``predict``, ``bench``, ``serve`` and ``pipeline``; where a command measures
-several configurations (``bench``, ``pipeline``) ``--backend`` and ``--threads`` take
-comma-separated lists. Values are parsed by :mod:`edgeship.runtime_flags`.
+``--backend``, ``--threads``, ``--delegate``, ``--delegate-option``, ``--provider`` and
+``--accelerator`` are added here for ``predict``, ``bench``, ``serve`` and ``pipeline``;
+where a command measures several configurations (``bench``, ``pipeline``) ``--backend``
+and ``--threads`` take comma-separated lists. Values are parsed by :mod:`edgeship.runtime_flags`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def add_runtime_flags(
     Args:
         parser: the command's parser.
         several: ``--backend`` and ``--threads`` take comma-separated lists (kept as text).
-        accelerators: add ``--delegate``, ``--delegate-option`` and ``--provider``.
+        accelerators: add ``--delegate``, ``--delegate-option``, ``--provider`` and
+            ``--accelerator``.
         backend_choices: let argparse reject an unknown single backend.
         backend_default: default of ``--backend``.
         threads_default: default of ``--threads`` (a list as text when ``several``).
@@ -74,4 +75,10 @@ def add_runtime_flags(
         metavar="NAME[:KEY=VALUE;...]",
         help="ONNX Runtime execution provider with options, in order of preference "
         "(repeatable; several names may be comma-separated, e.g. cuda,cpu)",
+    )
+    parser.add_argument(
+        "--accelerator",
+        metavar="DEVICE",
+        help="device of the openvino backend (CPU|GPU|NPU|AUTO) or accelerator of the "
+        "litert-compiled backend (cpu|gpu|npu); default: the CPU",
     )

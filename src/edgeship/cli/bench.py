@@ -18,6 +18,7 @@ SUMMARY = "benchmark .tflite/.onnx artifacts: latency percentiles, throughput, m
 EXAMPLES = """\
   edgeship bench runs/m/artifacts/tflite-int8.tflite
   edgeship bench runs/m/artifacts --backend litert,onnxruntime --threads 1,2 --json bench.json
+  edgeship bench runs/m/artifacts --backend openvino,litert-compiled --accelerator cpu
   edgeship bench model.onnx --batch 1,8 --eval runs/m/eval.npz --baseline raw \\
       --baseline keras:runs/m/model.keras --md bench.md   # runs/m: edgeship train --out
   edgeship bench model.tflite --scenario server --find-max-qps --latency-bound-ms 5
@@ -174,6 +175,7 @@ def build_config(args: argparse.Namespace) -> Any:
         baselines=tuple(baselines),
         delegate_options=parse_key_values(args.delegate_option),
         providers=parse_providers(args.provider),
+        device=args.accelerator,
         pin=parse_pin(args.pin),
         isolate=not args.in_process,
         timeout_s=args.timeout,

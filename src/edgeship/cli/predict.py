@@ -19,6 +19,7 @@ EXAMPLES = """\
   edgeship predict artifacts/tflite-fp32.tflite --input eval.npz --top-k 3 --json
   edgeship predict artifacts/onnx-fp32.onnx --input batch.npy --provider cpu --threads 2
   edgeship predict model.tflite --input x.npy --delegate edgetpu
+  edgeship predict model.onnx --input x.npy --backend openvino --accelerator GPU
 """
 
 
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             delegate_options=parse_key_values(args.delegate_option) or None,
             providers=parse_providers(args.provider),
             verify=False if args.no_verify else None,
+            device=args.accelerator,
         )
     for warning in fallbacks:
         print(f"edgeship predict: warning: {warning.message}", file=sys.stderr)

@@ -158,26 +158,51 @@ def installed_interpreters(fmt: str) -> dict[str, str]:
     return {
         name: version
         for name, version in available_backends().items()
-        if name in BACKENDS and BACKENDS[name].format == fmt
+        if name in BACKENDS and BACKENDS[name].reads(fmt)
     }
 
 
-def run_on_backend(path: str, backend: str, inputs: dict[str, np.ndarray]) -> str:
-    """Load ``path`` on ``backend`` and run one sample; ``"ok"`` or the whole error text."""
+def run_on_backend(
+    path: str, backend: str, inputs: dict[str, np.ndarray], agreement: dict[str, Any] | None = None
+) -> str:
+    """Load ``path`` on ``backend`` and run it: ``"ok"`` or the whole error text.
+
+    Without ``agreement`` one sample is run. With it (``reference`` outputs of the source
+    model on ``inputs``, their ``names``, ``labels``, the variant's ``tolerance`` fields and
+    ``max_accuracy_drop``) every input is run and compared as the parity step compares:
+    ``"ok"`` only when the outputs agree within the variant's limits, else the reasons."""
     from edgeship.runtime import load
 
     try:
         with load(path, backend=backend, verify=False) as engine:
-            names = [t.name for t in engine.inputs]
-            from edgeship.convert.parity import align_inputs
+            if agreement is None:
+                names = [t.name for t in engine.inputs]
+                from edgeship.convert.parity import align_inputs
 
-            mapping = align_inputs(names, list(inputs))
-            feed = {mapping[k]: v[:1] for k, v in inputs.items()}
-            engine.predict(feed if len(feed) > 1 else next(iter(feed.values())))
+                mapping = align_inputs(names, list(inputs))
+                feed = {mapping[k]: v[:1] for k, v in inputs.items()}
+                engine.predict(feed if len(feed) > 1 else next(iter(feed.values())))
+            else:
+                reasons = _disagreements(engine, inputs, agreement)
+                if reasons:
+                    return "disagrees with the source model: " + "; ".join(reasons)
     except Exception as exc:
         text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         return f"{type(exc).__name__}: {text}"
     return "ok"
+
+
+def _disagreements(
+    engine: Any, inputs: dict[str, np.ndarray], agreement: dict[str, Any]
+) -> list[str]:
+    """The parity step's reasons (empty: agrees) for ``engine`` on ``inputs``."""
+    from edgeship.convert.parity import check, compare, run_artifact
+    from edgeship.convert.variants import Tolerance
+
+    got = run_artifact(engine, inputs, agreement["names"])
+    result = compare(agreement["reference"], got, agreement["names"], agreement["labels"])
+    tolerance = Tolerance(**agreement["tolerance"])
+    return check(result, tolerance, agreement["max_accuracy_drop"])
 
 
 def runtime_verdicts(
@@ -185,20 +210,23 @@ def runtime_verdicts(
     path: Path,
     spec: VariantSpec,
     inputs: dict[str, np.ndarray],
+    agreement: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Run ``path`` on every installed interpreter, each in a child process.
+    """Run ``path`` on every installed interpreter, each in a child process: one sample, or,
+    with ``agreement`` (see :func:`run_on_backend`), every input compared with the source.
 
     ``tf-lite`` runs in the converter process (TensorFlow is loaded there already); the other
     interpreters run in a second child that never imports TensorFlow, because tflite-runtime
     fails inside a process that holds TensorFlow.
     """
     found: dict[str, str] = {}
-    sample = {k: v[:1] for k, v in inputs.items()}
+    sample = inputs if agreement else {k: v[:1] for k, v in inputs.items()}
+    extra = {"agreement": agreement} if agreement else {}
     for backend, version in installed_interpreters(spec.format.value).items():
         worker = workers[0] if backend == "tf-lite" else workers[1]
         try:
             found[f"{backend} {version}"] = worker.call(
-                "check", path=str(path), backend=backend, inputs=sample
+                "check", path=str(path), backend=backend, inputs=sample, **extra
             )
         except WorkerCrashed as exc:
             found[f"{backend} {version}"] = f"crashed ({exc.signal_name or 'exit'})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -336,7 +337,16 @@ def _build_one(
     record.update(artifact_fields(path))
     record.update(params=params, seconds=seconds, parity=None, runtimes={})
     if not errors and path.is_file():
-        runtimes = runtime_verdicts(workers, path, spec, eval_inputs) if check_runtimes else {}
+        agreement = {
+            "reference": reference,
+            "names": output_names,
+            "labels": labels,
+            "tolerance": dataclasses.asdict(spec.tolerance),
+            "max_accuracy_drop": max_accuracy_drop,
+        }
+        runtimes = (
+            runtime_verdicts(workers, path, spec, eval_inputs, agreement) if check_runtimes else {}
+        )
         record["runtimes"] = runtimes
         target_errors, verdict = target_check(target, spec, runtimes)
         errors += target_errors

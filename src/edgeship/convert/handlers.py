@@ -95,11 +95,18 @@ def _convert(
     return to_onnx(state.model, path, spec)
 
 
-def _check(state: WorkerState, path: str, backend: str, inputs: dict[str, np.ndarray]) -> str:
-    """Load and run ``path`` on one backend; "ok" or the error text."""
+def _check(
+    state: WorkerState,
+    path: str,
+    backend: str,
+    inputs: dict[str, np.ndarray],
+    agreement: dict[str, Any] | None = None,
+) -> str:
+    """Load and run ``path`` on one backend (and compare it with the source model when
+    ``agreement`` is given); "ok" or the error text."""
     from edgeship.convert.compat import run_on_backend
 
-    return run_on_backend(path, backend, inputs)
+    return run_on_backend(path, backend, inputs, agreement)
 
 
 _HANDLERS: dict[str, Callable[..., Any]] = {

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from edgeship.errors import ConfigError
+from edgeship.runtime.backends import BACKENDS
 
 #: Prefix of the Dask resource that marks a worker's device label.
 DEVICE_PREFIX = "edgeship-device:"
@@ -14,14 +15,13 @@ BACKEND_PREFIX = "edgeship-backend:"
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-#: Backend name -> module that provides it on a device.
+#: Backend name -> module that provides it on a device (tf-lite, TensorFlow itself, is left out:
+#: a device runs the light runtimes).
 BACKEND_MODULES = {
-    "litert": "ai_edge_litert",
-    "tflite-runtime": "tflite_runtime",
-    "onnxruntime": "onnxruntime",
+    name: info.import_name for name, info in BACKENDS.items() if info.extra != "convert"
 }
 #: The pip extra that installs each backend.
-BACKEND_EXTRAS = {"litert": "litert", "tflite-runtime": "tflite", "onnxruntime": "onnx"}
+BACKEND_EXTRAS = {name: BACKENDS[name].extra for name in BACKEND_MODULES}
 
 
 def check_label(label: str) -> str:

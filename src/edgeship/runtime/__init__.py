@@ -9,7 +9,9 @@ Example::
         probs = engine.predict(x)       # float in, float out; int8 handled inside
 
 Backends: ``litert`` (ai-edge-litert), ``tflite-runtime``, ``tf-lite`` (tensorflow.lite, only
-when asked for or nothing else is installed) and ``onnxruntime``. Each is imported on first use.
+when asked for or nothing else is installed), ``onnxruntime``, ``openvino`` (.onnx and .tflite,
+``device="CPU"|"GPU"|"NPU"|"AUTO"``) and ``litert-compiled`` (LiteRT's CompiledModel,
+``device="cpu"|"gpu"|"npu"``). Each is imported on first use.
 
 Thread safety: an Engine may be shared by many threads. On a TFLite backend it holds one
 interpreter behind a lock (calls run one at a time; load one Engine per worker thread for
@@ -31,7 +33,13 @@ from edgeship.errors import (
     ModelLoadError,
     ProviderFallbackWarning,
 )
-from edgeship.runtime.backends import SessionOptions, available_backends, open_session, resolve
+from edgeship.runtime.backends import (
+    SessionOptions,
+    available_backends,
+    check_device_option,
+    open_session,
+    resolve,
+)
 from edgeship.runtime.engine import Engine
 from edgeship.runtime.ranges import InputRangeWarning
 from edgeship.runtime.specs import TensorSpec
@@ -117,7 +125,7 @@ def _verify(
 def _cacheable(options: SessionOptions) -> bool:
     """Verdicts are about the child's default CPU load: a delegate or a non-CPU execution
     provider runs other native code, which no verdict covers."""
-    if options.delegate:
+    if options.delegate or options.device:
         return False
     if not options.providers:
         return True
@@ -152,6 +160,7 @@ def load(
     delegate_options: Mapping[str, Any] | None = None,
     providers: Sequence[Any] | str | None = None,
     verify: bool | None = None,
+    device: str | None = None,
 ) -> Engine:
     """Load a .tflite or .onnx model on one backend.
 
@@ -165,6 +174,10 @@ def load(
         providers: ONNX Runtime execution providers in order of preference: names
             (``"CUDAExecutionProvider"`` or ``"cuda"``) or ``(name, options)`` pairs.
             Default: CPU.
+        device: the device or accelerator of the ``openvino`` backend (``"CPU"``, ``"GPU"``,
+            ``"NPU"``, ``"AUTO"``; default CPU) or the ``litert-compiled`` backend
+            (``"cpu"``, ``"gpu"``, ``"npu"``; default cpu). One this machine lacks is a
+            BackendError naming those it has.
         verify: validate the file in a child process before loading it, so a file that
             crashes the native interpreter raises ModelLoadError instead of killing this
             process. None (default): only when no ``manifest.json`` beside the file vouches
@@ -200,6 +213,7 @@ def load(
         # Read once: what the manifest or the verdict vouches for is what gets loaded.
         data = head + fh.read() if fmt == "tflite" or verify is not False else None
     names = resolve(backend, fmt)
+    check_device_option(names[0], device)
     options = SessionOptions(
         threads=threads,
         delegate=delegate,
@@ -207,6 +221,7 @@ def load(
         providers=(providers,)
         if isinstance(providers, str)
         else (tuple(providers) if providers else None),
+        device=device,
     )
     trusted = manifest_trust(p, data) if verify is not False else False
     if data is not None and (verify is True or (verify is None and not trusted)):

@@ -102,8 +102,9 @@ class Engine:
             ``serving_default_image:0``); these names are accepted as input keys too.
         artifact_outputs: the output tensors as the artifact file names them.
         format: ``"tflite"`` or ``"onnx"``.
-        backend: backend name: ``"litert"``, ``"tflite-runtime"``, ``"tf-lite"`` or
-            ``"onnxruntime"``.
+        backend: backend name, a key of
+            :data:`edgeship.runtime.backends.BACKENDS` (``"litert"``, ``"onnxruntime"``,
+            ``"openvino"``, ``"litert-compiled"``, ...).
         backend_version: installed version of the backend package.
         providers: the ONNX Runtime execution providers that started, in order (the first
             runs the model where it can); None on TFLite backends.

@@ -21,19 +21,33 @@ from edgeship.runtime_flags import AUTO_ORDER as AUTO_ORDER  # re-exported
 
 
 class BackendInfo(Value):
-    """Where a backend lives: artifact format, implementing module, import name, packages."""
+    """Where a backend lives: artifact format, implementing module, import name, packages;
+    ``also`` lists the further formats it reads (``formats`` holds them all)."""
 
     format: str
     module: str
     import_name: str
     distributions: tuple[str, ...]
     extra: str
+    formats: tuple[str, ...]
 
     def __init__(
-        self, format: str, module: str, import_name: str, distributions: tuple[str, ...], extra: str
+        self,
+        format: str,
+        module: str,
+        import_name: str,
+        distributions: tuple[str, ...],
+        extra: str,
+        also: tuple[str, ...] = (),
+        formats: tuple[str, ...] | None = None,
     ) -> None:
         self._set(format=format, module=module, import_name=import_name)
         self._set(distributions=distributions, extra=extra)
+        self._set(formats=formats if formats is not None else (format, *also))
+
+    def reads(self, fmt: str) -> bool:
+        """True when this backend runs ``fmt`` (``"tflite"``, ``"onnx"``) artifacts."""
+        return fmt in self.formats
 
 
 BACKENDS: dict[str, BackendInfo] = {
@@ -52,7 +66,17 @@ BACKENDS: dict[str, BackendInfo] = {
         "onnx",
     ),
     "tflm": BackendInfo("tflite", "tflm", "tflite_micro", ("tflite-micro",), "tflm"),
+    "openvino": BackendInfo(
+        "onnx", "openvino", "openvino", ("openvino",), "openvino", also=("tflite",)
+    ),
+    "litert-compiled": BackendInfo(
+        "tflite", "litert_compiled", "ai_edge_litert", ("ai-edge-litert",), "litert"
+    ),
 }
+
+
+#: Backends that take a ``device`` session option (an accelerator or device name).
+DEVICE_BACKENDS: tuple[str, ...] = ("openvino", "litert-compiled")
 
 
 class SessionOptions(Value):
@@ -62,6 +86,7 @@ class SessionOptions(Value):
     delegate: str | None
     delegate_options: dict[str, Any]
     providers: tuple[Any, ...] | None
+    device: str | None
 
     def __init__(
         self,
@@ -69,9 +94,11 @@ class SessionOptions(Value):
         delegate: str | None = None,
         delegate_options: dict[str, Any] | None = None,
         providers: tuple[Any, ...] | None = None,
+        device: str | None = None,
     ) -> None:
         self._set(threads=threads, delegate=delegate, providers=providers)
         self._set(delegate_options={} if delegate_options is None else delegate_options)
+        self._set(device=device)
 
 
 class Session:
@@ -169,13 +196,32 @@ def resolve(backend: str, fmt: str) -> list[str]:
         raise ConfigError(
             f"Unknown backend {backend!r}. Expected one of: auto, {', '.join(BACKENDS)}."
         )
-    if info.format != fmt:
+    if not info.reads(fmt):
         able = ", ".join(AUTO_ORDER[fmt])
         raise ConfigError(
-            f"Backend {backend!r} runs .{info.format} files, but this artifact is .{fmt}. "
+            f"Backend {backend!r} runs .{' and .'.join(info.formats)} files, but this "
+            f"artifact is .{fmt}. "
             f"Use backend='auto' or one of: {able}."
         )
     return [backend]
+
+
+def check_device_option(name: str, device: Any) -> None:
+    """Refuse a ``device`` given to a backend that takes none, or one that is not a string.
+
+    Raises:
+        ConfigError: naming the backends that take a device.
+    """
+    if device is None:
+        return
+    if not isinstance(device, str) or not device:
+        raise ConfigError(f"device must be a name such as 'CPU' or 'gpu'. Got: {device!r}")
+    if name not in DEVICE_BACKENDS:
+        raise ConfigError(
+            f"device={device!r} applies to the {' and '.join(DEVICE_BACKENDS)} backends, not "
+            f"{name!r}. Pass backend='openvino' (device CPU|GPU|NPU|AUTO) or "
+            "backend='litert-compiled' (device cpu|gpu|npu), or use delegate=/providers= here."
+        )
 
 
 def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
@@ -186,6 +232,7 @@ def open_session(name: str, path: str, data: bytes | None, options: SessionOptio
         BackendError / ModelLoadError: the backend refused the settings or the file.
     """
     info = BACKENDS[name]
+    check_device_option(name, options.device)
     module = importlib.import_module(f"edgeship.runtime.backends.{info.module}")
     session: Session = module.open_session(name, path, data, options)
     return session

@@ -292,7 +292,7 @@ def _closed(*_: Any) -> Any:
 
 def _advice(name: str) -> str:
     """What to do when backend ``name`` cannot run a model: never the backend in use."""
-    others = [n for n, info in BACKENDS.items() if info.format == "tflite" and n != name]
+    others = [n for n, info in BACKENDS.items() if info.reads("tflite") and n != name]
     return (
         f"Try another TFLite backend ({' or '.join(f'backend={n!r}' for n in others)}), or "
         "convert another variant (or with convert's target_runtime) for this runtime."
