@@ -26,6 +26,8 @@ def test_exact_gelu_onnx_is_repaired_and_exact(arch_converted: Getter) -> None:
     assert record["status"] == "ok", record["errors"]
     assert record["parity"]["max_abs_error"] < 1e-4
     assert record["params"]["repairs"] == ["Erfc -> 1 - Erf (1 node)"]
+    # a graph tf2onnx converts never tries the from-tflite route
+    assert record["route"] == "default" and record["fallbacks_tried"] == []
     ops = {n.op_type for n in onnx.load(Path(manifest["_out"]) / "onnx-fp32.onnx").graph.node}
     assert "Erf" in ops and "Erfc" not in ops
     fp16 = _v(manifest, "onnx-fp16")
@@ -58,6 +60,28 @@ def test_int16x8_falls_back_to_float_ops(arch_converted: Getter) -> None:
     assert record["parity"]["cosine"] > 0.99
     assert "ok (route int16x8+float-ops)" in format_table(manifest)
     assert (Path(manifest["_out"]) / "tflite-int16x8.tflite").is_file()
+
+
+def test_onnx_from_tflite_when_tf2onnx_leaves_function_calls(arch_converted: Getter) -> None:
+    manifest = arch_converted("grouped_conv")
+    out = Path(manifest["_out"])
+    for name in ("onnx-fp32", "onnx-int8"):
+        record = _v(manifest, name)
+        assert record["status"] == "ok", (name, record["errors"])
+        assert record["route"] == "from-tflite"
+        assert record["params"]["source"] == "tflite-fp32"
+        (tried,) = record["fallbacks_tried"]
+        assert tried["route"] == "default"
+        assert "StatefulPartitionedCall" in " ".join(tried["errors"])
+    assert _v(manifest, "onnx-fp32")["parity"]["max_abs_error"] < 1e-4
+    assert _v(manifest, "onnx-int8")["parity"]["cosine"] > 0.99
+    proto = onnx.load(out / "onnx-fp32.onnx")
+    assert [i.name for i in proto.graph.input] == ["pixels"]
+    assert [o.name for o in proto.graph.output] == ["scores"]
+    assert not proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value  # batch stays free
+    assert {n.op_type for n in proto.graph.node}.isdisjoint({"StatefulPartitionedCall"})
+    with load(out / "onnx-fp32.onnx", verify=False) as engine:
+        assert engine.predict({"pixels": np.zeros((3, 8, 8, 3), np.float32)}).shape == (3, 4)
 
 
 def test_token_inputs_stay_integer(arch_converted: Getter) -> None:

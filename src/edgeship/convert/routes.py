@@ -36,8 +36,16 @@ ROUTE_INT16X8 = "int16x8"
 ROUTE_INT16X8_FLOAT_FALLBACK = "int16x8+float-ops"
 ROUTE_FP16 = "fp16"
 ROUTE_FP16_LOOPS_FLOAT = "fp16+loops-float32"
+ROUTE_FROM_TFLITE = "from-tflite"
 
 _DEFAULT = (Route(ROUTE_DEFAULT, "the variant's converter settings"),)
+#: Last ONNX rung: tf2onnx reads the TFLite float32 file when the graph it converts keeps
+#: function calls ONNX cannot express (see :mod:`edgeship.convert.onnx_tflite`).
+_FROM_TFLITE = Route(
+    ROUTE_FROM_TFLITE,
+    "the float ONNX graph read by tf2onnx from the TFLite float32 file",
+    after_conversion_error=True,
+)
 
 #: variant name -> routes, primary first. Variants not listed have the default route only.
 LADDERS: dict[str, tuple[Route, ...]] = {
@@ -52,7 +60,11 @@ LADDERS: dict[str, tuple[Route, ...]] = {
     "onnx-fp16": (
         Route(ROUTE_FP16, "float16 everywhere but integer/boolean paths"),
         Route(ROUTE_FP16_LOOPS_FLOAT, "float16 outside Loop/Scan; loop bodies stay float32"),
+        _FROM_TFLITE,
     ),
+    "onnx-fp32": (*_DEFAULT, _FROM_TFLITE),
+    "onnx-dynamic": (*_DEFAULT, _FROM_TFLITE),
+    "onnx-int8": (*_DEFAULT, _FROM_TFLITE),
 }
 
 
