@@ -65,11 +65,13 @@ def cell(v: dict[str, Any]) -> str:
     return f"ok{route}, {size:.0f} KiB, {err:.1e}{top}"
 
 
-def table(results: dict[str, tuple[dict[str, Any], float]]) -> tuple[str, dict[str, Any]]:
-    """Markdown table plus the summary numbers."""
-    names = list(VARIANTS)
+def table(
+    results: dict[str, tuple[dict[str, Any], float]], names: list[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Markdown table (one row per model, one column per variant) plus the summary numbers."""
+    names = names or list(VARIANTS)
     lines = [
-        "| architecture | " + " | ".join(names) + " | convert s |",
+        "| model | " + " | ".join(names) + " | convert s |",
         "|---|" + "---|" * len(names) + "---:|",
     ]
     ok = total = 0
@@ -121,16 +123,22 @@ def compact(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def write_readme(block: str, command: str) -> None:
-    """Replace the zoo block of benchmarks/README.md (append it the first time)."""
+def write_readme(
+    block: str,
+    command: str,
+    marks: tuple[str, str] = (BEGIN, END),
+    title: str = "Architecture zoo: every variant",
+) -> None:
+    """Replace the block between ``marks`` in benchmarks/README.md (append it the first time)."""
+    begin, end = marks
     readme = ROOT / "benchmarks" / "README.md"
     text = readme.read_text(encoding="utf-8")
-    body = f"{BEGIN}\nProduced by `{command}`.\n\n{block}{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + body + rest.split(END, 1)[1]
+    body = f"{begin}\nProduced by `{command}`.\n\n{block}{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + body + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n### Architecture zoo: every variant\n\n" + body + "\n"
+        text = text.rstrip("\n") + f"\n\n### {title}\n\n" + body + "\n"
     atomic_write_text(readme, text)
 
 

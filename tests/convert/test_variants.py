@@ -102,7 +102,8 @@ def test_route_ladders_are_data() -> None:
     from edgeship.convert.variants import VARIANTS, ConversionSpec
 
     assert [r.name for r in ladder("tflite-int16x8")] == ["int16x8", "int16x8+float-ops"]
-    assert [r.name for r in ladder("onnx-fp16")] == ["fp16", "fp16+loops-float32"]
+    assert [r.name for r in ladder("onnx-fp16")] == ["fp16", "fp16+loops-float32", "from-tflite"]
+    assert [r.name for r in ladder("onnx-fp32")] == ["default", "from-tflite"]
     assert [r.name for r in ladder("tflite-fp32")] == ["default"]
     assert ConversionSpec(VARIANTS["onnx-fp16"]).route == "fp16"
     with pytest.raises(ConfigError, match=r"has no route 'fp16'. Expected one of \['default'\]"):
