@@ -35,18 +35,28 @@ def test_exact_gelu_onnx_is_repaired_and_exact(arch_converted: Getter) -> None:
     assert fp16["params"]["repairs"] == record["params"]["repairs"]
 
 
-def test_int16x8_failure_is_reasoned_per_route(arch_converted: Getter) -> None:
-    record = _v(arch_converted("transformer"), "tflite-int16x8")
-    assert record["status"] == "failed"
-    assert record["route"] == "int16x8"
-    assert [t["route"] for t in record["fallbacks_tried"]] == ["int16x8+float-ops"]
-    text = " ".join(record["errors"])
+def test_int16x8_keeps_operators_the_interpreter_refuses_in_float(
+    arch_converted: Getter,
+) -> None:
+    manifest = arch_converted("transformer")
+    record = _v(manifest, "tflite-int16x8")
+    assert record["status"] == "ok", record["errors"]
+    assert record["route"] == "int16x8+keep-float"
+    assert [t["route"] for t in record["fallbacks_tried"]] == ["int16x8", "int16x8+float-ops"]
+    primary, float_ops = (" ".join(t["errors"]) for t in record["fallbacks_tried"])
     # the primary names the op without a 16x8 kernel and the route that keeps it float
-    assert "route int16x8: " in text and "'NEG'" in text and "int16x8+float-ops route" in text
-    # the fallback converts, but an interpreter cannot run one of its ops: named, with a fix
-    fallback = " ".join(record["fallbacks_tried"][0]["errors"])
-    assert "cannot prepare or run operator" in fallback and "tflite-int8-float-io" in fallback
-    assert not list(Path(arch_converted("transformer")["_out"]).glob(".routes-*"))
+    assert "'NEG'" in primary and "int16x8+float-ops route" in primary
+    # the float-ops route converts, but LiteRT has no int16 SQUARED_DIFFERENCE: named
+    assert "cannot prepare or run operator SQUARED_DIFFERENCE" in float_ops
+    # so those operators (LayerNorm's variance, one per LayerNormalization) compute in float
+    kept = record["params"]["kept_float"]
+    assert [k["op"] for k in kept] == ["SQUARED_DIFFERENCE", "SQUARED_DIFFERENCE"]
+    assert all(k["output"].endswith("/float") for k in kept)
+    assert {"NEG", "SQUARED_DIFFERENCE"} <= set(record["params"]["float_ops"])
+    assert record["parity"]["cosine"] > 0.999
+    with load(Path(manifest["_out"]) / "tflite-int16x8.tflite", verify=False) as engine:
+        assert engine.backend == "litert"
+    assert not list(Path(manifest["_out"]).glob(".routes-*"))
 
 
 def test_int16x8_falls_back_to_float_ops(arch_converted: Getter) -> None:
