@@ -99,6 +99,8 @@ def _to_float(model: Any, node: int, op: str) -> str:
         constant = _constant(model, tensor)
         if constant is not None:
             inputs[i] = _add_tensor(schema, model, graph, tensor, _dequantized(tensor, constant))
+            if _unused(model, graph, operator, index, tensor.buffer):
+                model.buffers[tensor.buffer].data = None  # the integer copy is read no more
             continue
         inputs[i] = _add_tensor(schema, model, graph, tensor)
         before.append(_operator(schema, model, _DEQUANTIZE, [index], [inputs[i]]))
@@ -112,6 +114,15 @@ def _to_float(model: Any, node: int, op: str) -> str:
     graph.operators[node : node + 1] = [*before, operator, *after]
     name = graph.tensors[operator.outputs[0]].name
     return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def _unused(model: Any, graph: Any, operator: Any, index: int, buffer: int) -> bool:
+    """True when no other operator reads tensor ``index`` and no other tensor shares its
+    buffer."""
+    if any(index in list(other.inputs) for other in graph.operators if other is not operator):
+        return False
+    sharing = sum(t.buffer == buffer for g in model.subgraphs for t in g.tensors)
+    return sharing == 1
 
 
 def _quantized(tensor: Any) -> bool:
