@@ -80,6 +80,9 @@ def test_onnx_from_tflite_when_tf2onnx_leaves_function_calls(arch_converted: Get
         assert record["status"] == "ok", (name, record["errors"])
         assert record["route"] == "from-tflite"
         assert record["params"]["source"] == "tflite-fp32"
+        assert record["params"]["repairs"] == [
+            "TFL_GELU -> 0.5 x (1 + Erf(x / sqrt 2)) or its tanh form (1 node)"
+        ]
         (tried,) = record["fallbacks_tried"]
         assert tried["route"] == "default"
         assert "StatefulPartitionedCall" in " ".join(tried["errors"])
@@ -89,7 +92,7 @@ def test_onnx_from_tflite_when_tf2onnx_leaves_function_calls(arch_converted: Get
     assert [i.name for i in proto.graph.input] == ["pixels"]
     assert [o.name for o in proto.graph.output] == ["scores"]
     assert not proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value  # batch stays free
-    assert {n.op_type for n in proto.graph.node}.isdisjoint({"StatefulPartitionedCall"})
+    assert {n.op_type for n in proto.graph.node}.isdisjoint({"StatefulPartitionedCall", "TFL_GELU"})
     with load(out / "onnx-fp32.onnx", verify=False) as engine:
         assert engine.predict({"pixels": np.zeros((3, 8, 8, 3), np.float32)}).shape == (3, 4)
 
