@@ -69,11 +69,13 @@ def cell(v: dict[str, Any]) -> str:
     return f"ok{route}, {size:.0f} KiB, {err:.1e}{top}"
 
 
-def table(results: dict[str, tuple[dict[str, Any], float]]) -> tuple[str, dict[str, Any]]:
-    """Markdown table plus the summary numbers."""
-    names = list(VARIANTS)
+def table(
+    results: dict[str, tuple[dict[str, Any], float]], names: list[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Markdown table (one row per model, one column per variant) plus the summary numbers."""
+    names = names or list(VARIANTS)
     lines = [
-        "| architecture | " + " | ".join(names) + " | convert s |",
+        "| model | " + " | ".join(names) + " | convert s |",
         "|---|" + "---|" * len(names) + "---:|",
     ]
     ok = total = 0
@@ -159,18 +161,21 @@ def compact(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_readme(
-    block: str, command: str, markers: tuple[str, str] = (BEGIN, END), title: str = "every variant"
+    block: str,
+    command: str,
+    marks: tuple[str, str] = (BEGIN, END),
+    title: str = "Architecture zoo: every variant",
 ) -> None:
-    """Replace a zoo block of benchmarks/README.md (append it the first time)."""
+    """Replace the block between ``marks`` in benchmarks/README.md (append it the first time)."""
+    begin, end = marks
     readme = ROOT / "benchmarks" / "README.md"
     text = readme.read_text(encoding="utf-8")
-    begin, end = markers
     body = f"{begin}\nProduced by `{command}`.\n\n{block}{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         text = head + body + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + f"\n\n### Architecture zoo: {title}\n\n" + body + "\n"
+        text = text.rstrip("\n") + f"\n\n### {title}\n\n" + body + "\n"
     atomic_write_text(readme, text)
 
 
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.no_readme:
         write_readme(block, "python benchmarks/convert_zoo.py")
-        title = "which variants each backend runs in agreement with Keras"
+        title = "Architecture zoo: which variants each backend runs in agreement with Keras"
         write_readme(runtimes, "python benchmarks/convert_zoo.py", (RT_BEGIN, RT_END), title)
     bar = not summary["fp32_not_ok"] and summary["ok"] >= 0.95 * summary["cells"]
     return 0 if bar else 1

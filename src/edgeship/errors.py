@@ -39,6 +39,10 @@ class ModelLoadError(EdgeshipError, ValueError):
     """A model or artifact file is missing, corrupt or of the wrong format."""
 
 
+class MissingModuleError(ModelLoadError):
+    """A model names classes from a Python module that is not installed (a layer library)."""
+
+
 class IntegrityError(ModelLoadError):
     """An artifact's sha256 does not match the one recorded in its manifest."""
 

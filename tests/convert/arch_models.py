@@ -319,5 +319,29 @@ def gelu_dense(out: Path) -> Path:
     return _save(model, out, {"features": rng.normal(0, 1, (60, 12)).astype("float32")})
 
 
+def grouped_conv(out: Path) -> Path:
+    """Conv2D -> grouped (depthwise-like) Conv2D with exact GELU -> pooling -> Dense, as in
+    ConvNeXt's blocks.
+
+    Keras on TensorFlow runs a grouped convolution in an XLA-compiled function that grappler
+    does not inline: tf2onnx leaves it a ``StatefulPartitionedCall`` node (not ONNX). The
+    TFLite converter fuses the GELU, which tf2onnx's tflite reader leaves as ``TFL_GELU``.
+    """
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((8, 8, 3), name="pixels")
+    h = keras.layers.Conv2D(8, 1)(inp)
+    h = keras.layers.Conv2D(8, 3, padding="same", groups=8, activation="gelu")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="scores")(h))
+    rng = np.random.default_rng(SEED)
+    return _save(model, out, {"pixels": rng.uniform(-1, 1, (60, 8, 8, 3)).astype("float32")})
+
+
 #: Models that force one code path of the tests (not part of the zoo).
-EXTRA_BUILDERS: dict[str, Callable[[Path], Path]] = {"negation": negation, "gelu_dense": gelu_dense}
+EXTRA_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "negation": negation,
+    "gelu_dense": gelu_dense,
+    "grouped_conv": grouped_conv,
+}

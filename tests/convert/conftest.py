@@ -28,7 +28,7 @@ ARCH_VARIANTS: dict[str, tuple[str, ...]] = {
 }
 #: The zoo's newer architectures, each with the variants that take a new code path: ONNX
 #: repair (exact GELU), the int16x8 float route, integer token inputs, fp16 with loops kept
-#: float32, sample files keyed by input names.
+#: float32, sample files keyed by input names, ONNX from the TFLite file (grouped conv).
 ROUTE_VARIANTS: dict[str, tuple[str, ...]] = {
     "transformer": ("onnx-fp32", "onnx-fp16", "tflite-int16x8"),
     "text_classifier": ("tflite-int8", "onnx-fp16", "onnx-int8"),
@@ -36,6 +36,7 @@ ROUTE_VARIANTS: dict[str, tuple[str, ...]] = {
     "two_input_named": ("tflite-int8-float-io", "onnx-fp32"),
     "dict_backbone": ("tflite-fp32", "onnx-fp32"),
     "negation": ("tflite-int16x8",),
+    "grouped_conv": ("onnx-fp32", "onnx-int8"),
 }
 if os.environ.get("EDGESHIP_FULL_CONVERT_TESTS") == "1":
     # Every variant on every architecture (a few minutes more).

@@ -11,7 +11,7 @@ import pytest
 
 from edgeship.cli.main import main
 from edgeship.convert import convert, read_manifest
-from edgeship.errors import ConfigError, DatasetError, ModelLoadError
+from edgeship.errors import ConfigError, DatasetError, MissingModuleError, ModelLoadError
 from edgeship.samples import save_samples
 
 
@@ -88,8 +88,9 @@ def test_custom_layer_is_named(tmp_path: Path) -> None:
     model = keras.Model(inp, keras.layers.Dense(2)(Doubler(name="doubler")(inp)))
     model.save(tmp_path / "custom.keras")
     with pytest.raises(
-        ModelLoadError,
-        match=r"custom layers .*: Doubler \(layer .doubler.\)\. Register them with @keras",
+        MissingModuleError,  # the test module is not importable in convert's process
+        match=r"module '[\w.]*test_errors' \(Doubler \(layer .doubler.\)\), which Python "
+        r"cannot import .* registered by @keras.saving.register_keras_serializable\(\)",
     ):
         convert(tmp_path / "custom.keras", tmp_path / "out", variants=("tflite-fp32",))
 
@@ -179,3 +180,40 @@ def test_convert_prints_warnings_as_its_own_lines_without_source_paths(
     lines = done.stderr.splitlines()
     assert not [line for line in lines if re.search(r"\.py:\d+: \w*Warning", line)], lines
     assert lines.count(f"edgeship convert: warning: {UNSAFE_LOAD_WARNING}") == 1, lines
+
+
+def test_missing_layer_library_is_named(tmp_path: Path) -> None:
+    import json
+    import zipfile
+
+    import keras
+
+    from edgeship.convert.source import load_source
+
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dense(2, name="head")(inp))
+    model.save(tmp_path / "plain.keras")
+    # The same file as a layer library would write it: the Dense layer's class comes from a
+    # package that is not installed here.
+    with zipfile.ZipFile(tmp_path / "plain.keras") as src:
+        files = {n: src.read(n) for n in src.namelist()}
+    config = json.loads(files["config.json"])
+    head = next(layer for layer in config["config"]["layers"] if layer["name"] == "head")
+    head["module"], head["registered_name"] = "edgeship_absent_lib.layers", "absent>Dense"
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "lib.keras", "w") as dst:
+        for name, data in files.items():
+            dst.writestr(name, data)
+    with pytest.raises(MissingModuleError) as caught:
+        load_source(tmp_path / "lib.keras", None, tmp_path)
+    assert str(caught.value) == (
+        "Cannot load lib.keras: its config names classes from module "
+        "'edgeship_absent_lib.layers' (Dense (layer 'head')), which Python cannot import here "
+        "(no package 'edgeship_absent_lib'). Expected the module that defines these layers to "
+        "be importable by convert: install the library that provides it (e.g. pip install "
+        "edgeship-absent-lib) into the Python that runs convert, or, for your own layers, put "
+        "the module on PYTHONPATH with the classes registered by "
+        "@keras.saving.register_keras_serializable(); then convert again."
+    )
+    assert isinstance(caught.value, ModelLoadError)
+    load_source(tmp_path / "plain.keras", None, tmp_path)  # the file itself is fine

@@ -19,18 +19,19 @@ MIN_IR = helper.find_min_ir_version_for(OPSET_17)
 X = np.linspace(-6.0, 6.0, 241, dtype=np.float32).reshape(1, -1)
 
 
-def _single_op(op: str) -> onnx.ModelProto:
+def _single_op(op: str, **attrs: int) -> onnx.ModelProto:
     """A graph of one operator as tf2onnx writes it (default domain, opset 17)."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, X.shape[1]])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, X.shape[1]])
-    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], name=f"{op}_0")], op, [x], [y])
+    node = helper.make_node(op, ["x"], ["y"], name=f"{op}_0", **attrs)
+    graph = helper.make_graph([node], op, [x], [y])
     return helper.make_model(graph, opset_imports=OPSET_17, ir_version=MIN_IR)
 
 
 def _tf_reference(op: str) -> np.ndarray:
     import tensorflow as tf
 
-    return {"Erfc": tf.math.erfc}[op](X).numpy()
+    return {"Erfc": tf.math.erfc, "TFL_GELU": tf.nn.gelu}[op](X).numpy()
 
 
 @pytest.mark.parametrize("op", sorted(REWRITES))
@@ -41,6 +42,18 @@ def test_rewrite_matches_tensorflow(op: str) -> None:
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"x": X})
     np.testing.assert_allclose(got, _tf_reference(op), atol=2e-6)
+
+
+def test_approximate_gelu_takes_the_tanh_form() -> None:
+    import tensorflow as tf
+
+    proto, _ = repair(_single_op("TFL_GELU", approximate=1))
+    assert "Tanh" in {n.op_type for n in proto.graph.node}
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"x": X})
+    np.testing.assert_allclose(got, tf.nn.gelu(X, approximate=True).numpy(), atol=2e-6)
+    exact = tf.nn.gelu(X, approximate=False).numpy()
+    assert np.abs(got - exact).max() > 1e-4  # the two forms differ: the attribute is read
 
 
 def test_invalid_graph_names_the_operator() -> None:

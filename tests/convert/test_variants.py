@@ -101,11 +101,20 @@ def test_route_ladders_are_data() -> None:
     from edgeship.convert.routes import explain_runtime_failures, ladder
     from edgeship.convert.variants import VARIANTS, ConversionSpec
 
-    assert [r.name for r in ladder("tflite-int16x8")] == ["int16x8", "int16x8+float-ops"]
-    assert [r.name for r in ladder("onnx-fp16")] == ["fp16", "fp16+loops-float32"]
+    int16 = ladder("tflite-int16x8")
+    assert [r.name for r in int16] == ["int16x8", "int16x8+float-ops", "int16x8+keep-float"]
+    # float-ops only after a converter error; keep-float only after a file no interpreter ran
+    converted, unconverted = {"sha256": "ab", "parity": None}, {"sha256": None, "parity": None}
+    assert [r.applies(converted) for r in int16[1:]] == [False, True]
+    assert [r.applies(unconverted) for r in int16[1:]] == [True, False]
+    assert not int16[2].applies({"sha256": "ab", "parity": {"cosine": 0.5}})
+    assert [r.name for r in ladder("onnx-fp16")] == ["fp16", "fp16+loops-float32", "from-tflite"]
+    assert [r.name for r in ladder("onnx-fp32")] == ["default", "from-tflite"]
     assert [r.name for r in ladder("tflite-fp32")] == ["default"]
     assert ConversionSpec(VARIANTS["onnx-fp16"]).route == "fp16"
-    with pytest.raises(ConfigError, match=r"has no route 'fp16'. Expected one of \['default'\]"):
+    with pytest.raises(
+        ConfigError, match=r"has no route 'fp16'. Expected one of \['default', 'from-tflite'\]"
+    ):
         ConversionSpec(VARIANTS["onnx-fp32"], route="fp16")
     verdict = (
         "BackendError: litert 2.3.0 cannot run m.tflite: no_integer_overflow_from_quantization "

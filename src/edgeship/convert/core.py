@@ -270,8 +270,8 @@ def _ladder(job: _Job, spec: VariantSpec, opts: ConvertOptions) -> dict[str, Any
     records: list[tuple[dict[str, Any], Path]] = []
     try:
         for index, route in enumerate(routes):
-            if route.after_conversion_error and records[-1][0]["sha256"] is not None:
-                break  # the earlier route converted: this one would build the same file
+            if records and not route.applies(records[-1][0]):
+                continue  # e.g. the earlier route converted: this one would build the same
             path = job.out / spec.filename if index == 0 else scratch / route.name / spec.filename
             record = _build_one(job, spec, opts, route.name, path)
             records.append((record, path))

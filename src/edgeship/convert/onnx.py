@@ -22,7 +22,7 @@ from edgeship.convert.onnx_repair import (
     repair,
     validate,
 )
-from edgeship.convert.routes import ROUTE_FP16_LOOPS_FLOAT
+from edgeship.convert.routes import ROUTE_FP16_LOOPS_FLOAT, ROUTE_FROM_TFLITE
 from edgeship.convert.source import SourceModel
 from edgeship.convert.variants import (
     ActivationType,
@@ -51,9 +51,10 @@ def to_onnx(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
     started = time.perf_counter()
     precision = spec.variant.precision
     params: dict[str, Any] = {"precision": precision.value, "opset": spec.options.opset}
+    source = _source_key(spec)
     try:
         if precision is Precision.FP32:
-            proto = _fp32_proto(model, spec.options.opset)
+            proto = _fp32_proto(model, source)
             with atomic_path(path) as tmp:
                 onnx.save(proto, str(tmp))
         elif precision is Precision.FP16:
@@ -72,10 +73,17 @@ def to_onnx(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
             f"{str(exc).strip()}. Try another --opset, or replace unsupported layers."
         ) from exc
     params["convert_seconds"] = round(time.perf_counter() - started, 3)
-    repairs = model._cache.get(f"onnx-repairs:{spec.options.opset}")
+    repairs = model._cache.get(f"onnx-repairs:{source}")
     if repairs:
         params["repairs"] = repairs
+    params.update(model._cache.get(f"onnx-source:{source}", {}))
     return params
+
+
+def _source_key(spec: ConversionSpec) -> str:
+    """Names the float ONNX model a variant derives from: its opset and where it comes from."""
+    origin = "tflite" if spec.route == ROUTE_FROM_TFLITE else "saved_model"
+    return f"{origin}:{spec.options.opset}"
 
 
 def _fp16(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[str, Any]:
@@ -84,7 +92,7 @@ def _fp16(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[st
     onnx = require("onnx", "convert", "write ONNX models")
     f16 = require("onnxconverter_common.float16", "convert", "build onnx-fp16")
     keep_loops = spec.route == ROUTE_FP16_LOOPS_FLOAT
-    source = _fp32_proto(model, spec.options.opset)
+    source = _fp32_proto(model, _source_key(spec))
     integer, loops = fp16_blocked_nodes(source, keep_loops)
     if keep_loops and not loops:
         raise ConversionError(
@@ -105,7 +113,7 @@ def _fp16(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[st
         onnx.save(proto, str(tmp))
     params: dict[str, Any] = {"keep_io_types": True}
     if spec.options.debug_quant:
-        params.update(_debug(model, _fp32_file(model, spec.options.opset), Path(path), spec))
+        params.update(_debug(model, _fp32_file(model, _source_key(spec)), Path(path), spec))
     if integer:
         params["integer_path_nodes_float32"] = len(integer)
     if loops:
@@ -118,27 +126,43 @@ def _op_of(proto: Any, name: str) -> str:
     return next((n.op_type for n in proto.graph.node if n.name == name), name)
 
 
-def _fp32_proto(model: SourceModel, opset: int) -> Any:
-    key = f"onnx-fp32:{opset}"
+def _fp32_proto(model: SourceModel, source: str) -> Any:
+    """The float32 ONNX model, built (or failed) once per source key (:func:`_source_key`):
+    every ONNX variant of one convert derives from it."""
+    key = f"onnx-fp32:{source}"
     if key not in model._cache:
-        tf2onnx = require("tf2onnx", "convert", "convert to ONNX")
-        from tf2onnx import tf_loader
+        origin, opset = source.split(":")
+        try:
+            if origin == "tflite":
+                from edgeship.convert.onnx_tflite import proto_from_tflite
 
-        graph_def, inputs, outputs, renames = tf_loader.from_saved_model(
-            str(model.saved_model_dir()), None, None, return_tensors_to_rename=True
-        )
-        renames = _keras_names(model, renames)
-        proto, _ = tf2onnx.convert.from_graph_def(
-            graph_def,
-            input_names=inputs,
-            output_names=outputs,
-            opset=opset,
-            tensors_to_rename=renames,
-        )
-        proto, repairs = repair(proto)
-        model._cache[key] = proto
-        model._cache[f"onnx-repairs:{opset}"] = repairs
-    return model._cache[key]
+                proto, model._cache[f"onnx-source:{source}"] = proto_from_tflite(model, int(opset))
+            else:
+                proto = _from_saved_model(model, int(opset))
+            model._cache[key], model._cache[f"onnx-repairs:{source}"] = repair(proto)
+        except ConversionError as exc:
+            model._cache[key] = exc  # the next variant fails alike, without converting again
+    cached = model._cache[key]
+    if isinstance(cached, ConversionError):
+        raise ConversionError(str(cached))
+    return cached
+
+
+def _from_saved_model(model: SourceModel, opset: int) -> Any:
+    tf2onnx = require("tf2onnx", "convert", "convert to ONNX")
+    from tf2onnx import tf_loader
+
+    graph_def, inputs, outputs, renames = tf_loader.from_saved_model(
+        str(model.saved_model_dir()), None, None, return_tensors_to_rename=True
+    )
+    proto, _ = tf2onnx.convert.from_graph_def(
+        graph_def,
+        input_names=inputs,
+        output_names=outputs,
+        opset=opset,
+        tensors_to_rename=_keras_names(model, renames),
+    )
+    return proto
 
 
 def _keras_names(model: SourceModel, renames: dict[str, str]) -> dict[str, str]:
@@ -152,18 +176,18 @@ def _keras_names(model: SourceModel, renames: dict[str, str]) -> dict[str, str]:
     return {tensor: mapping.get(name, name) for tensor, name in renames.items()}
 
 
-def _fp32_file(model: SourceModel, opset: int) -> Path:
-    target = model.workdir / f"onnx-fp32.opset{opset}.onnx"
+def _fp32_file(model: SourceModel, source: str) -> Path:
+    target = model.workdir / f"onnx-fp32.{source.replace(':', '.opset')}.onnx"
     if not target.is_file():
         onnx = require("onnx", "convert", "write ONNX models")
         with atomic_path(target) as tmp:
-            onnx.save(_fp32_proto(model, opset), str(tmp))
+            onnx.save(_fp32_proto(model, source), str(tmp))
     return target
 
 
 def _dynamic(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[str, Any]:
     q = require("onnxruntime.quantization", "convert", "quantize ONNX models")
-    source = _fp32_file(model, spec.options.opset)
+    source = _fp32_file(model, _source_key(spec))
     with atomic_path(path) as tmp:
         q.quantize_dynamic(
             str(source),
@@ -221,8 +245,8 @@ def _static(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[
 
     opts = spec.options
     batches = spec.calibration_batches()
-    source = _fp32_file(model, opts.opset)
-    prepared = model.workdir / f"onnx-fp32.opset{opts.opset}.pre.onnx"
+    source = _fp32_file(model, _source_key(spec))
+    prepared = source.with_suffix(".pre.onnx")
     if not prepared.is_file():
         with atomic_path(prepared) as tmp:
             quant_pre_process(str(source), str(tmp), skip_symbolic_shape=True)

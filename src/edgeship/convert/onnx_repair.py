@@ -44,8 +44,46 @@ def _erfc(onnx: Any, node: Any, graph: Any) -> list[Any]:
     ]
 
 
+def _tfl_gelu(onnx: Any, node: Any, graph: Any) -> list[Any]:
+    """TFLite's fused ``GELU`` (tf2onnx's tflite reader leaves it as ``TFL_GELU``) ->
+    ``0.5 * x * (1 + erf(x / sqrt(2)))``, or the tanh form when ``approximate`` is set."""
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    approximate = any(a.name == "approximate" and a.i for a in node.attribute)
+    x, name = node.input[0], node.name
+
+    def const(suffix: str, value: float) -> str:
+        graph.initializer.append(
+            numpy_helper.from_array(np.array(value, dtype=np.float32), f"{name}__{suffix}")
+        )
+        return f"{name}__{suffix}"
+
+    def op(kind: str, inputs: list[str], out: str) -> Any:
+        return helper.make_node(kind, inputs, [out], name=f"{name}__{out.rsplit('__', 1)[-1]}")
+
+    if approximate:  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        nodes = [
+            op("Mul", [x, x], f"{name}__x2"),
+            op("Mul", [f"{name}__x2", x], f"{name}__x3"),
+            op("Mul", [f"{name}__x3", const("c", 0.044715)], f"{name}__cx3"),
+            op("Add", [x, f"{name}__cx3"], f"{name}__inner"),
+            op("Mul", [f"{name}__inner", const("k", float(np.sqrt(2 / np.pi)))], f"{name}__arg"),
+            op("Tanh", [f"{name}__arg"], f"{name}__phi"),
+        ]
+    else:
+        nodes = [
+            op("Mul", [x, const("k", float(1 / np.sqrt(2)))], f"{name}__arg"),
+            op("Erf", [f"{name}__arg"], f"{name}__phi"),
+        ]
+    return [
+        *nodes,
+        op("Add", [f"{name}__phi", const("one", 1.0)], f"{name}__onep"),
+        op("Mul", [x, f"{name}__onep"], f"{name}__xp"),
+        helper.make_node("Mul", [f"{name}__xp", const("half", 0.5)], list(node.output), name=name),
+    ]
+
+
 #: operator written by tf2onnx -> rewrite into valid ONNX (opset 13..18).
-REWRITES: dict[str, Rewrite] = {"Erfc": _erfc}
+REWRITES: dict[str, Rewrite] = {"Erfc": _erfc, "TFL_GELU": _tfl_gelu}
 
 
 def repair(proto: Any) -> tuple[Any, list[str]]:
@@ -64,7 +102,7 @@ def repair(proto: Any) -> tuple[Any, list[str]]:
     return proto, repairs
 
 
-_DESCRIBE = {"Erfc": "1 - Erf"}
+_DESCRIBE = {"Erfc": "1 - Erf", "TFL_GELU": "0.5 x (1 + Erf(x / sqrt 2)) or its tanh form"}
 
 
 def _rewrite(onnx: Any, graph: Any) -> dict[str, int]:

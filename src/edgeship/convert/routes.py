@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from edgeship.errors import ConfigError
 
@@ -24,20 +25,39 @@ class Route:
         description: what the route does differently, in one line.
         after_conversion_error: try this fallback only when the routes before it failed to
             convert (it would build the same artifact as they did otherwise).
+        after_runtime_error: try this fallback only when the route before it converted but
+            no interpreter could prepare or run the file.
     """
 
     name: str
     description: str
     after_conversion_error: bool = False
+    after_runtime_error: bool = False
+
+    def applies(self, previous: dict[str, Any]) -> bool:
+        """Whether to try this route after ``previous`` (the last route's record) failed."""
+        converted = previous.get("sha256") is not None
+        if self.after_conversion_error and converted:
+            return False
+        return not (self.after_runtime_error and (not converted or previous.get("parity")))
 
 
 ROUTE_DEFAULT = "default"
 ROUTE_INT16X8 = "int16x8"
 ROUTE_INT16X8_FLOAT_FALLBACK = "int16x8+float-ops"
+ROUTE_INT16X8_KEEP_FLOAT = "int16x8+keep-float"
 ROUTE_FP16 = "fp16"
 ROUTE_FP16_LOOPS_FLOAT = "fp16+loops-float32"
+ROUTE_FROM_TFLITE = "from-tflite"
 
 _DEFAULT = (Route(ROUTE_DEFAULT, "the variant's converter settings"),)
+#: Last ONNX rung: tf2onnx reads the TFLite float32 file when the graph it converts keeps
+#: function calls ONNX cannot express (see :mod:`edgeship.convert.onnx_tflite`).
+_FROM_TFLITE = Route(
+    ROUTE_FROM_TFLITE,
+    "the float ONNX graph read by tf2onnx from the TFLite float32 file",
+    after_conversion_error=True,
+)
 
 #: variant name -> routes, primary first. Variants not listed have the default route only.
 LADDERS: dict[str, tuple[Route, ...]] = {
@@ -48,11 +68,21 @@ LADDERS: dict[str, tuple[Route, ...]] = {
             "16x8 where a kernel exists, builtin float ops for the others",
             after_conversion_error=True,
         ),
+        Route(
+            ROUTE_INT16X8_KEEP_FLOAT,
+            "as int16x8+float-ops, then each operator the interpreter cannot prepare or run "
+            "computes in float between DEQUANTIZE and QUANTIZE",
+            after_runtime_error=True,
+        ),
     ),
     "onnx-fp16": (
         Route(ROUTE_FP16, "float16 everywhere but integer/boolean paths"),
         Route(ROUTE_FP16_LOOPS_FLOAT, "float16 outside Loop/Scan; loop bodies stay float32"),
+        _FROM_TFLITE,
     ),
+    "onnx-fp32": (*_DEFAULT, _FROM_TFLITE),
+    "onnx-dynamic": (*_DEFAULT, _FROM_TFLITE),
+    "onnx-int8": (*_DEFAULT, _FROM_TFLITE),
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from edgeship._lazy import require
 from edgeship.card import ModelCard, TensorInfo
 from edgeship.convert.input_shapes import apply_input_shapes, parse_input_shapes
-from edgeship.errors import ConversionError, ModelLoadError
+from edgeship.errors import ConversionError, MissingModuleError, ModelLoadError
 from edgeship.modelfile import is_safe_mode_refusal, safe_mode_refusal
 
 RECURRENT_LAYERS = frozenset(
@@ -228,6 +228,9 @@ def load_source(
         else:
             model = keras.models.load_model(p, compile=False)
     except Exception as exc:
+        missing = missing_modules(p) if p.suffix.lower() == ".keras" else {}
+        if missing:
+            raise MissingModuleError(_explain_missing(p, missing)) from exc
         raise ModelLoadError(_explain_load_error(p, exc)) from exc
     inputs = _keras_inputs(model, card)
     if batch is not None:
@@ -330,6 +333,12 @@ def _load_saved_model(p: Path, card: ModelCard | None, workdir: Path) -> SourceM
 def custom_objects(path: Path) -> list[str]:
     """``Class ('layer name')`` of every object in a ``.keras`` config that Keras does not
     ship (its module is not ``keras.*``)."""
+    return sorted({label for labels in _custom_by_module(path).values() for label in labels})
+
+
+def _custom_by_module(path: Path) -> dict[str, list[str]]:
+    """module -> ``Class ('layer name')`` labels of the objects of a ``.keras`` config that
+    Keras does not ship."""
     import json
     import zipfile
 
@@ -337,8 +346,8 @@ def custom_objects(path: Path) -> list[str]:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return []
-    found: list[str] = []
+        return {}
+    found: dict[str, list[str]] = {}
     stack: list[Any] = [config]
     while stack:
         item = stack.pop()
@@ -347,11 +356,47 @@ def custom_objects(path: Path) -> list[str]:
             if "class_name" in item and isinstance(module, str) and module.split(".")[0] != "keras":
                 inner = item.get("config")
                 name = inner.get("name") if isinstance(inner, dict) else None
-                found.append(f"{item['class_name']}" + (f" (layer {name!r})" if name else ""))
+                label = f"{item['class_name']}" + (f" (layer {name!r})" if name else "")
+                found.setdefault(module, []).append(label)
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return sorted(set(found))
+    return found
+
+
+#: import name -> the package on PyPI that provides it, where the two differ.
+_PACKAGES = {"keras_hub": "keras-hub", "keras_nlp": "keras-nlp", "keras_cv": "keras-cv"}
+
+
+def missing_modules(path: Path) -> dict[str, list[str]]:
+    """The modules named by a ``.keras`` config whose top-level package is not installed,
+    each with the objects it should provide."""
+    import importlib.util
+
+    missing: dict[str, list[str]] = {}
+    for module, labels in _custom_by_module(path).items():
+        top = module.split(".")[0]
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing[module] = sorted(set(labels))
+    return missing
+
+
+def _explain_missing(path: Path, missing: dict[str, list[str]]) -> str:
+    parts = [f"module {m!r} ({', '.join(labels)})" for m, labels in sorted(missing.items())]
+    tops = sorted({m.split(".")[0] for m in missing})
+    packages = " ".join(_PACKAGES.get(t, t.replace("_", "-")) for t in tops)
+    return (
+        f"Cannot load {path.name}: its config names classes from {'; '.join(parts)}, which "
+        f"Python cannot import here (no package {', '.join(repr(t) for t in tops)}). Expected "
+        "the module that defines these layers to be importable by convert: install the "
+        f"library that provides it (e.g. pip install {packages}) into the Python that runs "
+        "convert, or, for your own layers, put the module on PYTHONPATH with the classes "
+        "registered by @keras.saving.register_keras_serializable(); then convert again."
+    )
 
 
 def _explain_load_error(path: Path, exc: Exception) -> str:

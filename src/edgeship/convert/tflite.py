@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeship._lazy import require
-from edgeship.convert.routes import ROUTE_INT16X8_FLOAT_FALLBACK
+from edgeship.convert.routes import ROUTE_INT16X8_FLOAT_FALLBACK, ROUTE_INT16X8_KEEP_FLOAT
 from edgeship.convert.source import SourceModel
 from edgeship.convert.variants import ArtifactFormat, ConversionSpec, Precision
 from edgeship.errors import ConfigError, ConversionError, EdgeshipError
@@ -50,8 +50,18 @@ def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dic
         raise
     except Exception as exc:
         raise ConversionError(_explain(spec.variant.name, exc)) from exc
+    if spec.route == ROUTE_INT16X8_KEEP_FLOAT:
+        from edgeship.convert.tflite_float_ops import keep_failing_ops_float
+
+        flatbuffer, kept = keep_failing_ops_float(tf, flatbuffer)
+        if not kept:
+            raise ConversionError(
+                f"Route {spec.route} does not apply: the interpreter prepares and runs every "
+                "operator of the 16x8 model."
+            )
+        params["kept_float"] = kept
     params["convert_seconds"] = round(time.perf_counter() - started, 3)
-    if spec.route == ROUTE_INT16X8_FLOAT_FALLBACK:
+    if spec.route in (ROUTE_INT16X8_FLOAT_FALLBACK, ROUTE_INT16X8_KEEP_FLOAT):
         params["float_ops"] = float_ops(tf, flatbuffer)
     integer_inputs = [t.name for t in model.inputs if not t.dtype.startswith("float")]
     if integer_inputs and spec.variant.needs_calibration:
@@ -125,7 +135,7 @@ def _configure(tf: Any, converter: Any, spec: ConversionSpec, keyed: bool) -> di
     params["calibration_samples"] = len(batches)
     if precision is Precision.INT16X8:
         ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-        if spec.route == ROUTE_INT16X8_FLOAT_FALLBACK:
+        if spec.route in (ROUTE_INT16X8_FLOAT_FALLBACK, ROUTE_INT16X8_KEEP_FLOAT):
             ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)  # float kernels for ops without 16x8
         converter.target_spec.supported_ops = ops
         params["activations"], params["weights"] = "int16", "int8"
