@@ -45,7 +45,7 @@ class Case:
         tolerance: Tolerance | None = None,
     ) -> tuple[dict[str, Any], list[str]]:
         """Run the parity step against ``reference``; its result and failure reasons."""
-        result = _parity(self.path, self.inputs, labels, [reference], [NAME])
+        result, _ = _parity(self.path, self.inputs, labels, [reference], [NAME])
         return result, check(result, tolerance or self.spec.tolerance, MAX_DROP)
 
     @property
