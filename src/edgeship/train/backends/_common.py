@@ -59,7 +59,7 @@ def make_array_dataset(
     training: bool,
     seed: int = 0,
     augment: Any = None,
-    drop_remainder: bool = False,
+    multiple: int = 1,
 ) -> Any:
     """A ``keras.utils.PyDataset`` of ``(x, y)`` batches, shuffled each epoch when training.
 
@@ -69,8 +69,10 @@ def make_array_dataset(
         training: shuffle every epoch and apply ``augment``.
         seed: seed of the shuffling.
         augment: a Keras model applied with ``training=True`` to each training batch.
-        drop_remainder: leave out a last partial batch (data parallel training needs every
-            batch to split evenly over the devices).
+        multiple: every batch holds a multiple of this many samples (data parallel: one
+            share per device). A training epoch leaves out a last batch that does not split
+            evenly (it is shuffled anew next epoch); validation and test batches are padded
+            with repeated samples of weight 0, so that every sample counts exactly once.
     """
     import keras
 
@@ -83,15 +85,23 @@ def make_array_dataset(
                 self.rng.shuffle(self.order)
 
         def __len__(self) -> int:
-            count = len(x) / batch_size
-            return max(1, int(count) if drop_remainder else math.ceil(count))
+            if training and multiple > 1:
+                return max(1, len(x) // batch_size)
+            return math.ceil(len(x) / batch_size)
 
-        def __getitem__(self, index: int) -> tuple[Any, Any]:
+        def __getitem__(self, index: int) -> tuple[Any, ...]:
             rows = self.order[index * batch_size : (index + 1) * batch_size]
+            if training and multiple > 1:
+                rows = rows[: len(rows) - len(rows) % multiple] if len(rows) >= multiple else rows
             xb, yb = x[rows], y[rows]
             if training and augment is not None:
                 xb = keras.ops.convert_to_numpy(augment(xb, training=True))
-            return xb, yb
+            pad = -len(rows) % multiple
+            if training or not pad:
+                return xb, yb
+            weights = np.concatenate([np.ones(len(rows)), np.zeros(pad)]).astype(np.float32)
+            fill = np.resize(np.arange(len(rows)), pad)
+            return np.concatenate([xb, xb[fill]]), np.concatenate([yb, yb[fill]]), weights
 
         def on_epoch_end(self) -> None:
             if training:

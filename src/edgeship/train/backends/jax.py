@@ -63,10 +63,17 @@ def make_strategy(config: Any) -> Any:
 def make_dataset(
     x: Any, y: Any, batch_size: int, *, training: bool, seed: int = 0, augment: Any = None
 ) -> Any:
-    """A ``keras.utils.PyDataset`` over the arrays (no TensorFlow)."""
+    """A ``keras.utils.PyDataset`` over the arrays (no TensorFlow); under data parallel,
+    every batch splits evenly over the devices."""
+    import keras
+
     from edgeship.train.backends._common import make_array_dataset
 
-    return make_array_dataset(x, y, batch_size, training=training, seed=seed, augment=augment)
+    distribution = keras.distribution.distribution()
+    devices = 1 if distribution is None else int(distribution.device_mesh.devices.size)
+    return make_array_dataset(
+        x, y, batch_size, training=training, seed=seed, augment=augment, multiple=devices
+    )
 
 
 def jit_compile(jit: bool) -> bool:
