@@ -10,12 +10,14 @@ from typing import Any
 
 from edgeship.cli._common import add_command, add_fleet_flags, add_unsafe_flag, print_json
 from edgeship.cli._runtime_flags import add_runtime_flags
+from edgeship.train.backends import BACKEND_NAMES
 
 EXAMPLES = """\
   edgeship pipeline --out runs/demo                       # digits, mnist-cnn, every variant
   edgeship pipeline --recipe lenet5 --epochs 10 --max-latency-ms 0.05 --out runs/lenet
   edgeship pipeline --model my.keras --dataset npz:data.npz \\
       --variants tflite-int8,onnx-int8 --out runs/mine
+  edgeship pipeline --train-backend jax --out runs/jax      # train on JAX, convert on TF
   edgeship pipeline --config pipeline.toml --dry-run
   edgeship pipeline --out runs/demo --resume              # reuse steps whose inputs are unchanged
   edgeship pipeline --out runs/fleet --cluster tcp://10.0.0.2:8786 --device pi5,jetson
@@ -40,6 +42,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--epochs", type=int, help="training epochs (default 15)")
     p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument(
+        "--train-backend",
+        help=f"Keras backend that trains: {', '.join(BACKEND_NAMES)} "
+        "(default $KERAS_BACKEND, else tensorflow)",
+    )
     p.add_argument("--variants", help="comma-separated variants or 'all' (default all)")
     add_runtime_flags(p, several=True, accelerators=False, backend_default=None)
     p.add_argument("--backends", dest="backend", help=argparse.SUPPRESS)  # the former spelling
@@ -94,6 +101,7 @@ def resolve(args: argparse.Namespace) -> Any:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "seed": args.seed,
+        "train_backend": args.train_backend,
         "variants": args.variants,
         "backends": args.backend,
         "threads": args.threads,

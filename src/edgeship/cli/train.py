@@ -16,6 +16,7 @@ from edgeship.cli._common import (
     square_size,
 )
 from edgeship.errors import ConfigError
+from edgeship.train.backends import BACKEND_NAMES, default_backend
 from edgeship.train.config import (
     DATASET_NAMES,
     RECIPE_NAMES,
@@ -29,6 +30,8 @@ EXAMPLES = """\
   edgeship train --recipe vgg-small --dataset cifar10 --augment --mixed-precision --out runs/v
   edgeship train --recipe mobilenetv2 --dataset dir:photos --image-size 96 \\
       --weights mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5 --out runs/t
+  edgeship train --backend jax --recipe mnist-cnn --out runs/j   # no TensorFlow needed
+  edgeship train --backend jax --strategy mirrored --precision mixed_bfloat16 --jit --out runs/g
   edgeship train --recipe lstm --dataset digits-seq --out runs/l
   edgeship train --recipe gan --dataset digits --epochs 50 --out runs/g
   edgeship train --recipe lenet5 --dataset npz:data.npz --strategy mirrored --jit --out runs/n
@@ -49,6 +52,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--recipe", default="mnist-cnn", choices=RECIPE_NAMES)
     parser.add_argument(
+        "--backend",
+        default=None,
+        help=f"Keras backend that trains: {', '.join(BACKEND_NAMES)} "
+        "(default: $KERAS_BACKEND, else tensorflow)",
+    )
+    parser.add_argument(
         "--dataset",
         default="digits",
         help=f"{', '.join(DATASET_NAMES)}, npz:PATH (x_train/y_train[/x_test/y_test]) "
@@ -63,8 +72,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--test-split", type=float, default=0.2)
     parser.add_argument("--max-samples", type=int, default=None, help="cap training samples")
     parser.add_argument("--augment", action="store_true", help="random rotate/shift/zoom")
-    parser.add_argument("--strategy", default="default", choices=[s.value for s in Strategy])
-    parser.add_argument("--devices", default=None, help="mirrored devices, e.g. /gpu:0,/gpu:1")
+    parser.add_argument(
+        "--strategy",
+        default="default",
+        choices=[s.value for s in Strategy],
+        help="mirrored: data parallel on the local devices (tensorflow, jax); multi-worker: "
+        "tensorflow only",
+    )
+    parser.add_argument(
+        "--devices", default=None, help="mirrored devices, e.g. /gpu:0,/gpu:1 (jax: cpu:0,cpu:1)"
+    )
     parser.add_argument(
         "--peer-timeout",
         type=float,
@@ -75,7 +92,9 @@ def register(subparsers: Any) -> None:
         "--mixed-precision", action="store_true", help="mixed_float16 (float32 output layer)"
     )
     parser.add_argument("--precision", default=None, choices=[p.value for p in ComputePrecision])
-    parser.add_argument("--jit", action="store_true", help="compile with XLA")
+    parser.add_argument(
+        "--jit", action="store_true", help="compile with XLA (tensorflow; jax always compiles)"
+    )
     parser.add_argument("--patience", type=int, default=5, help="early stopping; 0 disables")
     parser.add_argument(
         "--tensorboard", action="store_true", help="log to OUT/tensorboard (needs tensorboard)"
@@ -109,6 +128,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         devices=tuple(csv_list(args.devices)) or None,
         precision=precision,
         early_stopping_patience=args.patience,
+        backend=args.backend or default_backend(),
         image_size=square_size(args.image_size),
         verbose=0 if (args.quiet or args.json) else (1 if sys.stdout.isatty() else 2),
     )

@@ -34,6 +34,8 @@ class PipelineConfig:
         epochs: training epochs.
         batch_size: training batch size.
         seed: random seed for training and sampling.
+        train_backend: the Keras backend that trains (``tensorflow``, ``jax``, ``torch``);
+            None: ``$KERAS_BACKEND``, else tensorflow. Conversion always runs on TensorFlow.
         variants: convert variants (``("all",)`` for every one).
         backends: runtime backends to benchmark on (each artifact runs on those of its format).
         threads: thread counts to benchmark.
@@ -68,6 +70,7 @@ class PipelineConfig:
     epochs: int = 15
     batch_size: int = 64
     seed: int = 0
+    train_backend: str | None = None
     variants: tuple[str, ...] = DEFAULT_VARIANTS
     backends: tuple[str, ...] = ("litert", "onnxruntime")
     threads: tuple[int, ...] = (1, 2)
@@ -90,6 +93,10 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ConfigError(f"epochs must be >= 1. Got: {self.epochs}")
+        if self.train_backend is not None:
+            from edgeship.train.backends import lookup
+
+            lookup(self.train_backend)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1. Got: {self.batch_size}")
         if self.max_accuracy_drop < 0:

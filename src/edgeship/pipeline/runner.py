@@ -129,6 +129,7 @@ def _model_step(config: PipelineConfig, lay: Layout) -> Step:
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "seed": config.seed,
+        **({"backend": config.train_backend} if config.train_backend else {}),
     }
 
     def run_train() -> dict[str, Any]:

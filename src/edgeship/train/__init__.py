@@ -6,7 +6,8 @@ Example:
     >>> result.test_accuracy  # doctest: +SKIP
     0.98
 
-Importing this package does not import TensorFlow; :func:`train` does.
+Importing this package does not import TensorFlow or Keras; :func:`train` imports Keras on
+``config.backend`` (TensorFlow only for ``--backend tensorflow``).
 """
 
 from __future__ import annotations
@@ -53,8 +54,19 @@ def train(config: TrainConfig) -> TrainResult:
     Raises:
         ConfigError, DatasetError, InvalidInputError: bad settings or data, before training.
         ArtifactExistsError: ``out`` already holds a model and ``force`` is False.
+        MissingDependencyError: ``config.backend``'s package is not installed.
         TrainingError: training failed (out of memory, non-finite loss).
     """
+    import os
+
+    from edgeship.train import backends
+    from edgeship.train.child import keras_backend_in_use, run_in_child
+
+    backends.check(config)  # refusals of the backend, before anything is loaded
+    in_use = keras_backend_in_use()
+    if in_use is not None and in_use != config.backend:
+        return run_in_child(config)
+    os.environ["KERAS_BACKEND"] = config.backend  # read when Keras is imported
     from edgeship.train.loop import train as _train
 
     return _train(config)

@@ -258,11 +258,8 @@ def callbacks(
     tracked: list[Any],
     restored: Restored,
 ) -> list[Any]:
-    """Multi-worker runs: the backup callback of a run writing ``out``, to be placed after
-    ``tracked`` (it reads their state at the end of each epoch and restores it first);
-    none for other strategies."""
-    if config.strategy != Strategy.MULTI_WORKER.value:
-        return []
+    """The backup callback of a run writing ``out``, to be placed after ``tracked`` (it
+    reads their state at the end of each epoch and restores it first)."""
     target = backup_dir(out)
     return [make_backup_callback(target, config, history_tmp, checkpoint, tracked, restored)]
 
@@ -280,19 +277,19 @@ def resume(
     history_tmp: Path,
     checkpoint: Path,
 ) -> Restored:
-    """Multi-worker runs: restore the chief's backup of an interrupted run (every worker
-    reads it from ``shared``, the chief's output folder); nothing for other strategies.
+    """Restore the backup of an interrupted run from ``shared`` (the output folder; in a
+    multi-worker run the chief's, which every worker reads, and the workers then agree on
+    the epoch).
 
     The run then backs up each epoch with the callback of :func:`callbacks`.
     """
-    if config.strategy != Strategy.MULTI_WORKER.value:
-        return Restored()
-    from edgeship.train.multiworker import agree_on_epoch
-
     source = backup_dir(shared)
     with strategy.scope():
         restored = restore(model, source, config, history_tmp, checkpoint)
-    agree_on_epoch(strategy, restored.epoch, str(source))
+    if config.strategy == Strategy.MULTI_WORKER.value:
+        from edgeship.train.multiworker import agree_on_epoch
+
+        agree_on_epoch(strategy, restored.epoch, str(source))
     return restored
 
 

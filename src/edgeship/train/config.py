@@ -7,11 +7,12 @@ checks never load TensorFlow.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from edgeship.errors import ConfigError
+from edgeship.train.backends import default_backend, lookup
 
 
 class Strategy(str, Enum):
@@ -87,6 +88,9 @@ class TrainConfig:
         peer_timeout: ``multi-worker`` only: seconds a worker waits for its peers to start
             (and the longest silence of a peer during training) before it fails.
         verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
+        backend: the Keras 3 backend that trains: ``tensorflow``, ``jax`` or ``torch``
+            (default: ``$KERAS_BACKEND``, else ``tensorflow``). A backend other than the one
+            of an already imported Keras trains in a child process.
     """
 
     recipe: str = "mnist-cnn"
@@ -115,8 +119,10 @@ class TrainConfig:
     force: bool = False
     verbose: int = 1
     peer_timeout: float = 120.0
+    backend: str = field(default_factory=default_backend)
 
     def __post_init__(self) -> None:
+        lookup(self.backend)
         if self.recipe not in RECIPE_NAMES:
             raise ConfigError(
                 f"Unknown recipe {self.recipe!r}. Expected one of: {', '.join(RECIPE_NAMES)}."
@@ -189,6 +195,15 @@ class TrainConfig:
             if data[key] is not None:
                 data[key] = list(data[key])
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config :meth:`to_dict` wrote (lists back to tuples)."""
+        data = dict(data)
+        for key in ("devices", "image_size"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """Return a copy with ``changes`` applied (and validated)."""

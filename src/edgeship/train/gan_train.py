@@ -19,13 +19,13 @@ from edgeship.errors import TrainingError
 from edgeship.fileio import atomic_path
 from edgeship.samples import save_samples
 from edgeship.train import cardgen
+from edgeship.train.backends import get_backend
 from edgeship.train.config import ComputePrecision, TrainConfig
-from edgeship.train.datasets import DataSplits, make_tf_dataset
+from edgeship.train.datasets import DataSplits
 from edgeship.train.distribute import (
     check_batch_memory,
     float32_copy,
     global_batch_size,
-    make_strategy,
     precision_policy,
 )
 from edgeship.train.recipes import check, get_recipe
@@ -54,20 +54,21 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
     check_tensorboard(config)
     check("gan", data.kind, data.input_shape)
     recipe = get_recipe("gan")
+    backend = get_backend(config.backend)
     keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config)
+    strategy = backend.make_strategy(config)
     batch = global_batch_size(config, strategy)
     check_batch_memory(data.input_shape, batch)
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
-    train_ds = make_tf_dataset(x, y, batch, training=True, seed=config.seed)
+    train_ds = backend.make_dataset(x, y, batch, training=True, seed=config.seed)
     learning_rate = config.learning_rate or recipe.DEFAULT_LEARNING_RATE
     with precision_policy(config.precision), strategy.scope():
         gan = recipe.build(data.input_shape, data.num_classes, config)
         gan.compile(
             _optimizer(learning_rate, config.precision),
             _optimizer(learning_rate, config.precision),
-            jit_compile=bool(config.jit),
+            jit_compile=backend.jit_compile(config.jit),
         )
     timer = make_epoch_timer()
     with atomic_path(out / cardgen.HISTORY_FILENAME) as history_tmp:
@@ -114,7 +115,15 @@ def train_gan(config: TrainConfig, data: DataSplits, out: Path, start: float) ->
     }
     seconds = time.perf_counter() - start
     training = training_record(
-        config, timer, strategy, batch, learning_rate, seconds, latent_dim=gan.latent_dim
+        config,
+        timer,
+        strategy,
+        batch,
+        learning_rate,
+        seconds,
+        latent_dim=gan.latent_dim,
+        **backend.describe(),
+        jit_compiled=bool(backend.jit_compile(config.jit)),
     )
     save_samples(out / cardgen.CALIBRATION_FILENAME, calib)
     save_samples(out / cardgen.EVAL_FILENAME, evals)

@@ -1,5 +1,8 @@
 """The training loop: data, strategy, precision, callbacks, fit, evaluate, write outputs.
 
+It runs on the Keras backend of ``config.backend`` (imported already); what differs per
+backend comes from :mod:`edgeship.train.backends`.
+
 Order of work (every check that can fail runs before the first epoch):
 
 1. refuse to overwrite an existing ``model.keras`` without ``force``;
@@ -7,7 +10,8 @@ Order of work (every check that can fail runs before the first epoch):
 3. create the strategy, check the global batch fits in memory;
 4. build and compile the model under the strategy and the precision policy;
 5. fit with EarlyStopping, ModelCheckpoint (best weights), ReduceLROnPlateau, CSVLogger,
-   TerminateOnNaN and optionally TensorBoard; optional fine-tune phase;
+   TerminateOnNaN, a backup each epoch (a killed run resumes) and optionally TensorBoard;
+   optional fine-tune phase;
 6. a mixed-precision model is copied into its float32 twin (what converters can take);
 7. evaluate on the test split; write ``model.keras`` (atomically), ``edgeship.json``,
    ``history.csv``, ``calibration.npz``, ``eval.npz``.
@@ -30,13 +34,13 @@ from edgeship.errors import (
 )
 from edgeship.fileio import atomic_path, make_dirs
 from edgeship.train import backup, cardgen
+from edgeship.train.backends import get_backend
 from edgeship.train.config import Strategy, TrainConfig
-from edgeship.train.datasets import DataSplits, load_dataset, make_tf_dataset
+from edgeship.train.datasets import DataSplits, load_dataset
 from edgeship.train.distribute import (
     check_batch_memory,
     float32_copy,
     global_batch_size,
-    make_strategy,
     precision_policy,
     worker_config,
 )
@@ -115,10 +119,10 @@ def fit(
     callbacks: list[Any],
     verbose: int,
     initial_epoch: int = 0,
+    backend: str = "tensorflow",
 ) -> dict[str, list[float]]:
-    """``model.fit`` with out-of-memory and NaN turned into :class:`TrainingError`."""
-    import tensorflow as tf
-
+    """``model.fit`` with out-of-memory (as ``backend`` reports it) and NaN turned into
+    :class:`TrainingError`."""
     try:
         history = model.fit(
             train_ds,
@@ -126,12 +130,15 @@ def fit(
             epochs=epochs,
             callbacks=callbacks,
             verbose=verbose,
-            shuffle=False,  # tf.data already shuffles
+            shuffle=False,  # the datasets shuffle themselves
             initial_epoch=initial_epoch,
         )
-    except tf.errors.ResourceExhaustedError as exc:
+    except Exception as exc:
+        if not get_backend(backend).is_out_of_memory(exc):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TrainingError(
-            f"Out of memory during training ({exc.message.splitlines()[0]}). "
+            f"Out of memory during training on {backend} ({first}). "
             "Use a smaller --batch-size or a smaller model."
         ) from exc
     values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
@@ -155,12 +162,13 @@ def train(config: TrainConfig) -> TrainResult:
     start = time.perf_counter()
     shared = Path(config.out)
     config = worker_config(config)  # checks TF_CONFIG of a multi-worker run first
-    if Path(config.out) == shared:
-        return _train(config, shared, start)
-    try:  # a worker that is not the chief: its files go to a private folder, then away
-        result = _train(config, shared, start)
-    finally:
-        shutil.rmtree(config.out, ignore_errors=True)
+    with get_backend(config.backend).session():
+        if Path(config.out) == shared:
+            return _train(config, shared, start)
+        try:  # a worker that is not the chief: its files go to a private folder, then away
+            result = _train(config, shared, start)
+        finally:
+            shutil.rmtree(config.out, ignore_errors=True)
     return dataclasses.replace(
         result, out=shared, model_path=shared / cardgen.MODEL_FILENAME, chief=False
     )
@@ -182,17 +190,18 @@ def _train(config: TrainConfig, shared: Path, start: float) -> TrainResult:
         )
     import keras
 
+    backend = get_backend(config.backend)
     keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config)
+    strategy = backend.make_strategy(config)
     batch = global_batch_size(config, strategy)
     check_batch_memory(data.input_shape, batch)
     train_ds, val_ds, test_ds = _datasets(data, config, batch)
     learning_rate = config.learning_rate or recipe.DEFAULT_LEARNING_RATE
+    jit = backend.jit_compile(config.jit)
     with precision_policy(config.precision), strategy.scope():
         model = recipe.build(data.input_shape, data.num_classes, config)
-        compile_classifier(model, learning_rate, config.jit)
-    resumable = config.strategy == Strategy.MULTI_WORKER.value
-    if resumable:
+        compile_classifier(model, learning_rate, jit)
+    if config.strategy == Strategy.MULTI_WORKER.value:
         from edgeship.train.multiworker import adapt_model
 
         adapt_model(model, strategy, (data.x_train[:2], data.y_train[:2]))
@@ -207,7 +216,14 @@ def _train(config: TrainConfig, shared: Path, start: float) -> TrainResult:
         callbacks = [timer, *make_callbacks(config, out, history_tmp, phase=int(initial_epoch > 0))]
         callbacks += backup.callbacks(config, out, history_tmp, ckpt, callbacks, restored)
         history = fit(
-            model, train_ds, val_ds, config.epochs, callbacks, config.verbose, initial_epoch
+            model,
+            train_ds,
+            val_ds,
+            config.epochs,
+            callbacks,
+            config.verbose,
+            initial_epoch,
+            config.backend,
         )
         if initial_epoch:
             history = backup.read_history(history_tmp)
@@ -216,10 +232,18 @@ def _train(config: TrainConfig, shared: Path, start: float) -> TrainResult:
         if config.fine_tune_epochs and hasattr(recipe, "unfreeze"):
             with strategy.scope():
                 recipe.unfreeze(model)
-                compile_classifier(model, learning_rate / 10, config.jit)
+                compile_classifier(model, learning_rate / 10, jit)
             ckpt.unlink(missing_ok=True)
             callbacks = [timer, *make_callbacks(config, out, history_tmp, phase=1)]
-            tuned = fit(model, train_ds, val_ds, config.fine_tune_epochs, callbacks, config.verbose)
+            tuned = fit(
+                model,
+                train_ds,
+                val_ds,
+                config.fine_tune_epochs,
+                callbacks,
+                config.verbose,
+                backend=config.backend,
+            )
             if ckpt.is_file():
                 model.load_weights(str(ckpt))
             history = {k: history.get(k, []) + tuned.get(k, []) for k in tuned}
@@ -228,7 +252,7 @@ def _train(config: TrainConfig, shared: Path, start: float) -> TrainResult:
         model = float32_copy(
             model, lambda: recipe.build(data.input_shape, data.num_classes, config)
         )
-        compile_classifier(model, learning_rate, jit=False)
+        compile_classifier(model, learning_rate, jit=backend.jit_compile(False))
     test_loss, test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0)[:2])
     seconds = time.perf_counter() - start
     metrics = {
@@ -247,11 +271,12 @@ def _train(config: TrainConfig, shared: Path, start: float) -> TrainResult:
         fine_tune_epochs=config.fine_tune_epochs,
         augment=config.augment,
         weights=config.weights,
-        **({"resumed_from_epoch": initial_epoch} if resumable else {}),
+        resumed_from_epoch=initial_epoch,
+        **backend.describe(),
+        jit_compiled=bool(jit),
     )
     result = finish(model, data, config, out, metrics, training, history, start)
-    if resumable:
-        backup.remove_backup(backup.backup_dir(out))
+    backup.remove_backup(backup.backup_dir(out))
     return result
 
 
@@ -279,11 +304,12 @@ def _datasets(data: DataSplits, config: TrainConfig, batch: int) -> tuple[Any, A
         from edgeship.train.augment import build_augmentation
 
         augment = build_augmentation(data.input_shape, flip=data.flip_ok, seed=config.seed)
-    train_ds = make_tf_dataset(
+    make = get_backend(config.backend).make_dataset
+    train_ds = make(
         data.x_train, data.y_train, batch, training=True, seed=config.seed, augment=augment
     )
-    val_ds = make_tf_dataset(data.x_val, data.y_val, batch, training=False)
-    test_ds = make_tf_dataset(data.x_test, data.y_test, batch, training=False)
+    val_ds = make(data.x_val, data.y_val, batch, training=False)
+    test_ds = make(data.x_test, data.y_test, batch, training=False)
     return train_ds, val_ds, test_ds
 
 
