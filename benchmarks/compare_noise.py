@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
     artifacts = [str(f) for f in files if f.suffix in (".tflite", ".onnx")]
     print(
-        "| repeats | round | load avg | again vs base: exit, flagged | "
-        f"slowed {args.slowdown:.0%} vs base: exit, flagged |"
+        "| repeats | round | load avg | again vs base: exit, flagged, unresolved | "
+        f"slowed {args.slowdown:.0%} vs base: exit, flagged, unresolved |"
     )
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
