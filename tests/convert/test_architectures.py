@@ -11,6 +11,9 @@ import pytest
 
 from .conftest import ARCH_VARIANTS
 
+#: Converts, trains or serves for real: part of `make test`, left out of the matrix runs.
+pytestmark = pytest.mark.slow
+
 Getter = Callable[[str], dict[str, Any]]
 FULL = os.environ.get("EDGESHIP_FULL_CONVERT_TESTS") == "1"
 

@@ -10,6 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+#: Converts, trains or serves for real: part of `make test`, left out of the matrix runs.
+pytestmark = pytest.mark.slow
+
 Getter = Callable[[str], dict[str, Any]]
 NAMES = ("token_ids", "segment_ids", "padding_mask")
 

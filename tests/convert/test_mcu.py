@@ -29,6 +29,9 @@ pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is the reference in
 
 from edgeship.runtime.backends.tflm import ArenaProbe
 
+#: Converts, trains or serves for real: part of `make test`, left out of the matrix runs.
+pytestmark = pytest.mark.slow
+
 #: The real ``tflite::MicroMutableOpResolver`` methods for the digits CNN's operators
 #: (micro_mutable_op_resolver.h), written by hand: a generated name that differs fails to
 #: compile against this stub.

@@ -13,6 +13,9 @@ from edgeship.convert import read_manifest
 
 from .conftest import convert_keep
 
+#: Converts, trains or serves for real: part of `make test`, left out of the matrix runs.
+pytestmark = pytest.mark.slow
+
 DEBUGGED = (
     "tflite-int8",
     "tflite-int16x8",

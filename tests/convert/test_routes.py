@@ -9,9 +9,13 @@ from typing import Any
 
 import numpy as np
 import onnx
+import pytest
 
 from edgeship.cli.convert import format_table
 from edgeship.runtime import load
+
+#: Converts, trains or serves for real: part of `make test`, left out of the matrix runs.
+pytestmark = pytest.mark.slow
 
 Getter = Callable[[str], dict[str, Any]]
 

@@ -18,6 +18,9 @@ from edgeship.cli.main import main
 from edgeship.runtime import load
 from edgeship.serve import ServeSettings, create_server
 
+#: Converts, trains or serves for real: part of `make test`, left out of the matrix runs.
+pytestmark = pytest.mark.slow
+
 tgrpc = pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc] is in the dev extra")
 thttp = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is in the dev extra")
 

@@ -21,6 +21,9 @@ import pytest
 from edgeship.train import TrainConfig, train
 from edgeship.train.backends import BACKEND_NAMES, BACKENDS, get_backend
 
+#: Converts, trains or serves for real: part of `make test`, left out of the matrix runs.
+pytestmark = pytest.mark.slow
+
 keras = pytest.importorskip("keras")  # this process's Keras: TensorFlow's
 
 SMALL = {"epochs": 1, "batch_size": 32, "max_samples": 150, "verbose": 0, "seed": 0}
