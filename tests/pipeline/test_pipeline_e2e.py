@@ -105,6 +105,10 @@ def _slowed(doc: dict, variant: str, factor: float) -> dict:
             lat = row["latency_ms"]
             for key in ("p50", "p90", "p99", "mean", "min", "max"):
                 lat[key] = lat[key] * factor
+            repeats = row.get("repeats")
+            if repeats:  # every repeat was slower
+                repeats["p50_ms"] = [p * factor for p in repeats["p50_ms"]]
+                repeats["p50_min_ms"] *= factor
     return doc
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeship.card import CARD_FILENAME
+from edgeship.netutil import free_ports
+
 
 @pytest.fixture(scope="module")
 def digits_slice():
@@ -196,7 +199,7 @@ def test_a_resumed_run_keeps_the_best_weights_and_early_stopping_state_of_before
     and early stopping counts the epochs without improvement since before the crash."""
     import keras
 
-    from edgeship.train import TrainConfig, backup, cardgen
+    from edgeship.train import TrainConfig, backup
     from edgeship.train.datasets import load_dataset
     from edgeship.train.loop import checkpoint_path, make_callbacks
 
@@ -244,14 +247,15 @@ def test_a_resumed_run_keeps_the_best_weights_and_early_stopping_state_of_before
         "from edgeship.train import TrainConfig, train\n"
         "train(TrainConfig(**json.loads(sys.argv[1])))\n"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("TF_CONFIG", None)
+    [port] = free_ports(1)  # a one-worker cluster: multi-worker needs its TF_CONFIG
+    cluster = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(cluster)}
     proc = subprocess.run(
         [sys.executable, "-c", code, json.dumps(config.to_dict())],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    card = json.loads((out / cardgen.CARD_FILENAME).read_text())
+    card = json.loads((out / CARD_FILENAME).read_text())
     assert card["training"]["resumed_from_epoch"] == done
     assert card["training"]["epochs_run"] == 1  # patience 1, already used up before the crash
     assert card["metrics"]["best_val_loss"] == pytest.approx(best_loss, rel=1e-5)
