@@ -112,6 +112,24 @@ def _slowed(doc: dict, variant: str, factor: float) -> dict:
     return doc
 
 
+def _quieted(doc: dict, variant: str) -> dict:
+    """``doc`` with ``variant`` measured as on a quiet machine: 1% spread, no drift.
+
+    The machine running the tests decides how noisy the real row is (a band of +/-260% was
+    seen on a loaded CI runner); the gate's catch is tested on a row whose noise is known.
+    """
+    doc = json.loads(json.dumps(doc))
+    for row in doc["results"]:
+        if row["variant"] == variant and not row.get("error"):
+            lat = row["latency_ms"]
+            lat["mad"], lat["std"] = lat["p50"] * 0.01, lat["p50"] * 0.01
+            repeats = row.get("repeats")
+            if repeats:
+                repeats["p50_ms"] = [lat["p50"]] * len(repeats["p50_ms"])
+                repeats["p50_min_ms"], repeats["spread_pct"] = lat["p50"], 0.0
+    return doc
+
+
 def test_readme_gate_passes_on_itself_and_catches_a_slowed_run(pipeline_run, tmp_path, capsys):
     """The README's CI gate, on the pipeline's own bench.json (Keras rows included)."""
     config, _ = pipeline_run
@@ -120,8 +138,11 @@ def test_readme_gate_passes_on_itself_and_catches_a_slowed_run(pipeline_run, tmp
     assert {"keras:predict", "keras:call"} <= {r["variant"] for r in doc["results"]}
     gate = ["--fail-on", "p50:5%,accuracy:-0.5"]
     assert main(["compare", str(bench), str(bench), *gate]) == 0, capsys.readouterr().err
+    quiet = _quieted(doc, "tflite-int8")
+    bench = tmp_path / "quiet.json"
+    bench.write_text(json.dumps(quiet), encoding="utf-8")
     slow = tmp_path / "slow.json"
-    slow.write_text(json.dumps(_slowed(doc, "tflite-int8", 3.0)), encoding="utf-8")
+    slow.write_text(json.dumps(_slowed(quiet, "tflite-int8", 3.0)), encoding="utf-8")
     capsys.readouterr()
     assert main(["compare", str(bench), str(slow), *gate]) == 1
     assert "regression: tflite-int8/litert" in capsys.readouterr().err
