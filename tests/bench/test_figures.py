@@ -173,3 +173,70 @@ def test_without_matplotlib_the_page_keeps_its_tables_and_says_how_to_get_figure
     page = to_html(make_results({}, rows), "Digits")
     assert "<figure" not in page and "pip install 'edgeship[plot]'" in page
     assert "<th>variant</th>" in page
+
+
+def _pixels(png):
+    """The distinct ``#rrggbb`` colours of a PNG's opaque pixels."""
+    import io
+
+    from matplotlib.image import imread
+
+    rgba = imread(io.BytesIO(png))
+    opaque = rgba[rgba[..., 3] == 1.0][:, :3]
+    return {"#" + "".join(f"{round(255 * c):02x}" for c in px) for px in opaque}
+
+
+def test_each_variant_has_one_colour_in_every_figure_of_the_report(demo):
+    _, made = demo
+    seen: dict[str, set[str]] = {}
+    for fig in made:
+        assert fig.colours, f"{fig.key} records no variant colours"
+        for variant, colour in fig.colours:
+            seen.setdefault(variant, set()).add(colour)
+    assert set(seen) == set(VARIANTS)
+    assert {v: len(c) for v, c in seen.items()} == dict.fromkeys(VARIANTS, 1)
+    one = {v: c.pop() for v, c in seen.items()}
+    assert len(set(one.values())) == len(one)  # and no two variants share a colour
+    drawn = {f.key: dict(f.colours) for f in made}
+    for key in ("pareto", "latency", "throughput", "size"):
+        assert set(drawn[key]) == set(VARIANTS), key  # every variant is drawn in each
+    assert set(drawn["quant-error"]) == {"tflite-int8", "onnx-int8"}
+    # the colours are the ones in the picture: every bar of the size figure is solid
+    assert set(drawn["size"].values()) <= _pixels(made[3].png)
+
+
+def test_the_palette_follows_the_order_of_the_results_and_keeps_grey_for_legends():
+    from edgeship.bench.palette import COLOURS, NEUTRAL, Palette, neutral_handle
+
+    palette = Palette.of(["onnx-int8", "tflite-fp32", "onnx-int8", "keras"])
+    assert list(palette.colours) == ["onnx-int8", "tflite-fp32", "keras"]
+    assert list(palette.colours.values()) == list(COLOURS[:3])
+    grown = palette.extended(["tflite-fp32", "tflite-int8"])
+    assert grown["onnx-int8"] == palette["onnx-int8"] and grown["tflite-int8"] == COLOURS[3]
+    with pytest.raises(KeyError):
+        palette["tflite-int8"]  # a figure drawing a variant the report's palette lacks
+    for colour in COLOURS:  # no grey or black: those mean "not a variant"
+        r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        assert max(r, g, b) - min(r, g, b) > 30, colour
+    handle = neutral_handle("backend litert", marker="o")
+    assert handle.get_markerfacecolor() == "none" and handle.get_color() == NEUTRAL
+
+
+def test_no_pareto_label_covers_a_marker(demo):
+    crowded = [
+        ParetoPoint(f"variant-{i}", "litert", 1, 0.010 + 0.0002 * i, 97.0 + 0.01 * i, 1000 * i)
+        for i in range(1, 13)
+    ]
+    for fig in (demo[1][0], pareto(crowded)):
+        assert fig is not None and fig.labels and fig.marker_boxes
+        for label in fig.label_boxes:
+            for marker in fig.marker_boxes:
+                assert not label.overlaps(marker), (label, marker)
+
+
+def test_captions_say_what_the_axes_and_the_marks_are(demo):
+    captions = {f.key: f.caption for f in demo[1]}
+    assert all(w in captions["pareto"] for w in ("ms", "%", "colour = variant", "marker area"))
+    assert all(w in captions["latency"] for w in ("ms", "p25", "p99", "variant's colour"))
+    assert all(w in captions["throughput"] for w in ("samples per second", "marker shape"))
+    assert "KiB" in captions["size"] and "dB" in captions["quant-error"]

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from edgeship.bench import plots, quant_plot
+from edgeship.bench.palette import Palette
 from edgeship.bench.pareto_plot import ParetoPoint, pareto, points_from_rows
 from edgeship.bench.plots import Figure
 from edgeship.bench.records import BenchRow
@@ -42,6 +43,10 @@ def build(
 ) -> list[Figure]:
     """Every figure the data allows, in reading order; empty without matplotlib.
 
+    One palette (variant -> colour) is made here, in the order the variants first appear in
+    ``rows`` (then ``points``, ``sizes`` and the quantization tables), and every figure draws
+    each variant in its colour.
+
     Args:
         rows: bench rows that ran (no failures).
         points: the accuracy-vs-latency points (default: from ``rows``).
@@ -53,12 +58,23 @@ def build(
         return []
     if quant_csvs is None:
         quant_csvs = quant_plot.csvs_beside(str(r.get("artifact") or "") for r in rows)
+    points = points_from_rows(rows) if points is None else points
+    sizes = sizes_from_rows(rows) if sizes is None else sizes
+    tables = quant_plot.find_tables(quant_csvs)
+    palette = Palette.of(
+        [
+            *(str(r.get("variant")) for r in rows),
+            *(p.variant for p in points),
+            *(name for name, _ in sizes),
+            *(t.variant for t in tables),
+        ]
+    )
     made = [
-        pareto(points_from_rows(rows) if points is None else points, front=front),
-        plots.latency_distribution(list(rows)),
-        plots.throughput(list(rows)),
-        plots.size_per_variant(sizes_from_rows(rows) if sizes is None else sizes),
-        quant_plot.quant_error(quant_plot.find_tables(quant_csvs)),
+        pareto(points, front=front, palette=palette),
+        plots.latency_distribution(list(rows), palette),
+        plots.throughput(list(rows), palette),
+        plots.size_per_variant(sizes, palette),
+        quant_plot.quant_error(tables, palette),
     ]
     return [f for f in made if f is not None]
 

@@ -1,9 +1,11 @@
 """Accuracy vs latency with size as marker area: the Pareto front labelled, the rest by legend.
 
 Only the front's points get a text label; each is placed at the first of several offsets
-where it stays inside the axes and clear of every other label and marker (a leader line
-joins each to its point). Colour tells the variant and marker shape the backend for the points
-off the front; the report's tables hold every number.
+where it stays inside the axes and clear of every other label and of every marker, its own
+included (a leader line joins each to its point); a label with no such place is left out
+rather than drawn over a marker (the report's tables hold every number). Colour tells the
+variant (the report's palette) and marker shape the backend; the legend draws the shapes
+hollow in black so they never read as a variant.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edgeship.bench.palette import Palette, neutral_handle, palette_for, variant_handles
+from edgeship.bench.plots import BACKEND_MARKERS as MARKERS
 from edgeship.bench.plots import (
     Box,
     Figure,
     box_of,
-    colors,
     finish,
     pareto_front,
     plain_log_ticks,
@@ -27,12 +30,11 @@ from edgeship.bench.plots import (
 from edgeship.bench.records import BenchRow, latency_value
 
 #: Label offsets tried in turn, in points from the marker centre.
-OFFSETS: tuple[tuple[int, int], ...] = tuple(
+OFFSETS: tuple[tuple[float, float], ...] = tuple(
     (dx * r, dy * r)
-    for r in (1, 2, 3, 4, 5)
+    for r in (1, 1.5, 2, 3, 4, 5, 6, 8)
     for dx, dy in ((8, 6), (8, -10), (-8, 6), (-8, -10), (0, 12), (0, -14))
 )
-MARKERS = ("o", "s", "^", "D", "v", "P")
 #: Front points labelled at most (the fastest ones); more would not stay readable.
 MAX_LABELS = 30
 
@@ -91,6 +93,7 @@ def pareto(
     points: Sequence[ParetoPoint],
     title: str = "Accuracy vs latency",
     front: Collection[int] | None = None,
+    palette: Palette | None = None,
 ) -> Figure | None:
     """The figure, or None without points.
 
@@ -98,6 +101,7 @@ def pareto(
         points: the configurations.
         title: the figure's title (the legend's meaning is appended).
         front: indices of the Pareto-optimal points (default: :func:`front_of`).
+        palette: the report's variant colours (default: one for these points alone).
     """
     if not points:
         return None
@@ -105,13 +109,14 @@ def pareto(
     front = set(front_of(points) if front is None else front)
     biggest = max(p.size_bytes for p in points) or 1
     area = [40 + 360 * p.size_bytes / biggest for p in points]
-    palette = colors([p.variant for p in points])
+    palette = palette_for(palette, [p.variant for p in points])
     shapes = {
         b: MARKERS[i % len(MARKERS)] for i, b in enumerate(dict.fromkeys(p.backend for p in points))
     }
     fig, ax = plt.subplots(figsize=(10, 5.6), layout="constrained")
+    drawn: dict[str, Any] = {}
     for i, p in enumerate(points):
-        ax.scatter(
+        drawn[p.variant] = ax.scatter(
             p.latency_ms,
             p.accuracy_pct,
             s=area[i],
@@ -131,13 +136,8 @@ def pareto(
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"{title}: outlined and labelled = Pareto front; marker area = size", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    handles = [
-        plt.Line2D([], [], ls="", marker="o", ms=8, color=c, label=v) for v, c in palette.items()
-    ]
-    handles += [
-        plt.Line2D([], [], ls="", marker=m, ms=8, color="0.5", label=f"backend {b}")
-        for b, m in shapes.items()
-    ]
+    handles = variant_handles(palette, [p.variant for p in points])
+    handles += [neutral_handle(f"backend {b}", marker=m) for b, m in shapes.items()]
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="colour / shape")
     fig.canvas.draw()
     fig.set_layout_engine("none")  # keep the axes where they are while labels are placed
@@ -146,9 +146,14 @@ def pareto(
     return finish(
         fig,
         "pareto",
-        "Accuracy vs latency: the Pareto front (faster, more accurate and smaller than every "
-        "other point in at least one way) is outlined and labelled; the tables list every point.",
+        "Accuracy on the evaluation set in % (y) against p50 latency per query in ms (x, log "
+        "scale); each point is one configuration (variant, backend, threads) at batch 1, "
+        "colour = variant, marker shape = backend, marker area = artifact size. The Pareto "
+        "front (points no other is faster, more accurate and smaller than) is outlined, joined "
+        "by a dashed line and labelled; the tables list every point.",
         labels,
+        drawn,
+        _marker_boxes(ax, points, area),
     )
 
 
@@ -183,8 +188,7 @@ def _place_labels(
     for i in order:
         p = points[i]
         text = None
-        tries = [(dx, dy, True) for dx, dy in OFFSETS] + [(dx, dy, False) for dx, dy in OFFSETS]
-        for dx, dy, avoid_markers in tries:
+        for dx, dy in OFFSETS:
             text = ax.annotate(
                 p.label,
                 (p.latency_ms, p.accuracy_pct),
@@ -199,8 +203,7 @@ def _place_labels(
             )
             box = text_box(text, renderer)
             clear = box.inside(frame) and not any(box.overlaps(b, 2) for _, b in placed)
-            hides = avoid_markers and any(box.overlaps(m) for j, m in enumerate(markers) if j != i)
-            if clear and not hides:
+            if clear and not any(box.overlaps(m) for m in markers):
                 break
             text.remove()
             text = None

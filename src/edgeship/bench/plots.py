@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgeship._lazy import is_available
+from edgeship.bench.palette import Palette, neutral_handle, palette_for, variant_handles
 from edgeship.bench.records import BenchRow
 
 #: Resolution of every PNG (pixels per inch).
@@ -69,6 +70,9 @@ class Figure:
         png: the image.
         labels: texts written next to data points.
         label_boxes: their boxes in figure pixels, in ``labels`` order.
+        colours: ``(variant, "#rrggbb")`` as read back from the drawn artists, once per
+            variant drawn.
+        marker_boxes: boxes of the data markers in figure pixels (where labels must not go).
     """
 
     key: str
@@ -76,6 +80,8 @@ class Figure:
     png: bytes
     labels: tuple[str, ...] = ()
     label_boxes: tuple[Box, ...] = ()
+    colours: tuple[tuple[str, str], ...] = ()
+    marker_boxes: tuple[Box, ...] = ()
 
 
 def pyplot() -> Any:
@@ -104,16 +110,36 @@ def text_box(text: Any, renderer: Any) -> Box:
     return Box(float(ext.x0), float(ext.y0), float(ext.x1), float(ext.y1))
 
 
-def finish(fig: Any, key: str, caption: str, labels: Sequence[Any] = ()) -> Figure:
-    """Render ``fig`` to PNG, record the boxes of the ``labels`` text artists, close it."""
+def finish(
+    fig: Any,
+    key: str,
+    caption: str,
+    labels: Sequence[Any] = (),
+    drawn: dict[str, Any] | None = None,
+    marker_boxes: Sequence[Box] = (),
+) -> Figure:
+    """Render ``fig`` to PNG, record the boxes of the ``labels`` text artists and the colour
+    of each variant's artist in ``drawn`` (variant -> a drawn patch, line or collection),
+    close it."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     texts = tuple(t.get_text() for t in labels)
     boxes = tuple(text_box(t, renderer) for t in labels)
+    colours = tuple((v, colour_of(a)) for v, a in (drawn or {}).items())
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     pyplot().close(fig)
-    return Figure(key, caption, buf.getvalue(), texts, boxes)
+    return Figure(key, caption, buf.getvalue(), texts, boxes, colours, tuple(marker_boxes))
+
+
+def colour_of(artist: Any) -> str:
+    """The ``#rrggbb`` fill of a drawn patch or collection, or the colour of a line."""
+    from matplotlib.colors import to_hex
+
+    if hasattr(artist, "get_facecolor"):
+        face = artist.get_facecolor()
+        return to_hex(face[0] if getattr(face, "ndim", 1) == 2 else face)
+    return to_hex(artist.get_color())
 
 
 def plain_log_ticks(axis: Any) -> None:
@@ -165,29 +191,26 @@ def name(row: BenchRow) -> str:
     return f"{row.get('variant')} / {row.get('backend')} t{row.get('threads')} b{row.get('batch')}"
 
 
-def colors(keys: Sequence[str]) -> dict[str, Any]:
-    """One distinct colour per key (up to 20, then they repeat)."""
-    unique = list(dict.fromkeys(keys))
-    cmap = pyplot().get_cmap("tab20" if len(unique) > 10 else "tab10")
-    return {k: cmap(i % cmap.N) for i, k in enumerate(unique)}
-
-
-def latency_distribution(rows: list[BenchRow]) -> Figure | None:
-    """Box plot per configuration from its latency quantiles: box p25-p75, line at the
-    median, whiskers p1-p99, dots at min and max; log axis."""
+def latency_distribution(rows: list[BenchRow], palette: Palette | None = None) -> Figure | None:
+    """Box plot per configuration from its latency quantiles: box p25-p75 in the variant's
+    colour, line at the median, whiskers p1-p99, dots at min and max; log axis."""
     rows = [r for r in rows if len(r.get("latency_quantiles_ms") or ()) == 101]
     if not rows:
         return None
     plt = pyplot()
-    palette = colors([str(r.get("variant")) for r in rows])
+    palette = palette_for(palette, [str(r.get("variant")) for r in rows])
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(rows) + 1.4))
+    drawn: dict[str, Any] = {}
     for y, row in enumerate(rows):
         q = row["latency_quantiles_ms"]
-        color = palette[str(row.get("variant"))]
+        variant = str(row.get("variant"))
         ax.plot([q[1], q[99]], [y, y], color="0.35", lw=1, zorder=1)
         ax.plot([q[1], q[1]], [y - 0.2, y + 0.2], color="0.35", lw=1)
         ax.plot([q[99], q[99]], [y - 0.2, y + 0.2], color="0.35", lw=1)
-        ax.barh(y, q[75] - q[25], left=q[25], height=0.6, color=color, edgecolor="0.2", zorder=2)
+        bar = ax.barh(
+            y, q[75] - q[25], left=q[25], height=0.6, color=palette[variant], edgecolor="0.2"
+        )
+        drawn.setdefault(variant, bar.patches[0])
         ax.plot([q[50], q[50]], [y - 0.3, y + 0.3], color="black", lw=2, zorder=3)
         ax.plot([q[0], q[100]], [y, y], ".", color="0.5", ms=3, zorder=1)
     ax.set_yticks(range(len(rows)))
@@ -206,15 +229,26 @@ def latency_distribution(rows: list[BenchRow]) -> Figure | None:
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
     return finish(
-        fig, "latency", "Latency distribution per configuration (log axis).", ax.get_yticklabels()
+        fig,
+        "latency",
+        "Latency per query in ms (log x axis), one row per configuration (variant / backend, "
+        "threads t, batch b), box in the variant's colour: box p25 to p75, black line the "
+        "median (p50), whiskers p1 to p99, grey dots the fastest and slowest query.",
+        ax.get_yticklabels(),
+        drawn,
     )
 
 
 _Axis = Literal["threads", "batch"]
+#: Line styles telling apart the values of the other setting (batch for threads, ...).
+LINE_STYLES = ("-", "--", ":", "-.")
+#: Marker shapes telling apart the backends.
+BACKEND_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
-def throughput(rows: list[BenchRow]) -> Figure | None:
-    """Samples/s vs threads and vs batch, one line per variant and backend."""
+def throughput(rows: list[BenchRow], palette: Palette | None = None) -> Figure | None:
+    """Samples/s vs threads and vs batch: colour = variant, marker shape = backend, line
+    style = the value of the other setting; the legend draws shapes and styles in black."""
     rows = [r for r in rows if r.get("throughput_sps")]
     axes_pairs: tuple[tuple[_Axis, _Axis], ...] = (("threads", "batch"), ("batch", "threads"))
     wanted = [
@@ -228,62 +262,81 @@ def throughput(rows: list[BenchRow]) -> Figure | None:
     fig, axes = plt.subplots(
         1, len(wanted), figsize=(5 * len(wanted) + 3, 4.6), squeeze=False, layout="constrained"
     )
-    palette = colors([f"{r.get('variant')}/{r.get('backend')}" for r in rows])
+    palette = palette_for(palette, [str(r.get("variant")) for r in rows])
+    shapes = {b: BACKEND_MARKERS[i % 6] for i, b in enumerate(dict.fromkeys(_backends(rows)))}
+    drawn: dict[str, Any] = {}
+    styles: dict[str, str] = {}
     for ax, (axis, other) in zip(axes[0], wanted, strict=True):
-        series: dict[tuple[str, Any], list[tuple[int, float]]] = {}
+        series: dict[tuple[str, str, Any], list[tuple[int, float]]] = {}
         for r in rows:
             value, sps = r.get(axis), r.get("throughput_sps")
             if value is not None and sps is not None:
-                key = (f"{r.get('variant')}/{r.get('backend')}", r.get(other))
+                key = (str(r.get("variant")), str(r.get("backend")), r.get(other))
                 series.setdefault(key, []).append((int(value), float(sps)))
-        fixed_values = sorted({k[1] for k in series}, key=lambda v: (v is None, v or 0))
-        for (label, fixed), pts in sorted(series.items(), key=lambda kv: _series_order(kv[0])):
+        fixed_values = sorted({k[2] for k in series}, key=lambda v: (v is None, v or 0))
+        for (variant, backend, fixed), pts in sorted(series.items(), key=_series_order):
             if len(pts) < 2:
                 continue
             pts.sort()
-            style = fixed_values.index(fixed)  # line style and marker tell the fixed value
-            ax.plot(
+            ls = LINE_STYLES[fixed_values.index(fixed) % len(LINE_STYLES)]
+            (line,) = ax.plot(
                 [p[0] for p in pts],
                 [p[1] for p in pts],
-                color=palette[label],
-                ls=("-", "--", ":", "-.")[style % 4],
-                marker="osD^v"[style % 5],
-                label=f"{label} ({other} {fixed})",
+                color=palette[variant],
+                ls=ls,
+                marker=shapes[backend],
             )
+            drawn.setdefault(variant, line)
+            styles.setdefault(f"{other} {fixed}", ls)
         ticks = sorted({int(v) for r in rows if (v := r.get(axis)) is not None})
         ax.set_xscale("log", base=2)
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
         ax.set_xlabel(axis)
-        ax.set_ylabel("samples/s")
+        ax.set_ylabel("samples/s (log scale)")
         ax.set_yscale("log")
         plain_log_ticks(ax.yaxis)
         ax.set_title(f"Throughput vs {axis}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
-    handles, labels = axes[0][-1].get_legend_handles_labels()
-    for ax in axes[0][:-1]:
-        more = ax.get_legend_handles_labels()
-        handles, labels = [*more[0], *handles], [*more[1], *labels]
-    if handles:
-        fig.legend(handles, labels, loc="outside right upper", fontsize=8)
-    return finish(fig, "throughput", "Throughput (samples/s) vs threads and vs batch size.")
+    if drawn:
+        handles = variant_handles(palette, list(drawn))
+        handles += [neutral_handle(f"backend {b}", marker=m) for b, m in shapes.items()]
+        handles += [neutral_handle(label, ls=ls) for label, ls in styles.items()]
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8)
+    return finish(
+        fig,
+        "throughput",
+        "Throughput in samples per second (log y axis) against the number of threads and "
+        "against the batch size (log2 x axis); one line per variant, backend and value of "
+        "the other setting: colour = variant, marker shape = backend, line style = the "
+        "other setting's value.",
+        drawn=drawn,
+    )
 
 
-def _series_order(key: tuple[str, Any]) -> tuple[str, bool, float]:
-    label, fixed = key
-    return (label, fixed is None, float(fixed or 0))
+def _backends(rows: list[BenchRow]) -> list[str]:
+    return [str(r.get("backend")) for r in rows]
 
 
-def size_per_variant(sizes: Sequence[tuple[str, int]]) -> Figure | None:
-    """Horizontal bars of artifact size (KiB) per variant, smallest first, value at each bar."""
+def _series_order(item: tuple[tuple[str, str, Any], Any]) -> tuple[str, str, bool, float]:
+    variant, backend, fixed = item[0]
+    return (variant, backend, fixed is None, float(fixed or 0))
+
+
+def size_per_variant(
+    sizes: Sequence[tuple[str, int]], palette: Palette | None = None
+) -> Figure | None:
+    """Horizontal bars of artifact size (KiB) per variant in its colour, smallest first,
+    value at each bar."""
     sizes = sorted({n: int(s) for n, s in sizes if s}.items(), key=lambda kv: kv[1])
     if not sizes:
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.34 * len(sizes) + 1.2))
-    palette = colors([n.split("-")[0] for n, _ in sizes])
+    palette = palette_for(palette, [n for n, _ in sizes])
     kib = [s / 1024 for _, s in sizes]
-    ax.barh(range(len(sizes)), kib, color=[palette[n.split("-")[0]] for n, _ in sizes])
+    bars = ax.barh(range(len(sizes)), kib, color=[palette[n] for n, _ in sizes])
+    drawn = {n: patch for (n, _), patch in zip(sizes, bars.patches, strict=True)}
     texts = [ax.text(v, i, f" {v:,.1f} KiB", va="center", fontsize=8) for i, v in enumerate(kib)]
     ax.set_yticks(range(len(sizes)), [n for n, _ in sizes], fontsize=9)
     ax.set_ylim(len(sizes) - 0.5, -0.5)
@@ -292,4 +345,11 @@ def size_per_variant(sizes: Sequence[tuple[str, int]]) -> Figure | None:
     ax.set_title("Size per variant", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    return finish(fig, "size", "Artifact size per variant.", texts)
+    return finish(
+        fig,
+        "size",
+        "Artifact file size in KiB, one bar per variant in its colour, smallest first, the "
+        "size written at the end of each bar.",
+        texts,
+        drawn,
+    )

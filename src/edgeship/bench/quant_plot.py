@@ -13,7 +13,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from edgeship.bench.palette import Palette, palette_for
 from edgeship.bench.plots import Figure, finish, pyplot
 
 SUFFIX = ".quant-debug.csv"
@@ -95,11 +97,13 @@ def csvs_beside(artifacts: Iterable[str | Path]) -> list[Path]:
     return [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*" + SUFFIX))]
 
 
-def quant_error(tables: Sequence[QuantTable]) -> Figure | None:
-    """One panel of horizontal bars per variant: its worst layers."""
+def quant_error(tables: Sequence[QuantTable], palette: Palette | None = None) -> Figure | None:
+    """One panel of horizontal bars per variant, in the variant's colour: its worst layers."""
     if not tables:
         return None
     plt = pyplot()
+    palette = palette_for(palette, [t.variant for t in tables])
+    drawn: dict[str, Any] = {}
     tallest = max(len(t.layers) for t in tables)
     cols = min(len(tables), 2)
     rows = math.ceil(len(tables) / cols)
@@ -111,8 +115,8 @@ def quant_error(tables: Sequence[QuantTable]) -> Figure | None:
     for ax, table in zip(axes.flat, tables, strict=False):
         names = [n for n, _ in table.layers]
         values = [v for _, v in table.layers]
-        color = "tab:red" if table.higher_is_worse else "tab:purple"
-        ax.barh(range(len(values)), values, color=color, alpha=0.8)
+        bars = ax.barh(range(len(values)), values, color=palette[table.variant])
+        drawn[table.variant] = bars.patches[0]
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.set_ylim(len(names) - 0.5, -0.5)
         ax.set_xlabel(table.axis_label, fontsize=9)
@@ -122,6 +126,10 @@ def quant_error(tables: Sequence[QuantTable]) -> Figure | None:
     return finish(
         fig,
         "quant-error",
-        "Per-layer quantization error (convert --debug-quant), worst layers first; full "
-        "names in each <variant>.quant-debug.csv beside the artifacts.",
+        "Per-layer quantization error from convert --debug-quant, one panel per variant in its "
+        "colour, one bar per layer, worst layers first: for TFLite the RMSE in quantization "
+        "steps (higher is worse), for ONNX the SQNR against the float model in dB (lower is "
+        "worse), as each panel's x axis says; full names in each <variant>.quant-debug.csv "
+        "beside the artifacts.",
+        drawn=drawn,
     )
