@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeship.bench.palette import Palette, neutral_handle, palette_for, variant_handles
-from edgeship.bench.plots import BACKEND_MARKERS as MARKERS
 from edgeship.bench.plots import (
     Box,
     Figure,
+    backend_shapes,
     box_of,
     finish,
     pareto_front,
@@ -110,9 +110,7 @@ def pareto(
     biggest = max(p.size_bytes for p in points) or 1
     area = [40 + 360 * p.size_bytes / biggest for p in points]
     palette = palette_for(palette, [p.variant for p in points])
-    shapes = {
-        b: MARKERS[i % len(MARKERS)] for i, b in enumerate(dict.fromkeys(p.backend for p in points))
-    }
+    shapes = backend_shapes(p.backend for p in points)
     fig, ax = plt.subplots(figsize=(10, 5.6), layout="constrained")
     drawn: dict[str, Any] = {}
     for i, p in enumerate(points):

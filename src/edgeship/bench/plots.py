@@ -15,7 +15,7 @@ quantization error in :mod:`edgeship.bench.quant_plot`.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -263,7 +263,7 @@ def throughput(rows: list[BenchRow], palette: Palette | None = None) -> Figure |
         1, len(wanted), figsize=(5 * len(wanted) + 3, 4.6), squeeze=False, layout="constrained"
     )
     palette = palette_for(palette, [str(r.get("variant")) for r in rows])
-    shapes = {b: BACKEND_MARKERS[i % 6] for i, b in enumerate(dict.fromkeys(_backends(rows)))}
+    shapes = backend_shapes(str(r.get("backend")) for r in rows)
     drawn: dict[str, Any] = {}
     styles: dict[str, str] = {}
     for ax, (axis, other) in zip(axes[0], wanted, strict=True):
@@ -314,8 +314,10 @@ def throughput(rows: list[BenchRow], palette: Palette | None = None) -> Figure |
     )
 
 
-def _backends(rows: list[BenchRow]) -> list[str]:
-    return [str(r.get("backend")) for r in rows]
+def backend_shapes(backends: Iterable[str]) -> dict[str, str]:
+    """One marker shape per backend, in first-seen order."""
+    unique = dict.fromkeys(backends)
+    return {b: BACKEND_MARKERS[i % len(BACKEND_MARKERS)] for i, b in enumerate(unique)}
 
 
 def _series_order(item: tuple[tuple[str, str, Any], Any]) -> tuple[str, str, bool, float]:
