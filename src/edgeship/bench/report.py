@@ -202,16 +202,27 @@ def to_html(results: BenchResults, title: str = "Benchmark") -> str:
 """
 
 
-STYLE = """
+#: Page rules both reports share: a wide table scrolls inside its own box (never the
+#: page), long unbroken words (paths, command lines) wrap, figures shrink to the page.
+FIT_STYLE = """
+.wide { overflow-x: auto; max-width: 100%; }
+p, li, code, h1, h2, figcaption { overflow-wrap: anywhere; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+figure { margin: 1.5em 0; max-width: 100%; } img { max-width: 100%; height: auto; }
+"""
+
+STYLE = (
+    """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; }
 td { white-space: nowrap; } td.n, th.n { text-align: right; }
-th { background: #f0f0f0; } .wide { overflow-x: auto; }
+th { background: #f0f0f0; }
 .notes { font-size: 13px; color: #444; }
-figure { margin: 1.5em 0; } img { max-width: 100%; }
 figcaption { font-size: 13px; color: #444; }
 """
+    + FIT_STYLE
+)
 
 
 def _failure(row: BenchRow) -> str:
@@ -226,14 +237,8 @@ def _html_side_by_side(rows: list[BenchRow]) -> str:
     if not by_device.has_devices(rows):
         return ""
     header, body = by_device.side_by_side(rows)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    lines = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>" for line in body
-    )
-    return (
-        "<h2>Devices side by side</h2>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>{lines}</tbody></table>"
-    )
+    text = [i == 0 for i in range(len(header))]
+    return "<h2>Devices side by side</h2>" + html_grid(header, body, text)
 
 
 def write_report(

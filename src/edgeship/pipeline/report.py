@@ -10,7 +10,7 @@ from edgeship.bench import figures as bench_figures
 from edgeship.bench.pareto_plot import ParetoPoint
 from edgeship.bench.plots import Figure
 from edgeship.bench.records import latency_value
-from edgeship.bench.report import html_grid
+from edgeship.bench.report import FIT_STYLE, html_grid
 from edgeship.pipeline.recommend import candidates, pareto_front
 from edgeship.pipeline.summary import PipelineResults, is_keras_row
 
@@ -191,18 +191,20 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return html_grid(header, rows, [h in TEXT_COLUMNS for h in header])
 
 
-STYLE = """
+STYLE = (
+    """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
 td{white-space:nowrap}
-th{background:#f3f3f3}th.n,td.n{text-align:right}.wide{overflow-x:auto}
+th{background:#f3f3f3}th.n,td.n{text-align:right}
 .rec{background:#eef8ee;border-left:6px solid #2a2;padding:1rem}
 .none{background:#fff1f0;border-left:6px solid #c33;padding:1rem}
-pre{background:#f6f6f6;padding:1rem;overflow-x:auto}
+pre{background:#f6f6f6;padding:1rem}
 .notes,figcaption{font-size:.85rem;color:#444}
-figure{margin:1.5rem 0}img{max-width:100%}
 """
+    + FIT_STYLE
+)
 
 
 def render_html(results: PipelineResults) -> str:
