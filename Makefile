@@ -18,7 +18,7 @@ PY310 ?= $(lastword $(sort $(wildcard $(PYENV_VERSIONS)/3.10.*/bin/python3.10)))
 PY312 ?= $(lastword $(sort $(wildcard $(PYENV_VERSIONS)/3.12.*/bin/python3.12)))
 MATRIX := 310 312
 
-.PHONY: setup demo fleet-demo test mutants test-matrix $(addprefix setup-py,$(MATRIX)) $(addprefix test-py,$(MATRIX)) lint typecheck bench clean
+.PHONY: setup browser demo fleet-demo test mutants test-matrix $(addprefix setup-py,$(MATRIX)) $(addprefix test-py,$(MATRIX)) lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[dev]'
 	@touch $(STAMP)
+
+# Headless Chromium for the tests that render the HTML reports at 1,400 px
+# (tests/pipeline/test_report_browser.py): installed with apt-get (Debian's `chromium`,
+# about 60 s) when it is missing and this runs as root. Never fails the build: without it
+# those tests skip with a reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "== installing chromium (apt-get) for the report-rendering tests =="; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	      || echo "######## WARNING: apt-get could not install chromium: the report-rendering tests skip ########"; \
+	  else \
+	    echo "######## WARNING: no chromium and no root apt-get: the report-rendering tests skip ########"; \
+	  fi; }
 
 $(NP2_STAMP): pyproject.toml
 	@test -x $(NP2_VENV)/bin/python || $(PYTHON) -m venv $(NP2_VENV)
@@ -41,7 +55,7 @@ demo: $(STAMP)
 fleet-demo: $(STAMP)
 	$(BIN)/python -m edgeship.fleet.demo --out $(FLEET_OUT)
 
-test: $(STAMP) $(NP2_STAMP)
+test: $(STAMP) $(NP2_STAMP) browser
 	EDGESHIP_NUMPY2_PYTHON=$(CURDIR)/$(NP2_VENV)/bin/python $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Targeted mutation testing of the load-bearing lines (slow; not part of CI): lists the
@@ -63,7 +77,7 @@ $(addprefix setup-py,$(MATRIX)): setup-py%:
 	$$venv/bin/python -m pip install --quiet --progress-bar off -e '.[dev]' || exit 1; \
 	touch $$venv/.installed
 
-$(addprefix test-py,$(MATRIX)): test-py%: setup-py% $(NP2_STAMP)
+$(addprefix test-py,$(MATRIX)): test-py%: setup-py% $(NP2_STAMP) browser
 	@if [ ! -f .venv-py$*/.installed ]; then \
 	  echo "######## WARNING: Python $* tests SKIPPED: no .venv-py$* (see above) ########"; \
 	  exit 0; fi; \
