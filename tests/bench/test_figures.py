@@ -240,3 +240,17 @@ def test_captions_say_what_the_axes_and_the_marks_are(demo):
     assert all(w in captions["latency"] for w in ("ms", "p25", "p99", "variant's colour"))
     assert all(w in captions["throughput"] for w in ("samples per second", "marker shape"))
     assert "KiB" in captions["size"] and "dB" in captions["quant-error"]
+
+
+def test_artifacts_get_the_first_colours_and_baselines_come_after(demo):
+    from edgeship.bench.palette import COLOURS
+
+    rows, _ = demo
+    keras = {**rows[0], "variant": "keras:call", "kind": "keras", "backend": "keras"}
+    made = figures.build([keras, *rows[:4]], quant_csvs=[])
+    latency = dict(next(f for f in made if f.key == "latency").colours)
+    assert latency == {
+        "tflite-fp32": COLOURS[0],
+        "tflite-fp16": COLOURS[1],
+        "keras:call": COLOURS[2],
+    }

@@ -44,8 +44,9 @@ def build(
     """Every figure the data allows, in reading order; empty without matplotlib.
 
     One palette (variant -> colour) is made here, in the order the variants first appear in
-    ``rows`` (then ``points``, ``sizes`` and the quantization tables), and every figure draws
-    each variant in its colour.
+    ``rows`` (then ``points``, ``sizes`` and the quantization tables), the artifacts before
+    the Keras and raw-loop baselines (so the strongest colours go to what may ship), and
+    every figure draws each variant in its colour.
 
     Args:
         rows: bench rows that ran (no failures).
@@ -63,10 +64,11 @@ def build(
     tables = quant_plot.find_tables(quant_csvs)
     palette = Palette.of(
         [
-            *(str(r.get("variant")) for r in rows),
+            *(str(r.get("variant")) for r in rows if r.get("kind", "edgeship") == "edgeship"),
             *(p.variant for p in points),
             *(name for name, _ in sizes),
             *(t.variant for t in tables),
+            *(str(r.get("variant")) for r in rows),
         ]
     )
     made = [
