@@ -64,6 +64,14 @@ def check_model(data: bytes, source: str) -> list[str]:
             f"{', '.join(missing)}, or ship a LiteRT variant instead.",
             operators=missing,
         )
+    if info.limits:
+        raise UnsupportedOperatorError(
+            f"{source}: TFLite Micro's kernels reject an operator's parameters: "
+            + "; ".join(info.limits)
+            + ". Expected a model TFLite Micro can prepare: calibrate on real, varied samples "
+            "of a trained model.",
+            operators=[limit.split(":", 1)[0] for limit in info.limits],
+        )
     return info.ops
 
 

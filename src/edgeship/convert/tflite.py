@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeship._lazy import require
+from edgeship.convert.mcu import MCU_VARIANTS
 from edgeship.convert.routes import ROUTE_INT16X8_FLOAT_FALLBACK, ROUTE_INT16X8_KEEP_FLOAT
 from edgeship.convert.source import SourceModel
 from edgeship.convert.variants import ArtifactFormat, ConversionSpec, Precision
@@ -22,6 +23,10 @@ from edgeship.errors import ConfigError, ConversionError, EdgeshipError
 from edgeship.fileio import atomic_write_bytes
 
 RECURRENT_BATCH = 1
+#: Microcontroller variants are built for one sample at a time: a fixed batch lets the
+#: converter fold the shape arithmetic of a dynamic batch (SHAPE, STRIDED_SLICE, PACK before
+#: a RESHAPE), on which TFLite Micro's host interpreter aborts for some models (MobileNet).
+MCU_BATCH = 1
 
 
 def to_tflite(model: SourceModel, path: str | Path, spec: ConversionSpec) -> dict[str, Any]:
@@ -108,6 +113,10 @@ def _make_converter(
         if unrolled is not None:
             converter = tf.lite.TFLiteConverter.from_saved_model(str(unrolled))
             return converter, {"route": "unrolled_saved_model"}
+    if spec.variant.name in MCU_VARIANTS and model.keras_model is not None and not model.recurrent:
+        concrete, fn = model.concrete_function(batch=MCU_BATCH, frozen=True)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
+        return converter, {"route": "frozen_concrete_function", "batch": MCU_BATCH}
     if model.recurrent and model.keras_model is not None:
         concrete, fn = model.concrete_function(batch=RECURRENT_BATCH, frozen=True)
         converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)

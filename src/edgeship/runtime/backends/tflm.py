@@ -17,6 +17,7 @@ import functools
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,9 @@ class ModelOps:
         ops: builtin operator names used, in first-use order (custom ops as ``custom:NAME``).
         hybrid: operators that take float activations with int8 weights (dynamic range).
         inputs / outputs: tensor names of the main subgraph's inputs and outputs.
+        limits: operators whose parameters TFLite Micro's kernels reject (each a sentence
+            naming the operator and the value), e.g. an int8 SOFTMAX whose input scale is too
+            small for its fixed-point multiplier (the host interpreter aborts on it).
     """
 
     def __init__(self, data: bytes) -> None:
@@ -109,6 +113,7 @@ class ModelOps:
                 )
             ops: dict[str, None] = {}
             hybrid: dict[str, None] = {}
+            limits: dict[str, None] = {}
             for g in range(model.SubgraphsLength()):
                 graph = model.Subgraphs(g)
                 for k in range(graph.OperatorsLength()):
@@ -117,6 +122,10 @@ class ModelOps:
                     ops[name] = None
                     if _is_hybrid(model, graph, op.InputsAsNumpy().tolist(), schema):
                         hybrid[name] = None
+                    if name == "SOFTMAX":
+                        limit = _softmax_limit(graph, op, schema)
+                        if limit:
+                            limits[limit] = None
             graph = model.Subgraphs(0)
             names = [graph.Tensors(i).Name().decode() for i in range(graph.TensorsLength())]
             self.inputs = [names[i] for i in graph.InputsAsNumpy().tolist()]
@@ -128,6 +137,7 @@ class ModelOps:
             ) from exc
         self.ops = list(ops)
         self.hybrid = list(hybrid)
+        self.limits = list(limits)
 
     def missing(self) -> list[str]:
         """Operators the installed TFLite Micro has no kernel for."""
@@ -149,6 +159,35 @@ def _is_hybrid(model: Any, graph: Any, inputs: list[int], schema: Any) -> bool:
     return float_activation and int8_weight
 
 
+#: TFLite Micro's int8 SOFTMAX scales its input by ``scale * beta * 2**26`` with a fixed-point
+#: multiplier that must exceed 1 (``QuantizeMultiplierGreaterThanOne``; the host build aborts
+#: otherwise): the smallest input scale it accepts at beta 1.
+SOFTMAX_MIN_SCALE = 1.0 / (1 << 26)
+
+
+def _softmax_limit(graph: Any, op: Any, schema: Any) -> str | None:
+    """Why TFLite Micro's int8 SOFTMAX rejects this operator's input scale, or None."""
+    tensor = graph.Tensors(op.Inputs(0))
+    quant = tensor.Quantization()
+    if tensor.Type() != schema.TensorType.INT8 or quant is None or not quant.ScaleLength():
+        return None
+    beta = 1.0
+    table = op.BuiltinOptions()
+    if table is not None:
+        options = schema.SoftmaxOptions()
+        options.Init(table.Bytes, table.Pos)
+        beta = float(options.Beta())
+    scale = float(quant.Scale(0))
+    if scale * beta > SOFTMAX_MIN_SCALE:
+        return None
+    return (
+        f"SOFTMAX: its int8 input scale {scale:.3g} (beta {beta:g}) is below the "
+        f"{SOFTMAX_MIN_SCALE:.3g} TFLite Micro's softmax kernel accepts (the logits barely "
+        "vary on the calibration data: an untrained model, or calibration samples that are "
+        "all alike?)"
+    )
+
+
 def refusal(info: ModelOps) -> str | None:
     """Why TFLite Micro cannot run the model described by ``info``, or None."""
     if info.hybrid:
@@ -157,6 +196,12 @@ def refusal(info: ModelOps) -> str | None:
             "activations with int8 weights, and hybrid models are not supported on TFLite "
             "Micro. Expected a full-integer (int8) or float model: convert tflite-int8 or "
             "tflm-int8"
+        )
+    if info.limits:
+        return (
+            "TFLite Micro's kernels reject an operator's parameters: "
+            + "; ".join(info.limits)
+            + ". Calibrate on real, varied samples of a trained model"
         )
     missing = info.missing()
     if missing:
@@ -199,6 +244,7 @@ class ArenaProbe:
         path = os.environ.get("PYTHONPATH")
         self._env = dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
         self._proc: subprocess.Popen[str] | None = None
+        self._crash: str | None = None
 
     def fits(self, arena: int) -> bool:
         """True when the model allocates in ``arena`` bytes."""
@@ -220,14 +266,19 @@ class ArenaProbe:
         except (BrokenPipeError, OSError):
             answer = ""
         if not answer:  # it crashed on this arena
-            self._proc.wait()
+            code = self._proc.wait()
+            self._crash = _signal_name(code)
             return False
         return answer.strip() == "1"
 
     def report(self) -> str:
         """TFLite Micro's last lines of explanation."""
         lines = [ln.strip() for ln in self._log.read_text(errors="replace").splitlines()]
-        return " / ".join(dict.fromkeys(ln for ln in lines[-6:] if ln)) or "no report"
+        said = " / ".join(dict.fromkeys(ln for ln in lines[-6:] if ln))
+        if self._crash:
+            crashed = f"its interpreter crashed ({self._crash}) preparing the model"
+            said = f"{crashed}: {said}" if said else f"{crashed}, without a message"
+        return said or "no report"
 
     def close(self) -> None:
         """Stop the child and remove the temporary files."""
@@ -245,6 +296,16 @@ class ArenaProbe:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _signal_name(code: int) -> str:
+    """``SIGABRT`` for a child killed by signal 6, else ``exit code N``."""
+    if code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
 
 
 def smallest_arena(data: bytes, step: int = ARENA_STEP, limit: int = ARENA_LIMIT) -> int:
