@@ -39,9 +39,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="output directory for the artifacts")
     parser.add_argument(
         "--to",
+        "--variants",
+        dest="to",
         default="default",
         help="comma-separated variant names, or a preset: 'default' (tflite-fp32, tflite-int8, "
-        "onnx-fp32) or 'all' (default: %(default)s)",
+        "onnx-fp32) or 'all' (default: %(default)s); --variants is the same flag, as in "
+        "`edgeship pipeline`",
     )
     parser.add_argument(
         "--calibration",
