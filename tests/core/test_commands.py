@@ -168,6 +168,6 @@ def test_every_help_example_is_a_short_command_that_parses(command: str):
 def test_convert_takes_variants_as_pipeline_does() -> None:
     """`convert --variants` (the pipeline's spelling) is `--to`, not an unknown flag."""
     parser = build_parser("convert")
-    to = parser.parse_args(["convert", "m.keras", "--to", "tflm-int8"])
-    variants = parser.parse_args(["convert", "m.keras", "--variants", "tflm-int8"])
+    to = parser.parse_args(["convert", "m.keras", "--out", "o", "--to", "tflm-int8"])
+    variants = parser.parse_args(["convert", "m.keras", "--out", "o", "--variants", "tflm-int8"])
     assert to.to == variants.to == "tflm-int8"
