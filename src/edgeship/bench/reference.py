@@ -17,19 +17,29 @@ Two statistics of the pairs ``(query_i, reference_i)`` are recorded:
   divided by the speed of its own moment.
 * ``rel_min``: ``min(query) / min(reference)``: the least disturbed query over the least
   disturbed kernel run.
+
+Compare (:mod:`edgeship.bench.compare`) takes a row's value as the median of its interleaved
+repeats' values (the ratio has no direction that load favours, so no minimum), with the
+noise band ``hypot(r_base, r_new, e_base, e_new)``: ``r`` the range of a run's repeats'
+values, ``e`` the standard error of ``rel_p50`` from its per-pair ratios' MAD (0 for
+``rel_min``). A row without a reference kernel (a file from before reference timing, or the
+server scenario) or timed against another kernel leaves the gate unchecked.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import TypedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
-from edgeship.bench.records import ReferenceInfo
+from edgeship.bench.records import BenchRow, ReferenceInfo
 from edgeship.bench.stats import MAD_TO_SIGMA, mad, percentile
 from edgeship.errors import InvalidInputError
+
+#: The relative-latency metrics a row carries (and ``row["repeats"]`` per repeat).
+RELATIVE: tuple[Literal["rel_p50"], Literal["rel_min"]] = ("rel_p50", "rel_min")
 
 #: Name and version of the kernel; change the version whenever the kernel changes.
 KERNEL = "matmul-f32-32x32x6/v1"
@@ -105,3 +115,54 @@ def relative(query_ns: Sequence[int], reference_ns: Sequence[int]) -> Relative:
 def standard_error(rel_mad: float, n: int) -> float:
     """Standard error of ``rel_p50`` from the ratios' MAD (normal approximation)."""
     return math.sqrt(math.pi / 2) * MAD_TO_SIGMA * rel_mad / math.sqrt(max(n, 1))
+
+
+def kernel_of(row: BenchRow) -> str | None:
+    """The name and version of the reference kernel the row was timed against, if any."""
+    reference = row.get("reference")
+    return reference["kernel"] if reference else None
+
+
+def comparable(metric: str, base: BenchRow, new: BenchRow) -> bool:
+    """False for a relative metric of two rows timed against different kernels."""
+    return metric not in RELATIVE or kernel_of(base) == kernel_of(new)
+
+
+def repeat_values(row: BenchRow, metric: str) -> list[float]:
+    """Each interleaved repeat's ``metric`` (``rel_p50``/``rel_min``); empty without repeats."""
+    repeats: Mapping[str, Any] = row.get("repeats") or {}
+    return list(repeats.get(metric) or [])
+
+
+def relative_value(row: BenchRow, metric: str) -> float | None:
+    """``rel_p50``/``rel_min``: the median of the repeats' values, else the row's."""
+    values = repeat_values(row, metric)
+    if values:
+        return percentile(values, 0.5)
+    value = row.get(metric)
+    return float(value) if isinstance(value, int | float) and kernel_of(row) else None
+
+
+def relative_noise(row: BenchRow, metric: str) -> float:
+    """The range of the repeats' values, with ``rel_p50``'s standard error."""
+    values = repeat_values(row, metric)
+    drift = max(values) - min(values) if values else 0.0
+    reference = row.get("reference")
+    mad = row.get("rel_mad")
+    if metric != "rel_p50" or not reference or not isinstance(mad, int | float):
+        return drift
+    return math.hypot(drift, standard_error(float(mad), reference["n"]))
+
+
+def relative_hint(base: BenchRow, new: BenchRow) -> str:
+    """Why compare could not gate on a relative latency of these two rows."""
+    kernels = (kernel_of(base), kernel_of(new))
+    if None in kernels:
+        return (
+            " (no reference kernel was timed there: a file from before reference timing, or "
+            "the server scenario; bench both again to gate on it)"
+        )
+    return (
+        f" (the runs timed different reference kernels, {kernels[0]} and {kernels[1]}, "
+        "whose relative latencies do not compare; bench both with one edgeship version)"
+    )

@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Literal
 
 from edgeship.bench.records import BenchRow, latency_value
+from edgeship.bench.reference import RELATIVE, kernel_of
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
-
-#: Latency relative to the reference kernel (:mod:`edgeship.bench.reference`): each
-#: repeat's value is kept in ``repeats`` so compare's band covers their drift.
-RELATIVE: tuple[Literal["rel_p50"], Literal["rel_min"]] = ("rel_p50", "rel_min")
 
 #: Drift of the median between repeats (percent of the fastest repeat) above which a row is
 #: flagged as unstable.
@@ -93,12 +89,6 @@ def merge(rows: list[BenchRow]) -> BenchRow:
             merged["repeats"][metric] = [float(v) for v in rel if v is not None]
     merged["noisy"] = spread > HIGH_DRIFT_PCT
     return merged
-
-
-def kernel_of(row: BenchRow) -> str | None:
-    """The name and version of the reference kernel the row was timed against, if any."""
-    reference = row.get("reference")
-    return reference["kernel"] if reference else None
 
 
 def drift_ms(row: BenchRow) -> float:
