@@ -13,8 +13,9 @@ from edgeship.bench.compare import compare, noise_band, parse_fail_on
 from edgeship.bench.reference import KERNEL, make_kernel, relative
 from edgeship.bench.repeats import merge
 from edgeship.bench.stats import summarize
-from edgeship.bench.storage import make_results
+from edgeship.bench.storage import make_results, save_results
 from edgeship.bench.timer import StoppingRule, measure
+from edgeship.cli.main import main
 from edgeship.errors import InvalidInputError
 
 STEADY = ([20_000, 21_000, 20_500] * 40, [10_000, 10_200, 10_100] * 40)  # query, reference ns
@@ -159,3 +160,13 @@ def test_a_real_bench_row_carries_the_reference_and_relative_latency(bench_artif
         ]
         == []
     )
+
+
+def test_the_cli_gate_fails_on_a_base_without_reference(tmp_path, capsys):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    save_results(old, _run(1.0, 1.0, kernel=None))
+    save_results(new, _run(1.0, 1.0))
+    assert main(["compare", str(old), str(new), "--fail-on", "rel_min:5%"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot check --fail-on: m/litert" in err and "rel_min is missing in base" in err
+    assert main(["compare", str(new), str(new), "--fail-on", "rel_min:5%"]) == 0
