@@ -3,8 +3,10 @@
 Benchmarks the same artifacts three times in a row with ``edgeship bench`` (each configuration
 in its own process, as a user runs it): ``base``, ``again`` (nothing changed) and ``slowed``
 (every query made 20% slower by ``benchmarks/slow_backend``), then compares ``again`` and
-``slowed`` with ``base`` under the README's gate (``p50:5%``). An honest compare passes the
-first and fails the second. It does so once with interleaved repeats (``--repeats 3``, the
+``slowed`` with ``base`` under three gates, one at a time: the raw median (``p50:5%``) and the
+latencies relative to the reference kernel timed after every query (``rel_p50:5%``,
+``rel_min:5%``; see ``edgeship.bench.reference``). An honest compare passes the first and
+fails the second. It does so once with interleaved repeats (``--repeats 3``, the
 default) and once without (``--repeats 1``), and prints how many configurations each flagged,
 with the machine's load average beside it.
 
@@ -23,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-GATE = "p50:5%"
+GATES = ("p50:5%", "rel_p50:5%", "rel_min:5%")
 
 
 def bench(artifacts: list[str], out: Path, repeats: int, slowdown: float) -> None:
@@ -39,10 +41,10 @@ def bench(artifacts: list[str], out: Path, repeats: int, slowdown: float) -> Non
     subprocess.run([*cmd, "--json", str(out)], check=True, env=env, capture_output=True)
 
 
-def flagged(base: Path, new: Path) -> tuple[int, int, int, int]:
-    """(exit code, configurations flagged, unresolved, compared) of compare under GATE."""
+def flagged(base: Path, new: Path, gate: str) -> tuple[int, int, int, int]:
+    """(exit code, configurations flagged, unresolved, compared) of compare under ``gate``."""
     cmd = [sys.executable, "-m", "edgeship.cli.main", "compare", str(base), str(new)]
-    proc = subprocess.run([*cmd, "--json", "--fail-on", GATE], capture_output=True, text=True)
+    proc = subprocess.run([*cmd, "--json", "--fail-on", gate], capture_output=True, text=True)
     result = json.loads(proc.stdout)
     return (
         proc.returncode,
@@ -64,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
     artifacts = [str(f) for f in files if f.suffix in (".tflite", ".onnx")]
     print(
-        "| repeats | round | load avg | again vs base: exit, flagged, unresolved | "
+        "| repeats | round | load avg | gate | again vs base: exit, flagged, unresolved | "
         f"slowed {args.slowdown:.0%} vs base: exit, flagged, unresolved |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.keep or scratch
         Path(tmp).mkdir(parents=True, exist_ok=True)
@@ -77,14 +79,16 @@ def main(argv: list[str] | None = None) -> int:
                 for name, slowdown in (("base", 0.0), ("again", 0.0), ("slowed", args.slowdown)):
                     runs[name] = Path(tmp, f"{name}-{repeats}-{round_index}.json")
                     bench(artifacts, runs[name], repeats, slowdown)
-                same = flagged(runs["base"], runs["again"])
-                slow = flagged(runs["base"], runs["slowed"])
-                print(
-                    f"| {repeats} | {round_index + 1} | {os.getloadavg()[0]:.1f} | "
-                    f"{same[0]}, {same[1]}/{same[3]}, {same[2]} | "
-                    f"{slow[0]}, {slow[1]}/{slow[3]}, {slow[2]} |",
-                    flush=True,
-                )
+                load = os.getloadavg()[0]
+                for gate in GATES:
+                    same = flagged(runs["base"], runs["again"], gate)
+                    slow = flagged(runs["base"], runs["slowed"], gate)
+                    print(
+                        f"| {repeats} | {round_index + 1} | {load:.1f} | `{gate}` | "
+                        f"{same[0]}, {same[1]}/{same[3]}, {same[2]} | "
+                        f"{slow[0]}, {slow[1]}/{slow[3]}, {slow[2]} |",
+                        flush=True,
+                    )
     return 0
 
 

@@ -3,6 +3,8 @@
 With this folder on a bench child's ``PYTHONPATH`` and ``EDGESHIP_BENCH_SLOWDOWN=F`` set (e.g.
 0.2), every timed query spins after it returns until ``(1 + F)`` times its own duration has
 passed: a real slowdown of ``F`` at every moment of the run, whatever the machine's load.
+The reference kernel timed after each query is not slowed: the model got slower, the machine
+did not.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -109,10 +110,23 @@ def _slowed(doc: dict, variant: str, factor: float) -> dict:
             if repeats:  # every repeat was slower
                 repeats["p50_ms"] = [p * factor for p in repeats["p50_ms"]]
                 repeats["p50_min_ms"] *= factor
+    return _relatively_slowed(doc, variant, factor)
+
+
+def _relatively_slowed(doc: dict, variant: str, factor: float) -> dict:
+    """``doc`` with ``variant``'s latency relative to the reference kernel scaled by ``factor``
+    (the model slower, the machine's speed the same)."""
+    doc = json.loads(json.dumps(doc))
+    for row in doc["results"]:
+        if row["variant"] == variant and not row.get("error"):
+            for key in ("rel_p50", "rel_min"):
+                row[key] *= factor
+                if row.get("repeats"):
+                    row["repeats"][key] = [v * factor for v in row["repeats"][key]]
     return doc
 
 
-def _quieted(doc: dict, variant: str) -> dict:
+def _quieted(doc: dict, variant: str, relative_only: bool = False) -> dict:
     """``doc`` with ``variant`` measured as on a quiet machine: 1% spread, no drift.
 
     The machine running the tests decides how noisy the real row is (a band of +/-260% was
@@ -122,11 +136,16 @@ def _quieted(doc: dict, variant: str) -> dict:
     for row in doc["results"]:
         if row["variant"] == variant and not row.get("error"):
             lat = row["latency_ms"]
-            lat["mad"], lat["std"] = lat["p50"] * 0.01, lat["p50"] * 0.01
+            if not relative_only:
+                lat["mad"], lat["std"] = lat["p50"] * 0.01, lat["p50"] * 0.01
+            row["rel_mad"] = row["rel_p50"] * 0.01
             repeats = row.get("repeats")
-            if repeats:
+            if repeats and not relative_only:
                 repeats["p50_ms"] = [lat["p50"]] * len(repeats["p50_ms"])
                 repeats["p50_min_ms"], repeats["spread_pct"] = lat["p50"], 0.0
+            if repeats:
+                for key in ("rel_p50", "rel_min"):
+                    repeats[key] = [row[key]] * len(repeats[key])
     return doc
 
 
@@ -136,7 +155,8 @@ def test_readme_gate_passes_on_itself_and_catches_a_slowed_run(pipeline_run, tmp
     bench = Path(config.out) / "bench.json"
     doc = json.loads(bench.read_text(encoding="utf-8"))
     assert {"keras:predict", "keras:call"} <= {r["variant"] for r in doc["results"]}
-    gate = ["--fail-on", "p50:5%,accuracy:-0.5"]
+    gate = ["--fail-on", _readme_gate()]
+    assert "rel_min:5%" in gate[1]
     assert main(["compare", str(bench), str(bench), *gate]) == 0, capsys.readouterr().err
     quiet = _quieted(doc, "tflite-int8")
     bench = tmp_path / "quiet.json"
@@ -146,3 +166,18 @@ def test_readme_gate_passes_on_itself_and_catches_a_slowed_run(pipeline_run, tmp
     capsys.readouterr()
     assert main(["compare", str(bench), str(slow), *gate]) == 1
     assert "regression: tflite-int8/litert" in capsys.readouterr().err
+    # The model 20% slower relative to the machine, whose own speed moved the raw medians:
+    # the raw p50 gate cannot see it (unquieted band), the relative one does.
+    moved = _relatively_slowed(_quieted(doc, "tflite-int8", relative_only=True), "tflite-int8", 1.2)
+    slow.write_text(json.dumps(moved), encoding="utf-8")
+    bench.write_text(json.dumps(_quieted(doc, "tflite-int8", relative_only=True)), encoding="utf-8")
+    assert main(["compare", str(bench), str(slow), *gate]) == 1
+    [line] = [x for x in capsys.readouterr().err.splitlines() if "regression:" in x]
+    assert "regression: tflite-int8/litert" in line and " rel_min " in line
+
+
+def _readme_gate() -> str:
+    """The ``--fail-on`` value of the README's CI gate example."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    [gate] = re.findall(r"^edgeship compare base\.json bench\.json --fail-on (\S+)$", readme, re.M)
+    return gate

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from edgeship.bench.records import BenchRow, latency_value
+from edgeship.bench.records import BenchResults, BenchRow, latency_value
+from edgeship.bench.storage import row_key
+from edgeship.errors import ConfigError
 
 #: The table column that names a row's device.
 DEVICE_COLUMN = ("device", "device")
@@ -64,3 +67,18 @@ def _with_device(row: BenchRow) -> BenchRow:
     out = row.copy()
     out["variant"] = f"{row['device']}:{row.get('variant')}"
     return out
+
+
+def keyed_rows(doc: BenchResults, device: str | None, which: str) -> dict[Any, BenchRow]:
+    """Rows that ran, by :func:`row_key`; only ``device``'s rows (keyed without it) if given."""
+    rows = [r for r in doc.get("results", []) if not r.get("error")]
+    if device is None:
+        return {row_key(r): r for r in rows}
+    picked = {(*row_key(r)[:-1], None): r for r in rows if r.get("device") == device}
+    if not picked:
+        found = sorted({str(r.get("device")) for r in rows if r.get("device")})
+        raise ConfigError(
+            f"The {which} results have no measured row on device {device!r}. Expected one of: "
+            f"{', '.join(found) or 'none (not a fleet run)'}."
+        )
+    return picked

@@ -12,6 +12,9 @@ d_base, d_new)``, where ``s`` is a run's robust per-inference sigma, ``1.4826 * 
 std when the MAD is 0), and ``d`` that drift (0 without repeats). Throughput uses the same
 band relative to the median latency. Accuracy, size and memory have no band.
 
+``rel_p50`` and ``rel_min``, latency relative to a kernel timed after every query, are compared
+and banded as :mod:`edgeship.bench.reference` says.
+
 ``--fail-on`` thresholds are ``metric:value``: a positive value fails when the metric rises
 by more than it (latency), a negative value when it falls by more (throughput, accuracy).
 ``%`` makes it relative; otherwise it is in the metric's unit, with accuracy in percentage
@@ -26,11 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, cast
 
-from edgeship.bench.by_device import configuration
+from edgeship.bench import reference as ref
+from edgeship.bench.by_device import configuration, keyed_rows
 from edgeship.bench.records import BenchResults, BenchRow, latency_value
+from edgeship.bench.reference import RELATIVE
 from edgeship.bench.repeats import best_p50, drift_ms
 from edgeship.bench.stats import MAD_TO_SIGMA
-from edgeship.bench.storage import row_key
 from edgeship.errors import ConfigError
 
 LATENCY_Q = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
@@ -39,6 +43,7 @@ METRICS = (
     "mean",
     "min",
     "max",
+    *RELATIVE,
     "throughput_ips",
     "throughput_sps",
     "accuracy",
@@ -157,6 +162,8 @@ def metric_value(row: BenchRow, metric: str) -> float | None:
     """The value of ``metric`` in a row (latency metrics from ``latency_ms``)."""
     if metric == "p50" and row.get("repeats"):
         return best_p50(row)
+    if metric in RELATIVE:
+        return ref.relative_value(row, metric)
     lat: Mapping[str, object] = row.get("latency_ms") or {}
     fields: Mapping[str, object] = row
     latency = metric in (*LATENCY_Q, "mean", "min", "max")
@@ -175,6 +182,8 @@ def noise_band(base: BenchRow, new: BenchRow, metric: str) -> float:
     if metric in ("throughput_ips", "throughput_sps"):
         rel = math.hypot(_relative(base), _relative(new))
         return rel * (metric_value(base, metric) or 0.0)
+    if metric in RELATIVE:
+        return math.hypot(ref.relative_noise(base, metric), ref.relative_noise(new, metric))
     return 0.0
 
 
@@ -212,8 +221,8 @@ def compare(
     """
     fail_on = fail_on or []
     wanted = tuple(dict.fromkeys([*metrics, *(t.metric for t in fail_on)]))
-    base_rows = _keyed(base, base_device, "base")
-    new_rows = _keyed(new, new_device, "new")
+    base_rows = keyed_rows(base, base_device, "base")
+    new_rows = keyed_rows(new, new_device, "new")
     out_rows: list[CompareRow] = []
     regressions: list[Regression] = []
     unresolved: list[Unresolved] = []
@@ -225,7 +234,11 @@ def compare(
         entry: CompareRow = {"key": _key_dict(key), "metrics": {}}
         for metric in wanted:
             bv, nv = metric_value(b, metric), metric_value(n, metric)
-            if bv is None or nv is None:
+            if (
+                bv is None
+                or nv is None
+                or (metric in RELATIVE and ref.kernel_of(b) != ref.kernel_of(n))
+            ):
                 continue
             delta = nv - bv
             band = noise_band(b, n, metric)
@@ -253,7 +266,7 @@ def compare(
     unchecked = [
         _unchecked(key, metric, b, n, (base, new))
         for key, metric, b, n in missing
-        if not _recorded_in_neither(metric, b, n) or metric not in gated
+        if metric in RELATIVE or not _recorded_in_neither(metric, b, n) or metric not in gated
     ]
     return {
         "rows": out_rows,
@@ -265,21 +278,6 @@ def compare(
         "base_device": base_device,
         "new_device": new_device,
     }
-
-
-def _keyed(doc: BenchResults, device: str | None, which: str) -> dict[Any, BenchRow]:
-    """Rows that ran, by :func:`row_key`; only ``device``'s rows (keyed without it) if given."""
-    rows = [r for r in doc.get("results", []) if not r.get("error")]
-    if device is None:
-        return {row_key(r): r for r in rows}
-    picked = {(*row_key(r)[:-1], None): r for r in rows if r.get("device") == device}
-    if not picked:
-        found = sorted({str(r.get("device")) for r in rows if r.get("device")})
-        raise ConfigError(
-            f"The {which} results have no measured row on device {device!r}. Expected one of: "
-            f"{', '.join(found) or 'none (not a fleet run)'}."
-        )
-    return picked
 
 
 def _recorded_in_neither(metric: str, base: BenchRow, new: BenchRow) -> bool:
@@ -300,7 +298,8 @@ def _unchecked(
 ) -> Unchecked:
     rows = (("base", base, docs[0]), ("new", new, docs[1]))
     missing = [name for name, row, _ in rows if metric_value(row, metric) is None]
-    hint = ""
+    hint = ref.relative_hint(base, new) if metric in RELATIVE else ""
+    why = f"missing in {' and '.join(missing)}" if missing else "not comparable"
     if metric == "accuracy":
         no_eval = [name for name, row, doc in rows if not doc.get("config", {}).get("eval_data")]
         hint = (
@@ -312,7 +311,7 @@ def _unchecked(
         "key": key,
         "metric": metric,
         "missing_in": missing,
-        "message": f"{label(key)}: {metric} is missing in {' and '.join(missing)}{hint}",
+        "message": f"{label(key)}: {metric} is {why}{hint}",
     }
 
 

@@ -105,6 +105,16 @@ class Probe(TypedDict):
     meets: bool
 
 
+class ReferenceInfo(TypedDict):
+    """What the reference kernel (:mod:`edgeship.bench.reference`) measured in a run, timed
+    right after each query: its name and version, runs, median and minimum in microseconds."""
+
+    kernel: str
+    n: int
+    p50_us: float
+    min_us: float
+
+
 class ScenarioResult(TypedDict, total=False):
     """What a scenario measured besides the latency summary (shared by :class:`Measurement`
     and :class:`BenchRow`, whose ``latency_ms`` differ only in being None on a failed row)."""
@@ -122,6 +132,11 @@ class ScenarioResult(TypedDict, total=False):
     # --find-max-qps
     max_qps: float | None
     probes: list[Probe]
+    # latency relative to the reference kernel (single-stream, multi-stream, offline)
+    reference: ReferenceInfo
+    rel_p50: float
+    rel_min: float
+    rel_mad: float
     # added by run_scenario
     headline: Headline
     noisy: bool
@@ -146,15 +161,18 @@ class AcceleratorInfo(TypedDict):
     arena_bytes: int | None
 
 
-class Repeats(TypedDict):
+class Repeats(TypedDict, total=False):
     """What the interleaved repeats of one configuration measured (``row["repeats"]``, see
     :mod:`edgeship.bench.repeats`): each repeat's p50, the fastest and their spread in
-    percent of the fastest."""
+    percent of the fastest; and each repeat's ``rel_p50`` and ``rel_min`` where the rows
+    carry a reference kernel."""
 
     n: int
     p50_ms: list[float]
     p50_min_ms: float
     spread_pct: float
+    rel_p50: list[float]
+    rel_min: list[float]
 
 
 class MachineInfo(TypedDict, total=False):
@@ -269,6 +287,10 @@ RowKey = Literal[
     "meets_bound",
     "max_qps",
     "probes",
+    "reference",
+    "rel_p50",
+    "rel_min",
+    "rel_mad",
     "headline",
     "noisy",
     "isolated",

@@ -20,6 +20,7 @@ import math
 from dataclasses import replace
 
 from edgeship.bench.records import BenchRow, latency_value
+from edgeship.bench.reference import RELATIVE, kernel_of
 from edgeship.bench.timer import StoppingRule
 from edgeship.errors import ConfigError
 
@@ -81,6 +82,11 @@ def merge(rows: list[BenchRow]) -> BenchRow:
         "p50_min_ms": fastest,
         "spread_pct": spread,
     }
+    for metric in RELATIVE:
+        rel = [row.get(metric) for row in rows]
+        kernels = {kernel_of(row) for row in rows}
+        if len(kernels) == 1 and all(isinstance(v, int | float) for v in rel):
+            merged["repeats"][metric] = [float(v) for v in rel if v is not None]
     merged["noisy"] = spread > HIGH_DRIFT_PCT
     return merged
 

@@ -23,6 +23,7 @@ from enum import Enum
 from typing import Literal
 
 from edgeship.bench.records import LatencyKey, Measurement, Probe
+from edgeship.bench.reference import relative
 from edgeship.bench.stats import quantiles, summarize
 from edgeship.bench.timer import NS_PER_S, Clock, StoppingRule, measure, should_stop, warm_up
 from edgeship.errors import ConfigError
@@ -80,13 +81,23 @@ def _cycle(run: RunQuery) -> Callable[[], object]:
 
 
 def stream(
-    run: RunQuery, batch: int, rule: StoppingRule, clock: Clock = time.perf_counter_ns
+    run: RunQuery,
+    batch: int,
+    rule: StoppingRule,
+    clock: Clock = time.perf_counter_ns,
+    *,
+    reference: Callable[[], object] | None = None,
 ) -> Measurement:
-    """Single-stream / multi-stream / offline: queries back to back, each timed."""
-    timing = measure(_cycle(run), rule, clock)
+    """Single-stream / multi-stream / offline: queries back to back, each timed.
+
+    With ``reference`` (see :mod:`edgeship.bench.reference`), that kernel runs and is timed
+    right after every query, outside the query's time, and the result carries the latency
+    relative to it (``reference``, ``rel_p50``, ``rel_min``, ``rel_mad``).
+    """
+    timing = measure(_cycle(run), rule, clock, reference=reference)
     seconds = timing.elapsed_ns / NS_PER_S
     queries = len(timing.samples_ns)
-    return {
+    out: Measurement = {
         "latency_ms": summarize(timing.samples_ms),
         "latency_quantiles_ms": quantiles(timing.samples_ms),
         "warmup_runs": len(timing.warmup_ns),
@@ -94,6 +105,9 @@ def stream(
         "throughput_sps": queries * batch / seconds if seconds > 0 else None,
         "measured_s": seconds,
     }
+    if reference is not None:
+        out.update(relative(timing.samples_ns, timing.reference_ns))
+    return out
 
 
 def server(

@@ -19,6 +19,7 @@ from edgeship.bench import inputs as inp
 from edgeship.bench import scenarios as sc
 from edgeship.bench.machine import current_rss_mb, peak_rss_mb
 from edgeship.bench.records import AcceleratorInfo, BenchRow, Measurement
+from edgeship.bench.reference import make_kernel
 from edgeship.bench.spec import RunSpec, artifact_format
 from edgeship.bench.stats import is_noisy
 from edgeship.errors import ConfigError
@@ -216,7 +217,7 @@ def run_scenario(spec: RunSpec, run: sc.RunQuery) -> Measurement:
             out = sc.server(run, spec.batch, spec.rule, qps, bound, seed=spec.seed)
         out["warmup_runs"] = len(warm)
     else:
-        out = sc.stream(run, spec.batch, spec.rule)
+        out = sc.stream(run, spec.batch, spec.rule, reference=make_kernel())
     key = sc.HEADLINE[scenario]
     value = out.get(key) if key == "throughput_sps" else out["latency_ms"][key]
     out["headline"] = {"metric": key, "value": value}

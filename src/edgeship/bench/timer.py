@@ -73,12 +73,16 @@ class Timing:
     Attributes:
         warmup_ns: duration of each warm-up run.
         samples_ns: duration of each timed run.
-        elapsed_ns: wall time of the timed phase (from its start to the end of its last run).
+        elapsed_ns: wall time of the timed phase (from its start to the end of its last run),
+            less the time spent in the reference kernel.
+        reference_ns: duration of the reference kernel run right after each timed run (empty
+            when none was given).
     """
 
     warmup_ns: list[int] = field(default_factory=list)
     samples_ns: list[int] = field(default_factory=list)
     elapsed_ns: int = 0
+    reference_ns: list[int] = field(default_factory=list)
 
     @property
     def samples_ms(self) -> list[float]:
@@ -106,6 +110,7 @@ def measure(
     clock: Clock = time.perf_counter_ns,
     *,
     warmup: bool = True,
+    reference: Callable[[], object] | None = None,
 ) -> Timing:
     """Warm up, then time ``fn`` run after run until ``rule`` says stop.
 
@@ -114,6 +119,8 @@ def measure(
         rule: the stopping rule; defaults to :class:`StoppingRule` ().
         clock: monotonic nanosecond clock; :func:`time.perf_counter_ns` by default.
         warmup: run the warm-up phase first.
+        reference: a fixed kernel run (and timed on its own) right after every timed run;
+            its time counts neither in the run's duration nor in the timed phase's length.
 
     Returns:
         The warm-up and timed durations.
@@ -124,15 +131,20 @@ def measure(
         timing.warmup_ns = warm_up(fn, rule, clock)
     min_ns = int(rule.min_seconds * NS_PER_S)
     cap_ns = None if rule.max_seconds is None else int(rule.max_seconds * NS_PER_S)
-    samples = timing.samples_ns
+    samples, refs = timing.samples_ns, timing.reference_ns
     start = clock()
     elapsed = 0
+    aside = 0
     while True:
         t0 = clock()
         fn()
         t1 = clock()
         samples.append(t1 - t0)
-        elapsed = t1 - start
+        elapsed = t1 - start - aside
+        if reference is not None:
+            reference()
+            refs.append(clock() - t1)
+            aside += refs[-1]
         if should_stop(len(samples), elapsed, rule, min_ns, cap_ns):
             break
     timing.elapsed_ns = elapsed
