@@ -12,6 +12,7 @@ from edgeship.bench import BenchConfig, run_sweep
 from edgeship.bench.compare import compare, noise_band, parse_fail_on
 from edgeship.bench.reference import KERNEL, make_kernel, relative
 from edgeship.bench.repeats import merge
+from edgeship.bench.report import to_csv, to_markdown
 from edgeship.bench.stats import summarize
 from edgeship.bench.storage import make_results, save_results
 from edgeship.bench.timer import StoppingRule, measure
@@ -160,6 +161,14 @@ def test_a_real_bench_row_carries_the_reference_and_relative_latency(bench_artif
         ]
         == []
     )
+    doc = make_results({}, [row])
+    table = to_markdown(doc)
+    assert "| rel min |" in table
+    assert "rel min: the fastest query over the fastest run" in table
+    assert f"{row['rel_min']:.3g}" in table
+    header, line = to_csv(doc).splitlines()[:2]
+    column = header.split(",").index("rel_min")
+    assert float(line.split(",")[column]) == pytest.approx(row["rel_min"])
 
 
 def test_the_cli_gate_fails_on_a_base_without_reference(tmp_path, capsys):

@@ -138,6 +138,7 @@ FIELDS: tuple[Field, ...] = (
     Field("p99", "p99 ms", _latency("p99")),
     Field("overhead_vs_raw_us", "vs raw µs", _key("overhead_vs_raw_us"), lambda v: f"{v:+.1f}"),
     Field("cv", "CV", _latency("cv"), lambda v: f"{v:.2f}"),
+    Field("rel_min", "rel min", _key("rel_min"), lambda v: f"{v:.3g}", optional=True),
     Field("throughput_ips", "queries/s", _key("throughput_ips"), rate),
     Field("throughput_sps", "samples/s", samples_per_s, rate, optional=True),
     Field("max_qps", "max QPS", _max_qps, _max_qps_text, optional=True),
@@ -161,6 +162,9 @@ NOTES: dict[str, str] = {
     "runs), the number to compare across batch sizes.",
     "max_qps": "max QPS: the highest Poisson arrival rate whose p99 met the bound "
     "(--find-max-qps); p99 bound ms: the server scenario's p99 bound and whether it was met.",
+    "rel_min": "rel min: the fastest query over the fastest run of a fixed reference kernel "
+    "timed after every query, a latency in units of this machine's speed at that moment "
+    "(what `edgeship compare --fail-on rel_min:5%` gates).",
     "cold_ms": "cold start ms: median time of a fresh process from start to its first result "
     "(--cold N).",
 }

@@ -51,6 +51,8 @@ CSV_COLUMNS = (
     *CONFIG_KEYS,
     *LATENCY_KEYS,
     "cv",
+    "rel_p50",
+    "rel_min",
     MEASURE_KEYS[0],
     "throughput_sps",
     *MEASURE_KEYS[1:],
