@@ -170,8 +170,13 @@ def test_compiled_accelerator_that_is_not_present(artifacts: Path, device: str):
 def test_compiled_refuses_onnx_and_delegates(artifacts: Path):
     with pytest.raises(ConfigError, match=r"'litert-compiled' runs .tflite files, but this"):
         load(artifacts / "fp32.onnx", backend="litert-compiled", verify=False)
-    with pytest.raises(ConfigError, match=r"delegate= and providers= do not apply"):
+    refused = r"delegate= and providers= apply to the TFLite and ONNX Runtime backends, not "
+    with pytest.raises(ConfigError, match=refused + r"'litert-compiled'; choose its hardware "
+                       r"with device='cpu'\|'gpu'\|'npu'\."):  # fmt: skip
         load(artifacts / "fp32.tflite", backend="litert-compiled", delegate="gpu", verify=False)
+    with pytest.raises(ConfigError, match=refused + r"'openvino'; choose its hardware with "
+                       r"device='CPU'\|'GPU'\|'NPU'\|'AUTO'\."):  # fmt: skip
+        load(artifacts / "fp32.onnx", backend="openvino", providers=["cpu"], verify=False)
 
 
 @pytest.mark.parametrize("backend", ["openvino", "litert-compiled"])

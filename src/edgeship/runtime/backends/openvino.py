@@ -21,7 +21,13 @@ import numpy as np
 
 from edgeship._lazy import require
 from edgeship.errors import BackendError, ConfigError, ModelLoadError
-from edgeship.runtime.backends import BACKENDS, Session, SessionOptions, _version
+from edgeship.runtime.backends import (
+    BACKENDS,
+    Session,
+    SessionOptions,
+    _version,
+    refuse_delegates,
+)
 from edgeship.runtime.specs import TensorSpec
 
 #: Device names OpenVINO takes (a device may also carry an index, e.g. ``GPU.1``).
@@ -43,12 +49,11 @@ _OV_DTYPES = {
 }
 
 
-def check_device(device: str | None, available: Sequence[str]) -> str:
-    """Return the OpenVINO device name for ``device`` (None: ``CPU``).
+def device_name(device: str | None) -> str:
+    """Return the OpenVINO device name for ``device`` (None: ``CPU``), upper-cased.
 
     Raises:
         ConfigError: not a device name OpenVINO knows.
-        BackendError: a device this machine does not have.
     """
     if device is None:
         return "CPU"
@@ -57,7 +62,17 @@ def check_device(device: str | None, available: Sequence[str]) -> str:
             f"Unknown OpenVINO device {device!r}. Expected one of {', '.join(DEVICES)} "
             "(optionally with an index, e.g. 'GPU.1')."
         )
-    name = device.upper()
+    return device.upper()
+
+
+def check_device(device: str | None, available: Sequence[str]) -> str:
+    """Return the OpenVINO device name for ``device`` (None: ``CPU``).
+
+    Raises:
+        ConfigError: not a device name OpenVINO knows.
+        BackendError: a device this machine does not have.
+    """
+    name = device_name(device)
     base = name.split(":")[0]
     if base == "AUTO":
         return name
@@ -187,9 +202,5 @@ def preload(name: str) -> None:
 
 def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
     """Open a .onnx or .tflite model on OpenVINO, on ``options.device`` (default CPU)."""
-    if options.delegate or options.providers:
-        raise ConfigError(
-            "delegate= and providers= apply to the TFLite and ONNX Runtime backends; on "
-            "OpenVINO choose the device with device='CPU'|'GPU'|'NPU'|'AUTO'."
-        )
+    refuse_delegates(name, options, "'CPU'|'GPU'|'NPU'|'AUTO'")
     return OpenVINOSession(path, data, options)
