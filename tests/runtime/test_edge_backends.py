@@ -94,6 +94,22 @@ def test_openvino_threads_and_multi_io(artifacts: Path):
         np.testing.assert_array_equal(out["sum"], a + 1)
 
 
+@pytest.mark.parametrize("name", ["fp32.onnx", "int8.tflite"])
+def test_openvino_reads_any_array_layout_and_keeps_no_view(artifacts: Path, digits, name: str):
+    pytest.importorskip("openvino")
+    x = digits["x"][:4]
+    with load(artifacts / name, backend="openvino", verify=False) as engine:
+        expected = engine.predict(x)
+        frozen = x.copy()
+        frozen.flags.writeable = False  # OpenVINO shares only writable memory: copied
+        strided = np.repeat(x, 2, axis=0)[::2]  # the same values, not C-contiguous: copied
+        for feed in (frozen, strided, np.asfortranarray(x)):
+            np.testing.assert_array_equal(engine.predict(feed), expected)
+        first = engine.predict(x[:1])
+        engine.predict(x[1:2])  # the next call must not change an answer already returned
+        np.testing.assert_array_equal(first, expected[:1])
+
+
 def test_openvino_device_checks():
     from edgeship.runtime.backends.openvino import check_device
 
