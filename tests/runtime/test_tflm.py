@@ -92,6 +92,27 @@ def test_dynamic_range_model_is_refused_by_name(artifacts: Path) -> None:
     assert "not supported on TFLite Micro" in text and "tflm-int8" in text
 
 
+def test_a_failed_run_names_the_operator(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 4), tf.int32)])
+    def clamp(x):  # type: ignore[no-untyped-def]
+        return tf.where(x > 0, x, tf.zeros_like(x))  # SELECT_V2 on int32: no TFLM kernel type
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([clamp.get_concrete_function()])
+    path = tmp_path / "select.tflite"
+    path.write_bytes(converter.convert())
+    with (
+        load(path, backend="tflm", verify=False) as engine,
+        pytest.raises(
+            BackendError,
+            match=r"tflm failed to run the model: Interpreter invocation failed. TFLite Micro "
+            r"reports: .*Node SELECT_V2 \(number \d+\) failed to invoke",
+        ),
+    ):
+        engine.predict(np.array([[1, -2, 3, -4]], np.int32))
+
+
 def test_options_it_cannot_honour_are_refused(artifacts: Path) -> None:
     path = artifacts / "int8.tflite"
     with pytest.raises(ConfigError, match=r"one thread\. Got: threads=2"):

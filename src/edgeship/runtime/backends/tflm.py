@@ -343,7 +343,11 @@ class TFLMSession(Session):
             self._interp.invoke()
             return [self._interp.get_output(i) for i in range(len(self.outputs))]
         except (ValueError, RuntimeError) as exc:
-            raise BackendError(f"{self.backend} failed to run the model: {exc}") from exc
+            report = _invoke_report(self._interp) if "invocation failed" in str(exc) else ""
+            raise BackendError(
+                f"{self.backend} failed to run the model: {exc}"
+                + (f" TFLite Micro reports: {report}." if report else "")
+            ) from exc
         except AttributeError as exc:
             raise BackendError(
                 "This engine is closed. Load the model again with edgeship.runtime.load()."
@@ -351,6 +355,27 @@ class TFLMSession(Session):
 
     def close(self) -> None:
         self._interp = None
+
+
+def _invoke_report(interp: Any) -> str:
+    """TFLite Micro's own account of a failed run, which names the operator ("Node SELECT_V2
+    (number 2) failed to invoke"): it prints it on the process's stderr, so the failed run is
+    repeated once with file descriptor 2 sent to a file (only on this error path)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            interp.invoke()
+        except (ValueError, RuntimeError):
+            pass
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " / ".join(dict.fromkeys(lines[-4:]))
 
 
 def preload(name: str) -> None:
