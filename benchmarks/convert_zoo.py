@@ -4,6 +4,11 @@ Usage::
 
     .venv/bin/python benchmarks/convert_zoo.py                 # all 13, writes the README table
     .venv/bin/python benchmarks/convert_zoo.py --arch transformer,text_classifier --no-readme
+    # only some variants (e.g. those a new backend reads), then the tables from both runs:
+    .venv/bin/python benchmarks/convert_zoo.py --variants tflite-fp32,tflm-int8 \
+        --json /tmp/zoo-tflite.json --no-readme
+    .venv/bin/python benchmarks/convert_zoo.py \
+        --from-json benchmarks/results/convert_zoo.json /tmp/zoo-tflite.json
 
 Each model (tests/convert/arch_models.py: small shapes, random weights, calibration and eval
 inputs saved beside it) goes through ``convert(..., variants="all")``. The table (architecture
@@ -21,6 +26,7 @@ of the cells ok, and every failed cell with an error.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -42,15 +48,18 @@ from edgeship.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 BEGIN, END = "<!-- convert-zoo:begin -->", "<!-- convert-zoo:end -->"
 RT_BEGIN, RT_END = "<!-- convert-zoo-runtimes:begin -->", "<!-- convert-zoo-runtimes:end -->"
 FP32_ATOL = 1e-4
+RESULTS = ROOT / "benchmarks" / "results" / "convert_zoo.json"
 
 
-def run(arch: str, folder: Path) -> tuple[dict[str, Any], float]:
-    """Build ``arch`` into ``folder`` and convert it to every variant."""
+def run(
+    arch: str, folder: Path, variants: tuple[str, ...] | str = "all"
+) -> tuple[dict[str, Any], float]:
+    """Build ``arch`` into ``folder`` and convert it to ``variants`` (default every one)."""
     source = BUILDERS[arch](folder / arch)
     started = time.perf_counter()
     out = folder / f"{arch}-out"
     try:
-        manifest = convert(source / "model.keras", out, variants="all")
+        manifest = convert(source / "model.keras", out, variants=variants)
     except ParityError:
         manifest = read_manifest(out)
     return manifest, time.perf_counter() - started
@@ -85,7 +94,10 @@ def table(
         by_name = {v["name"]: v for v in manifest["variants"]}
         row = []
         for name in names:
-            v = by_name[name]
+            v = by_name.get(name)
+            if v is None:  # merged results (--from-json) where a run stopped before this one
+                row.append("not run")
+                continue
             total += 1
             ok += v["status"] == "ok"
             row.append(cell(v))
@@ -160,6 +172,36 @@ def compact(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def expand(record: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`compact` record back in the shape of a manifest's variant record (the fields
+    the tables read)."""
+    return {
+        **record,
+        "fallbacks_tried": [{"route": r} for r in record.get("fallbacks_tried") or []],
+        "parity": {k: record.get(k) for k in ("max_abs_error", "top1_agreement")},
+        "runtimes": record.get("runtimes") or {},
+    }
+
+
+def merged(paths: list[Path]) -> tuple[dict[str, tuple[dict[str, Any], float]], list[str]]:
+    """The results files ``paths`` as one: a later file's record of an architecture's variant
+    replaces an earlier one's; convert seconds are the first file's (the run that converted
+    the most); the variants are those any file holds, in convert's order."""
+    archs: dict[str, dict[str, dict[str, Any]]] = {}
+    seconds: dict[str, float] = {}
+    for path in paths:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for arch, records in doc["architectures"].items():
+            archs.setdefault(arch, {}).update({r["name"]: r for r in records})
+            seconds.setdefault(arch, doc["seconds"][arch])
+    names = [v for v in VARIANTS if any(v in records for records in archs.values())]
+    results = {
+        arch: ({"variants": [expand(records[n]) for n in names if n in records]}, seconds[arch])
+        for arch, records in archs.items()
+    }
+    return results, names
+
+
 def write_readme(
     block: str,
     command: str,
@@ -179,34 +221,78 @@ def write_readme(
     atomic_write_text(readme, text)
 
 
+def save(path: Path, results: dict[str, tuple[dict[str, Any], float]], variants: list[str]) -> None:
+    """Write the results file: the summary, convert seconds and compact variant records."""
+    atomic_write_json(
+        path,
+        {
+            "schema": "edgeship.convert-zoo/1",
+            "variants": variants,
+            "summary": table(results, variants)[1],
+            "seconds": {a: round(t, 1) for a, (_, t) in results.items()},
+            "architectures": {a: compact(m["variants"]) for a, (m, _) in results.items()},
+        },
+    )
+
+
+def render(paths: list[Path], out: Path, readme: bool) -> int:
+    """Write the tables (and the merged results file ``out``) from earlier results files."""
+    results, names = merged(paths)
+    save(out, results, names)
+    block, summary = table(results, names)
+    runtimes = runtimes_table(results)
+    print(block)
+    print(runtimes)
+    if readme:
+        sources = " ".join(str(p) for p in paths)
+        command = f"python benchmarks/convert_zoo.py --from-json {sources}"
+        write_readme(block, command)
+        title = "Architecture zoo: which variants each backend runs in agreement with Keras"
+        write_readme(runtimes, command, (RT_BEGIN, RT_END), title)
+    return 0 if not summary["fp32_not_ok"] and summary["ok"] >= 0.95 * summary["cells"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the zoo; exit 0 when the bar holds."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="all", help="comma-separated names, or 'all'")
     parser.add_argument("--no-readme", action="store_true", help="do not edit the README")
+    parser.add_argument(
+        "--variants",
+        default="all",
+        help="comma-separated variants to convert, or 'all' (the tables show those run)",
+    )
+    parser.add_argument(
+        "--json", default=str(RESULTS), help=f"results file (default {RESULTS.relative_to(ROOT)})"
+    )
+    parser.add_argument(
+        "--from-json",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS",
+        help="convert nothing: merge these results files (a later one's records replace an "
+        "earlier one's, e.g. a --variants rerun over a full run) and write the tables",
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        return render(args.from_json, Path(args.json), not args.no_readme)
     archs = list(BUILDERS) if args.arch == "all" else args.arch.split(",")
     unknown = [a for a in archs if a not in BUILDERS]
     if unknown:
         parser.error(f"unknown architecture(s) {unknown}; expected some of {list(BUILDERS)}")
+    variants = tuple(VARIANTS) if args.variants == "all" else tuple(args.variants.split(","))
+    if bad := [v for v in variants if v not in VARIANTS]:
+        parser.error(f"unknown variant(s) {bad}; expected some of {list(VARIANTS)}")
     results: dict[str, tuple[dict[str, Any], float]] = {}
     with tempfile.TemporaryDirectory(prefix="edgeship-zoo-") as tmp:
         for arch in archs:
-            results[arch] = run(arch, Path(tmp))
+            results[arch] = run(arch, Path(tmp), variants)
             print(f"{arch}: {results[arch][1]:.0f} s", flush=True)
-    block, summary = table(results)
+            save(Path(args.json), results, list(variants))  # after each: a stopped run keeps it
+    block, summary = table(results, list(variants))
     runtimes = runtimes_table(results)
     print(block)
     print(runtimes)
-    atomic_write_json(
-        ROOT / "benchmarks" / "results" / "convert_zoo.json",
-        {
-            "schema": "edgeship.convert-zoo/1",
-            "summary": summary,
-            "seconds": {a: round(t, 1) for a, (_, t) in results.items()},
-            "architectures": {a: compact(m["variants"]) for a, (m, _) in results.items()},
-        },
-    )
     if not args.no_readme:
         write_readme(block, "python benchmarks/convert_zoo.py")
         title = "Architecture zoo: which variants each backend runs in agreement with Keras"

@@ -27,7 +27,7 @@ from .conftest import convert_keep
 pytest.importorskip("tflite_micro", reason="tflite-micro is not installed (edgeship[tflm])")
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is the reference interpreter")
 
-from edgeship.runtime.backends.tflm import ArenaProbe
+from edgeship.runtime.backends.tflm_arena import ArenaProbe
 
 #: Converts, trains or serves for real: part of `make test`, left out of the matrix runs.
 pytestmark = pytest.mark.slow

@@ -66,5 +66,11 @@ def test_align_names() -> None:
                          ["scores", "value"]) == [1, 0]  # fmt: skip
     assert align_outputs(["value", "scores"], ["scores", "value"]) == [1, 0]
     assert align_outputs(["Identity", "Identity_1"], ["a", "b"]) == [0, 1]
-    with pytest.raises(InvalidInputError, match="The artifact has 1 inputs"):
+    with pytest.raises(InvalidInputError, match=r"The artifact has 1 inputs \['x'\]; the source"):
         align_inputs(["x"], ["a", "b"])
+    with pytest.raises(
+        InvalidInputError,
+        match=r"has 2 outputs \['p', 'q'\]; the source model has 1 \['p'\]. Expected the same "
+        "outputs: convert the artifact from this model again.",
+    ):
+        align_outputs(["p", "q"], ["p"])

@@ -94,6 +94,22 @@ def test_openvino_threads_and_multi_io(artifacts: Path):
         np.testing.assert_array_equal(out["sum"], a + 1)
 
 
+@pytest.mark.parametrize("name", ["fp32.onnx", "int8.tflite"])
+def test_openvino_reads_any_array_layout_and_keeps_no_view(artifacts: Path, digits, name: str):
+    pytest.importorskip("openvino")
+    x = digits["x"][:4]
+    with load(artifacts / name, backend="openvino", verify=False) as engine:
+        expected = engine.predict(x)
+        frozen = x.copy()
+        frozen.flags.writeable = False  # OpenVINO shares only writable memory: copied
+        strided = np.repeat(x, 2, axis=0)[::2]  # the same values, not C-contiguous: copied
+        for feed in (frozen, strided, np.asfortranarray(x)):
+            np.testing.assert_array_equal(engine.predict(feed), expected)
+        first = engine.predict(x[:1])
+        engine.predict(x[1:2])  # the next call must not change an answer already returned
+        np.testing.assert_array_equal(first, expected[:1])
+
+
 def test_openvino_device_checks():
     from edgeship.runtime.backends.openvino import check_device
 
@@ -170,8 +186,13 @@ def test_compiled_accelerator_that_is_not_present(artifacts: Path, device: str):
 def test_compiled_refuses_onnx_and_delegates(artifacts: Path):
     with pytest.raises(ConfigError, match=r"'litert-compiled' runs .tflite files, but this"):
         load(artifacts / "fp32.onnx", backend="litert-compiled", verify=False)
-    with pytest.raises(ConfigError, match=r"delegate= and providers= do not apply"):
+    refused = r"delegate= and providers= apply to the TFLite and ONNX Runtime backends, not "
+    with pytest.raises(ConfigError, match=refused + r"'litert-compiled'; choose its hardware "
+                       r"with device='cpu'\|'gpu'\|'npu'\."):  # fmt: skip
         load(artifacts / "fp32.tflite", backend="litert-compiled", delegate="gpu", verify=False)
+    with pytest.raises(ConfigError, match=refused + r"'openvino'; choose its hardware with "
+                       r"device='CPU'\|'GPU'\|'NPU'\|'AUTO'\."):  # fmt: skip
+        load(artifacts / "fp32.onnx", backend="openvino", providers=["cpu"], verify=False)
 
 
 @pytest.mark.parametrize("backend", ["openvino", "litert-compiled"])

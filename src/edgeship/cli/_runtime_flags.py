@@ -30,7 +30,7 @@ def add_runtime_flags(
         parser: the command's parser.
         several: ``--backend`` and ``--threads`` take comma-separated lists (kept as text).
         accelerators: add ``--delegate``, ``--delegate-option``, ``--provider`` and
-            ``--accelerator``.
+            ``--accelerator`` (else none of them: see :func:`add_accelerator_flag`).
         backend_choices: let argparse reject an unknown single backend.
         backend_default: default of ``--backend``.
         threads_default: default of ``--threads`` (a list as text when ``several``).
@@ -76,6 +76,11 @@ def add_runtime_flags(
         help="ONNX Runtime execution provider with options, in order of preference "
         "(repeatable; several names may be comma-separated, e.g. cuda,cpu)",
     )
+    add_accelerator_flag(parser)
+
+
+def add_accelerator_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--accelerator`` alone (``serve`` and ``pipeline`` take no delegate or provider)."""
     parser.add_argument(
         "--accelerator",
         metavar="DEVICE",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.cli._common import add_command, add_fleet_flags, add_unsafe_flag, print_json
-from edgeship.cli._runtime_flags import add_runtime_flags
+from edgeship.cli._runtime_flags import add_accelerator_flag, add_runtime_flags
 from edgeship.train.backends import BACKEND_NAMES
 
 EXAMPLES = """\
@@ -20,6 +20,7 @@ EXAMPLES = """\
   edgeship pipeline --train-backend jax --out runs/jax      # train on JAX, convert on TF
   edgeship pipeline --config pipeline.toml --dry-run
   edgeship pipeline --out runs/demo --resume              # reuse steps whose inputs are unchanged
+  edgeship pipeline --backend openvino --accelerator GPU --out runs/ov   # bench on the GPU
   edgeship pipeline --out runs/fleet --cluster tcp://10.0.0.2:8786 --device pi5,jetson
 """
 
@@ -49,6 +50,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--variants", help="comma-separated variants or 'all' (default all)")
     add_runtime_flags(p, several=True, accelerators=False, backend_default=None)
+    add_accelerator_flag(p)
     p.add_argument("--backends", dest="backend", help=argparse.SUPPRESS)  # the former spelling
     p.add_argument(
         "--max-accuracy-drop", type=float, help="accuracy budget in points (default 1.0)"
@@ -105,6 +107,7 @@ def resolve(args: argparse.Namespace) -> Any:
         "variants": args.variants,
         "backends": args.backend,
         "threads": args.threads,
+        "accelerator": args.accelerator,
         "max_accuracy_drop": args.max_accuracy_drop,
         "max_latency_ms": args.max_latency_ms,
         "max_size_mb": args.max_size_mb,
@@ -140,11 +143,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rec = results["recommendation"]
     out = Path(config.out)
+    at = f" ({config.accelerator})" if config.accelerator else ""
     per_device = results.get("recommendations") or {}
     if per_device:
         for device, choice in per_device.items():
             print(
-                f"Recommendation for {device}: ship {choice['variant']} on {choice['backend']} "
+                f"Recommendation for {device}: ship {choice['variant']} on {choice['backend']}{at} "
                 f"with {choice['threads']} thread(s)."
                 if choice.get("variant")
                 else f"Recommendation for {device}: none — no variant meets every budget."
@@ -152,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         ok = all(choice.get("variant") for choice in per_device.values())
     elif rec.get("variant"):
         print(
-            f"Recommendation: ship {rec['variant']} on {rec['backend']} "
+            f"Recommendation: ship {rec['variant']} on {rec['backend']}{at} "
             f"with {rec['threads']} thread(s)."
         )
     else:

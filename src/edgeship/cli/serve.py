@@ -10,7 +10,7 @@ from typing import Any
 
 from edgeship.cli._common import add_command, add_json_flag, print_json
 from edgeship.cli._discovery import add_discovery_flags, discovery_policy
-from edgeship.cli._runtime_flags import add_runtime_flags
+from edgeship.cli._runtime_flags import add_accelerator_flag, add_runtime_flags
 from edgeship.errors import ConfigError
 
 SUMMARY = "serve artifacts: KServe v2 over HTTP and gRPC (tritonclient), TF Serving REST, classify"
@@ -34,6 +34,8 @@ EXAMPLES = """\
   edgeship serve runs/m/artifacts --model-control explicit   # clients may load/unload models
   curl -X POST localhost:8000/v2/repository/models/tflite-int8/unload
   curl localhost:8000/v2/models/tflite-int8/stats
+  edgeship serve runs/m/artifacts/onnx-fp32.onnx --backend openvino --accelerator GPU
+  edgeship serve runs/m/artifacts/tflite-int8.tflite --backend litert-compiled --accelerator cpu
 """
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -56,6 +58,7 @@ def register(subparsers: Any) -> None:
         "--processes", type=int, default=1, help="server processes sharing the port (default 1)"
     )
     add_runtime_flags(parser, accelerators=False, backend_choices=True)
+    add_accelerator_flag(parser)
     parser.add_argument("--max-body-mb", type=float, default=16.0, help="request body limit")
     parser.add_argument(
         "--request-timeout", type=float, default=30.0, help="seconds a silent client is kept"
@@ -136,6 +139,7 @@ def run(args: Any) -> int:
             settings,
             backend=args.backend,
             threads=args.threads,
+            device=args.accelerator,
             workers=args.workers,
             batching=batching,
             model_control=args.model_control,
@@ -145,10 +149,11 @@ def run(args: Any) -> int:
     except OSError as exc:
         raise ConfigError(f"Cannot listen on {args.host}:{args.port}: {exc}") from exc
     grpc_server = _start_grpc(server, args.grpc_port, args.processes)
-    models = [
-        {"name": m.name, "path": str(m.path), "format": m.platform, "backend": m.backend}
+    models: list[dict[str, str | None]] = [
+        {"name": m.name, "path": str(m.path), "format": m.platform, "backend": m.backend,
+         "device": m.device}
         for m in server.app.registry
-    ]
+    ]  # fmt: skip
 
     def announce() -> None:
         grpc_address = grpc_server.address if grpc_server else None
@@ -158,11 +163,14 @@ def run(args: Any) -> int:
             print(f"edgeship serve: {len(models)} model(s) at {server.url}", flush=True)
             if grpc_address:
                 print(f"edgeship serve: KServe v2 gRPC at {grpc_address}", flush=True)
-            name_width = max((len(m["name"]) for m in models), default=0)
-            backend_width = max((len(m["backend"]) for m in models), default=0)
-            for m in models:
+            name_width = max((len(str(m["name"])) for m in models), default=0)
+            runs_on = [
+                f"{m['backend']}" + (f"@{m['device']}" if m["device"] else "") for m in models
+            ]
+            backend_width = max((len(b) for b in runs_on), default=0)
+            for m, backend in zip(models, runs_on, strict=True):
                 print(
-                    f"  {m['name']:<{name_width}}  {m['backend']:<{backend_width}}  {m['path']}",
+                    f"  {m['name']!s:<{name_width}}  {backend:<{backend_width}}  {m['path']}",
                     flush=True,
                 )
         if args.host not in LOOPBACK and token is None:
@@ -178,6 +186,7 @@ def run(args: Any) -> int:
 
         server.app.registry.close()  # loaded once to check the paths; each worker loads its own
         options = {"backend": args.backend, "threads": args.threads, "workers": args.workers,
+                   "device": args.accelerator,
                    "batching": batching, "names": names,
                    "discovery": discovery_policy(args),
                    "grpc_port": grpc_server.port if grpc_server else 0}  # fmt: skip

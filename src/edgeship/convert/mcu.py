@@ -135,7 +135,7 @@ def mcu_finish(
 
     Fills ``record`` in place (numbers are kept on failure) and returns the errors.
     """
-    from edgeship.runtime.backends.tflm import smallest_arena
+    from edgeship.runtime.backends.tflm_arena import smallest_arena
 
     record["flash_bytes"] = path.stat().st_size
     record["arena_bytes"] = smallest_arena(path.read_bytes())
@@ -174,7 +174,7 @@ def build_bundle(
         McuTargetError / UnsupportedOperatorError: a hybrid model or a missing kernel.
         BoardBudgetError: arena or flash over ``budget``. Nothing is written on any error.
     """
-    from edgeship.runtime.backends.tflm import smallest_arena
+    from edgeship.runtime.backends.tflm_arena import smallest_arena
 
     path = Path(tflite)
     data = path.read_bytes()

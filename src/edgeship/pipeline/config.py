@@ -39,6 +39,9 @@ class PipelineConfig:
         variants: convert variants (``("all",)`` for every one).
         backends: runtime backends to benchmark on (each artifact runs on those of its format).
         threads: thread counts to benchmark.
+        accelerator: device of the openvino backend (``CPU``, ``GPU``, ``NPU``, ``AUTO``) or
+            accelerator of the litert-compiled backend (``cpu``, ``gpu``, ``npu``) every
+            configuration runs on; None: the CPU. Only with those backends.
         max_accuracy_drop: accuracy budget in percentage points below the Keras model.
         max_latency_ms: p50 latency budget at batch 1, or None.
         max_size_mb: artifact size budget, or None.
@@ -74,6 +77,7 @@ class PipelineConfig:
     variants: tuple[str, ...] = DEFAULT_VARIANTS
     backends: tuple[str, ...] = ("litert", "onnxruntime")
     threads: tuple[int, ...] = (1, 2)
+    accelerator: str | None = None
     max_accuracy_drop: float = 1.0
     max_latency_ms: float | None = None
     max_size_mb: float | None = None
@@ -125,6 +129,7 @@ class PipelineConfig:
                 f"Unknown backend(s) {unknown or list(self.backends)}. Expected names from: "
                 f"{', '.join(BACKENDS)}."
             )
+        self.check_accelerator()
         if self.cluster:
             from edgeship.fleet.cluster import check_address
             from edgeship.fleet.labels import check_label
@@ -143,6 +148,28 @@ class PipelineConfig:
                 f"{self.bench_cold}, {self.bench_runs}, {self.bench_min_seconds}"
             )
         check_repeats(self.bench_repeats)
+
+    def check_accelerator(self) -> None:
+        """Refuse an accelerator with a backend that takes none, or a name a backend does not
+        know (whether it is present is checked by loading a converted artifact on it).
+
+        Raises:
+            ConfigError: naming the backends that take one and their device names.
+        """
+        if self.accelerator is None:
+            return
+        from edgeship.runtime.backends import DEVICE_BACKENDS, check_device_option
+
+        others = [b for b in self.backends if b not in DEVICE_BACKENDS]
+        if others:
+            raise ConfigError(
+                f"accelerator {self.accelerator!r} applies to the {' and '.join(DEVICE_BACKENDS)} "
+                f"backends only. Got backends {list(self.backends)}: {others} take none. Use "
+                "--backend openvino (CPU|GPU|NPU|AUTO) and/or litert-compiled (cpu|gpu|npu), or "
+                "drop --accelerator."
+            )
+        for backend in self.backends:
+            check_device_option(backend, self.accelerator)
 
     def mcu_options(self) -> dict[str, Any]:
         """The microcontroller budget as convert options (empty when none is set).

@@ -206,6 +206,7 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         "keras_baseline": config.keras_baseline,
         "cluster": config.cluster,
         "devices": list(config.devices),
+        **({"accelerator": config.accelerator} if config.accelerator else {}),
     }
 
     def run_bench() -> dict[str, Any]:
@@ -219,6 +220,8 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         if config.keras_baseline and config.unsafe:
             log("the Keras baseline is not timed: it loads models in safe mode only (--unsafe)")
         baselines = (f"keras:{_model_file(lay)}",) if keras else ()
+        if config.accelerator and not config.cluster:  # a device checks its own at bench
+            check_accelerator(artifacts, config.backends, config.accelerator)
         sweep = BenchConfig(
             artifacts=tuple(artifacts),
             backends=tuple(config.backends),
@@ -230,6 +233,7 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
             repeats=config.bench_repeats,
             eval_data=str(lay.model_dir / "eval.npz"),
             baselines=baselines,
+            device=config.accelerator,
         )
         if config.cluster:
             from edgeship.fleet import FleetTarget, run_fleet
@@ -241,6 +245,7 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         return {"configurations": len(results.get("results", []))}
 
     where = f" on devices {', '.join(config.devices)}" if config.cluster else ""
+    where += f" on accelerator {config.accelerator}" if config.accelerator else ""
     return Step(
         "bench",
         f"benchmark on {', '.join(config.backends)} x threads "
@@ -250,6 +255,23 @@ def _bench_step(config: PipelineConfig, lay: Layout) -> Step:
         settings,
         run_bench,
     )
+
+
+def check_accelerator(artifacts: list[str], backends: tuple[str, ...], device: str) -> None:
+    """Load the first artifact each backend reads on ``device``, so that an accelerator this
+    machine lacks stops the run with the backend's error before any configuration is timed.
+
+    Raises:
+        BackendError: the device or accelerator is not present, or cannot run the model.
+    """
+    from edgeship.bench.spec import artifact_format
+    from edgeship.runtime import load
+    from edgeship.runtime.backends import BACKENDS
+
+    for backend in backends:
+        path = next((a for a in artifacts if BACKENDS[backend].reads(artifact_format(a))), None)
+        if path is not None:
+            load(path, backend=backend, device=device, verify=False).close()
 
 
 def _model_file(lay: Layout) -> Path:

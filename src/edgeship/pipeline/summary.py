@@ -100,6 +100,8 @@ def reproduce_commands(config: PipelineConfig) -> list[str]:
         whole += f" --max-size-mb {config.max_size_mb:g}"
     if config.target_runtime:
         whole += f" --target-runtime {shlex.quote(config.target_runtime)}"
+    accelerator = f" --accelerator {shlex.quote(config.accelerator)}" if config.accelerator else ""
+    whole += accelerator
     board = "".join(
         f" --{key.replace('_', '-')} {value}" for key, value in config.mcu_options().items()
     )
@@ -116,7 +118,8 @@ def reproduce_commands(config: PipelineConfig) -> list[str]:
         f"--max-accuracy-drop {config.max_accuracy_drop:g}{board} --out {out}/artifacts --force",
         f"edgeship bench {out}/artifacts/*.tflite {out}/artifacts/*.onnx "
         f"--backend {','.join(config.backends)} --threads {','.join(map(str, config.threads))} "
-        f"--eval {out}/model/eval.npz {_bench_target(config, out)} --json {out}/bench.json",
+        f"--eval {out}/model/eval.npz{accelerator} {_bench_target(config, out)} "
+        f"--json {out}/bench.json",
         f"edgeship report {out}/bench.json --out {out}/bench-report.html",
     ]
     return [exact, whole, *steps]

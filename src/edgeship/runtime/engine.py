@@ -108,6 +108,8 @@ class Engine:
         backend_version: installed version of the backend package.
         providers: the ONNX Runtime execution providers that started, in order (the first
             runs the model where it can); None on TFLite backends.
+        device: the device or accelerator the model runs on (``"CPU"`` on openvino, ``"cpu"``
+            on litert-compiled); None on backends that take no device.
         path: the artifact file.
     """
 
@@ -126,6 +128,7 @@ class Engine:
         self.backend = session.backend
         self.backend_version = session.version
         self.providers = session.providers
+        self.device = session.device
         self.artifact_inputs: tuple[TensorSpec, ...] = tuple(session.inputs)
         self.artifact_outputs: tuple[TensorSpec, ...] = tuple(session.outputs)
         in_names, out_names = names or ((), ())

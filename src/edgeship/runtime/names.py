@@ -36,17 +36,27 @@ def normalize_name(name: str) -> str:
     return base[len(_PREFIX) :] if base.startswith(_PREFIX) else base
 
 
+def _same_count(kind: str, engine_names: Sequence[str], source_names: Sequence[str]) -> None:
+    """Refuse an artifact whose number of ``kind`` (inputs, outputs) differs from the source's.
+
+    Raises:
+        InvalidInputError: naming both lists.
+    """
+    if len(engine_names) != len(source_names):
+        raise InvalidInputError(
+            f"The artifact has {len(engine_names)} {kind} {list(engine_names)}; the source model "
+            f"has {len(source_names)} {list(source_names)}. Expected the same {kind}: convert "
+            "the artifact from this model again."
+        )
+
+
 def align_inputs(engine_names: Sequence[str], source_names: Sequence[str]) -> dict[str, str]:
     """Map each source input name to the artifact's input name (by name, else by order).
 
     Raises:
         InvalidInputError: the two have different numbers of inputs.
     """
-    if len(engine_names) != len(source_names):
-        raise InvalidInputError(
-            f"The artifact has {len(engine_names)} inputs {list(engine_names)}; the source model "
-            f"has {len(source_names)} {list(source_names)}."
-        )
+    _same_count("inputs", engine_names, source_names)
     by_norm = {normalize_name(n): n for n in engine_names}
     if all(s in by_norm for s in source_names):
         return {s: by_norm[s] for s in source_names}
@@ -62,11 +72,7 @@ def align_outputs(engine_names: Sequence[str], source_names: Sequence[str]) -> l
     Raises:
         InvalidInputError: the two have different numbers of outputs.
     """
-    if len(engine_names) != len(source_names):
-        raise InvalidInputError(
-            f"The artifact has {len(engine_names)} outputs; the source model has "
-            f"{len(source_names)}."
-        )
+    _same_count("outputs", engine_names, source_names)
     norm = [normalize_name(n) for n in engine_names]
     if all(s in norm for s in source_names):
         return [norm.index(s) for s in source_names]

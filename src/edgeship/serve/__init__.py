@@ -49,6 +49,7 @@ def create_server(
     *,
     backend: str = "auto",
     threads: int | None = None,
+    device: str | None = None,
     workers: int = 1,
     loader: Loader | None = None,
     batching: Mapping[str, BatchingConfig] | None = None,
@@ -65,6 +66,8 @@ def create_server(
         settings: host, port, limits, token, TLS; defaults to loopback port 8000.
         backend: runtime backend for every model (``auto`` picks per format).
         threads: interpreter threads per engine.
+        device: device or accelerator of the openvino / litert-compiled backend (e.g.
+            ``"CPU"``, ``"gpu"``); None: the backend's default (the CPU).
         workers: engines per model (requests that run a model at the same time).
         loader: replacement for ``edgeship.runtime.load`` (same signature).
         batching: dynamic batching by model name (``"*"``: every model); off by default.
@@ -81,6 +84,7 @@ def create_server(
         paths,
         backend=backend,
         threads=threads,
+        device=device,
         workers=workers,
         loader=loader,
         batching=batching,

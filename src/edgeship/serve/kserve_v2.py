@@ -71,8 +71,9 @@ def model_config(model: ServedModel) -> dict[str, Any]:
     """Body of ``GET /v2/models/{name}/config`` (the fields Triton clients read).
 
     ``max_batch_size`` is 0 unless the model batches dynamically; then the
-    ``dynamic_batching`` block says how. ``parameters`` holds the quantization the server
-    applies to each quantized tensor and the artifact's own tensor names
+    ``dynamic_batching`` block says how. ``device`` names the device or accelerator of an
+    openvino / litert-compiled model (absent elsewhere). ``parameters`` holds the quantization
+    the server applies to each quantized tensor and the artifact's own tensor names
     (:func:`edgeship.serve.tensor_meta.config_parameters`).
     """
     batching = model.batching
@@ -84,6 +85,8 @@ def model_config(model: ServedModel) -> dict[str, Any]:
         "input": [_config_tensor(m, batching is not None) for m in model.inputs],
         "output": [_config_tensor(m, batching is not None) for m in model.outputs],
     }
+    if model.device is not None:
+        config["device"] = model.device
     if batching is not None:
         config["dynamic_batching"] = batching.as_triton()
     parameters = config_parameters(model.inputs, model.outputs)

@@ -69,6 +69,7 @@ class ServedModel:
     platform: str
     backend: str
     version: str = MODEL_VERSION
+    device: str | None = None
     aliases: dict[str, str] = field(default_factory=dict)
     engines: list[EngineLike] = field(default_factory=list)
     batching: BatchingConfig | None = None
@@ -219,6 +220,7 @@ def _load_model(
         outputs=outputs,
         platform=str(first.format),
         backend=str(first.backend),
+        device=getattr(first, "device", None),
         aliases=input_aliases(inputs),
         engines=engines,
     )
@@ -247,7 +249,7 @@ class LoadOptions:
     Attributes:
         loader: function with the signature of ``edgeship.runtime.load``.
         workers: engines per model.
-        options: keyword arguments for ``loader`` (backend, threads).
+        options: keyword arguments for ``loader`` (backend, threads, device).
         batching: dynamic batching by model name; ``"*"`` applies to every other model.
         discovery: which artifacts of a directory count (manifest-less, failed variants).
     """
@@ -316,6 +318,7 @@ def load_registry(
     *,
     backend: str = "auto",
     threads: int | None = None,
+    device: str | None = None,
     workers: int = 1,
     loader: Loader | None = None,
     batching: Mapping[str, BatchingConfig] | None = None,
@@ -328,6 +331,8 @@ def load_registry(
         paths: artifact files or directories (see the module docstring).
         backend: runtime backend name passed to ``edgeship.runtime.load``.
         threads: interpreter threads per engine.
+        device: device or accelerator of the openvino / litert-compiled backend; None: the
+            backend's default.
         workers: engines per model; that many requests run a model at the same time.
         loader: function with the signature of ``edgeship.runtime.load`` (default: that one).
         batching: dynamic batching by model name (``"*"``: every model); off by default.
@@ -350,6 +355,8 @@ def load_registry(
     options: dict[str, Any] = {"backend": backend}
     if threads is not None:
         options["threads"] = threads
+    if device is not None:
+        options["device"] = device
     entries = assign_names(paths, names, discovery)
     seen = dict(entries)
     unknown = sorted(set(batching or {}) - set(seen) - {"*"})

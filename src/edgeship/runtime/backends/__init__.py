@@ -114,6 +114,8 @@ class Session:
     resizable: bool = True
     #: The execution providers that started, in order (ONNX Runtime); None elsewhere.
     providers: tuple[str, ...] | None = None
+    #: The device or accelerator the model runs on (openvino, litert-compiled); None elsewhere.
+    device: str | None = None
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run the model on arrays already of the input dtypes and allowed shapes."""
@@ -207,10 +209,11 @@ def resolve(backend: str, fmt: str) -> list[str]:
 
 
 def check_device_option(name: str, device: Any) -> None:
-    """Refuse a ``device`` given to a backend that takes none, or one that is not a string.
+    """Refuse a ``device`` given to a backend that takes none, one that is not a string, or a
+    name the backend does not know (whether the device is present is checked at load).
 
     Raises:
-        ConfigError: naming the backends that take a device.
+        ConfigError: naming the backends that take a device, or the backend's device names.
     """
     if device is None:
         return
@@ -221,6 +224,27 @@ def check_device_option(name: str, device: Any) -> None:
             f"device={device!r} applies to the {' and '.join(DEVICE_BACKENDS)} backends, not "
             f"{name!r}. Pass backend='openvino' (device CPU|GPU|NPU|AUTO) or "
             "backend='litert-compiled' (device cpu|gpu|npu), or use delegate=/providers= here."
+        )
+    module = importlib.import_module(f"edgeship.runtime.backends.{BACKENDS[name].module}")
+    module.device_name(device)  # imports no backend package
+
+
+def refuse_delegates(name: str, options: SessionOptions, devices: str) -> None:
+    """Refuse the TFLite ``delegate=`` and ONNX Runtime ``providers=`` options on a backend
+    that picks its hardware with ``device=`` instead.
+
+    Args:
+        name: the backend's name.
+        options: the session options.
+        devices: the device names it takes, e.g. ``"'CPU'|'GPU'"``.
+
+    Raises:
+        ConfigError: naming the ``device=`` values to use instead.
+    """
+    if options.delegate or options.providers:
+        raise ConfigError(
+            f"delegate= and providers= apply to the TFLite and ONNX Runtime backends, not "
+            f"{name!r}; choose its hardware with device={devices}."
         )
 
 

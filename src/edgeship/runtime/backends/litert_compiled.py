@@ -20,7 +20,13 @@ import numpy as np
 
 from edgeship._lazy import require
 from edgeship.errors import BackendError, ConfigError, ModelLoadError
-from edgeship.runtime.backends import BACKENDS, Session, SessionOptions, _version
+from edgeship.runtime.backends import (
+    BACKENDS,
+    Session,
+    SessionOptions,
+    _version,
+    refuse_delegates,
+)
 from edgeship.runtime.specs import TensorSpec
 
 #: Accelerator names the ``device`` option takes.
@@ -31,7 +37,7 @@ _WHY = {
 }
 
 
-def check_accelerator(device: str | None) -> str:
+def device_name(device: str | None) -> str:
     """Return the accelerator name for ``device`` (None: ``cpu``).
 
     Raises:
@@ -72,7 +78,8 @@ class CompiledModelSession(Session):
         opts = require("ai_edge_litert.options", info.extra, "run CompiledModel")
         self.backend = "litert-compiled"
         self.version = _version(info) or "unknown"
-        self.accelerator = check_accelerator(options.device)
+        self.accelerator = device_name(options.device)
+        self.device = self.accelerator
         accel = cm.HardwareAccelerator
         flag = {"cpu": accel.CPU, "gpu": accel.GPU, "npu": accel.NPU}[self.accelerator]
         if data is None:
@@ -202,9 +209,5 @@ def preload(name: str) -> None:
 
 def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
     """Open a .tflite model with LiteRT's CompiledModel on ``options.device`` (default cpu)."""
-    if options.delegate or options.providers:
-        raise ConfigError(
-            "delegate= and providers= do not apply to litert-compiled; choose its accelerator "
-            "with device='cpu'|'gpu'|'npu'."
-        )
+    refuse_delegates(name, options, "'cpu'|'gpu'|'npu'")
     return CompiledModelSession(path, data, options)

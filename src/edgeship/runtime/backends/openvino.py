@@ -21,7 +21,13 @@ import numpy as np
 
 from edgeship._lazy import require
 from edgeship.errors import BackendError, ConfigError, ModelLoadError
-from edgeship.runtime.backends import BACKENDS, Session, SessionOptions, _version
+from edgeship.runtime.backends import (
+    BACKENDS,
+    Session,
+    SessionOptions,
+    _version,
+    refuse_delegates,
+)
 from edgeship.runtime.specs import TensorSpec
 
 #: Device names OpenVINO takes (a device may also carry an index, e.g. ``GPU.1``).
@@ -43,12 +49,11 @@ _OV_DTYPES = {
 }
 
 
-def check_device(device: str | None, available: Sequence[str]) -> str:
-    """Return the OpenVINO device name for ``device`` (None: ``CPU``).
+def device_name(device: str | None) -> str:
+    """Return the OpenVINO device name for ``device`` (None: ``CPU``), upper-cased.
 
     Raises:
         ConfigError: not a device name OpenVINO knows.
-        BackendError: a device this machine does not have.
     """
     if device is None:
         return "CPU"
@@ -57,7 +62,17 @@ def check_device(device: str | None, available: Sequence[str]) -> str:
             f"Unknown OpenVINO device {device!r}. Expected one of {', '.join(DEVICES)} "
             "(optionally with an index, e.g. 'GPU.1')."
         )
-    name = device.upper()
+    return device.upper()
+
+
+def check_device(device: str | None, available: Sequence[str]) -> str:
+    """Return the OpenVINO device name for ``device`` (None: ``CPU``).
+
+    Raises:
+        ConfigError: not a device name OpenVINO knows.
+        BackendError: a device this machine does not have.
+    """
+    name = device_name(device)
     base = name.split(":")[0]
     if base == "AUTO":
         return name
@@ -116,26 +131,44 @@ class OpenVINOSession(Session):
         self.inputs = tuple(_spec(p, quant) for p in model.inputs)
         self.outputs = tuple(_spec(p, quant) for p in model.outputs)
         self._request = self._compiled.create_infer_request()
+        # Each input is set as a Tensor over the caller's array, then infer() runs with no
+        # arguments and no output copies: infer(arrays) converts its arguments and copies
+        # every output per call, ~20-45 us of CPU (measured on the digits CNN and MobileNetV2).
+        self._tensor = ov.Tensor
+        self._set_input = self._request.set_input_tensor
         self._infer = self._request.infer
         self._out_tensor = self._request.get_output_tensor
+        self._n_out = len(self.outputs)
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         try:
-            self._infer(list(arrays), share_inputs=True)
-            return [self._out_tensor(i).data.copy() for i in range(len(self.outputs))]
+            held = [_shareable(x) for x in arrays]  # alive until infer returns
+            for i, x in enumerate(held):
+                self._set_input(i, self._tensor(x, shared_memory=True))
+            self._infer(share_outputs=True)
+            return [self._out_tensor(i).data.copy() for i in range(self._n_out)]
         except Exception as exc:
             raise BackendError(f"OpenVINO failed to run the model: {_first_line(exc)}") from exc
 
     def run1(self, x: np.ndarray) -> np.ndarray:
         try:
-            self._infer((x,), share_inputs=True)
+            x = _shareable(x)  # the Tensor does not own it: held by this frame until infer returns
+            self._set_input(0, self._tensor(x, shared_memory=True))
+            self._infer(share_outputs=True)
             return self._out_tensor(0).data.copy()  # type: ignore[no-any-return]
         except Exception as exc:
             raise BackendError(f"OpenVINO failed to run the model: {_first_line(exc)}") from exc
 
     def close(self) -> None:
         self._request = self._compiled = None
-        self._infer = self._out_tensor = _closed
+        self._infer = self._out_tensor = self._set_input = _closed
+
+
+def _shareable(x: np.ndarray) -> np.ndarray:
+    """``x``, or a C-ordered copy where it is not C-contiguous or not writable: OpenVINO
+    shares the memory of such arrays only."""
+    flags = x.flags
+    return x if flags.c_contiguous and flags.writeable else np.array(x, order="C")
 
 
 def _read(core: Any, path: str, data: bytes | None) -> tuple[Any, dict[str, tuple[float, int]]]:
@@ -187,9 +220,5 @@ def preload(name: str) -> None:
 
 def open_session(name: str, path: str, data: bytes | None, options: SessionOptions) -> Session:
     """Open a .onnx or .tflite model on OpenVINO, on ``options.device`` (default CPU)."""
-    if options.delegate or options.providers:
-        raise ConfigError(
-            "delegate= and providers= apply to the TFLite and ONNX Runtime backends; on "
-            "OpenVINO choose the device with device='CPU'|'GPU'|'NPU'|'AUTO'."
-        )
+    refuse_delegates(name, options, "'CPU'|'GPU'|'NPU'|'AUTO'")
     return OpenVINOSession(path, data, options)
