@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from convert_zoo import compact, table, write_readme  # noqa: E402
+from convert_zoo import compact, merged, table, write_readme  # noqa: E402
 
 from edgeship.convert import convert, read_manifest  # noqa: E402
 from edgeship.convert.variants import VARIANTS  # noqa: E402
@@ -102,7 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="all", help="variants to build (default all)")
     parser.add_argument("--no-readme", action="store_true", help="do not edit the README")
     parser.add_argument("--json", default=str(ROOT / "benchmarks/results/apps_sweep.json"))
+    parser.add_argument(
+        "--from-json",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS",
+        help="convert nothing: merge these results files (a later one's records replace an "
+        "earlier one's, e.g. a --variants rerun over a full run) and write the table",
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        results, names = merged(args.from_json, key="families")
+        command = "python benchmarks/apps_sweep.py --from-json " + " ".join(
+            str(p) for p in args.from_json
+        )
+        summary = record(results, names, args.json, not args.no_readme, command)
+        return _verdict(summary)
     members = [m for m, *_ in FAMILIES.values()]
     chosen = members if args.family == "all" else args.family.split(",")
     unknown = [m for m in chosen if m not in members]
@@ -116,12 +131,21 @@ def main(argv: list[str] | None = None) -> int:
             results[member] = run(member, Path(tmp), ",".join(names))
             print(f"{member}: {results[member][1]:.0f} s", flush=True)
             summary = record(results, names, args.json, not args.no_readme)  # after each
+    return _verdict(summary)
+
+
+def _verdict(summary: dict[str, Any]) -> int:
+    """0 when the bar holds: every fp32 cell within 1e-4 and >= 95% of the cells ok."""
     bar = not summary["fp32_not_ok"] and summary["ok"] >= 0.95 * summary["cells"]
     return 0 if bar else 1
 
 
 def record(
-    results: dict[str, tuple[dict[str, Any], float]], names: list[str], path: str, readme: bool
+    results: dict[str, tuple[dict[str, Any], float]],
+    names: list[str],
+    path: str,
+    readme: bool,
+    command: str = "nice -n 19 python benchmarks/apps_sweep.py",
 ) -> dict[str, Any]:
     """Write the results so far (JSON, and the README block when asked); their summary."""
     block, summary = table(results, names)
@@ -137,7 +161,6 @@ def record(
         },
     )
     if readme:
-        command = "nice -n 19 python benchmarks/apps_sweep.py"
         write_readme(block, command, MARKS, "keras.applications: every family, every variant")
     return summary
 

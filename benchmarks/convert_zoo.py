@@ -183,15 +183,18 @@ def expand(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def merged(paths: list[Path]) -> tuple[dict[str, tuple[dict[str, Any], float]], list[str]]:
+def merged(
+    paths: list[Path], key: str = "architectures"
+) -> tuple[dict[str, tuple[dict[str, Any], float]], list[str]]:
     """The results files ``paths`` as one: a later file's record of an architecture's variant
     replaces an earlier one's; convert seconds are the first file's (the run that converted
-    the most); the variants are those any file holds, in convert's order."""
+    the most); the variants are those any file holds, in convert's order. ``key`` names the
+    files' models (``families`` in the keras.applications sweep's)."""
     archs: dict[str, dict[str, dict[str, Any]]] = {}
     seconds: dict[str, float] = {}
     for path in paths:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        for arch, records in doc["architectures"].items():
+        for arch, records in doc[key].items():
             archs.setdefault(arch, {}).update({r["name"]: r for r in records})
             seconds.setdefault(arch, doc["seconds"][arch])
     names = [v for v in VARIANTS if any(v in records for records in archs.values())]
