@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from convert_zoo import compact, merged, table, write_readme  # noqa: E402
+from convert_zoo import add_from_json, compact, merged, table, write_readme  # noqa: E402
 
 from edgeship.convert import convert, read_manifest  # noqa: E402
 from edgeship.convert.variants import VARIANTS  # noqa: E402
@@ -102,14 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="all", help="variants to build (default all)")
     parser.add_argument("--no-readme", action="store_true", help="do not edit the README")
     parser.add_argument("--json", default=str(ROOT / "benchmarks/results/apps_sweep.json"))
-    parser.add_argument(
-        "--from-json",
-        nargs="+",
-        type=Path,
-        metavar="RESULTS",
-        help="convert nothing: merge these results files (a later one's records replace an "
-        "earlier one's, e.g. a --variants rerun over a full run) and write the table",
-    )
+    add_from_json(parser)
     args = parser.parse_args(argv)
     if args.from_json:
         results, names = merged(args.from_json, key="families")

@@ -183,6 +183,18 @@ def expand(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def add_from_json(parser: argparse.ArgumentParser) -> None:
+    """``--from-json RESULTS...``: render the tables from earlier results files."""
+    parser.add_argument(
+        "--from-json",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS",
+        help="convert nothing: merge these results files (a later one's records replace an "
+        "earlier one's, e.g. a --variants rerun over a full run) and write the tables",
+    )
+
+
 def merged(
     paths: list[Path], key: str = "architectures"
 ) -> tuple[dict[str, tuple[dict[str, Any], float]], list[str]]:
@@ -268,14 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", default=str(RESULTS), help=f"results file (default {RESULTS.relative_to(ROOT)})"
     )
-    parser.add_argument(
-        "--from-json",
-        nargs="+",
-        type=Path,
-        metavar="RESULTS",
-        help="convert nothing: merge these results files (a later one's records replace an "
-        "earlier one's, e.g. a --variants rerun over a full run) and write the tables",
-    )
+    add_from_json(parser)
     args = parser.parse_args(argv)
     if args.from_json:
         return render(args.from_json, Path(args.json), not args.no_readme)
